@@ -1,0 +1,28 @@
+"""The graph model: nodes with typed ports, graphs of them, validation, specs and pictures."""
+
+from .errors import (
+    CycleError,
+    DuplicateNodeError,
+    FeedbackUnboundError,
+    GraphError,
+    GraphValidationError,
+    InputAlreadyConnectedError,
+    NodeError,
+    RequiredInputError,
+    SpecError,
+    TypeMismatchError,
+    UnknownNodeError,
+    UnknownPortError,
+)
+from .graph import Edge, FeedbackPort, Graph, GraphInput, GraphOutput, Subgraph
+from .node import BuildContext, Node, NodeConfig, OutPort, Outputs, current_graph
+from .ports import ANY, In, Out, PortDecl, PortRef, register_type, resolve_type, type_name
+
+__all__ = [
+    "ANY", "BuildContext", "CycleError", "DuplicateNodeError", "Edge", "FeedbackPort",
+    "FeedbackUnboundError", "Graph", "GraphError", "GraphInput", "GraphOutput",
+    "GraphValidationError", "In", "InputAlreadyConnectedError", "Node", "NodeConfig", "NodeError",
+    "Out", "OutPort", "Outputs", "PortDecl", "PortRef", "RequiredInputError", "SpecError",
+    "Subgraph", "TypeMismatchError", "UnknownNodeError", "UnknownPortError", "current_graph",
+    "register_type", "resolve_type", "type_name",
+]

@@ -1,0 +1,1 @@
+"""Ready graphs built from nodes; each is a function returning a Graph."""

@@ -1,0 +1,1 @@
+"""The node library: building blocks and provider nodes, one module per concern."""
