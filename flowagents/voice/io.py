@@ -1,0 +1,76 @@
+"""Session I/O: where a voice session's audio and text come from and go to.
+
+The session reads user audio from an :class:`AudioInput` and writes the agent's audio to an
+:class:`AudioOutput`. Playout pacing lives in the graph (the playout node emits each frame at its
+deadline on the session clock), so an output only forwards frames it is handed (a room track's
+``AudioSource``, a speaker, a WAV file, a list in a test) and drops what it has buffered on
+``clear()``. ``can_pause`` says whether a false interruption may pause and later resume the reply
+instead of cutting it (LiveKit's room output can; a phone line may not). Transcriptions of the
+agent (in sync with playout) and of the user go to a :class:`TextOutput`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from flowagents.types import AudioFrame
+
+__all__ = ["AudioInput", "AudioOutput", "SessionIO", "TextOutput", "TranscriptionSegment"]
+
+
+class AudioInput(ABC):
+    """User audio as frames on the session clock; ending the iteration ends the input."""
+
+    @abstractmethod
+    def __aiter__(self) -> AsyncIterator[AudioFrame]: ...
+
+    async def aclose(self) -> None:
+        """Stop reading (release the device or track)."""
+
+
+class AudioOutput(ABC):
+    """A sink for the agent's audio, already paced by the graph's playout."""
+
+    can_pause: bool = True
+    sample_rate: int | None = None  # None: any rate is accepted as is
+
+    @abstractmethod
+    def capture(self, frame: AudioFrame) -> None:
+        """Play ``frame`` now (it is due); must not block."""
+
+    def clear(self) -> None:
+        """Drop audio buffered downstream (an interruption)."""
+
+    def flush(self) -> None:
+        """The current segment has ended."""
+
+    async def aclose(self) -> None:
+        """Release the device or track."""
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptionSegment:
+    """Text of the user or the agent; the agent's is sent as it is played."""
+
+    id: str
+    text: str  # the delta to append to the segment
+    participant: str  # "user" or "agent"
+    final: bool = False
+    timestamp: float = 0.0
+
+
+class TextOutput(ABC):
+    @abstractmethod
+    def capture(self, segment: TranscriptionSegment) -> None:
+        """Publish a piece of transcription (must not block)."""
+
+
+@dataclass(slots=True)
+class SessionIO:
+    """The inputs and outputs a session runs on; any may be absent (text-only, audio-only)."""
+
+    audio_input: AudioInput | None = None
+    audio_output: AudioOutput | None = None
+    text_output: TextOutput | None = None
