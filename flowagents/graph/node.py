@@ -166,6 +166,17 @@ class Node:
         parts = [f"{k}={_short(v)}" for k, v in fields.items()]
         return ", ".join(parts)
 
+    # -- specs -------------------------------------------------------------------------------
+    def spec_config(self) -> dict[str, Any]:
+        """The node's config as JSON data for a spec. Override when the node holds resources
+        (a provider object) that its config alone does not describe."""
+        return self.config.model_dump(mode="json")
+
+    @classmethod
+    def from_spec_config(cls, data: Mapping[str, Any]) -> Node:
+        """Rebuild a node from :meth:`spec_config` data; a validation error names the field."""
+        return cls(config=cls.Config.model_validate(data))
+
     # -- composing -----------------------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Add this node to the current graph, connect the given ports, return its outputs."""
