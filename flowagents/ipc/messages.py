@@ -1,0 +1,139 @@
+"""Typed messages between the worker and its job and inference processes.
+
+Every message is a small frozen pydantic model with a literal ``kind`` tag, so the channel can decode
+any frame into the right class with one discriminated-union adapter and reject anything else. Bytes
+fields (a serialized protobuf job, inference payloads) travel base64-encoded inside the JSON frame.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+__all__ = [
+    "AcceptArguments",
+    "InferenceRequest",
+    "InferenceResponse",
+    "InitializeRequest",
+    "InitializeResponse",
+    "JobDone",
+    "JobStarted",
+    "Message",
+    "MESSAGE_ADAPTER",
+    "PingRequest",
+    "PongResponse",
+    "ShutdownRequest",
+    "StartJobRequest",
+]
+
+
+class _Msg(BaseModel):
+    model_config = ConfigDict(frozen=True, ser_json_bytes="base64", val_json_bytes="base64")
+
+
+class AcceptArguments(BaseModel):
+    """How the agent joins the room, as chosen by ``request_fnc`` when it accepted the job."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = ""
+    identity: str = ""
+    metadata: str = ""
+    attributes: dict[str, str] = Field(default_factory=dict)
+
+
+class InitializeRequest(_Msg):
+    """Parent -> process: run ``prewarm_fnc`` and report when ready."""
+
+    kind: Literal["initialize"] = "initialize"
+    log_level: int = 20
+
+
+class InitializeResponse(_Msg):
+    """Process -> parent: prewarm finished (``error`` set when it raised)."""
+
+    kind: Literal["initialized"] = "initialized"
+    error: str | None = None
+
+
+class PingRequest(_Msg):
+    """Parent -> process: health check; the process must answer with a pong."""
+
+    kind: Literal["ping"] = "ping"
+    timestamp: float
+
+
+class PongResponse(_Msg):
+    """Process -> parent: answer to a ping, echoing its timestamp."""
+
+    kind: Literal["pong"] = "pong"
+    last_timestamp: float
+    timestamp: float
+
+
+class StartJobRequest(_Msg):
+    """Parent -> process: run the entrypoint for this job (the process runs exactly one job)."""
+
+    kind: Literal["start_job"] = "start_job"
+    job: bytes  # a serialized livekit.protocol.agent.Job
+    url: str
+    token: str = Field(repr=False)
+    accept: AcceptArguments = Field(default_factory=AcceptArguments)
+    worker_id: str = ""
+
+
+class JobStarted(_Msg):
+    """Process -> parent: the entrypoint is about to run (wall clock, for latency metrics)."""
+
+    kind: Literal["job_started"] = "job_started"
+    started_at: float
+
+
+class ShutdownRequest(_Msg):
+    """Parent -> process: end the job (server termination, drain, worker exit)."""
+
+    kind: Literal["shutdown"] = "shutdown"
+    reason: str = ""
+
+
+class JobDone(_Msg):
+    """Process -> parent: the job ended; ``error`` is set when the entrypoint failed."""
+
+    kind: Literal["job_done"] = "job_done"
+    error: str | None = None
+
+
+class InferenceRequest(_Msg):
+    """Job -> worker -> inference process: run ``method`` on ``data``."""
+
+    kind: Literal["inference_request"] = "inference_request"
+    request_id: str
+    method: str
+    data: bytes
+
+
+class InferenceResponse(_Msg):
+    """Inference process -> worker -> job: the result of one request."""
+
+    kind: Literal["inference_response"] = "inference_response"
+    request_id: str
+    data: bytes | None = None
+    error: str | None = None
+
+
+Message = Annotated[
+    InitializeRequest
+    | InitializeResponse
+    | PingRequest
+    | PongResponse
+    | StartJobRequest
+    | JobStarted
+    | ShutdownRequest
+    | JobDone
+    | InferenceRequest
+    | InferenceResponse,
+    Field(discriminator="kind"),
+]
+
+MESSAGE_ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)

@@ -1,0 +1,478 @@
+"""The worker: registers with a LiveKit server, answers availability, runs jobs in the process pool.
+
+Server messages arrive on one WebSocket; each is decoded defensively (garbage and unknown messages
+are logged and dropped) and handled without blocking the read loop. Job status goes out as the job runs
+and ends; worker status (load, available/full, job count) every ``update_status_interval``. When the
+connection drops, the worker reconnects with back-off, re-registers and migrates its running jobs,
+which keep running in their processes throughout.
+
+Events (``on(name, fn)``): ``registered(worker_id)``, ``job_started(job_id)``,
+``job_ended(job_id, error)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from google.protobuf.message import DecodeError
+from livekit.protocol import agent, models
+
+from flowagents.ipc.job_proc import JobProcessHandle, ProcOptions
+from flowagents.ipc.messages import AcceptArguments, StartJobRequest
+from flowagents.ipc.proc_pool import NoProcessAvailable, ProcPool
+from flowagents.job.request import JobRequest
+from flowagents.worker.connection import ConnectError, connect_and_register, retrying
+from flowagents.worker.health import HealthServer
+from flowagents.worker.load import CpuLoadMonitor
+from flowagents.worker.metrics import WorkerMetrics
+from flowagents.worker.options import WorkerOptions, WorkerType
+
+__all__ = ["RunningJob", "Worker", "WorkerUnhealthy"]
+
+logger = logging.getLogger("flowagents.worker")
+
+
+class WorkerUnhealthy(RuntimeError):
+    """The worker gave up reconnecting after ``max_retry`` attempts."""
+
+
+@dataclass
+class RunningJob:
+    """A job this worker runs (or is launching)."""
+
+    job: agent.Job
+    accept: AcceptArguments
+    assigned_at: float
+    proc: JobProcessHandle | None = None
+    status: str = "pending"
+    started_at: float | None = None
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"id": self.job.id, "room": self.job.room.name, "status": self.status,
+                "pid": None if self.proc is None else self.proc.pid,
+                "memory_mb": None if self.proc is None else round(self.proc.memory_mb, 1),
+                "started_at": self.started_at}
+
+
+@dataclass
+class _Tasks:
+    """A set of owned tasks, all cancelled on close."""
+
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro, name=name)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    async def cancel_all(self) -> None:
+        for t in list(self.tasks):
+            t.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+class Worker:
+    """One worker process; ``await run()`` until drained or closed."""
+
+    def __init__(self, opts: WorkerOptions, *, dev_mode: bool = False,
+                 serve_http: bool = True) -> None:
+        self._opts = opts.resolved(dev_mode=dev_mode)
+        self._dev_mode = dev_mode
+        self._serve_http = serve_http
+        self._jobs: dict[str, RunningJob] = {}
+        self._pending: dict[str, asyncio.Future[agent.JobAssignment]] = {}
+        self._tasks = _Tasks()
+        self._job_tasks = _Tasks()
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._outbox: list[agent.WorkerMessage] = []
+        self._http: aiohttp.ClientSession | None = None
+        self._draining = False
+        self._closing = False
+        self._healthy = True
+        self._closed = asyncio.Event()
+        self._registered = asyncio.Event()
+        self._listeners: dict[str, list[Callable[..., Any]]] = {}
+        self.worker_id = ""
+        self.registrations = 0
+        self._load_monitor = CpuLoadMonitor()
+        self.metrics = WorkerMetrics()
+        o = self._opts
+        self._pool = ProcPool(
+            entrypoint_fnc=o.entrypoint_fnc, prewarm_fnc=o.prewarm_fnc,
+            num_idle_processes=o.effective_num_idle_processes,
+            opts=ProcOptions(
+                initialize_timeout=o.initialize_process_timeout,
+                shutdown_timeout=o.shutdown_process_timeout,
+                ping_interval=o.process_ping_interval, ping_timeout=o.process_ping_timeout,
+                memory_warn_mb=o.job_memory_warn_mb, memory_limit_mb=o.job_memory_limit_mb,
+                memory_check_interval=o.memory_check_interval,
+                log_level=logging.DEBUG if dev_mode else logging.INFO))
+        self._health = HealthServer(host=o.host, port=o.port, healthy=lambda: self.healthy,
+                                    state=self.state, metrics=self.metrics.render)
+        self.metrics.bind("flowagents_worker_load", "Worker load (0-1)", lambda: self.load)
+        self.metrics.bind("flowagents_worker_jobs_running", "Jobs running",
+                          lambda: float(len(self._jobs)))
+        self.metrics.bind("flowagents_worker_idle_processes", "Pre-warmed idle processes",
+                          lambda: float(self._pool.idle_count))
+        self.metrics.bind("flowagents_worker_connected", "1 when registered with the server",
+                          lambda: float(self._ws is not None and not self._ws.closed))
+
+    # -- public state -------------------------------------------------------------------------
+
+    @property
+    def options(self) -> WorkerOptions:
+        return self._opts
+
+    @property
+    def pool(self) -> ProcPool:
+        return self._pool
+
+    @property
+    def jobs(self) -> dict[str, RunningJob]:
+        return dict(self._jobs)
+
+    @property
+    def healthy(self) -> bool:
+        return self._healthy
+
+    @property
+    def draining(self) -> bool:
+        return self._draining
+
+    @property
+    def health_port(self) -> int:
+        return self._health.port
+
+    @property
+    def load(self) -> float:
+        fn = self._opts.load_fnc
+        return fn() if fn is not None else self._load_monitor.load
+
+    @property
+    def full(self) -> bool:
+        return self._draining or self.load >= self._opts.effective_load_threshold
+
+    def on(self, event: str, fn: Callable[..., Any]) -> None:
+        self._listeners.setdefault(event, []).append(fn)
+
+    def _emit(self, event: str, *args: Any) -> None:
+        for fn in self._listeners.get(event, []):
+            try:
+                fn(*args)
+            except Exception:
+                logger.exception("worker event listener failed", extra={"event": event})
+
+    def state(self) -> dict[str, Any]:
+        """The worker's state as JSON-able data (served at ``/worker``)."""
+        return {
+            "worker_id": self.worker_id, "agent_name": self._opts.agent_name,
+            "healthy": self._healthy, "connected": self._ws is not None and not self._ws.closed,
+            "draining": self._draining, "dev_mode": self._dev_mode,
+            "load": round(self.load, 3), "load_threshold": self._opts.effective_load_threshold
+            if self._opts.effective_load_threshold != float("inf") else None,
+            "status": "full" if self.full else "available",
+            "jobs": [j.snapshot() for j in self._jobs.values()],
+            "pool": {"idle": self._pool.idle_count, "warming": self._pool.warming_count,
+                     "init_failures": self._pool.init_failures},
+        }
+
+    async def wait_registered(self) -> None:
+        await self._registered.wait()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Start the pool and health server, then stay connected until closed."""
+        self._http = aiohttp.ClientSession()
+        self._load_monitor.start()
+        self._pool.start()
+        if self._serve_http:
+            await self._health.start()
+        conn = self._tasks.spawn(self._connection_loop(), "worker-connection")
+        closed = asyncio.create_task(self._closed.wait(), name="worker-closed-wait")
+        try:
+            await asyncio.wait({conn, closed}, return_when=asyncio.FIRST_COMPLETED)
+            if conn.done() and not conn.cancelled() and conn.exception() is not None:
+                exc = conn.exception()
+                assert exc is not None
+                raise exc
+        finally:
+            closed.cancel()
+            await asyncio.gather(closed, return_exceptions=True)
+            await self._shutdown()
+
+    async def drain(self, drain_timeout: float | None = None) -> None:
+        """Stop accepting jobs, wait for running ones (up to ``drain_timeout``), then close."""
+        self._draining = True
+        await self._send_status()
+        timeout = self._opts.drain_timeout if drain_timeout is None else drain_timeout
+        waits = [asyncio.shield(j.proc.done) for j in self._jobs.values() if j.proc is not None]
+        if waits:
+            done, pending = await asyncio.wait(waits, timeout=timeout)
+            for p in pending:
+                p.cancel()
+            if pending:
+                logger.warning("drain timed out, ending remaining jobs",
+                               extra={"jobs": len(pending)})
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """End all jobs, stop the pool and the connection; ``run()`` returns."""
+        self._closing = True
+        self._closed.set()
+
+    async def _shutdown(self) -> None:
+        self._closing = True
+        await self._tasks.cancel_all()
+        ends = [j.proc.shutdown("worker shutting down")
+                for j in self._jobs.values() if j.proc is not None]
+        await asyncio.gather(*ends, return_exceptions=True)
+        await self._job_tasks.cancel_all()
+        await self._pool.aclose()
+        if self._ws is not None:
+            await self._ws.close()
+        if self._http is not None:
+            await self._http.close()
+        await self._load_monitor.aclose()
+        await self._health.aclose()
+
+    # -- connection ---------------------------------------------------------------------------
+
+    def _register_request(self) -> agent.RegisterWorkerRequest:
+        o = self._opts
+        p = o.permissions
+        return agent.RegisterWorkerRequest(
+            type=agent.JT_ROOM if o.worker_type is WorkerType.ROOM else agent.JT_PUBLISHER,
+            agent_name=o.agent_name, version=o.version,
+            allowed_permissions=models.ParticipantPermission(
+                can_publish=p.can_publish, can_subscribe=p.can_subscribe,
+                can_publish_data=p.can_publish_data, can_update_metadata=p.can_update_metadata,
+                hidden=p.hidden, agent=True))
+
+    async def _connection_loop(self) -> None:
+        o = self._opts
+        assert self._http is not None
+        while not self._closing:
+            try:
+                async for attempt in retrying(o.max_retry, o.retry_base_delay, o.retry_max_delay):
+                    with attempt:
+                        n = attempt.retry_state.attempt_number
+                        if n > 1:
+                            logger.info("reconnecting to the server", extra={"attempt": n})
+                        ws, resp = await connect_and_register(
+                            self._http, url=o.ws_url, api_key=o.api_key,
+                            api_secret=o.api_secret.get_secret_value(),
+                            register=self._register_request())
+            except ConnectError as e:
+                self._healthy = False
+                logger.error("giving up connecting to the server",
+                             extra={"attempts": o.max_retry, "reason": str(e)})
+                raise WorkerUnhealthy(f"could not connect after {o.max_retry} attempts") from None
+            await self._on_registered(ws, resp)
+            await self._session(ws)
+            self._ws = None
+            if not self._closing:
+                self.metrics.reconnects_total.inc()
+                logger.warning("connection to the server lost")
+
+    async def _on_registered(self, ws: aiohttp.ClientWebSocketResponse,
+                             resp: agent.RegisterWorkerResponse) -> None:
+        self._ws = ws
+        self.worker_id = resp.worker_id
+        self.registrations += 1
+        logger.info("registered with the server", extra={"worker_id": resp.worker_id,
+                                                          "agent_name": self._opts.agent_name})
+        if self._jobs:
+            await self._send(agent.WorkerMessage(migrate_job=agent.MigrateJobRequest(
+                job_ids=list(self._jobs))))
+        outbox, self._outbox = self._outbox, []
+        for msg in outbox:
+            await self._send(msg)
+        await self._send_status()
+        self._registered.set()
+        self._emit("registered", resp.worker_id)
+
+    async def _session(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        status = self._tasks.spawn(self._status_loop(), "worker-status")
+        try:
+            async for msg in ws:
+                if msg.type == aiohttp.WSMsgType.BINARY:
+                    self._on_server_bytes(msg.data)
+                elif msg.type == aiohttp.WSMsgType.TEXT:
+                    logger.warning("ignoring a text frame from the server")
+                else:
+                    break
+        except (aiohttp.ClientError, ConnectionError):
+            pass
+        finally:
+            status.cancel()
+            await asyncio.gather(status, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await ws.close()
+
+    async def _send(self, msg: agent.WorkerMessage, *, queue: bool = False) -> None:
+        ws = self._ws
+        if ws is None or ws.closed:
+            if queue:
+                self._outbox.append(msg)
+            return
+        try:
+            await ws.send_bytes(msg.SerializeToString())
+        except (ConnectionError, aiohttp.ClientError, RuntimeError):
+            if queue:
+                self._outbox.append(msg)
+
+    async def _send_status(self) -> None:
+        load = self.load
+        await self._send(agent.WorkerMessage(update_worker=agent.UpdateWorkerStatus(
+            status=agent.WS_FULL if self.full else agent.WS_AVAILABLE,
+            load=min(load, 1.0), job_count=len(self._jobs))))
+
+    async def _status_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._opts.update_status_interval)
+            await self._send_status()
+
+    # -- server messages ----------------------------------------------------------------------
+
+    def _on_server_bytes(self, data: bytes) -> None:
+        try:
+            msg = agent.ServerMessage.FromString(data)
+            kind = msg.WhichOneof("message")
+        except (DecodeError, ValueError, TypeError):
+            logger.warning("ignoring a malformed server message", extra={"size": len(data)})
+            return
+        try:
+            if kind == "availability":
+                self._tasks.spawn(self._on_availability(msg.availability), "worker-availability")
+            elif kind == "assignment":
+                self._on_assignment(msg.assignment)
+            elif kind == "termination":
+                self._on_termination(msg.termination.job_id)
+            elif kind == "pong":
+                logger.debug("pong", extra={"rtt_ms": int(time.time() * 1000)
+                                            - msg.pong.last_timestamp})
+            else:
+                logger.warning("ignoring an unexpected server message", extra={"kind": kind})
+        except Exception:
+            logger.exception("failed to handle a server message", extra={"kind": kind})
+
+    async def _answer(self, job_id: str, available: bool,
+                      args: AcceptArguments | None = None) -> None:
+        resp = agent.AvailabilityResponse(job_id=job_id, available=available)
+        if args is not None:
+            resp.participant_identity = args.identity
+            resp.participant_name = args.name
+            resp.participant_metadata = args.metadata
+            resp.participant_attributes.update(args.attributes)
+        self.metrics.availability_total.labels("accept" if available else "reject").inc()
+        await self._send(agent.WorkerMessage(availability=resp))
+
+    async def _on_availability(self, areq: agent.AvailabilityRequest) -> None:
+        job = areq.job
+        if self.full or self._closing:
+            await self._answer(job.id, False)
+            return
+
+        async def on_answer(accept: bool, args: AcceptArguments | None) -> None:
+            if not accept or args is None:
+                await self._answer(job.id, False)
+                return
+            fut: asyncio.Future[agent.JobAssignment] = asyncio.get_running_loop().create_future()
+            self._pending[job.id] = fut
+            try:
+                await self._answer(job.id, True, args)
+                assignment = await asyncio.wait_for(fut, self._opts.assignment_timeout)
+            except TimeoutError:
+                logger.warning("no assignment received in time, dropping the job",
+                               extra={"job_id": job.id,
+                                      "timeout": self._opts.assignment_timeout})
+                return
+            finally:
+                self._pending.pop(job.id, None)
+            self._job_tasks.spawn(self._run_job(assignment, args), "worker-job")
+
+        req = JobRequest(job, on_answer)
+        try:
+            await self._opts.request_fnc(req)
+        except Exception:
+            logger.exception("request_fnc failed", extra={"job_id": job.id})
+        if not req.answered:
+            logger.warning("request_fnc did not answer, rejecting", extra={"job_id": job.id})
+            await req.reject()
+
+    def _on_assignment(self, assignment: agent.JobAssignment) -> None:
+        job_id = assignment.job.id
+        fut = self._pending.get(job_id)
+        if job_id in self._jobs or fut is None or fut.done():
+            logger.warning("ignoring an assignment for an unknown or running job",
+                           extra={"job_id": job_id})
+            return
+        fut.set_result(assignment)
+
+    def _on_termination(self, job_id: str) -> None:
+        running = self._jobs.get(job_id)
+        if running is None or running.proc is None:
+            logger.warning("termination for an unknown job", extra={"job_id": job_id})
+            return
+        self._tasks.spawn(running.proc.shutdown("terminated by the server"), "worker-terminate")
+
+    # -- jobs ---------------------------------------------------------------------------------
+
+    async def _update_job(self, job_id: str, status: int,
+                          error: str = "") -> None:
+        await self._send(agent.WorkerMessage(update_job=agent.UpdateJobStatus(
+            job_id=job_id, status=status, error=error)), queue=True)
+
+    async def _run_job(self, assignment: agent.JobAssignment, args: AcceptArguments) -> None:
+        job = assignment.job
+        running = RunningJob(job=job, accept=args, assigned_at=time.time())
+        self._jobs[job.id] = running
+        extra = {"job_id": job.id, "room_name": job.room.name}
+        try:
+            try:
+                proc = await self._pool.launch_job()
+            except NoProcessAvailable:
+                logger.error("no job process available, failing the job", extra=extra)
+                await self._end_job(running, "no job process became ready")
+                return
+            running.proc = proc
+            await proc.launch_job(StartJobRequest(
+                job=job.SerializeToString(), url=assignment.url or self._opts.ws_url,
+                token=assignment.token, accept=args, worker_id=self.worker_id), job.id)
+            try:
+                running.started_at = await proc.started
+                running.status = "running"
+                self.metrics.job_launch_seconds.observe(
+                    max(0.0, running.started_at - running.assigned_at))
+                logger.info("job started", extra={**extra, "pid": proc.pid})
+                await self._update_job(job.id, agent.JS_RUNNING)
+                self._emit("job_started", job.id)
+            except asyncio.CancelledError:
+                if not proc.done.done():
+                    raise
+            result = await proc.done
+            await self._end_job(running, result.error)
+        finally:
+            self._jobs.pop(job.id, None)
+
+    async def _end_job(self, running: RunningJob, error: str | None) -> None:
+        job_id = running.job.id
+        running.status = "failed" if error else "success"
+        self.metrics.jobs_total.labels(running.status).inc()
+        if error:
+            logger.warning("job failed", extra={"job_id": job_id, "error": error})
+            await self._update_job(job_id, agent.JS_FAILED, error)
+        else:
+            logger.info("job ended", extra={"job_id": job_id})
+            await self._update_job(job_id, agent.JS_SUCCESS)
+        self._jobs.pop(job_id, None)
+        self._emit("job_ended", job_id, error)

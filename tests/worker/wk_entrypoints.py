@@ -1,0 +1,72 @@
+"""Entrypoints and prewarm functions the worker tests run in real job processes.
+
+They must be module-level (job processes import them by name). Each entrypoint reads its script
+from the job's metadata (JSON: where to write, what to do) and reports by appending lines to a file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from pathlib import Path
+
+from flowagents.job import JobContext, JobProcess, get_job_context
+
+
+def _report(path: str, line: str) -> None:
+    with open(path, "a") as f:
+        f.write(line + "\n")
+
+
+async def scripted(ctx: JobContext) -> None:
+    """Do what the job metadata says: return, wait, fail, hog memory, infer."""
+    started = time.time()
+    script = json.loads(ctx.job.metadata)
+    out = script["out"]
+    assert get_job_context() is ctx
+    warm = ctx.proc.userdata.get("warm", False)
+    _report(out, f"started {ctx.job.id} {os.getpid()} {started} warm={warm}")
+    ctx.add_shutdown_callback(lambda reason: _on_shutdown(out, ctx.job.id, reason))
+    mode = script.get("mode", "return")
+    if mode == "wait":
+        await ctx.wait_for_shutdown()
+    elif mode == "fail":
+        raise RuntimeError("entrypoint failed on purpose")
+    elif mode == "hog":
+        ctx.proc.userdata["ballast"] = bytearray(script.get("mb", 200) * 1024 * 1024)
+        for i in range(0, len(ctx.proc.userdata["ballast"]), 4096):
+            ctx.proc.userdata["ballast"][i] = 1
+        await ctx.wait_for_shutdown()
+    elif mode == "sleep":
+        await asyncio.sleep(script.get("seconds", 0.3))
+
+
+async def _on_shutdown(out: str, job_id: str, reason: str) -> None:
+    _report(out, f"shutdown {job_id} {reason}")
+
+
+def prewarm(proc: JobProcess) -> None:
+    proc.userdata["warm"] = True
+
+
+class HangOnce:
+    """Prewarm that hangs in the first process to run it (a marker file says who was first)."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __call__(self, proc: JobProcess) -> None:
+        try:
+            fd = os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            proc.userdata["warm"] = True
+            return
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        time.sleep(3600)
+
+
+def read_lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
