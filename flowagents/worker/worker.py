@@ -98,6 +98,8 @@ class Worker:
         self._closing = False
         self._healthy = True
         self._closed = asyncio.Event()
+        self._stopped = asyncio.Event()
+        self._running = False
         self._registered = asyncio.Event()
         self._listeners: dict[str, list[Callable[..., Any]]] = {}
         self.worker_id = ""
@@ -191,6 +193,7 @@ class Worker:
 
     async def run(self) -> None:
         """Start the pool and health server, then stay connected until closed."""
+        self._running = True
         self._http = aiohttp.ClientSession()
         self._load_monitor.start()
         self._pool.start()
@@ -225,9 +228,11 @@ class Worker:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """End all jobs, stop the pool and the connection; ``run()`` returns."""
+        """End all jobs, stop the pool and the connection; returns once ``run()`` has."""
         self._closing = True
         self._closed.set()
+        if self._running:
+            await self._stopped.wait()
 
     async def _shutdown(self) -> None:
         self._closing = True
@@ -243,6 +248,7 @@ class Worker:
             await self._http.close()
         await self._load_monitor.aclose()
         await self._health.aclose()
+        self._stopped.set()
 
     # -- connection ---------------------------------------------------------------------------
 

@@ -70,3 +70,8 @@ class HangOnce:
 
 def read_lines(path: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
+
+
+def hang_forever(proc: JobProcess) -> None:
+    """Prewarm that never finishes."""
+    time.sleep(3600)
