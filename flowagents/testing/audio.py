@@ -1,0 +1,121 @@
+"""Session audio for tests: a microphone that yields silence on the loop clock, and an output
+that records what was played and when.
+
+The fake providers decide from the script, not from the samples, so the input can be silence;
+what matters is that frames arrive at their real times. A captured frame exists once its last
+sample is recorded, so frame ``k`` (timestamp ``start + k * frame_duration``) is yielded when the
+loop clock reads ``start + (k + 1) * frame_duration``. Waits are to absolute times, so the input
+does not drift however long it runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from flowagents.types import AudioFrame
+from flowagents.voice.io import AudioInput, AudioOutput
+
+__all__ = ["CapturedFrame", "RecordingAudioOutput", "VirtualAudioInput"]
+
+
+class VirtualAudioInput(AudioInput):
+    """Silent frames of ``frame_duration`` seconds, each delivered at its end time.
+
+    ``start`` defaults to the loop time when iteration begins; ``duration=None`` runs until
+    :meth:`aclose`. Iterate it once.
+    """
+
+    def __init__(self, duration: float | None, frame_duration: float = 0.01,
+                 sample_rate: int = 16000, *, start: float | None = None) -> None:
+        if frame_duration <= 0:
+            raise ValueError("frame_duration must be positive")
+        self.duration = duration
+        self.frame_duration = frame_duration
+        self.sample_rate = sample_rate
+        self.start = start
+        self.frames = 0  # yielded so far
+        self._zeros = np.zeros(round(frame_duration * sample_rate), dtype=np.int16)
+        self._zeros.flags.writeable = False  # shared by every frame
+        self._wake: asyncio.Future[None] | None = None
+        self._closed = False
+
+    def __aiter__(self) -> AsyncIterator[AudioFrame]:
+        return self._frames()
+
+    async def _frames(self) -> AsyncIterator[AudioFrame]:
+        loop = asyncio.get_running_loop()
+        start = loop.time() if self.start is None else self.start
+        total = (None if self.duration is None
+                 else round(self.duration / self.frame_duration))
+        k = 0
+        while not self._closed and (total is None or k < total):
+            fut = self._wake = loop.create_future()
+            handle = loop.call_at(start + (k + 1) * self.frame_duration, _resolve, fut)
+            try:
+                await fut
+            finally:
+                handle.cancel()
+                self._wake = None
+            if self._closed:
+                return
+            self.frames += 1
+            yield AudioFrame(self._zeros, self.sample_rate, 1, start + k * self.frame_duration)
+            k += 1
+
+    async def aclose(self) -> None:
+        """End the iteration (a pending wait returns at once)."""
+        self._closed = True
+        if self._wake is not None:
+            _resolve(self._wake)
+
+
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+@dataclass(frozen=True, slots=True)
+class CapturedFrame:
+    """A frame the output was handed, and the loop time it was handed at."""
+
+    time: float
+    frame: AudioFrame
+
+
+class RecordingAudioOutput(AudioOutput):
+    """Records each captured frame with the loop time, and the times of ``clear`` and ``flush``."""
+
+    def __init__(self, can_pause: bool = True, sample_rate: int | None = None) -> None:
+        self.can_pause = can_pause
+        self.sample_rate = sample_rate
+        self.frames: list[CapturedFrame] = []
+        self.clears: list[float] = []
+        self.flushes: list[float] = []
+        self.closed = False
+
+    def capture(self, frame: AudioFrame) -> None:
+        if self.sample_rate is not None and frame.sample_rate != self.sample_rate:
+            raise ValueError(f"output expects {self.sample_rate} Hz, got {frame.sample_rate} Hz")
+        self.frames.append(CapturedFrame(asyncio.get_running_loop().time(), frame))
+
+    def clear(self) -> None:
+        self.clears.append(asyncio.get_running_loop().time())
+
+    def flush(self) -> None:
+        self.flushes.append(asyncio.get_running_loop().time())
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+    @property
+    def audio_duration(self) -> float:
+        """Seconds of audio captured in all."""
+        return sum(c.frame.duration for c in self.frames)
+
+    @property
+    def first_frame_time(self) -> float | None:
+        return self.frames[0].time if self.frames else None

@@ -1,0 +1,211 @@
+"""Scripts for scripted conversations: what the user says and when, and how the providers answer.
+
+A :class:`Script` is plain data that the fake providers of :mod:`flowagents.testing.fakes` read:
+user speech segments (times on the session clock, in seconds), LLM replies keyed by their input,
+and TTS audio keyed by its text. A test writes the conversation once, then asserts on the
+timeline the real session produces from it in virtual time::
+
+    script = Script()
+    script.user_speech(start=0.5, end=2.5, transcript="Hello, how are you?", stt_delay=0.2)
+    script.llm_reply(input="Hello, how are you?", content="I'm doing well, thank you!",
+                     ttft=0.1, duration=0.3)
+    script.tts_audio(input="I'm doing well, thank you!", audio_duration=2.0, ttfb=0.2,
+                     duration=0.3)
+
+Defaults (the module constants below): ``stt_delay`` 0.2 s; LLM ``ttft`` 0.1 s and ``duration``
+0.3 s; TTS ``ttfb`` 0.2 s and ``duration`` 0.3 s; TTS ``audio_duration`` when not given is
+:data:`SECONDS_PER_CHARACTER` per character of the text. Text is compared after collapsing
+whitespace (``"a  b\\n"`` matches ``"a b"``); case and punctuation count.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "DEFAULT_LLM_DURATION",
+    "DEFAULT_LLM_TTFT",
+    "DEFAULT_STT_DELAY",
+    "DEFAULT_TTS_DURATION",
+    "DEFAULT_TTS_TTFB",
+    "SECONDS_PER_CHARACTER",
+    "FakeToolCall",
+    "LLMReply",
+    "Script",
+    "TTSAudio",
+    "UserSpeech",
+    "normalize_text",
+]
+
+DEFAULT_STT_DELAY = 0.2
+"""Seconds from the end of a speech segment to its final transcript (the interim comes at half)."""
+DEFAULT_LLM_TTFT = 0.1
+"""Seconds from an LLM call to its first chunk."""
+DEFAULT_LLM_DURATION = 0.3
+"""Seconds from an LLM call to its last chunk (the one with usage)."""
+DEFAULT_TTS_TTFB = 0.2
+"""Seconds from a TTS call to its first audio chunk."""
+DEFAULT_TTS_DURATION = 0.3
+"""Seconds from a TTS call to its last audio chunk."""
+SECONDS_PER_CHARACTER = 0.05
+"""Audio a fake TTS makes per character of text nobody scripted (about natural speaking rate)."""
+
+
+def normalize_text(text: str) -> str:
+    """``text`` with runs of whitespace collapsed to one space and the ends stripped."""
+    return " ".join(text.split())
+
+
+@dataclass(frozen=True, slots=True)
+class UserSpeech:
+    """The user speaks from ``start`` to ``end``; an empty ``transcript`` is noise (VAD only)."""
+
+    start: float
+    end: float
+    transcript: str = ""
+    stt_delay: float = DEFAULT_STT_DELAY
+
+    @property
+    def is_noise(self) -> bool:
+        return not self.transcript.strip()
+
+    @property
+    def interim(self) -> str:
+        """The interim transcript: the first half of the words (rounded up)."""
+        words = self.transcript.split()
+        return " ".join(words[: (len(words) + 1) // 2])
+
+
+@dataclass(frozen=True, slots=True)
+class FakeToolCall:
+    """A tool call the fake LLM makes. ``arguments`` as a dict is sent as JSON; a string is sent
+    as is (so a test can send malformed arguments). ``call_id`` defaults to ``call_<n>``, ``n``
+    counting the calls that fake LLM has made."""
+
+    name: str
+    arguments: Mapping[str, Any] | str = ""
+    call_id: str = ""
+
+    @property
+    def arguments_json(self) -> str:
+        if isinstance(self.arguments, str):
+            return self.arguments or "{}"
+        return json.dumps(dict(self.arguments))
+
+
+@dataclass(frozen=True, slots=True)
+class LLMReply:
+    """What the fake LLM answers to ``input`` (``None``: to any input nothing else matches)."""
+
+    input: str | None
+    content: str = ""
+    tool_calls: tuple[FakeToolCall, ...] = ()
+    ttft: float = DEFAULT_LLM_TTFT
+    duration: float = DEFAULT_LLM_DURATION
+
+
+@dataclass(frozen=True, slots=True)
+class TTSAudio:
+    """How the fake TTS voices ``input``: ``audio_duration`` seconds of audio."""
+
+    input: str
+    audio_duration: float
+    ttfb: float = DEFAULT_TTS_TTFB
+    duration: float = DEFAULT_TTS_DURATION
+
+
+class Script:
+    """A scripted conversation: user speech, LLM replies and TTS audio, built by method calls.
+
+    Methods return the script, so calls chain. Lookups are stateless: the same input always
+    gets the first reply scripted for it (a cancelled preemptive call consumes nothing).
+    """
+
+    def __init__(self) -> None:
+        self.speech: list[UserSpeech] = []
+        self.llm_replies: list[LLMReply] = []
+        self.tts_audios: list[TTSAudio] = []
+        self._llm_by_input: dict[str | None, LLMReply] = {}
+        self._tts_by_input: dict[str, TTSAudio] = {}
+
+    def user_speech(
+        self, *, start: float, end: float, transcript: str = "",
+        stt_delay: float = DEFAULT_STT_DELAY,
+    ) -> Script:
+        """The user speaks from ``start`` to ``end`` seconds; ``transcript=""`` is noise."""
+        if not 0 <= start < end:
+            raise ValueError(f"user speech needs 0 <= start < end, got {start}..{end}")
+        if stt_delay < 0:
+            raise ValueError("stt_delay must be >= 0")
+        self.speech.append(UserSpeech(start, end, transcript, stt_delay))
+        self.speech.sort(key=lambda s: s.start)
+        return self
+
+    def llm_reply(
+        self, *, input: str | None, content: str = "",
+        tool_calls: Iterable[FakeToolCall] = (), ttft: float = DEFAULT_LLM_TTFT,
+        duration: float = DEFAULT_LLM_DURATION,
+    ) -> Script:
+        """The LLM answers ``input`` (the last user message, instructions or tool output).
+
+        ``input=None`` scripts the reply to any input that has no reply of its own.
+        """
+        _check_latency("ttft", ttft, duration)
+        reply = LLMReply(input, content, tuple(tool_calls), ttft, duration)
+        self.llm_replies.append(reply)
+        self._llm_by_input.setdefault(None if input is None else normalize_text(input), reply)
+        return self
+
+    def tts_audio(
+        self, *, input: str, audio_duration: float | None = None,
+        ttfb: float = DEFAULT_TTS_TTFB, duration: float = DEFAULT_TTS_DURATION,
+    ) -> Script:
+        """The TTS voices ``input`` as ``audio_duration`` seconds of audio (default: by length)."""
+        _check_latency("ttfb", ttfb, duration)
+        key = normalize_text(input)
+        if audio_duration is None:
+            audio_duration = len(key) * SECONDS_PER_CHARACTER
+        if audio_duration < 0:
+            raise ValueError("audio_duration must be >= 0")
+        audio = TTSAudio(input, audio_duration, ttfb, duration)
+        self.tts_audios.append(audio)
+        self._tts_by_input.setdefault(key, audio)
+        return self
+
+    # -- lookups used by the fakes ---------------------------------------------------------------
+
+    def find_llm_reply(self, inputs: Sequence[str]) -> LLMReply | None:
+        """The reply to the first of ``inputs`` that has one, else the catch-all, else None."""
+        for text in inputs:
+            reply = self._llm_by_input.get(normalize_text(text))
+            if reply is not None:
+                return reply
+        return self._llm_by_input.get(None)
+
+    def find_tts_audio(self, text: str) -> TTSAudio | None:
+        """The audio scripted for ``text``; for a part of a scripted text (one sentence of it),
+        that text's audio cut in proportion to the part's length."""
+        key = normalize_text(text)
+        audio = self._tts_by_input.get(key)
+        if audio is not None or not key:
+            return audio
+        for whole, audio in self._tts_by_input.items():
+            if key in whole:
+                share = len(key) / len(whole)
+                return TTSAudio(text, audio.audio_duration * share, audio.ttfb,
+                                audio.ttfb + (audio.duration - audio.ttfb) * share)
+        return None
+
+    @property
+    def speech_end(self) -> float:
+        """When the last scripted speech segment ends (0 with none)."""
+        return max((s.end for s in self.speech), default=0.0)
+
+
+def _check_latency(first: str, first_value: float, duration: float) -> None:
+    if first_value < 0 or duration < first_value:
+        raise ValueError(f"need 0 <= {first} <= duration, got {first}={first_value}, "
+                         f"duration={duration}")
