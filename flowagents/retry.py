@@ -1,0 +1,208 @@
+"""Retrying provider calls, and tracking which providers of a fallback chain are healthy.
+
+The framework, not each provider, decides how hard to try: :func:`call_with_retry` runs one
+provider call under :class:`~flowagents.errors.APIConnectOptions` (each attempt bounded by
+``timeout``, up to ``max_retry`` retries, only for an :class:`~flowagents.errors.APIError` that
+says it is ``retryable``). :func:`retry_stream` does the same for a streamed reply, but only until
+its first item was delivered: after that a retry would repeat output the user already heard.
+Waits use the running loop (``asyncio.sleep``), so they are virtual in tests.
+
+:class:`Availability` is the shared bookkeeping of the fallback adapters: which providers are up,
+the ``availability_changed`` events, and the recovery probes it owns and cancels on ``aclose()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+)
+
+from flowagents.errors import (
+    DEFAULT_API_CONNECT_OPTIONS,
+    APIConnectOptions,
+    APIError,
+    APITimeoutError,
+)
+
+__all__ = [
+    "Availability",
+    "AvailabilityChangedEvent",
+    "call_with_retry",
+    "is_retryable",
+    "retry_stream",
+]
+
+logger = logging.getLogger("flowagents.retry")
+
+T = TypeVar("T")
+P = TypeVar("P")
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether repeating the call may help: a typed provider error that says so."""
+    return isinstance(exc, APIError) and exc.retryable
+
+
+def _retrying(options: APIConnectOptions, label: str,
+              retry_if: Callable[[BaseException], bool] = is_retryable) -> AsyncRetrying:
+    def wait(state: RetryCallState) -> float:
+        return options.interval_for(state.attempt_number - 1)
+
+    def before_sleep(state: RetryCallState) -> None:
+        logger.warning("provider call failed, retrying",
+                       extra={"provider": label, "attempt": state.attempt_number})
+
+    return AsyncRetrying(
+        stop=stop_after_attempt(options.max_retry + 1),
+        wait=wait,
+        retry=retry_if_exception(retry_if),
+        before_sleep=before_sleep,
+        sleep=asyncio.sleep,
+        reraise=True,
+    )
+
+
+async def call_with_retry(
+    call: Callable[[], Awaitable[T]],
+    *,
+    conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
+    label: str = "provider",
+) -> T:
+    """Await ``call()`` until it succeeds, under ``conn_options``.
+
+    A timed-out attempt raises :class:`APITimeoutError` (retryable). Errors that are not
+    retryable, and the last error once retries are spent, are raised as they are.
+    """
+    async for attempt in _retrying(conn_options, label):
+        with attempt:
+            try:
+                async with asyncio.timeout(conn_options.timeout):
+                    return await call()
+            except TimeoutError:
+                raise APITimeoutError() from None
+    raise AssertionError("unreachable")  # pragma: no cover  (reraise=True always raises)
+
+
+async def retry_stream(
+    open_stream: Callable[[], AsyncIterator[T]],
+    *,
+    conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
+    label: str = "provider",
+) -> AsyncGenerator[T, None]:
+    """Iterate ``open_stream()``, reopening it on a retryable failure before the first item.
+
+    ``timeout`` bounds the wait for each item (a stream may last long, but must not stall).
+    Once an item was yielded, a failure is raised as is: the caller decides what to do with a
+    half-delivered reply. Closing this generator closes the provider's stream.
+    """
+    delivered = False
+
+    def retry_if(exc: BaseException) -> bool:
+        return not delivered and is_retryable(exc)
+
+    async for attempt in _retrying(conn_options, label, retry_if):
+        with attempt:
+            stream = open_stream()
+            try:
+                while True:
+                    try:
+                        async with asyncio.timeout(conn_options.timeout):
+                            item = await anext(stream)
+                    except StopAsyncIteration:
+                        return
+                    except TimeoutError:
+                        raise APITimeoutError() from None
+                    delivered = True
+                    yield item
+            finally:
+                aclose = getattr(stream, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+
+
+@dataclass(frozen=True, slots=True)
+class AvailabilityChangedEvent(Generic[P]):
+    """A provider of a fallback chain went down (after its retries) or came back up."""
+
+    provider: P
+    available: bool
+
+
+class Availability(Generic[P]):
+    """Which providers of a fallback chain are up, and the probes that bring them back.
+
+    A provider marked down gets one recovery task (owned here, cancelled by :meth:`aclose`) that
+    runs ``probe()`` every ``recovery_interval`` seconds until it succeeds; then the provider is
+    up again and, being earlier in the chain, preferred again.
+    """
+
+    def __init__(self, providers: Sequence[P], *, recovery_interval: float = 5.0,
+                 probe_timeout: float = 10.0) -> None:
+        if not providers:
+            raise ValueError("a fallback chain needs at least one provider")
+        self.providers = list(providers)
+        self.available = [True] * len(self.providers)
+        self.recovery_interval = recovery_interval
+        self.probe_timeout = probe_timeout
+        self._listeners: list[Callable[[AvailabilityChangedEvent[P]], None]] = []
+        self._probes: dict[int, asyncio.Task[None]] = {}
+        self._closed = False
+
+    def on_change(self, callback: Callable[[AvailabilityChangedEvent[P]], None]) -> None:
+        self._listeners.append(callback)
+
+    def order(self) -> list[int]:
+        """Indices to try, in order: the available ones, or all of them if none is."""
+        up = [i for i, ok in enumerate(self.available) if ok]
+        return up or list(range(len(self.providers)))
+
+    def mark_available(self, index: int) -> None:
+        if not self.available[index]:
+            self.available[index] = True
+            self._emit(index, True)
+
+    def mark_unavailable(self, index: int, probe: Callable[[], Awaitable[Any]] | None) -> None:
+        """Take a provider out of rotation; ``probe`` (if any) tests whether it recovered."""
+        if self.available[index]:
+            self.available[index] = False
+            self._emit(index, False)
+        if probe is not None and not self._closed and index not in self._probes:
+            task = asyncio.get_running_loop().create_task(self._recover(index, probe))
+            self._probes[index] = task
+            task.add_done_callback(lambda _t: self._probes.pop(index, None))
+
+    async def _recover(self, index: int, probe: Callable[[], Awaitable[Any]]) -> None:
+        while not self.available[index]:
+            await asyncio.sleep(self.recovery_interval)
+            try:
+                async with asyncio.timeout(self.probe_timeout):
+                    await probe()
+            except Exception:
+                logger.info("recovery probe failed", extra={"provider_index": index})
+                continue
+            self.mark_available(index)
+
+    def _emit(self, index: int, available: bool) -> None:
+        event = AvailabilityChangedEvent(self.providers[index], available)
+        for callback in list(self._listeners):
+            try:
+                callback(event)
+            except Exception:
+                logger.exception("availability_changed callback failed")
+
+    async def aclose(self) -> None:
+        """Cancel the recovery probes and wait for them to end."""
+        self._closed = True
+        tasks = list(self._probes.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
