@@ -1,8 +1,8 @@
 """A duplex channel of typed IPC messages over one end of a socket pair.
 
-Frames are a 4-byte big-endian length followed by the JSON of one :mod:`messages` model. The channel
-is asyncio on both sides (the worker's loop and the job process's loop); a peer that dies shows up as
-:class:`ChannelClosed` on the next receive.
+Frames are a 4-byte big-endian length followed by the JSON of one :mod:`messages` model. The
+channel is asyncio on both sides (the worker's loop and the job process's loop); a peer that dies
+shows up as :class:`ChannelClosed` on the next receive.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """The worker's handle on one job process: start, pre-warm, ping, watch memory, run one job, reap.
 
 Everything that can go wrong in a job process (a hang in prewarm, a crash, ``kill -9``, a memory
-blow-up, a loop that stops answering pings) ends here as a :class:`JobResult` with an error, and never
-as an exception in the worker. Each handle owns its supervising tasks and cancels them on close.
+blow-up, a loop that stops answering pings) ends here as a :class:`JobResult` with an error, and
+never as an exception in the worker. Each handle owns its supervising tasks and cancels them on
+close.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Typed messages between the worker and its job and inference processes.
 
-Every message is a small frozen pydantic model with a literal ``kind`` tag, so the channel can decode
-any frame into the right class with one discriminated-union adapter and reject anything else. Bytes
-fields (a serialized protobuf job, inference payloads) travel base64-encoded inside the JSON frame.
+Every message is a small frozen pydantic model with a literal ``kind`` tag, so the channel can
+decode any frame into the right class with one discriminated-union adapter and reject anything
+else. Bytes fields (a serialized protobuf job, inference payloads) travel base64-encoded inside the
+JSON frame.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """JobContext: what an entrypoint receives, and ``get_job_context()`` to reach it from anywhere.
 
-The context owns the job's lifetime inside its process: ``connect()`` joins the room with the livekit
-RTC SDK using the assignment's token, ``shutdown(reason)`` ends the job, and shutdown callbacks run
-before the room is left. ``log_context_fields`` are added to every log line of the job.
+The context owns the job's lifetime inside its process: ``connect()`` joins the room with the
+livekit RTC SDK using the assignment's token, ``shutdown(reason)`` ends the job, and shutdown
+callbacks run before the room is left. ``log_context_fields`` are added to every log line of the
+job.
 """
 
 from __future__ import annotations
@@ -147,13 +148,13 @@ class JobContext:
         await self._shutdown_event.wait()
         return self._shutdown_reason or ""
 
-    async def _run_shutdown_callbacks(self, timeout: float) -> None:
+    async def _run_shutdown_callbacks(self, per_callback: float) -> None:
         reason = self._shutdown_reason or ""
         for cb in self._shutdown_callbacks:
             try:
                 n_params = len(inspect.signature(cb).parameters)
                 coro = cb(reason) if n_params else cb()  # type: ignore[call-arg]
-                await asyncio.wait_for(coro, timeout)
+                await asyncio.wait_for(coro, per_callback)
             except Exception:
                 logger.exception("shutdown callback failed", extra=self.log_context_fields)
 

@@ -1,7 +1,7 @@
 """The job process as seen from user code: its pid and the ``userdata`` that ``prewarm_fnc`` fills.
 
-A process is pre-warmed once (``prewarm_fnc(proc)``, e.g. to load a VAD into ``proc.userdata``) and then
-runs exactly one job, so anything put in ``userdata`` is ready before the assignment arrives.
+A process is pre-warmed once (``prewarm_fnc(proc)``, e.g. to load a VAD into ``proc.userdata``) and
+then runs exactly one job, so anything put in ``userdata`` is ready before the assignment arrives.
 """
 
 from __future__ import annotations

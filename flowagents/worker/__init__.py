@@ -2,7 +2,7 @@
 
 from flowagents.job.request import JobRequest
 from flowagents.worker.options import WorkerOptions, WorkerPermissions, WorkerType
-from flowagents.worker.worker import RunningJob, Worker, WorkerUnhealthy
+from flowagents.worker.worker import RunningJob, Worker
 
 __all__ = ["JobRequest", "RunningJob", "Worker", "WorkerOptions", "WorkerPermissions",
-           "WorkerType", "WorkerUnhealthy"]
+           "WorkerType"]

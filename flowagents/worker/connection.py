@@ -61,7 +61,7 @@ async def connect_and_register(
     api_key: str,
     api_secret: str,
     register: agent.RegisterWorkerRequest,
-    timeout: float = 10.0,
+    register_timeout: float = 10.0,
 ) -> tuple[aiohttp.ClientWebSocketResponse, agent.RegisterWorkerResponse]:
     """Open the WebSocket, register, and return it with the server's answer."""
     token = worker_token(api_key, api_secret)
@@ -78,7 +78,7 @@ async def connect_and_register(
         raise ConnectError(f"cannot connect to the server ({type(e).__name__})") from None
     try:
         await ws.send_bytes(agent.WorkerMessage(register=register).SerializeToString())
-        msg = await ws.receive(timeout=timeout)
+        msg = await ws.receive(timeout=register_timeout)
         if msg.type != aiohttp.WSMsgType.BINARY:
             raise ConnectError("expected a registration response, connection closed")
         server_msg = agent.ServerMessage.FromString(msg.data)

@@ -1,7 +1,7 @@
 """The worker's HTTP server: ``/`` health, ``/worker`` state as JSON, ``/metrics`` for Prometheus.
 
-Load balancers and orchestrators probe ``/`` (200 healthy, 503 not: for example after the worker gave
-up reconnecting); ``/worker`` is for humans and dashboards.
+Load balancers and orchestrators probe ``/`` (200 healthy, 503 not: for example after the worker
+gave up reconnecting); ``/worker`` is for humans and dashboards.
 """
 
 from __future__ import annotations

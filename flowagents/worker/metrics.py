@@ -28,8 +28,8 @@ class WorkerMetrics:
             "From assignment received to entrypoint started",
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
             registry=self.registry)
-        self.reconnects_total = Counter("flowagents_worker_reconnects", "Reconnections to the server",
-                                        registry=self.registry)
+        self.reconnects_total = Counter("flowagents_worker_reconnects",
+                                        "Reconnections to the server", registry=self.registry)
         self._gauges: dict[str, Gauge] = {}
 
     def bind(self, name: str, doc: str, fn: Callable[[], float]) -> None:

@@ -1,9 +1,9 @@
 """WorkerOptions: everything a worker needs, with LiveKit Agents' defaults.
 
-Settings that differ between production and dev mode (``load_threshold``, ``num_idle_processes``) are
-:data:`NOT_GIVEN` until :meth:`WorkerOptions.resolved` picks the mode's default. Credentials default
-to the ``LIVEKIT_URL`` / ``LIVEKIT_API_KEY`` / ``LIVEKIT_API_SECRET`` environment variables; the
-secret is a ``SecretStr`` so it never shows in a repr or a log line.
+Settings that differ between production and dev mode (``load_threshold``, ``num_idle_processes``)
+are :data:`NOT_GIVEN` until :meth:`WorkerOptions.resolved` picks the mode's default. Credentials
+default to the ``LIVEKIT_URL`` / ``LIVEKIT_API_KEY`` / ``LIVEKIT_API_SECRET`` environment
+variables; the secret is a ``SecretStr`` so it never shows in a repr or a log line.
 """
 
 from __future__ import annotations

@@ -1,13 +1,13 @@
 """The worker: registers with a LiveKit server, answers availability, runs jobs in the process pool.
 
 Server messages arrive on one WebSocket; each is decoded defensively (garbage and unknown messages
-are logged and dropped) and handled without blocking the read loop. Job status goes out as the job runs
-and ends; worker status (load, available/full, job count) every ``update_status_interval``. When the
-connection drops, the worker reconnects with back-off, re-registers and migrates its running jobs,
-which keep running in their processes throughout.
+are logged and dropped) and handled without blocking the read loop. Job status goes out as the job
+runs and ends; worker status (load, available/full, job count) every ``update_status_interval``.
+When the connection drops, the worker reconnects with back-off, re-registers and migrates its
+running jobs, which keep running in their processes throughout.
 
-Events (``on(name, fn)``): ``registered(worker_id)``, ``job_started(job_id)``,
-``job_ended(job_id, error)``.
+Events (``on(name, fn)``): ``registered(worker_id)``, ``job_started(job_id)``, ``job_ended(job_id,
+error)``.
 """
 
 from __future__ import annotations
@@ -34,13 +34,9 @@ from flowagents.worker.load import CpuLoadMonitor
 from flowagents.worker.metrics import WorkerMetrics
 from flowagents.worker.options import WorkerOptions, WorkerType
 
-__all__ = ["RunningJob", "Worker", "WorkerUnhealthy"]
+__all__ = ["RunningJob", "Worker"]
 
 logger = logging.getLogger("flowagents.worker")
-
-
-class WorkerUnhealthy(RuntimeError):
-    """The worker gave up reconnecting after ``max_retry`` attempts."""
 
 
 @dataclass
@@ -199,17 +195,10 @@ class Worker:
         self._pool.start()
         if self._serve_http:
             await self._health.start()
-        conn = self._tasks.spawn(self._connection_loop(), "worker-connection")
-        closed = asyncio.create_task(self._closed.wait(), name="worker-closed-wait")
+        self._tasks.spawn(self._connection_loop(), "worker-connection")
         try:
-            await asyncio.wait({conn, closed}, return_when=asyncio.FIRST_COMPLETED)
-            if conn.done() and not conn.cancelled() and conn.exception() is not None:
-                exc = conn.exception()
-                assert exc is not None
-                raise exc
+            await self._closed.wait()
         finally:
-            closed.cancel()
-            await asyncio.gather(closed, return_exceptions=True)
             await self._shutdown()
 
     async def drain(self, drain_timeout: float | None = None) -> None:
@@ -278,10 +267,11 @@ class Worker:
                             api_secret=o.api_secret.get_secret_value(),
                             register=self._register_request())
             except ConnectError as e:
+                # running jobs carry on; /health turns 503 so the orchestrator replaces us
                 self._healthy = False
-                logger.error("giving up connecting to the server",
+                logger.error("giving up connecting to the server, worker unhealthy",
                              extra={"attempts": o.max_retry, "reason": str(e)})
-                raise WorkerUnhealthy(f"could not connect after {o.max_retry} attempts") from None
+                return
             await self._on_registered(ws, resp)
             await self._session(ws)
             self._ws = None
@@ -433,7 +423,7 @@ class Worker:
 
     # -- jobs ---------------------------------------------------------------------------------
 
-    async def _update_job(self, job_id: str, status: int,
+    async def _update_job(self, job_id: str, status: agent.JobStatus,
                           error: str = "") -> None:
         await self._send(agent.WorkerMessage(update_job=agent.UpdateJobStatus(
             job_id=job_id, status=status, error=error)), queue=True)

@@ -106,7 +106,7 @@ class FakeLiveKitServer:
         return [r.msg for r in self.received if r.kind == kind]
 
     async def wait_for(self, kind: str, pred: Callable[[agent.WorkerMessage], bool] | None = None,
-                       timeout: float = 5.0) -> agent.WorkerMessage:
+                       within: float = 5.0) -> agent.WorkerMessage:
         """The first message of ``kind`` (matching ``pred``) received so far or later."""
         def find() -> agent.WorkerMessage | None:
             for r in self.received:
@@ -114,15 +114,15 @@ class FakeLiveKitServer:
                     return r.msg
             return None
 
-        async with asyncio.timeout(timeout), self._cond:
+        async with asyncio.timeout(within), self._cond:
             while (found := find()) is None:
                 await self._cond.wait()
             return found
 
-    async def job_status(self, job_id: str, status: int, timeout: float = 5.0) -> str:
+    async def job_status(self, job_id: str, status: int, within: float = 5.0) -> str:
         """Wait for an update_job of ``status`` for ``job_id``; return its error text."""
         msg = await self.wait_for("update_job", lambda m: m.update_job.job_id == job_id
-                                  and m.update_job.status == status, timeout)
+                                  and m.update_job.status == status, within)
         return msg.update_job.error
 
     def job_statuses(self, job_id: str) -> list[int]:
@@ -131,8 +131,8 @@ class FakeLiveKitServer:
 
     # -- driving ------------------------------------------------------------------------------
 
-    async def wait_connected(self, count: int = 1, timeout: float = 5.0) -> None:
-        async with asyncio.timeout(timeout), self._cond:
+    async def wait_connected(self, count: int = 1, within: float = 5.0) -> None:
+        async with asyncio.timeout(within), self._cond:
             while len(self.of_kind("register")) < count or self._ws is None:
                 await self._cond.wait()
 
@@ -152,11 +152,11 @@ class FakeLiveKitServer:
         return agent.Job(id=job_id, type=agent.JT_ROOM, room=models.Room(name=room, sid="RM_1"),
                          metadata=metadata)
 
-    async def offer(self, job: agent.Job, timeout: float = 5.0) -> agent.AvailabilityResponse:
+    async def offer(self, job: agent.Job, within: float = 5.0) -> agent.AvailabilityResponse:
         """Send an availability request; return the worker's answer."""
         await self.send(agent.ServerMessage(availability=agent.AvailabilityRequest(job=job)))
         msg = await self.wait_for("availability", lambda m: m.availability.job_id == job.id,
-                                  timeout)
+                                  within)
         return msg.availability
 
     async def assign(self, job: agent.Job, token: str = "room-token") -> None:
@@ -181,8 +181,8 @@ class FakeLiveKitServer:
             await ws.close()
 
 
-async def until(pred: Callable[[], bool], timeout: float = 5.0) -> None:
+async def until(pred: Callable[[], bool], within: float = 5.0) -> None:
     """Wait until ``pred()`` holds (polling; for worker state that has no event)."""
-    async with asyncio.timeout(timeout):
-        while not pred():
+    async with asyncio.timeout(within):
+        while not pred():  # noqa: ASYNC110 - worker state with no event to wait on
             await asyncio.sleep(0.01)

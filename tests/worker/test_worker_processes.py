@@ -55,7 +55,8 @@ async def test_kill_9_fails_that_job_only(server: FakeLiveKitServer, make_worker
     os.kill(pid, signal.SIGKILL)
     error = await server.job_status("JA", agent.JS_FAILED)
     assert "exited unexpectedly" in error
-    assert "JB" in worker.jobs and worker.jobs["JB"].status == "running"
+    assert "JB" in worker.jobs
+    assert worker.jobs["JB"].status == "running"
     # the worker still takes jobs, and JB ends normally
     c = tmp_path / "c.txt"
     await server.dispatch(server.make_job("JC", metadata=meta(c)))
@@ -89,7 +90,7 @@ async def test_process_stuck_in_prewarm_is_replaced_and_job_runs(
                                initialize_process_timeout=0.5)
     out = tmp_path / "out.txt"
     await server.dispatch(server.make_job("J1", metadata=meta(out)))
-    await server.job_status("J1", agent.JS_SUCCESS, timeout=8)
+    await server.job_status("J1", agent.JS_SUCCESS, within=8)
     await until(lambda: worker.pool.init_failures == 1)
     hung_pid = int(marker.read_text())
     await until(lambda: not _alive(hung_pid))
@@ -101,7 +102,7 @@ async def test_job_fails_rather_than_hangs_when_no_process_gets_ready(
     await make_worker(prewarm_fnc=hang_forever, initialize_process_timeout=0.3,
                       num_idle_processes=0)
     await server.dispatch(server.make_job("J1", metadata=meta(tmp_path / "o")))
-    error = await server.job_status("J1", agent.JS_FAILED, timeout=5)
+    error = await server.job_status("J1", agent.JS_FAILED, within=5)
     assert error == "no job process became ready"
 
 

@@ -25,7 +25,8 @@ async def test_registration_carries_type_name_and_permissions(server: FakeLiveKi
     assert reg.agent_name == "alice"
     assert reg.version == "1.2"
     assert reg.type == agent.JT_ROOM
-    assert reg.allowed_permissions.can_publish and reg.allowed_permissions.agent
+    assert reg.allowed_permissions.can_publish
+    assert reg.allowed_permissions.agent
     assert worker.worker_id == "AW_1"
     assert server.auth_failures == 0
 
@@ -49,7 +50,8 @@ async def test_assignment_runs_entrypoint_in_prewarmed_process(
     await server.job_status("J1", agent.JS_SUCCESS)
     assert server.job_statuses("J1") == [agent.JS_RUNNING, agent.JS_SUCCESS]
     lines = read_lines(out)
-    assert lines[0].startswith("started J1") and lines[0].endswith("warm=True")
+    assert lines[0].startswith("started J1")
+    assert lines[0].endswith("warm=True")
     assert lines[1:] == ["shutdown J1 "]
     assert worker.jobs == {}
 
@@ -84,7 +86,8 @@ async def test_dev_mode_has_no_load_limit_and_no_idle_processes(server: FakeLive
                                                                  make_worker,
                                                                  tmp_path: Path) -> None:
     worker = await make_worker(dev_mode=True, load_fnc=lambda: 0.99, num_idle_processes=NOT_GIVEN)
-    assert worker.pool.idle_count == 0 and worker.pool.warming_count == 0
+    assert worker.pool.idle_count == 0
+    assert worker.pool.warming_count == 0
     out = tmp_path / "out.txt"
     assert (await server.dispatch(server.make_job("J1", metadata=meta(out)))).available
     await server.job_status("J1", agent.JS_SUCCESS)
@@ -117,10 +120,12 @@ def test_default_options_match_livekit() -> None:
     assert (opts.job_memory_warn_mb, opts.job_memory_limit_mb) == (1000.0, 0.0)
     assert opts.port == 8081
     prod, dev = opts.resolved(dev_mode=False), opts.resolved(dev_mode=True)
-    assert prod.load_threshold == 0.7 and dev.load_threshold == float("inf")
+    assert prod.load_threshold == 0.7
+    assert dev.load_threshold == float("inf")
     assert dev.num_idle_processes == 0
     assert 1 <= prod.effective_num_idle_processes <= 4
-    assert "s3cr3t-value" not in repr(WorkerOptions(entrypoint_fnc=entry, api_secret="s3cr3t-value"))
+    secret_opts = WorkerOptions(entrypoint_fnc=entry, api_secret="s3cr3t-value")
+    assert "s3cr3t-value" not in repr(secret_opts)
 
 
 async def test_assignment_after_timeout_is_ignored(server: FakeLiveKitServer, make_worker,
@@ -170,7 +175,8 @@ async def test_reconnect_reregisters_and_migrates_running_job(
     await server.wait_connected(2)
     migrate = await server.wait_for("migrate_job")
     assert list(migrate.migrate_job.job_ids) == ["J1"]
-    assert worker.registrations == 2 and "J1" in worker.jobs
+    assert worker.registrations == 2
+    assert "J1" in worker.jobs
     await server.terminate("J1")
     await server.job_status("J1", agent.JS_SUCCESS)
     assert [ln.split()[0] for ln in read_lines(out)] == ["started", "shutdown"]

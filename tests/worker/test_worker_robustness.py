@@ -70,7 +70,8 @@ async def test_garbage_on_the_wire_is_logged_and_the_worker_carries_on(
     job = server.make_job("J1", metadata=json.dumps({"out": str(out)}))
     await server.dispatch(job)
     await server.job_status("J1", agent.JS_SUCCESS)
-    assert worker.registrations == 1 and worker.healthy
+    assert worker.registrations == 1
+    assert worker.healthy
     messages = {r.getMessage() for r in caplog.records}
     assert "ignoring a malformed server message" in messages
     assert "ignoring a text frame from the server" in messages
@@ -93,11 +94,17 @@ async def test_health_endpoints(server: FakeLiveKitServer, make_worker, tmp_path
             state = await resp.json()
         async with http.get(base + "/metrics") as resp:
             metrics = await resp.text()
-    assert state["agent_name"] == "health" and state["connected"] and state["healthy"]
-    assert state["worker_id"] == "AW_1" and state["status"] == "available"
-    assert [j["id"] for j in state["jobs"]] == ["J1"] and state["jobs"][0]["status"] == "running"
+    assert state["agent_name"] == "health"
+    assert state["connected"]
+    assert state["healthy"]
+    assert state["worker_id"] == "AW_1"
+    assert state["status"] == "available"
+    assert [j["id"] for j in state["jobs"]] == ["J1"]
+    assert state["jobs"][0]["status"] == "running"
     assert "flowagents_worker_jobs_running 1.0" in metrics
     assert "flowagents_worker_job_launch_seconds_count 1.0" in metrics
-    assert "flowagents_worker_load" in metrics and "flowagents_worker_idle_processes" in metrics
-    assert API_SECRET not in json.dumps(state) and API_KEY not in json.dumps(state)
+    assert "flowagents_worker_load" in metrics
+    assert "flowagents_worker_idle_processes" in metrics
+    assert API_SECRET not in json.dumps(state)
+    assert API_KEY not in json.dumps(state)
 

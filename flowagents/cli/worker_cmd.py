@@ -1,0 +1,115 @@
+"""The ``start``, ``dev`` and ``connect`` commands (typer).
+
+``register(app)`` adds them to the ``flowagents`` command, where they take the agent as
+``module:attr`` (a ``WorkerOptions`` or an entrypoint function); ``run_app(opts)`` adds the same
+commands bound to an agent file's options. Credentials come from flags or the ``LIVEKIT_*``
+environment variables; the secret is never echoed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+
+from flowagents.worker.options import WorkerOptions
+
+__all__ = ["add_worker_commands", "load_agent", "register"]
+
+Url = Annotated[str | None, typer.Option("--url", envvar="LIVEKIT_URL", help="LiveKit server URL")]
+Key = Annotated[str | None, typer.Option("--api-key", envvar="LIVEKIT_API_KEY", help="API key")]
+Secret = Annotated[str | None, typer.Option("--api-secret", envvar="LIVEKIT_API_SECRET",
+                                            help="API secret", show_default=False)]
+LogLevel = Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING, ERROR")]
+Port = Annotated[int | None, typer.Option("--port", help="health/metrics HTTP port")]
+AgentArg = Annotated[str | None, typer.Argument(
+    help="the agent as module:attr (WorkerOptions or entrypoint); not needed from an agent file")]
+
+
+def load_agent(target: str) -> WorkerOptions:
+    """``module:attr`` -> WorkerOptions (an entrypoint function gets default options)."""
+    module_name, _, attr = target.partition(":")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    module = importlib.import_module(module_name)
+    obj: Any = getattr(module, attr or "opts")
+    if isinstance(obj, WorkerOptions):
+        return obj
+    if callable(obj):
+        return WorkerOptions(entrypoint_fnc=obj)
+    raise typer.BadParameter(f"{target} is neither WorkerOptions nor an entrypoint function")
+
+
+def _with(opts: WorkerOptions, url: str | None, key: str | None, secret: str | None,
+          port: int | None) -> WorkerOptions:
+    update: dict[str, Any] = {}
+    if url:
+        update["ws_url"] = url
+    if key:
+        update["api_key"] = key
+    if secret:
+        from pydantic import SecretStr
+
+        update["api_secret"] = SecretStr(secret)
+    if port is not None:
+        update["port"] = port
+    return opts.model_copy(update=update)
+
+
+def add_worker_commands(app: typer.Typer, get_opts: Callable[..., WorkerOptions],
+                        *, agent_arg: bool = False) -> None:
+    """Add start/dev/connect; with ``agent_arg`` each takes the agent as ``module:attr`` first."""
+    from flowagents.cli.run_app import run_connect, run_worker, setup_logging
+
+    def resolve(agent: str | None) -> WorkerOptions:
+        if not agent_arg:
+            return get_opts()
+        if not agent:
+            raise typer.BadParameter("give the agent as module:attr")
+        return get_opts(agent)
+
+    @app.command()
+    def start(agent: AgentArg = None, url: Url = None, api_key: Key = None,
+              api_secret: Secret = None, log_level: LogLevel = "INFO",
+              port: Port = None) -> None:
+        """Run the worker in production mode."""
+        setup_logging(log_level.upper())
+        opts = _with(resolve(agent), url, api_key, api_secret, port)
+        asyncio.run(run_worker(opts, dev_mode=False))
+
+    @app.command()
+    def dev(agent: AgentArg = None, url: Url = None, api_key: Key = None,
+            api_secret: Secret = None, log_level: LogLevel = "DEBUG",
+            port: Port = None) -> None:
+        """Run the worker in dev mode: no load limit, no idle processes, debug logs."""
+        setup_logging(log_level.upper())
+        opts = _with(resolve(agent), url, api_key, api_secret, port)
+        asyncio.run(run_worker(opts, dev_mode=True))
+
+    @app.command()
+    def connect(agent: AgentArg = None,
+                room: Annotated[str, typer.Option("--room", help="room to join")] = "",
+                participant_identity: Annotated[str, typer.Option(
+                    "--participant-identity", help="the agent's identity")] = "",
+                url: Url = None, api_key: Key = None, api_secret: Secret = None,
+                log_level: LogLevel = "DEBUG") -> None:
+        """Join a room directly (no dispatch) and run one job there."""
+        if not room:
+            raise typer.BadParameter("--room is required")
+        setup_logging(log_level.upper())
+        opts = _with(resolve(agent), url, api_key, api_secret, None)
+        error = asyncio.run(run_connect(opts, room=room, identity=participant_identity))
+        if error:
+            logging.getLogger("flowagents.cli").error("job failed", extra={"error": error})
+            raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``start``, ``dev`` and ``connect`` (each taking ``module:attr``) to ``app``."""
+    add_worker_commands(app, load_agent, agent_arg=True)
