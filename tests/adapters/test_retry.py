@@ -126,10 +126,14 @@ def test_stream_stall_times_out_and_closing_closes_the_provider_stream() -> None
             closed.append(True)
 
     async def main() -> list[str]:
-        got = []
-        with pytest.raises(APITimeoutError):
+        got: list[str] = []
+
+        async def consume() -> None:
             async for x in retry_stream(slow, conn_options=APIConnectOptions(timeout=5)):
                 got.append(x)
+
+        with pytest.raises(APITimeoutError):
+            await consume()
         agen = retry_stream(slow)
         assert await anext(agen) == "a"
         await agen.aclose()

@@ -1,0 +1,86 @@
+"""Small fake providers for the adapter tests (scripted latencies, failures, and a call log)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+
+import numpy as np
+
+from flowagents.errors import DEFAULT_API_CONNECT_OPTIONS, APIConnectionError, APIConnectOptions
+from flowagents.stt import STT, STTCapabilities
+from flowagents.tts import TTS, TTSCapabilities
+from flowagents.types import (
+    AudioFrame,
+    SpeechData,
+    SpeechEvent,
+    SpeechEventType,
+    SynthesizedAudio,
+)
+
+
+class FakeTTS(TTS):
+    """Voices text as ``chunks`` frames of 0.1 s whose samples encode the text's length.
+
+    ``delay(text)`` is the synthesis time before the first chunk; ``fail`` counts attempts that
+    fail before any audio; ``fail_mid`` makes every call fail after its first chunk.
+    """
+
+    def __init__(self, *, sample_rate: int = 16000, chunks: int = 2, ttfb: float = 0.2,
+                 label: str = "fake_tts", fail: int = 0, fail_mid: bool = False) -> None:
+        super().__init__(TTSCapabilities(streaming=False), sample_rate)
+        self.label = label
+        self.chunks = chunks
+        self.ttfb = ttfb
+        self.fail = fail
+        self.fail_mid = fail_mid
+        self.calls: list[tuple[str, float]] = []
+
+    def synthesize(
+        self, text: str, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
+    ) -> AsyncIterator[SynthesizedAudio]:
+        return self._run(text)
+
+    async def _run(self, text: str) -> AsyncIterator[SynthesizedAudio]:
+        loop = asyncio.get_running_loop()
+        self.calls.append((text, loop.time()))
+        await asyncio.sleep(self.ttfb)
+        if self.fail > 0:
+            self.fail -= 1
+            raise APIConnectionError()
+        for i in range(self.chunks):
+            n = self.sample_rate // 10
+            data = np.full(n, len(text) % 30000, dtype=np.int16)
+            yield SynthesizedAudio(frame=AudioFrame(data, self.sample_rate),
+                                   text=text, is_final=i == self.chunks - 1)
+            if self.fail_mid:
+                raise APIConnectionError()
+            await asyncio.sleep(0.05)
+
+
+class FakeSTT(STT):
+    """Transcribes a segment as 'words:<n frames>'; ``delay`` per call; ``fail`` attempts fail."""
+
+    def __init__(self, *, delay: float = 0.1, label: str = "fake_stt", fail: int = 0,
+                 text: str | None = None) -> None:
+        super().__init__(STTCapabilities(streaming=False, interim_results=False))
+        self.label = label
+        self.delay = delay
+        self.fail = fail
+        self.text = text
+        self.calls: list[tuple[int, float]] = []
+
+    async def recognize(
+        self, frames: Sequence[AudioFrame], *, language: str | None = None,
+        conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
+    ) -> SpeechEvent:
+        loop = asyncio.get_running_loop()
+        self.calls.append((len(frames), loop.time()))
+        await asyncio.sleep(self.delay)
+        if self.fail > 0:
+            self.fail -= 1
+            raise APIConnectionError()
+        text = self.text if self.text is not None else f"{self.label}:{len(frames)}"
+        return SpeechEvent(SpeechEventType.FINAL_TRANSCRIPT, loop.time(),
+                           (SpeechData(text, "en", 1.0, frames[0].timestamp if frames else 0.0,
+                                       frames[-1].end_time if frames else 0.0),))
