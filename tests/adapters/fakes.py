@@ -16,7 +16,10 @@ from flowagents.types import (
     SpeechEvent,
     SpeechEventType,
     SynthesizedAudio,
+    VADEvent,
+    VADEventType,
 )
+from flowagents.vad import VAD, VADOptions, VADStream
 
 
 class FakeTTS(TTS):
@@ -84,3 +87,44 @@ class FakeSTT(STT):
         return SpeechEvent(SpeechEventType.FINAL_TRANSCRIPT, loop.time(),
                            (SpeechData(text, "en", 1.0, frames[0].timestamp if frames else 0.0,
                                        frames[-1].end_time if frames else 0.0),))
+
+
+class FakeVADStream(VADStream):
+    """Energy VAD: a frame with any non-zero sample is speech. Start after ``min_speech`` of
+    speech (dated back to its first frame), end after ``min_silence`` of silence (dated back)."""
+
+    def __init__(self, options: VADOptions) -> None:
+        self.options = options
+        self.speaking = False
+        self.run_start: float | None = None  # start of the current speech or silence run
+        self.closed = False
+
+    def process(self, frame: AudioFrame) -> Sequence[VADEvent]:
+        voiced = bool(np.any(frame.data))
+        if voiced != self.speaking:
+            if self.run_start is None:
+                self.run_start = frame.timestamp
+            run = frame.end_time - self.run_start
+            need = self.options.min_speech_duration if voiced else self.options.min_silence_duration
+            if run >= need - 1e-9:
+                self.speaking = voiced
+                at, self.run_start = self.run_start, None
+                kind = VADEventType.START_OF_SPEECH if voiced else VADEventType.END_OF_SPEECH
+                return [VADEvent(kind, at, speaking=voiced)]
+        else:
+            self.run_start = None
+        return []
+
+    def flush(self) -> Sequence[VADEvent]:
+        if self.speaking:
+            self.speaking = False
+            return [VADEvent(VADEventType.END_OF_SPEECH, self.run_start or 0.0)]
+        return []
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeVAD(VAD):
+    def stream(self) -> FakeVADStream:
+        return FakeVADStream(self.options)
