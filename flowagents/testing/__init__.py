@@ -65,3 +65,7 @@ __all__ = [
     "normalize_text",
     "sleep_until",
 ]
+
+from .simulate import Playback, SimulationResult, TimedEvent, simulate  # noqa: E402
+
+__all__ += ["Playback", "SimulationResult", "TimedEvent", "simulate"]

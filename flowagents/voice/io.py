@@ -26,7 +26,7 @@ class AudioInput(ABC):
     @abstractmethod
     def __aiter__(self) -> AsyncIterator[AudioFrame]: ...
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 (optional hook)
         """Stop reading (release the device or track)."""
 
 
@@ -40,13 +40,13 @@ class AudioOutput(ABC):
     def capture(self, frame: AudioFrame) -> None:
         """Play ``frame`` now (it is due); must not block."""
 
-    def clear(self) -> None:
+    def clear(self) -> None:  # noqa: B027 (optional hook)
         """Drop audio buffered downstream (an interruption)."""
 
-    def flush(self) -> None:
+    def flush(self) -> None:  # noqa: B027 (optional hook)
         """The current segment has ended."""
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 (optional hook)
         """Release the device or track."""
 
 

@@ -1,0 +1,163 @@
+"""simulate(): run the real session and voice graph on a script, in virtual time, and record it.
+
+``await simulate(script, agent=...)`` builds an :class:`~flowagents.voice.AgentSession` on the
+fake providers of :mod:`flowagents.testing.fakes`, a silent virtual microphone and a recording
+speaker (``pausable_output`` says whether it can pause), runs ``actions`` (``{time: fn(session)}``)
+at their times, and returns a :class:`SimulationResult`: every event with the time it was
+emitted, the agent's and user's state changes (dated as the events date them), the chat history,
+what was played (one :class:`Playback` per played step of a speech) and the metrics. It must run
+on a virtual-time loop (:func:`flowagents.runtime.run_virtual`), where a minute of conversation
+takes milliseconds and every time is exact.
+
+Without ``duration`` the simulation ends once the script and the actions are over and the agent
+has nothing left to say (every speech played out and no turn pending).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from flowagents.llm import ChatContext
+from flowagents.metrics import AgentMetrics
+from flowagents.runtime.virtual_time import VirtualTimeEventLoop
+from flowagents.voice import Agent, AgentSession, SessionIO
+from flowagents.voice.events import (
+    AgentEvent,
+    AgentStateChangedEvent,
+    MetricsCollectedEvent,
+    UserStateChangedEvent,
+)
+from flowagents.voice.signals import PlaybackEvent
+
+from .audio import RecordingAudioOutput, VirtualAudioInput
+from .fakes import FakeLLM, FakeSTT, FakeTTS, FakeVAD, sleep_until
+from .script import Script
+
+__all__ = ["Playback", "SimulationResult", "TimedEvent", "simulate"]
+
+_SETTLE = 4.0  # covers VAD silence (0.55 s) + max endpointing delay (3.0 s) after the last speech
+
+
+@dataclass(frozen=True, slots=True)
+class TimedEvent:
+    """An event and the loop time it was emitted at (``event.created_at`` may be dated back)."""
+
+    time: float
+    event: AgentEvent
+
+    @property
+    def type(self) -> str:
+        return self.event.type
+
+
+@dataclass(frozen=True, slots=True)
+class Playback:
+    """One played step of a speech: when it started and ended, how much audio was heard
+    (``position``, seconds), whether it was interrupted, and the text heard."""
+
+    speech_id: str
+    start: float
+    end: float
+    position: float
+    interrupted: bool
+    text: str
+
+
+@dataclass
+class SimulationResult:
+    session: AgentSession
+    events: list[TimedEvent] = field(default_factory=list)
+    playbacks: list[Playback] = field(default_factory=list)
+    output: RecordingAudioOutput | None = None
+    vad: FakeVAD | None = None
+    stt: FakeSTT | None = None
+    llm: FakeLLM | None = None
+    tts: FakeTTS | None = None
+
+    @property
+    def history(self) -> ChatContext:
+        return self.session.history
+
+    @property
+    def agent_states(self) -> list[tuple[float, str]]:
+        """``(created_at, new_state)`` of each agent state change, starting with initializing."""
+        return [(0.0, "initializing")] + [
+            (e.event.created_at, e.event.new_state) for e in self.events
+            if isinstance(e.event, AgentStateChangedEvent)]
+
+    @property
+    def user_states(self) -> list[tuple[float, str]]:
+        """``(created_at, new_state)`` of each user state change (dated by the VAD)."""
+        return [(e.event.created_at, e.event.new_state) for e in self.events
+                if isinstance(e.event, UserStateChangedEvent)]
+
+    @property
+    def metrics(self) -> list[AgentMetrics]:
+        return [e.event.metrics for e in self.events if isinstance(e.event, MetricsCollectedEvent)]
+
+    def of_type(self, name: str) -> list[TimedEvent]:
+        return [e for e in self.events if e.type == name]
+
+    def messages(self) -> list[tuple[str, str, bool]]:
+        """``(role, text, interrupted)`` of each message in the history."""
+        return [(i.role, i.text_content or "", i.interrupted) for i in self.history.items
+                if i.type == "message"]
+
+
+async def simulate(
+    script: Script,
+    *,
+    agent: Agent,
+    options: Mapping[str, Any] | None = None,
+    pausable_output: bool = True,
+    actions: Mapping[float, Callable[[AgentSession], Any]] | None = None,
+    duration: float | None = None,
+    frame_duration: float = 0.01,
+) -> SimulationResult:
+    """Run ``agent`` through ``script`` on a virtual clock (see the module docstring)."""
+    loop = asyncio.get_running_loop()
+    if not isinstance(loop, VirtualTimeEventLoop):
+        raise RuntimeError("simulate() runs on a virtual-time loop: use "
+                           "flowagents.runtime.run_virtual(simulate(...))")
+    t0 = loop.time()
+    vad, stt, llm, tts = FakeVAD(script), FakeSTT(script), FakeLLM(script), FakeTTS(script)
+    output = RecordingAudioOutput(can_pause=pausable_output)
+    session = AgentSession(vad=vad, stt=stt, llm=llm, tts=tts, **dict(options or {}))
+    result = SimulationResult(session, output=output, vad=vad, stt=stt, llm=llm, tts=tts)
+    session.events.subscribe(lambda ev: result.events.append(TimedEvent(loop.time(), ev)))
+
+    def on_playback(event: PlaybackEvent) -> None:
+        step = event.step
+        if event.kind == "step_done" and step is not None and step.started_at is not None:
+            result.playbacks.append(Playback(event.speech.id, step.started_at, step.ended_at,
+                                             step.position, step.interrupted, step.text))
+
+    await session.start(agent, io=SessionIO(audio_input=VirtualAudioInput(
+        None, frame_duration, start=t0), audio_output=output))
+    session.runtime.output("playback").subscribe(on_playback)
+
+    pending: list[asyncio.Task[Any]] = []
+    for when, action in sorted((actions or {}).items()):
+        await sleep_until(t0 + when)
+        outcome = action(session)
+        if inspect.isawaitable(outcome):
+            pending.append(asyncio.ensure_future(outcome))
+    try:
+        if duration is not None:
+            await sleep_until(t0 + duration)
+        else:
+            last = max([script.speech_end, *(actions or {}).keys()], default=0.0)
+            await sleep_until(t0 + last + _SETTLE)
+            while session.current_speech is not None or session.agent_state != "listening":
+                await session.drain()
+                await asyncio.sleep(_SETTLE)
+    finally:
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        await session.aclose()
+    return result

@@ -1,0 +1,134 @@
+"""Agent: what a voice agent is (instructions, tools, chat context) and the hooks it may override.
+
+As in LiveKit Agents: methods decorated with ``@function_tool`` are tools; ``on_enter`` runs when
+the agent becomes active (a greeting), ``on_exit`` when another agent takes over, and
+``on_user_turn_completed`` after each committed user turn, before the reply (raise
+:class:`StopResponse` to skip the reply). ``llm_node`` and ``tts_node`` replace one stage of the
+reply (their defaults call the session's providers); ``transcription_node`` rewrites the text shown
+for the agent's speech. ``allow_interruptions`` overrides the session's option for this agent's
+replies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from flowagents.errors import NOT_GIVEN, NotGiven
+from flowagents.llm import (
+    ChatContext,
+    ChatMessage,
+    FunctionTool,
+    ToolChoice,
+    find_function_tools,
+)
+from flowagents.types import AudioFrame, ChatChunk, SynthesizedAudio
+
+if TYPE_CHECKING:
+    from .session import AgentSession
+
+__all__ = ["Agent", "ModelSettings", "StopResponse"]
+
+
+class StopResponse(Exception):  # noqa: N818 (LiveKit's name)
+    """Raise in ``on_user_turn_completed`` to commit the turn without replying."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSettings:
+    tool_choice: ToolChoice = "auto"
+
+
+class Agent:
+    """A voice agent. Subclass it for hooks and tools, or use it as is."""
+
+    def __init__(
+        self,
+        *,
+        instructions: str,
+        chat_ctx: ChatContext | None = None,
+        tools: Sequence[FunctionTool] | None = None,
+        allow_interruptions: bool | NotGiven = NOT_GIVEN,
+    ) -> None:
+        self.instructions = instructions
+        self._chat_ctx = chat_ctx.copy() if chat_ctx is not None else ChatContext.empty()
+        self._tools = list(tools or ()) + [
+            t for t in find_function_tools(self) if t.name not in {x.name for x in tools or ()}
+        ]
+        self.allow_interruptions = allow_interruptions
+        self._session: AgentSession | None = None
+
+    @property
+    def id(self) -> str:
+        return type(self).__name__.lower()
+
+    @property
+    def label(self) -> str:
+        return type(self).__name__
+
+    @property
+    def session(self) -> AgentSession:
+        if self._session is None:
+            raise RuntimeError("the agent is not running in a session")
+        return self._session
+
+    @property
+    def chat_ctx(self) -> ChatContext:
+        """A copy of the agent's context (what its LLM sees besides the instructions)."""
+        return self._chat_ctx.copy()
+
+    @property
+    def tools(self) -> list[FunctionTool]:
+        return list(self._tools)
+
+    async def update_instructions(self, instructions: str) -> None:
+        self.instructions = instructions
+
+    async def update_tools(self, tools: Sequence[FunctionTool]) -> None:
+        self._tools = list(tools)
+
+    async def update_chat_ctx(self, chat_ctx: ChatContext) -> None:
+        self._chat_ctx = chat_ctx.copy()
+
+    # -- hooks ---------------------------------------------------------------------------------
+    async def on_enter(self) -> None:
+        """The agent became active (at session start or after a handoff)."""
+
+    async def on_exit(self) -> None:
+        """Another agent is taking over."""
+
+    async def on_user_turn_completed(self, turn_ctx: ChatContext, new_message: ChatMessage) -> None:
+        """A user turn was committed; ``new_message`` may be edited before the reply."""
+
+    # -- overridable stages --------------------------------------------------------------------
+    def llm_node(self, chat_ctx: ChatContext, tools: Sequence[FunctionTool],
+                 model_settings: ModelSettings) -> AsyncIterable[ChatChunk | str]:
+        """The LLM stage: stream the reply to ``chat_ctx`` (chunks, or plain text)."""
+        llm = self.session.llm
+        if llm is None:
+            raise RuntimeError("no LLM: pass llm= to AgentSession or override llm_node")
+        return llm.chat(chat_ctx=chat_ctx, tools=tools, tool_choice=model_settings.tool_choice)
+
+    def tts_node(self, text: AsyncIterable[str],
+                 model_settings: ModelSettings) -> AsyncIterable[AudioFrame | SynthesizedAudio]:
+        """The TTS stage: voice one segment of text (a sentence)."""
+        tts = self.session.tts
+        if tts is None:
+            raise RuntimeError("no TTS: pass tts= to AgentSession or override tts_node")
+
+        async def run() -> AsyncIterator[AudioFrame | SynthesizedAudio]:
+            parts = [piece async for piece in text]
+            async for chunk in tts.synthesize("".join(parts)):
+                yield chunk
+
+        return run()
+
+    async def transcription_node(self, text: str, model_settings: ModelSettings) -> str:
+        """The text shown (and recorded) for one segment of the agent's speech."""
+        return text
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+

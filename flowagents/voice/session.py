@@ -1,0 +1,496 @@
+"""AgentSession: the user-facing voice session over a voice graph (LiveKit Agents' API).
+
+``await session.start(agent=..., io=SessionIO(...))`` instantiates the graph for this job (the
+default one from :func:`graphs.voice.voice_graph`, or ``graph=``), feeds it the user's audio and
+the session's requests (``say``, ``generate_reply``), and turns its outputs into state, history,
+events and audio output calls. The graph decides *when* (turns, interruptions, playout); the
+session and the agent decide *what* (the chat context, hooks, tools, handoffs).
+
+Events (``session.on(name, callback)``, or all of them as ``session.events``):
+``agent_state_changed``, ``user_state_changed``, ``user_input_transcribed``,
+``conversation_item_added``, ``function_tools_executed``, ``agent_false_interruption``,
+``metrics_collected``, ``speech_created``, ``error``, ``close``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterable, Callable, Coroutine
+from typing import Any, TypeVar
+
+from reactivex import Observable
+from reactivex.disposable import CompositeDisposable
+from reactivex.subject import Subject
+
+from flowagents.errors import NOT_GIVEN, NotGiven
+from flowagents.graph import Graph, NodeError
+from flowagents.llm import (
+    LLM,
+    AgentHandoff,
+    ChatContext,
+    ChatItem,
+    ChatMessage,
+    ToolChoice,
+    ToolExecution,
+)
+from flowagents.metrics import AgentMetrics, EOUMetrics, UsageCollector, UsageSummary
+from flowagents.runtime import GraphRuntime, LoopScheduler
+from flowagents.stt import STT
+from flowagents.tts import TTS
+from flowagents.types import SpeechEvent, SpeechEventType
+from flowagents.vad import VAD
+
+from .agent import Agent, StopResponse
+from .events import (
+    AgentEvent,
+    AgentFalseInterruptionEvent,
+    AgentState,
+    AgentStateChangedEvent,
+    CloseEvent,
+    CloseReason,
+    ConversationItemAddedEvent,
+    ErrorEvent,
+    FunctionToolsExecutedEvent,
+    MetricsCollectedEvent,
+    SpeechCreatedEvent,
+    SpeechSource,
+    UserInputTranscribedEvent,
+    UserState,
+    UserStateChangedEvent,
+)
+from .io import SessionIO, TranscriptionSegment
+from .options import SessionOptions
+from .signals import AgentActivity, PlaybackEvent, UserStateChange
+from .speech import Speech, SpeechHandle, StepResult
+
+__all__ = ["AgentSession"]
+
+logger = logging.getLogger("flowagents.voice")
+_T = TypeVar("_T")
+
+
+def _fingerprint(ctx: ChatContext) -> tuple[Any, ...]:
+    """What a preemptive reply depends on: every item's content, not its id or time."""
+    out: list[Any] = []
+    for item in ctx.items:
+        if item.type == "message":
+            out.append(("message", item.role, item.text_content))
+        elif item.type == "function_call":
+            out.append(("call", item.name, item.arguments))
+        elif item.type == "function_call_output":
+            out.append(("output", item.name, item.output))
+    return tuple(out)
+
+
+class AgentSession:
+    """A voice session: one agent at a time, talking with one user over one graph.
+
+    Turn options are :class:`SessionOptions` fields, with LiveKit's names and defaults
+    (``min_endpointing_delay=0.5``, ``allow_interruptions=True``, ...).
+    """
+
+    def __init__(self, *, vad: VAD | None = None, stt: STT | None = None, llm: LLM | None = None,
+                 tts: TTS | None = None, graph: Graph | None = None, userdata: Any = None,
+                 options: SessionOptions | None = None, **turn_options: Any) -> None:
+        if options is not None and turn_options:
+            raise TypeError("pass either options= or turn options, not both")
+        self.options = options or SessionOptions(**turn_options)
+        self.vad, self.stt, self.llm, self.tts = vad, stt, llm, tts
+        self.userdata = userdata
+        self._graph = graph
+        self._history = ChatContext.empty()
+        self._agent: Agent | None = None
+        self._agent_state: AgentState = "initializing"
+        self._user_state: UserState = "listening"
+        self._events: Subject[AgentEvent] = Subject()
+        self._listeners: dict[str, list[Callable[[Any], Any]]] = {}
+        self._runtime: GraphRuntime | None = None
+        self._io = SessionIO()
+        self._subscriptions = CompositeDisposable()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._speeches: list[SpeechHandle] = []
+        self._usage = UsageCollector()
+        self._last_final_at: float | None = None
+        self._preempted: dict[str, tuple[Any, ...]] = {}
+        self._started = False
+        self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- read-only state -------------------------------------------------------------------
+    @property
+    def agent_state(self) -> AgentState:
+        return self._agent_state
+
+    @property
+    def user_state(self) -> UserState:
+        return self._user_state
+
+    @property
+    def history(self) -> ChatContext:
+        """Everything said and done in this session, in order (the live context, not a copy)."""
+        return self._history
+
+    @property
+    def current_agent(self) -> Agent:
+        if self._agent is None:
+            raise RuntimeError("the session has not started")
+        return self._agent
+
+    @property
+    def current_speech(self) -> SpeechHandle | None:
+        return next((s for s in self._speeches if not s.done()), None)
+
+    @property
+    def events(self) -> Observable[AgentEvent]:
+        """Every event, as a hot observable."""
+        return self._events
+
+    @property
+    def runtime(self) -> GraphRuntime:
+        if self._runtime is None:
+            raise RuntimeError("the session has not started")
+        return self._runtime
+
+    def usage(self) -> UsageSummary:
+        return self._usage.get_summary()
+
+    def now(self) -> float:
+        loop = self._loop or asyncio.get_running_loop()
+        return loop.time()
+
+    # -- events ----------------------------------------------------------------------------
+    def on(self, event: str, callback: Callable[[Any], Any] | None = None) -> Any:
+        """Call ``callback(ev)`` on each ``event``; usable as a decorator."""
+        def register(cb: Callable[[Any], Any]) -> Callable[[Any], Any]:
+            self._listeners.setdefault(event, []).append(cb)
+            return cb
+
+        return register(callback) if callback is not None else register
+
+    def off(self, event: str, callback: Callable[[Any], Any]) -> None:
+        self._listeners.get(event, []).remove(callback)
+
+    def _emit(self, event: AgentEvent) -> None:
+        for cb in list(self._listeners.get(event.type, ())):
+            try:
+                result = cb(event)
+                if asyncio.iscoroutine(result):
+                    self._spawn(result)
+            except Exception:
+                logger.exception("event listener failed", extra={"event": event.type})
+        self._events.on_next(event)
+
+    # -- life ------------------------------------------------------------------------------
+    async def start(self, agent: Agent, *, io: SessionIO | None = None, room: Any = None) -> None:
+        """Run ``agent`` on ``io`` (the worker maps ``room`` to a SessionIO)."""
+        if self._started:
+            raise RuntimeError("a session starts once")
+        if room is not None and io is None:
+            raise TypeError("room= needs the worker's room I/O; pass io=SessionIO(...)")
+        self._started = True
+        self._loop = loop = asyncio.get_running_loop()
+        self._io = io or SessionIO()
+        graph = self._graph or self._default_graph()
+        runtime = GraphRuntime(graph, scheduler=LoopScheduler(loop), loop=loop,
+                               resources={"session": self, "report_metrics": self.report_metrics})
+        self._runtime = runtime
+        runtime.start()
+        out = self._io.audio_output
+        subs = self._subscriptions
+        if out is not None:
+            subs.add(runtime.output("audio_out").subscribe(out.capture))
+        subs.add(runtime.output("agent_activity").subscribe(self._on_activity))
+        subs.add(runtime.output("playback").subscribe(self._on_playback))
+        subs.add(runtime.output("transcription").subscribe(self._on_transcription))
+        subs.add(runtime.output("user_states").subscribe(self._on_user_state))
+        subs.add(runtime.output("user_transcripts").subscribe(self._on_user_transcript))
+        subs.add(runtime.errors.subscribe(lambda e: self.report_error(e, e.node)))
+        if self._io.audio_input is not None:
+            self._spawn(self._read_audio())
+        self._agent = agent
+        agent._session = self
+        self._spawn(self._run_hook(agent.on_enter(), "on_enter"))
+
+    def _default_graph(self) -> Graph:
+        from graphs.voice import voice_graph
+
+        if self.vad is None or self.stt is None:
+            raise RuntimeError("the default voice graph needs vad= and stt= (or pass graph=)")
+        out = self._io.audio_output
+        return voice_graph(vad=self.vad, stt=self.stt, options=self.options,
+                           can_pause=out.can_pause if out is not None else True)
+
+    async def _read_audio(self) -> None:
+        source = self._io.audio_input
+        assert source is not None
+        push = self.runtime.input("audio")
+        async for frame in source:
+            push.on_next(frame)
+
+    def _spawn(self, coro: Coroutine[Any, Any, _T]) -> asyncio.Task[_T]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _run_hook(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        try:
+            await coro
+        except Exception as exc:
+            self.report_error(exc, name)
+
+    async def drain(self) -> None:
+        """Wait until every speech created so far has played out."""
+        while True:
+            pending = [s for s in self._speeches if not s.done()]
+            if not pending:
+                return
+            await asyncio.gather(*(s.wait_for_playout() for s in pending))
+
+    async def aclose(self, reason: CloseReason = CloseReason.USER_INITIATED,
+                     error: BaseException | None = None) -> None:
+        """Interrupt what is playing, stop the graph, cancel every task, emit ``close``."""
+        if self._closed:
+            return
+        self._closed = True
+        for handle in list(self._speeches):
+            if not handle.done():
+                handle.interrupt(force=True)
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._subscriptions.dispose()
+        if self._runtime is not None:
+            self._runtime.close()
+        await asyncio.sleep(0)  # let cancelled bridge tasks clean up
+        for source in (self._io.audio_input, self._io.audio_output):
+            if source is not None:
+                await source.aclose()
+        self._emit(CloseEvent(reason, self.now() if self._loop else 0.0, error))
+        self._events.on_completed()
+
+    # -- speaking --------------------------------------------------------------------------
+    def _allow(self, allow: bool | NotGiven, agent: Agent | None) -> bool:
+        if not isinstance(allow, NotGiven):
+            return allow
+        if agent is not None and not isinstance(agent.allow_interruptions, NotGiven):
+            return agent.allow_interruptions
+        return self.options.allow_interruptions
+
+    def _new_speech(self, source: SpeechSource, allow: bool | NotGiven, *,
+                    user_initiated: bool, **fields: Any) -> Speech:
+        agent = self._agent
+        handle = SpeechHandle(allow_interruptions=self._allow(allow, agent), source=source,
+                              user_initiated=user_initiated)
+        return Speech(handle, agent, created_at=self.now(), **fields)
+
+    def _schedule(self, speech: Speech) -> SpeechHandle:
+        handle = speech.handle
+        self._speeches.append(handle)
+        handle.add_done_callback(self._forget)
+        self._emit(SpeechCreatedEvent(handle.user_initiated, handle.source, handle, self.now()))
+        return handle
+
+    def _forget(self, handle: SpeechHandle) -> None:
+        if handle in self._speeches:
+            self._speeches.remove(handle)
+
+    def say(self, text: str | AsyncIterable[str], *,
+            allow_interruptions: bool | NotGiven = NOT_GIVEN,
+            add_to_chat_ctx: bool = True) -> SpeechHandle:
+        """Speak ``text`` (queued after what is already playing)."""
+        speech = self._new_speech("say", allow_interruptions, user_initiated=True, say_text=text,
+                                  add_to_chat_ctx=add_to_chat_ctx)
+        handle = self._schedule(speech)
+        self.runtime.push("requests", speech)
+        return handle
+
+    def generate_reply(self, *, user_input: str | NotGiven = NOT_GIVEN,
+                       instructions: str | NotGiven = NOT_GIVEN,
+                       tool_choice: ToolChoice | NotGiven = NOT_GIVEN,
+                       allow_interruptions: bool | NotGiven = NOT_GIVEN) -> SpeechHandle:
+        """Ask the LLM for a reply (to ``user_input``, recorded as a user message, if given)."""
+        if not isinstance(user_input, NotGiven):
+            self._add_item(ChatMessage(role="user", content=[user_input], created_at=self.now()))
+        ctx = self._llm_context(None if isinstance(instructions, NotGiven) else instructions)
+        speech = self._new_speech(
+            "generate_reply", allow_interruptions, user_initiated=True, chat_ctx=ctx,
+            tool_choice="auto" if isinstance(tool_choice, NotGiven) else tool_choice)
+        handle = self._schedule(speech)
+        self.runtime.push("requests", speech)
+        return handle
+
+    def interrupt(self) -> asyncio.Future[None]:
+        """Interrupt every interruptible speech in flight or queued; resolves when they ended."""
+        handles = [h for h in self._speeches if not h.done() and h.allow_interruptions]
+        for handle in handles:
+            handle.interrupt()
+
+        async def wait() -> None:
+            await asyncio.gather(*(h.wait_for_playout() for h in handles))
+
+        return asyncio.ensure_future(wait())
+
+    def update_agent(self, agent: Agent) -> None:
+        """Hand the conversation to ``agent``: ``on_exit`` of the old, then ``on_enter``."""
+        self._spawn(self._handoff(agent))
+
+    async def _handoff(self, agent: Agent) -> None:
+        old = self._agent
+        if old is not None:
+            await self._run_hook(old.on_exit(), "on_exit")
+        self._history.insert(AgentHandoff(old_agent_id=old.id if old else None,
+                                          new_agent_id=agent.id, created_at=self.now()))
+        self._agent = agent
+        agent._session = self
+        await self._run_hook(agent.on_enter(), "on_enter")
+
+    # -- the chat context ------------------------------------------------------------------
+    def _add_item(self, item: ChatItem) -> None:
+        self._history.insert(item)
+        if self._agent is not None:
+            self._agent._chat_ctx.insert(item)
+        if isinstance(item, ChatMessage):
+            self._emit(ConversationItemAddedEvent(item, self.now()))
+
+    def _llm_context(self, extra_instructions: str | None = None) -> ChatContext:
+        agent = self.current_agent
+        items = agent._chat_ctx.copy().items
+        ctx = ChatContext([ChatMessage(role="system", content=[agent.instructions],
+                                       created_at=-1.0)])
+        ctx.items.extend(i for i in items if not (i.type == "message" and i.role == "system"))
+        if extra_instructions:
+            ctx.items.append(ChatMessage(role="system", content=[extra_instructions],
+                                         created_at=self.now()))
+        return ctx
+
+    # -- called by the graph's nodes -------------------------------------------------------
+    def report_metrics(self, metrics: AgentMetrics) -> None:
+        self._usage(metrics)
+        self._emit(MetricsCollectedEvent(metrics, self.now()))
+
+    def report_error(self, error: Exception, source: Any) -> None:
+        cause = error.cause if isinstance(error, NodeError) and error.cause else error
+        logger.error("session error", extra={"source": str(source)})
+        self._emit(ErrorEvent(cause, source, self.now()))
+
+    def preempt(self, transcript: str) -> Speech | None:
+        if self._agent is None or self._closed:
+            return None
+        ctx = self._llm_context()
+        ctx.items.append(ChatMessage(role="user", content=[transcript], created_at=self.now()))
+        speech = self._new_speech("generate_reply", NOT_GIVEN, user_initiated=False, chat_ctx=ctx,
+                                  preemptive=True, scheduled=False, replaces_current=True)
+        self._preempted[speech.id] = (_fingerprint(ctx), tuple(t.name for t in
+                                                                self.current_agent.tools))
+        return speech
+
+    async def user_turn(self, turn: Any, preemptive: Speech | None) -> Speech | None:
+        agent = self.current_agent
+        committed = self.now()
+        message = ChatMessage(role="user", content=[turn.transcript], created_at=committed)
+        self._add_item(message)
+        try:
+            await agent.on_user_turn_completed(agent.chat_ctx, message)
+        except StopResponse:
+            if preemptive is not None:
+                preemptive.cancel()
+            self._eou_metrics(turn, committed, "")
+            return None
+        ctx = self._llm_context()
+        key = (_fingerprint(ctx), tuple(t.name for t in agent.tools))
+        speech: Speech
+        if preemptive is not None and self._preempted.pop(preemptive.id, None) == key \
+                and preemptive.agent is agent:
+            speech = preemptive
+            speech.schedule()
+        else:
+            if preemptive is not None:
+                preemptive.cancel()
+            speech = self._new_speech("generate_reply", NOT_GIVEN, user_initiated=False,
+                                      chat_ctx=ctx, replaces_current=True, user_turn=turn)
+        speech.user_turn = turn
+        self._preempted.clear()
+        self._eou_metrics(turn, committed, speech.id)
+        self._schedule(speech)
+        return speech
+
+    def _eou_metrics(self, turn: Any, committed: float, speech_id: str) -> None:
+        final = self._last_final_at if self._last_final_at is not None else turn.speech_end
+        self.report_metrics(EOUMetrics(
+            committed, end_of_utterance_delay=turn.committed_at - turn.speech_end,
+            transcription_delay=max(0.0, final - turn.speech_end),
+            on_user_turn_completed_delay=self.now() - committed, speech_id=speech_id))
+
+    def tools_started(self) -> None:
+        """A tool round began (the agent is busy, so the user-away timer is paused)."""
+
+    def tools_executed(self, speech: Speech, step: StepResult,
+                       executions: list[ToolExecution]) -> Agent | None:
+        now = self.now()
+        handoff: Agent | None = None
+        for execution in executions:
+            call = execution.call.model_copy(update={"created_at": now})
+            self._add_item(call)
+            speech.handle.chat_items.append(call)
+            if execution.output is not None:
+                output = execution.output.model_copy(update={"created_at": now})
+                self._add_item(output)
+                speech.handle.chat_items.append(output)
+            result = execution.raw_result
+            if isinstance(result, tuple) and result and isinstance(result[0], Agent):
+                result = result[0]
+            if isinstance(result, Agent):
+                handoff = result
+        self._emit(FunctionToolsExecutedEvent(
+            tuple(e.call for e in executions), tuple(e.output for e in executions), now))
+        if handoff is not None:
+            self.update_agent(handoff)
+        return handoff
+
+    # -- graph outputs ---------------------------------------------------------------------
+    def _on_activity(self, activity: AgentActivity) -> None:
+        state: AgentState = "listening" if activity.paused else activity.state
+        if state != self._agent_state:
+            old, self._agent_state = self._agent_state, state
+            self._emit(AgentStateChangedEvent(old, state, activity.time))
+
+    def _on_user_state(self, change: UserStateChange) -> None:
+        if change.state != self._user_state:
+            old, self._user_state = self._user_state, change.state
+            self._emit(UserStateChangedEvent(old, change.state, change.time))
+
+    def _on_user_transcript(self, event: SpeechEvent) -> None:
+        if event.type not in (SpeechEventType.INTERIM_TRANSCRIPT,
+                              SpeechEventType.FINAL_TRANSCRIPT) or not event.text:
+            return
+        final = event.type is SpeechEventType.FINAL_TRANSCRIPT
+        if final:
+            self._last_final_at = self.now()
+        language = event.alternatives[0].language if event.alternatives else ""
+        self._emit(UserInputTranscribedEvent(event.text, final, self.now(), language))
+        if self._io.text_output is not None:
+            self._io.text_output.capture(TranscriptionSegment(
+                event.request_id or "user", event.text, "user", final, self.now()))
+
+    def _on_transcription(self, segment: TranscriptionSegment) -> None:
+        if self._io.text_output is not None:
+            self._io.text_output.capture(segment)
+
+    def _on_playback(self, event: PlaybackEvent) -> None:
+        speech = event.speech
+        if event.kind == "cleared":
+            if self._io.audio_output is not None:
+                self._io.audio_output.clear()
+        elif event.kind == "resumed":
+            self._emit(AgentFalseInterruptionEvent(True, event.time))
+        elif event.kind == "step_done" and event.step is not None:
+            result = event.step
+            if result.text and (speech.say_text is None or speech.add_to_chat_ctx):
+                message = ChatMessage(
+                    role="assistant", content=[result.text], interrupted=result.interrupted,
+                    created_at=result.started_at if result.started_at is not None else event.time)
+                self._add_item(message)
+                speech.handle.chat_items.append(message)

@@ -1,0 +1,57 @@
+"""Signals between the voice graph's nodes and the session: agent activity, playout control,
+playback events. Small frozen dataclasses (they flow once per state change, not per frame)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from .events import AgentState, UserState
+from .speech import Speech, StepResult
+
+__all__ = ["AgentActivity", "PlaybackEvent", "PlayoutControl", "UserStateChange"]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentActivity:
+    """What the agent is doing (playout's feedback to the input side): its state, the speech in
+    flight (if any), whether that speech may be interrupted, and whether it is paused."""
+
+    state: AgentState
+    time: float
+    speech_id: str | None = None
+    allow_interruptions: bool = True
+    paused: bool = False
+
+    @property
+    def busy(self) -> bool:
+        """A speech is in flight (thinking, speaking or paused)."""
+        return self.speech_id is not None
+
+
+@dataclass(frozen=True, slots=True)
+class PlayoutControl:
+    """An order to playout about the speech in flight: pause it, resume it, or interrupt it."""
+
+    action: Literal["pause", "resume", "interrupt"]
+    speech_id: str
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackEvent:
+    """Something playout did: ``started`` / ``paused`` / ``resumed`` / ``cleared`` (audio dropped
+    downstream) / ``step_done`` (with its :class:`StepResult`) / ``done`` (the speech ended)."""
+
+    kind: Literal["started", "paused", "resumed", "cleared", "step_done", "done"]
+    speech: Speech
+    time: float
+    step: StepResult | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UserStateChange:
+    """The user's state, dated (speaking/listening back to the VAD's start/end of speech)."""
+
+    state: UserState
+    time: float

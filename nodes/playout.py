@@ -1,0 +1,411 @@
+"""Playout: the agent's mouth. Plays one speech at a time, paced on the session clock.
+
+Speeches arrive scheduled (a ``say``, a reply); they queue and play in order. A user turn's reply
+(``replaces_current``) interrupts the interruptible speech in flight and the queued turn replies
+(switch-latest); any other speech waits its turn. Each frame is handed on at its deadline: the
+first when it arrives, each next one at the previous deadline plus the previous frame's duration,
+scheduled with ``schedule_absolute`` so playback never drifts (a late frame starts a new run at
+its arrival). Playout is the single source of the agent's state: ``thinking`` while a speech is in
+flight with no audio playing, ``speaking`` from the moment its first frame is played, ``listening``
+when the queue is empty or the speech is paused. It obeys :class:`PlayoutControl` orders (pause,
+resume, interrupt), emits the agent's transcription word by word as the audio reaches each word
+(a segment's text spread over its audio in proportion to its characters), and reports each step's
+played text, cut at the playout position when interrupted.
+
+Emits: ``audio`` (frames, stamped with their play time), ``activity`` (:class:`AgentActivity`,
+fed back upstream), ``playback`` (:class:`PlaybackEvent`), ``transcription``
+(:class:`TranscriptionSegment` deltas).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from reactivex import Observable, abc
+from reactivex import operators as ops
+from reactivex.disposable import CompositeDisposable, Disposable
+
+from flowagents.graph import BuildContext, In, Node, Out, register_type
+from flowagents.runtime.scheduler import seconds
+from flowagents.types import AudioFrame
+from flowagents.voice.events import AgentState
+from flowagents.voice.io import TranscriptionSegment
+from flowagents.voice.signals import AgentActivity, PlaybackEvent, PlayoutControl
+from flowagents.voice.speech import AgentAudio, Speech, StepResult
+
+__all__ = ["Playout", "played_text"]
+
+for _t in (Speech, PlaybackEvent, TranscriptionSegment):
+    register_type(_t)
+
+
+@dataclass(slots=True)
+class _Segment:
+    text: str
+    received: float = 0.0
+    played: float = 0.0
+    final: bool = False
+    emitted: int = 0  # characters of text already sent as transcription
+
+
+def _covered(text: str, fraction: float) -> int:
+    """How many characters of ``text`` are fully spoken at ``fraction`` of its audio: up to the
+    end of the last word whose end lies within it."""
+    if fraction >= 1.0:
+        return len(text)
+    limit = fraction * len(text)
+    end = 0
+    i = 0
+    n = len(text)
+    while i < n:
+        while i < n and text[i].isspace():
+            i += 1
+        j = i
+        while j < n and not text[j].isspace():
+            j += 1
+        if j > i and j <= limit + 1e-9:
+            end = j
+        i = j
+    return end
+
+
+def played_text(segments: list[_Segment]) -> str:
+    """The text played so far over ``segments``, cut at a word boundary."""
+    parts = []
+    for seg in segments:
+        if seg.played <= 0:
+            break
+        frac = 1.0 if seg.final and seg.played >= seg.received - 1e-9 else (
+            seg.played / seg.received if seg.received > 0 else 0.0)
+        covered = seg.text[:_covered(seg.text, frac)].strip()
+        if covered:
+            parts.append(covered)
+        if covered != seg.text.strip():
+            break
+    return " ".join(parts)
+
+
+@dataclass(slots=True)
+class _Step:
+    index: int
+    segments: list[_Segment] = field(default_factory=list)
+    started_at: float | None = None
+    played: float = 0.0
+
+
+class _Mouth:
+    """The playout state machine of one subscription."""
+
+    def __init__(self, scheduler: abc.SchedulerBase, emit: Any) -> None:
+        self.scheduler = scheduler
+        self.emit = emit  # emit(port, value)
+        self.queue: deque[Speech] = deque()
+        self.current: Speech | None = None
+        self.subscription: abc.DisposableBase | None = None
+        self.items: deque[AgentAudio] = deque()
+        self.audio_done = False
+        self.timer: abc.DisposableBase | None = None
+        self.deadline = 0.0
+        self.on_time = False  # pumping at a deadline: the next frame continues the run
+        self.run_start = 0.0
+        self.run_rate = 0
+        self.run_samples = 0
+        self.paused = False
+        self.playing = False
+        self.step: _Step | None = None
+        self.activity: AgentActivity | None = None
+
+    def now(self) -> float:
+        return seconds(self.scheduler)
+
+    # -- state -----------------------------------------------------------------------------
+    def set_state(self, state: AgentState) -> None:
+        s = self.current
+        activity = AgentActivity(state, self.now(), s.id if s else None,
+                                 s.handle.allow_interruptions if s else True, self.paused)
+        old = self.activity
+        if old is not None and (old.state, old.speech_id, old.allow_interruptions,
+                                old.paused) == (state, activity.speech_id,
+                                                activity.allow_interruptions, self.paused):
+            return
+        self.activity = activity
+        self.emit("activity", activity)
+
+    # -- speeches --------------------------------------------------------------------------
+    def on_speech(self, speech: Speech) -> None:
+        if not speech.scheduled:
+            return
+        if speech.replaces_current:
+            for queued in [q for q in self.queue if q.replaces_current]:
+                self.queue.remove(queued)
+                queued.handle.interrupt(force=True)
+                self.emit("playback", PlaybackEvent("done", queued, self.now()))
+                queued.handle._mark_done()
+        self.queue.append(speech)
+        current = self.current
+        if current is None:
+            self.start_next()
+        elif speech.replaces_current and current.handle.allow_interruptions:
+            current.handle.interrupt()
+
+    def start_next(self) -> None:
+        while self.queue:
+            speech = self.queue.popleft()
+            if speech.handle.interrupted or speech.audio is None:
+                self.emit("playback", PlaybackEvent("done", speech, self.now()))
+                speech.handle._mark_done()
+                continue
+            self.current = speech
+            self.items.clear()
+            self.audio_done = False
+            self.paused = False
+            self.playing = False
+            self.step = None
+            self.set_state("thinking")
+            audio = speech.audio
+            subs = CompositeDisposable()
+            self.subscription = subs
+            subs.add(speech.handle.interrupted_stream.subscribe(self.stopper(speech)))
+            if self.current is speech:
+                subs.add(audio.subscribe(self.on_item, self.on_audio_error, self.on_audio_done))
+            return
+        self.current = None
+        self.set_state("listening")
+
+    def stopper(self, speech: Speech) -> Any:
+        return lambda _: self.stop(speech)
+
+    def on_audio_error(self, error: Exception) -> None:
+        self.emit("error", error)
+        self.on_audio_done()
+
+    def on_audio_done(self) -> None:
+        self.audio_done = True
+        if self.timer is None and not self.paused:
+            self.pump()
+
+    def on_item(self, item: AgentAudio) -> None:
+        self.items.append(item)
+        if self.timer is None and not self.paused:
+            self.pump()
+
+    # -- pacing ----------------------------------------------------------------------------
+    def ensure_step(self, index: int) -> _Step:
+        if self.step is None or self.step.index != index:
+            self.step = _Step(index)
+        return self.step
+
+    def pump(self) -> None:
+        speech = self.current
+        if speech is None:
+            return
+        now = self.now()
+        while self.items:
+            item = self.items.popleft()
+            step = self.ensure_step(item.step)
+            frame = item.frame
+            if frame is None:
+                if item.text:
+                    step.segments.append(_Segment(item.text))
+                if item.end_of_segment and step.segments:
+                    seg = step.segments[-1]
+                    seg.final = True
+                    self.transcribe(speech, seg)
+                if item.end_of_step:
+                    self.end_step(speech, interrupted=False)
+                    if self.current is not speech:
+                        return
+                continue
+            self.play(speech, step, frame, now)
+            return
+        if self.audio_done:
+            self.finish(speech)
+
+    def play(self, speech: Speech, step: _Step, frame: AudioFrame, now: float) -> None:
+        if not step.segments:
+            step.segments.append(_Segment(""))
+        seg = step.segments[-1]
+        self.transcribe(speech, seg)
+        rate = frame.sample_rate
+        if not self.on_time or rate != self.run_rate:
+            # a new run of frames: paced from now (first frame, after an underrun or a pause)
+            self.run_start, self.run_rate, self.run_samples = now, rate, 0
+        when = self.run_start + self.run_samples / rate
+        if step.started_at is None:
+            step.started_at = when
+            self.emit("playback", PlaybackEvent("started", speech, when))
+        self.playing = True
+        self.set_state("speaking")
+        self.emit("audio", frame.with_timestamp(when))
+        duration = frame.duration
+        seg.received += duration
+        seg.played += duration
+        step.played += duration
+        self.run_samples += frame.samples_per_channel
+        self.deadline = self.run_start + self.run_samples / rate
+        self.on_time = False
+        self.timer = self.scheduler.schedule_absolute(self.deadline, self.on_timer)
+
+    def on_timer(self, _s: abc.SchedulerBase, _st: Any = None) -> None:
+        self.timer = None
+        self.on_time = True  # called at the deadline: the next frame continues the run
+        self.pump()
+        if self.timer is None:
+            self.on_time = False
+
+    def cut_frame(self) -> None:
+        """Stop the frame being played now: count only the part already heard."""
+        if self.timer is not None:
+            self.timer.dispose()
+            self.timer = None
+            unplayed = max(0.0, self.deadline - self.now())
+            step = self.step
+            if step is not None and step.segments:
+                step.segments[-1].played -= unplayed
+                step.played -= unplayed
+
+    def transcribe(self, speech: Speech, seg: _Segment) -> None:
+        if seg.final and seg.played >= seg.received - 1e-9:
+            upto = len(seg.text)
+        else:
+            total = seg.received
+            upto = _covered(seg.text, seg.played / total) if total > 0 else 0
+        if upto > seg.emitted:
+            delta = seg.text[seg.emitted:upto]
+            seg.emitted = upto
+            if delta.strip():
+                self.emit("transcription", TranscriptionSegment(
+                    speech.id, delta, "agent", False, self.now()))
+
+    # -- endings ---------------------------------------------------------------------------
+    def end_step(self, speech: Speech, *, interrupted: bool) -> None:
+        step = self.step
+        if step is None:
+            return
+        self.step = None
+        self.playing = False
+        result = StepResult(step.index, played_text(step.segments), step.started_at, self.now(),
+                            max(0.0, step.played), interrupted)
+        if step.started_at is not None:
+            self.emit("transcription", TranscriptionSegment(speech.id, "", "agent", True,
+                                                            self.now()))
+        speech.step_played(result)
+        self.emit("playback", PlaybackEvent("step_done", speech, self.now(), result))
+        if self.current is speech and not interrupted and (self.items or not self.audio_done):
+            self.set_state("thinking")
+
+    def finish(self, speech: Speech) -> None:
+        if self.step is not None:
+            self.end_step(speech, interrupted=False)
+        self.close_current(speech)
+
+    def stop(self, speech: Speech) -> None:
+        """The speech was interrupted: drop its audio, report what was played, go on."""
+        if self.current is not speech:
+            return
+        was_playing = self.playing or self.paused
+        self.cut_frame()
+        self.items.clear()
+        if was_playing:
+            self.emit("playback", PlaybackEvent("cleared", speech, self.now()))
+        if self.step is not None:
+            self.end_step(speech, interrupted=True)
+        self.close_current(speech)
+
+    def close_current(self, speech: Speech) -> None:
+        if self.subscription is not None:
+            sub, self.subscription = self.subscription, None
+            sub.dispose()
+        self.current = None
+        self.playing = False
+        self.paused = False
+        self.emit("playback", PlaybackEvent("done", speech, self.now()))
+        speech.handle._mark_done()
+        self.start_next()
+
+    # -- control ---------------------------------------------------------------------------
+    def on_control(self, control: PlayoutControl) -> None:
+        speech = self.current
+        if speech is None or speech.id != control.speech_id:
+            return
+        if control.action == "interrupt":
+            speech.handle.interrupt(force=True)
+        elif control.action == "pause" and not self.paused:
+            self.cut_frame()
+            self.paused = True
+            self.playing = False
+            self.emit("playback", PlaybackEvent("cleared", speech, self.now()))
+            self.emit("playback", PlaybackEvent("paused", speech, self.now()))
+            self.set_state("listening")
+        elif control.action == "resume" and self.paused:
+            self.paused = False
+            self.emit("playback", PlaybackEvent("resumed", speech, self.now()))
+            self.set_state("thinking")
+            self.pump()
+
+    def dispose(self) -> None:
+        if self.timer is not None:
+            self.timer.dispose()
+            self.timer = None
+        if self.subscription is not None:
+            self.subscription.dispose()
+            self.subscription = None
+
+
+class Playout(Node):
+    """The agent's mouth (see the module docstring).
+
+    Inputs: ``speeches`` (:class:`Speech`), ``control`` (:class:`PlayoutControl`).
+    Outputs: ``audio``, ``activity``, ``playback``, ``transcription``.
+    """
+
+    inputs = (In("speeches", Speech), In("control", PlayoutControl))
+    outputs = (Out("audio", AudioFrame), Out("activity", AgentActivity),
+               Out("playback", PlaybackEvent), Out("transcription", TranscriptionSegment))
+
+    def build(self, ctx: BuildContext,
+              inputs: Mapping[str, Observable[Any]]) -> Mapping[str, Observable[Any]]:
+        speeches, control = inputs["speeches"], inputs["control"]
+
+        def subscribe(observer: abc.ObserverBase[tuple[str, Any]],
+                      _: abc.SchedulerBase | None = None) -> abc.DisposableBase:
+            def emit(port: str, value: Any) -> None:
+                if port == "error":
+                    ctx.report_error(_node_error(ctx.node, value))
+                else:
+                    observer.on_next((port, value))
+
+            mouth = _Mouth(ctx.scheduler, emit)
+
+            def initial(_s: abc.SchedulerBase, _st: Any = None) -> None:
+                if mouth.activity is None:
+                    mouth.set_state("listening")
+
+            return CompositeDisposable(
+                control.subscribe(mouth.on_control, observer.on_error),
+                speeches.subscribe(mouth.on_speech, observer.on_error, observer.on_completed),
+                Disposable(mouth.dispose),
+                ctx.scheduler.schedule(initial),  # once every consumer is connected
+            )
+
+        shared: Observable[tuple[str, Any]] = Observable(subscribe).pipe(ops.share())
+
+        def port(name: str) -> Observable[Any]:
+            def mine(pv: tuple[str, Any]) -> bool:
+                return pv[0] == name
+
+            def value(pv: tuple[str, Any]) -> Any:
+                return pv[1]
+
+            return shared.pipe(ops.filter(mine), ops.map(value))
+
+        return {name: port(name) for name in ("audio", "activity", "playback", "transcription")}
+
+
+def _node_error(node: str, error: Exception) -> Any:
+    from flowagents.graph import NodeError
+
+    return NodeError(node, "audio", error)

@@ -1,0 +1,86 @@
+"""STT node: the gated user audio in, interim and final transcripts out.
+
+One streaming recognition per job: subscribing opens ``stt.stream()``, each frame is pushed as it
+arrives, and the speech events are bridged back into the graph by
+:func:`~flowagents.runtime.bridge.from_async_iterable`, so disposing the subscription cancels the
+reading task and closes the provider stream (its connection or model call). A batch-only STT must
+be wrapped in the STT stream adapter first. Each final transcript is also reported as an
+:class:`~flowagents.metrics.STTMetrics` through the ``metrics`` resource when there is one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+
+from reactivex import Observable, abc
+from reactivex.disposable import CompositeDisposable
+
+from flowagents.graph import BuildContext, In, Node, NodeConfig, Out
+from flowagents.metrics import STTMetrics
+from flowagents.runtime.bridge import from_async_iterable
+from flowagents.runtime.scheduler import seconds
+from flowagents.stt import STT
+from flowagents.types import AudioFrame, SpeechEvent, SpeechEventType
+
+__all__ = ["STTNode", "transcribe"]
+
+
+def transcribe(stt: STT, *, scheduler: abc.SchedulerBase, loop: Any = None,
+               report: Callable[[STTMetrics], None] | None = None) -> Any:
+    """``speech_audio.pipe(transcribe(stt, scheduler=s))``: the STT's speech events."""
+
+    def _op(audio: Observable[AudioFrame]) -> Observable[SpeechEvent]:
+        def subscribe(observer: abc.ObserverBase[SpeechEvent],
+                      _: abc.SchedulerBase | None = None) -> abc.DisposableBase:
+            stream = stt.stream()
+            heard = [0.0]
+
+            async def events() -> AsyncIterator[SpeechEvent]:
+                try:
+                    async for event in stream:
+                        yield event
+                finally:
+                    await stream.aclose()
+
+            def on_event(event: SpeechEvent) -> None:
+                if event.type is SpeechEventType.FINAL_TRANSCRIPT and report is not None:
+                    report(STTMetrics(seconds(scheduler), event.request_id, stt.label,
+                                      audio_duration=heard[0], streamed=True))
+                    heard[0] = 0.0
+                observer.on_next(event)
+
+            def on_frame(frame: AudioFrame) -> None:
+                heard[0] += frame.duration
+                stream.push_frame(frame)
+
+            results = from_async_iterable(events, loop).subscribe(
+                on_event, observer.on_error, observer.on_completed)
+            return CompositeDisposable(
+                results, audio.subscribe(on_frame, observer.on_error, stream.end_input))
+
+        return Observable(subscribe)
+
+    return _op
+
+
+class STTNode(Node):
+    """Speech to text. Emits :class:`SpeechEvent` (interim and final) on ``transcripts``."""
+
+    kind = "provider"
+    inputs = (In("audio", AudioFrame),)
+    outputs = (Out("transcripts", SpeechEvent),)
+
+    def __init__(self, stt: STT, config: NodeConfig | None = None, *, name: str | None = None
+                 ) -> None:
+        super().__init__(config, name=name)
+        self.stt = stt
+
+    def default_name(self) -> str:
+        return "stt"
+
+    def build(self, ctx: BuildContext,
+              inputs: Mapping[str, Observable[Any]]) -> Mapping[str, Observable[Any]]:
+        report = ctx.resources.get("report_metrics")
+        op = transcribe(self.stt, scheduler=ctx.scheduler, loop=ctx.loop, report=report)
+        return {"transcripts": inputs["audio"].pipe(op)}

@@ -1,0 +1,121 @@
+"""TTS node: attach to each speech its audio, voiced sentence by sentence as the text streams.
+
+Per speech, the text of each step goes through a streaming sentence splitter; each sentence (and
+what is left when the step ends) is voiced by the agent's ``tts_node`` in order, so the first
+sentence plays while the LLM is still writing the rest. The audio stream carries markers around
+each sentence: its start (with the text to show, from the agent's ``transcription_node``), its end,
+and the end of each step, which playout uses to sync the transcription and to cut the history.
+Disposing the audio stream cancels the synthesis in flight and the text stream behind it. With
+``preemptive_tts`` a preemptive speech's audio starts before its turn commits (and is replayed).
+Each synthesis is reported as :class:`~flowagents.metrics.TTSMetrics`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+
+from reactivex import Observable
+from reactivex import operators as ops
+
+from flowagents.graph import BuildContext, In, Node, NodeConfig, Out
+from flowagents.metrics import TTSMetrics
+from flowagents.runtime.bridge import from_async_iterable, to_async_iterator
+from flowagents.tokenize import SentenceStream
+from flowagents.types import AudioFrame, SynthesizedAudio
+from flowagents.voice.agent import ModelSettings
+from flowagents.voice.speech import AgentAudio, ReplyText, Speech
+
+__all__ = ["TTSNode", "TTSNodeConfig", "speech_audio"]
+
+
+class TTSNodeConfig(NodeConfig):
+    preemptive_tts: bool = False
+
+
+async def _one(text: str) -> AsyncIterator[str]:
+    yield text
+
+
+async def _voice(speech: Speech, now: Callable[[], float],
+                 report: Callable[[Any], None]) -> AsyncIterator[AgentAudio]:
+    agent = speech.agent
+    assert speech.text is not None
+    settings = ModelSettings()
+    splitter = SentenceStream()
+
+    async def sentence(step: int, text: str) -> AsyncIterator[AgentAudio]:
+        shown = text
+        if agent is not None:
+            shown = await agent.transcription_node(text, settings)
+        yield AgentAudio(None, step, text=shown)
+        if agent is None:
+            raise RuntimeError("a speech needs an agent to be voiced")
+        started = now()
+        first: float | None = None
+        audio = 0.0
+        async for chunk in agent.tts_node(_one(text), settings):
+            frame: AudioFrame = chunk.frame if isinstance(chunk, SynthesizedAudio) else chunk
+            if first is None:
+                first = now() - started
+            audio += frame.duration
+            yield AgentAudio(frame, step)
+        yield AgentAudio(None, step, end_of_segment=True)
+        tts = agent.session.tts
+        report(TTSMetrics(now(), label=getattr(tts, "label", "tts"),
+                          ttfb=-1.0 if first is None else first, duration=now() - started,
+                          audio_duration=audio, characters_count=len(text), speech_id=speech.id))
+
+    piece: ReplyText
+    async for piece in to_async_iterator(speech.text):
+        for text in splitter.push(piece.delta) if piece.delta else ():
+            async for item in sentence(piece.step, text):
+                yield item
+        if piece.end_of_step:
+            for text in splitter.flush():
+                async for item in sentence(piece.step, text):
+                    yield item
+            yield AgentAudio(None, piece.step, end_of_step=True)
+
+
+def speech_audio(*, now: Callable[[], float], report: Callable[[Any], None], loop: Any = None
+                 ) -> Callable[[Speech], Observable[AgentAudio]]:
+    """The audio stream of one speech (see the module docstring)."""
+
+    def make(speech: Speech) -> Observable[AgentAudio]:
+        return from_async_iterable(lambda: _voice(speech, now, report), loop)
+
+    return make
+
+
+class TTSNode(Node):
+    """Attach each speech's audio stream (see the module docstring). Emits the speeches."""
+
+    Config = TTSNodeConfig
+    kind = "provider"
+    inputs = (In("speeches", Speech),)
+    outputs = (Out("speeches", Speech),)
+
+    def default_name(self) -> str:
+        return "tts"
+
+    def build(self, ctx: BuildContext,
+              inputs: Mapping[str, Observable[Any]]) -> Mapping[str, Observable[Any]]:
+        cfg = self.config
+        assert isinstance(cfg, TTSNodeConfig)
+        report = ctx.resources.get("report_metrics") or (lambda m: None)
+        make = speech_audio(now=ctx.now, report=report, loop=ctx.loop)
+
+        def attach(speech: Speech) -> Speech:
+            if speech.audio is None:
+                audio = make(speech)
+                if not speech.scheduled and cfg.preemptive_tts:
+                    replayed = audio.pipe(ops.replay())
+                    speech.resources.add(replayed.connect())  # type: ignore[arg-type]
+                    audio = replayed
+                speech.audio = audio
+            return speech
+
+        return {"speeches": inputs["speeches"].pipe(ops.map(attach))}
+
+
