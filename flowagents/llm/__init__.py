@@ -11,6 +11,7 @@ from .chat_context import (
     FunctionCallOutput,
     ImageContent,
 )
+from .fallback import FallbackAdapter
 from .llm import LLM, ToolChoice
 from .tool_context import (
     FunctionTool,
@@ -31,6 +32,7 @@ __all__ = [
     "ChatItem",
     "ChatMessage",
     "ChatRole",
+    "FallbackAdapter",
     "FunctionCall",
     "FunctionCallOutput",
     "FunctionTool",

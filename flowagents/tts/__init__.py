@@ -1,6 +1,10 @@
 """Text-to-speech: the TTS interface and its adapters."""
 
+from .fallback import FallbackAdapter
 from .stream_adapter import StreamAdapter, StreamAdapterStream
 from .tts import TTS, SynthesizeStream, TTSCapabilities
 
-__all__ = ["TTS", "StreamAdapter", "StreamAdapterStream", "SynthesizeStream", "TTSCapabilities"]
+__all__ = [
+    "TTS", "FallbackAdapter", "StreamAdapter", "StreamAdapterStream", "SynthesizeStream",
+    "TTSCapabilities",
+]

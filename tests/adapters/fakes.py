@@ -8,10 +8,12 @@ from collections.abc import AsyncIterator, Sequence
 import numpy as np
 
 from flowagents.errors import DEFAULT_API_CONNECT_OPTIONS, APIConnectionError, APIConnectOptions
+from flowagents.llm import LLM, ChatContext, FunctionTool, ToolChoice
 from flowagents.stt import STT, STTCapabilities
 from flowagents.tts import TTS, TTSCapabilities
 from flowagents.types import (
     AudioFrame,
+    ChatChunk,
     SpeechData,
     SpeechEvent,
     SpeechEventType,
@@ -128,3 +130,35 @@ class FakeVADStream(VADStream):
 class FakeVAD(VAD):
     def stream(self) -> FakeVADStream:
         return FakeVADStream(self.options)
+
+
+class FakeLLM(LLM):
+    """Streams ``reply`` word by word, ``ttft`` then 0.1 s per word; ``fail`` attempts fail
+    before any chunk; ``fail_mid`` fails after the first chunk."""
+
+    def __init__(self, label: str, reply: str = "hello there", *, ttft: float = 0.1,
+                 fail: int = 0, fail_mid: bool = False) -> None:
+        self.label = label
+        self.reply = reply
+        self.ttft = ttft
+        self.fail = fail
+        self.fail_mid = fail_mid
+        self.calls: list[float] = []
+
+    def chat(self, *, chat_ctx: ChatContext, tools: Sequence[FunctionTool] = (),
+             tool_choice: ToolChoice = "auto",
+             conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
+             ) -> AsyncIterator[ChatChunk]:
+        return self._run()
+
+    async def _run(self) -> AsyncIterator[ChatChunk]:
+        self.calls.append(asyncio.get_running_loop().time())
+        await asyncio.sleep(self.ttft)
+        if self.fail > 0:
+            self.fail -= 1
+            raise APIConnectionError()
+        for word in self.reply.split():
+            yield ChatChunk(id=self.label, delta=word + " ")
+            if self.fail_mid:
+                raise APIConnectionError()
+            await asyncio.sleep(0.1)
