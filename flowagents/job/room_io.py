@@ -2,15 +2,15 @@
 
 - :class:`RoomAudioInput`: the linked participant's microphone as our ``AudioFrame``s, read with
   ``rtc.AudioStream`` at the graph's rate; it ends when that participant leaves.
-- :class:`RoomAudioOutput`: the agent's audio published as a local track fed by ``rtc.AudioSource``;
-  ``pause()`` withholds frames (kept for ``resume()``), ``clear()`` drops them.
+- :class:`RoomAudioOutput`: the agent's audio published as a local track fed by
+  ``rtc.AudioSource``; ``pause()`` withholds frames (kept for ``resume()``), ``clear()`` drops them.
 - :class:`RoomTextOutput`: transcriptions on the ``lk.transcription`` text stream, one stream per
   segment (attributes ``lk.segment_id``, ``lk.transcription_final``).
 - :class:`RoomChatInput`: user text from ``lk.chat`` text streams.
 
 These implement :mod:`flowagents.voice.io`. The SDK objects come through small factories so tests
-can run everything up to the SDK boundary with fakes. Every sender runs in one owned task per object,
-so ``capture()`` never blocks the graph and ``aclose()`` cancels everything.
+can run everything up to the SDK boundary with fakes. Every sender runs in one owned task per
+object, so ``capture()`` never blocks the graph and ``aclose()`` cancels everything.
 """
 
 from __future__ import annotations
