@@ -1,0 +1,112 @@
+"""OpenTelemetry spans for a voice turn: the user's turn, LLM requests, TTS requests, tool calls.
+
+Built on ``opentelemetry-api`` only, so every span is a no-op until the application installs an
+SDK tracer provider. Spans carry sizes, labels, ids and outcomes, never content: prompts,
+transcripts, tool arguments and exception messages can hold personal data or secrets, so they are
+not recorded unless ``include_content=True`` is passed explicitly, and exceptions are recorded by
+type only. Each helper is a context manager yielding the span, so the caller can add attributes
+(token usage, time to first token) once they are known.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import Span, Status, StatusCode
+
+__all__ = [
+    "ATTR_CALL_ID",
+    "ATTR_CHARACTERS",
+    "ATTR_CONTENT",
+    "ATTR_ERROR_TYPE",
+    "ATTR_FUNCTION_NAME",
+    "ATTR_LABEL",
+    "ATTR_MODEL",
+    "ATTR_SPEECH_ID",
+    "function_tool",
+    "llm_request",
+    "set_error",
+    "tracer",
+    "tts_request",
+    "user_turn",
+]
+
+tracer = trace.get_tracer("flowagents")
+
+ATTR_SPEECH_ID = "flowagents.speech_id"
+ATTR_LABEL = "flowagents.provider"
+ATTR_MODEL = "gen_ai.request.model"
+ATTR_CHARACTERS = "flowagents.tts.characters"
+ATTR_FUNCTION_NAME = "flowagents.function_tool.name"
+ATTR_CALL_ID = "flowagents.function_tool.call_id"
+ATTR_CONTENT = "flowagents.content"
+ATTR_ERROR_TYPE = "error.type"
+
+
+def set_error(span: Span, exc: BaseException) -> None:
+    """Mark ``span`` failed with the exception's type only (its message may hold secrets)."""
+    span.set_attribute(ATTR_ERROR_TYPE, type(exc).__name__)
+    span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+
+
+@contextmanager
+def _span(name: str, attributes: dict[str, Any]) -> Iterator[Span]:
+    attrs = {k: v for k, v in attributes.items() if v is not None}
+    with tracer.start_as_current_span(
+        name, attributes=attrs, record_exception=False, set_status_on_exception=False,
+    ) as span:
+        try:
+            yield span
+        except BaseException as e:
+            set_error(span, e)
+            raise
+
+
+@contextmanager
+def user_turn(*, speech_id: str | None = None, transcript: str | None = None,
+              include_content: bool = False) -> Iterator[Span]:
+    """From the committed user turn to the end of the agent's reply (parent of the others)."""
+    attrs: dict[str, Any] = {ATTR_SPEECH_ID: speech_id}
+    if transcript is not None:
+        attrs["flowagents.user.transcript_chars"] = len(transcript)
+        if include_content:
+            attrs[ATTR_CONTENT] = transcript
+    with _span("user_turn", attrs) as span:
+        yield span
+
+
+@contextmanager
+def llm_request(*, label: str, model: str = "", items: int | None = None,
+                tools: int | None = None, speech_id: str | None = None) -> Iterator[Span]:
+    """One LLM request: the provider, model, history size and tool count, not the prompt."""
+    with _span("llm_request", {
+        ATTR_LABEL: label, ATTR_MODEL: model or None, ATTR_SPEECH_ID: speech_id,
+        "flowagents.llm.chat_items": items, "flowagents.llm.tools": tools,
+    }) as span:
+        yield span
+
+
+@contextmanager
+def tts_request(*, label: str, text: str | None = None, speech_id: str | None = None,
+                include_content: bool = False) -> Iterator[Span]:
+    """One TTS request: the provider and the number of characters voiced."""
+    attrs: dict[str, Any] = {ATTR_LABEL: label, ATTR_SPEECH_ID: speech_id,
+                             ATTR_CHARACTERS: None if text is None else len(text)}
+    if include_content and text is not None:
+        attrs[ATTR_CONTENT] = text
+    with _span("tts_request", attrs) as span:
+        yield span
+
+
+@contextmanager
+def function_tool(*, name: str, call_id: str, arguments: str | None = None,
+                  include_content: bool = False) -> Iterator[Span]:
+    """One tool execution. Set ``is_error`` when the tool's output is an error for the model."""
+    attrs: dict[str, Any] = {ATTR_FUNCTION_NAME: name, ATTR_CALL_ID: call_id}
+    if include_content and arguments is not None:
+        attrs[ATTR_CONTENT] = arguments
+    with _span("function_tool", attrs) as span:
+        yield span
