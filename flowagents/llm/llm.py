@@ -42,5 +42,5 @@ class LLM(ABC):
     ) -> AsyncIterator[ChatChunk]:
         """Stream the model's reply to ``chat_ctx``."""
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 (an optional hook: a no-op by default)
         """Release shared resources (HTTP sessions, loaded models)."""

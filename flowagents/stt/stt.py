@@ -44,7 +44,7 @@ class SpeechStream(ABC):
         """Speech events as they are recognized."""
 
     @abstractmethod
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 (an optional hook: a no-op by default)
         """Stop recognizing and release the connection or model call in flight."""
 
 
@@ -72,5 +72,5 @@ class STT(ABC):
             f"{type(self).__name__} does not stream; wrap it in flowagents.stt.StreamAdapter"
         )
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 (an optional hook: a no-op by default)
         """Release shared resources (sessions, loaded models)."""

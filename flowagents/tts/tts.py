@@ -45,7 +45,7 @@ class SynthesizeStream(ABC):
         """Audio chunks in playback order."""
 
     @abstractmethod
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 (an optional hook: a no-op by default)
         """Stop synthesizing and release the connection or model call in flight."""
 
 
@@ -74,5 +74,5 @@ class TTS(ABC):
             f"{type(self).__name__} does not stream; wrap it in flowagents.tts.StreamAdapter"
         )
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 (an optional hook: a no-op by default)
         """Release shared resources (sessions, loaded models)."""

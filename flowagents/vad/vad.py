@@ -41,7 +41,7 @@ class VADStream(ABC):
         """Events still pending at the end of the input (for example a final end of speech)."""
         return ()
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (an optional hook: a no-op by default)
         """Release per-stream resources."""
 
 
