@@ -87,7 +87,7 @@ class Subgraph(Node):
     kind = "subgraph"
 
     def __init__(self, graph: Graph, *, name: str | None = None) -> None:
-        super().__init__(name=name or graph.name)
+        super().__init__(name=name)  # unnamed: Graph.add names it (plus_two, plus_two_2)
         self.graph = graph
 
     def default_name(self) -> str:
