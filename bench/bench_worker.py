@@ -90,7 +90,10 @@ async def run(jobs: int) -> dict[str, object]:
     worker = Worker(opts, serve_http=False)
     task = asyncio.create_task(worker.run())
     await worker.wait_registered()
-    await asyncio.sleep(1.0)  # let the pool warm
+    async with asyncio.timeout(30):  # let the pool warm
+        while worker.pool.idle_count < 2:  # noqa: ASYNC110 - pool state has no event
+            await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)
     idle = [p for p in worker.pool.processes if not p.running_job and p.pid]
     rss_mb = statistics.mean(psutil.Process(p.pid).memory_info().rss for p in idle) / 2**20
     latencies = []
