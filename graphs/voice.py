@@ -3,7 +3,7 @@
 Architecture (the SVG of :func:`voice_graph` is this picture; every turn-taking rule is one node)::
 
     audio ─> vad ─────────────────────────────────────┬─> user_state (away timer)
-      └───> gate(vad, pre-roll) ─> stt ─> transcripts ─┤
+      └─> gate(vad, pre-roll) ─> deaf_gate ─> stt ─────┤
                                                         ├─> endpointing ─> turn_filter ─┐
                                                         ├─> interruption (barge-in)     │
                                                         │     └─> false_interruption    │
@@ -15,7 +15,8 @@ Architecture (the SVG of :func:`voice_graph` is this picture; every turn-taking 
           (to turn_filter, interruption, false_interruption, user_state)
 
 * The input side is pure stream logic: the VAD gates STT (pre-roll 0.5 s); endpointing debounces
-  the end of speech into one ``UserTurn`` (``min/max_endpointing_delay``, optional turn-detector
+  the end of speech into one ``UserTurn`` (``deaf_gate`` keeps STT deaf during a speech that
+  disallows interruptions) (``min/max_endpointing_delay``, optional turn-detector
   probability); ``turn_filter`` drops turns a deaf (``allow_interruptions=False``) speech must not
   hear and short turns under ``min_interruption_words``; ``interruption`` decides barge-ins
   (``min_interruption_duration``/``min_interruption_words``, a final transcript) and
@@ -45,6 +46,7 @@ from flowagents.vad import VAD
 from flowagents.voice.options import SessionOptions
 from flowagents.voice.signals import AgentActivity
 from flowagents.voice.speech import Speech
+from nodes.deaf_gate import DeafGate
 from nodes.endpointing import Endpointing
 from nodes.false_interruption import FalseInterruption
 from nodes.interruption import Interruption
@@ -77,7 +79,9 @@ def voice_graph(*, vad: VAD, stt: STT, options: SessionOptions | None = None,
 
         vad_events = VADNode(vad)(audio)
         user_audio = Gate(pre_roll=o.pre_roll)(audio, vad_events)
-        transcripts = STTNode(stt)(user_audio)
+        heard = DeafGate(discard_audio_if_uninterruptible=o.discard_audio_if_uninterruptible)(
+            user_audio, activity)
+        transcripts = STTNode(stt)(heard)
         eou = turn_detector(transcripts) if turn_detector is not None else None
         turns = Endpointing(min_delay=o.min_endpointing_delay, max_delay=o.max_endpointing_delay)(
             vad_events, transcripts, *([eou] if eou is not None else []))

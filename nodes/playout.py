@@ -105,7 +105,9 @@ class _Mouth:
         self.queue: deque[Speech] = deque()
         self.current: Speech | None = None
         self.subscription: abc.DisposableBase | None = None
-        self.items: deque[AgentAudio] = deque()
+        self.items: deque[tuple[AgentAudio, _Step, _Segment | None]] = deque()
+        self.steps: dict[int, _Step] = {}  # of the current speech, by index, as audio arrives
+        self.segment: _Segment | None = None  # the segment of the frame being played
         self.audio_done = False
         self.timer: abc.DisposableBase | None = None
         self.deadline = 0.0
@@ -160,6 +162,7 @@ class _Mouth:
                 continue
             self.current = speech
             self.items.clear()
+            self.steps = {}
             self.audio_done = False
             self.paused = False
             self.playing = False
@@ -188,46 +191,49 @@ class _Mouth:
             self.pump()
 
     def on_item(self, item: AgentAudio) -> None:
-        self.items.append(item)
+        step = self.steps.get(item.step)
+        if step is None:
+            step = self.steps[item.step] = _Step(item.step)
+        if item.text:
+            step.segments.append(_Segment(item.text))
+        seg = step.segments[-1] if step.segments else None
+        if item.frame is not None:
+            if seg is None:
+                seg = _Segment("")
+                step.segments.append(seg)
+            seg.received += item.frame.duration
+        if item.end_of_segment and seg is not None:
+            seg.final = True
+        self.items.append((item, step, seg))
         if self.timer is None and not self.paused:
             self.pump()
 
     # -- pacing ----------------------------------------------------------------------------
-    def ensure_step(self, index: int) -> _Step:
-        if self.step is None or self.step.index != index:
-            self.step = _Step(index)
-        return self.step
-
     def pump(self) -> None:
         speech = self.current
         if speech is None:
             return
         now = self.now()
         while self.items:
-            item = self.items.popleft()
-            step = self.ensure_step(item.step)
+            item, step, seg = self.items.popleft()
+            self.step = step
             frame = item.frame
             if frame is None:
-                if item.text:
-                    step.segments.append(_Segment(item.text))
-                if item.end_of_segment and step.segments:
-                    seg = step.segments[-1]
-                    seg.final = True
+                if item.end_of_segment and seg is not None:
                     self.transcribe(speech, seg)
                 if item.end_of_step:
                     self.end_step(speech, interrupted=False)
                     if self.current is not speech:
                         return
                 continue
-            self.play(speech, step, frame, now)
+            assert seg is not None
+            self.play(speech, step, seg, frame, now)
             return
         if self.audio_done:
             self.finish(speech)
 
-    def play(self, speech: Speech, step: _Step, frame: AudioFrame, now: float) -> None:
-        if not step.segments:
-            step.segments.append(_Segment(""))
-        seg = step.segments[-1]
+    def play(self, speech: Speech, step: _Step, seg: _Segment, frame: AudioFrame,
+             now: float) -> None:
         self.transcribe(speech, seg)
         rate = frame.sample_rate
         if not self.on_time or rate != self.run_rate:
@@ -241,9 +247,9 @@ class _Mouth:
         self.set_state("speaking")
         self.emit("audio", frame.with_timestamp(when))
         duration = frame.duration
-        seg.received += duration
         seg.played += duration
         step.played += duration
+        self.segment = seg
         self.run_samples += frame.samples_per_channel
         self.deadline = self.run_start + self.run_samples / rate
         self.on_time = False
@@ -262,9 +268,10 @@ class _Mouth:
             self.timer.dispose()
             self.timer = None
             unplayed = max(0.0, self.deadline - self.now())
-            step = self.step
-            if step is not None and step.segments:
-                step.segments[-1].played -= unplayed
+            step, seg = self.step, self.segment
+            if step is not None and seg is not None:  # the rest of that frame is never heard
+                seg.played -= unplayed
+                seg.received -= unplayed
                 step.played -= unplayed
 
     def transcribe(self, speech: Speech, seg: _Segment) -> None:
@@ -324,6 +331,7 @@ class _Mouth:
         self.paused = False
         self.emit("playback", PlaybackEvent("done", speech, self.now()))
         speech.handle._mark_done()
+        speech.cancel()  # what it started early (a preemptive LLM) ends with it
         self.start_next()
 
     # -- control ---------------------------------------------------------------------------
@@ -343,8 +351,9 @@ class _Mouth:
         elif control.action == "resume" and self.paused:
             self.paused = False
             self.emit("playback", PlaybackEvent("resumed", speech, self.now()))
-            self.set_state("thinking")
             self.pump()
+            if self.current is speech and not self.playing:
+                self.set_state("thinking")
 
     def dispose(self) -> None:
         if self.timer is not None:
