@@ -21,7 +21,7 @@ from .graph import Graph, GraphInput, GraphOutput, Subgraph
 from .node import Node
 from .ports import PortDecl, PortRef, type_name
 
-__all__ = ["to_dot", "to_svg"]
+__all__ = ["dot_id", "to_dot", "to_svg"]
 
 _COLORS = {  # kind -> (fill, line)
     "source": ("#e4f4e1", "#3d8b37"),
@@ -43,9 +43,22 @@ def to_svg(graph: Graph) -> str:
     return bytes(_agraph(graph).draw(format="svg", prog="dot")).decode()
 
 
+def dot_id(path: str) -> str:
+    """The DOT ID of a node path (``sub/node``): the path, with what DOT cannot hold (control
+    characters, backslash, quote; and ``&`` itself) written as ``&#xNN;``, so it stays unique.
+    (Graphviz reserves IDs that start with ``%`` for anonymous nodes.)"""
+    return "".join(c if c.isprintable() and c not in '\\"&' else f"&#x{ord(c):X};" for c in path)
+
+
+def _text(text: str) -> str:
+    """Text for an HTML-like label: escaped, control characters shown as Python escapes."""
+    return escape("".join(c if c.isprintable() else c.encode("unicode_escape").decode()
+                          for c in text))
+
+
 def _agraph(graph: Graph) -> Any:
-    root = pgv.AGraph(directed=True, strict=False, name=graph.name, rankdir="TB",
-                      label=graph.name, labelloc="t", fontname=_FONT, nodesep="0.3")
+    root = pgv.AGraph(directed=True, strict=False, name=dot_id(graph.name), rankdir="TB",
+                      label=f"<{_text(graph.name)}>", labelloc="t", fontname=_FONT, nodesep="0.3")
     root.node_attr.update(shape="plain", fontname=_FONT, fontsize="10")
     root.edge_attr.update(fontname=_FONT, fontsize="8", color="#555555", arrowsize="0.6")
     _draw(graph, root, root, "")
@@ -61,13 +74,13 @@ def _draw(graph: Graph, root: Any, container: Any, prefix: str) -> None:
         node = graph.node(name)
         if isinstance(node, Subgraph):
             fill, line = _COLORS["subgraph"]
-            inner = "" if node.graph.name == name else f"  <I>{escape(node.graph.name)}</I>"
+            inner = "" if node.graph.name == name else f"  <I>{_text(node.graph.name)}</I>"
             cluster = container.add_subgraph(
-                name=f"cluster_{prefix}{name}", style="rounded,filled", fillcolor=fill,
-                color=line, label=f"<<B>{escape(name)}</B>{inner}>")
+                name=dot_id(f"cluster_{prefix}{name}"), style="rounded,filled", fillcolor=fill,
+                color=line, label=f"<<B>{_text(name)}</B>{inner}>")
             _draw(node.graph, root, cluster, f"{prefix}{name}/")
         else:
-            container.add_node(prefix + name, label=_label(node))
+            container.add_node(dot_id(prefix + name), label=_label(node))
     for edge in graph.edges():
         tail, tailport = _end(graph, edge.source, prefix, "o")
         head, headport = _end(graph, edge.target, prefix, "i")
@@ -78,13 +91,13 @@ def _draw(graph: Graph, root: Any, container: Any, prefix: str) -> None:
 
 def _end(graph: Graph, ref: PortRef, prefix: str, side: str) -> tuple[str, str]:
     """The DOT node and port where an edge ends: a port cell, or a subgraph's inner node."""
-    node = graph.node(ref.node)
+    node, compass = graph.node(ref.node), "s" if side == "o" else "n"
     if isinstance(node, Subgraph):
-        return f"{prefix}{ref.node}/{ref.port}", "s" if side == "o" else "n"
+        return dot_id(f"{prefix}{ref.node}/{ref.port}"), compass
     ports = _ports(node, side)
     if isinstance(node, GraphInput | GraphOutput) or ref.port not in {p.name for p in ports}:
-        return prefix + ref.node, "s" if side == "o" else "n"
-    return prefix + ref.node, f"{side}_{ref.port}:{'s' if side == 'o' else 'n'}"
+        return dot_id(prefix + ref.node), compass
+    return dot_id(prefix + ref.node), f"{dot_id(f'{side}_{ref.port}')}:{compass}"
 
 
 def _ports(node: Node, side: str) -> tuple[PortDecl, ...]:
@@ -104,13 +117,13 @@ def _stream(node: Node, port: str) -> str:
 def _label(node: Node) -> str:
     fill, line = _COLORS.get(node.kind, _COLORS["operator"])
     if isinstance(node, GraphInput | GraphOutput):
-        text = f"<B>{escape(node.name or '')}</B><BR/>{escape(getattr(node.config, 'type', ''))}"
+        text = f"<B>{_text(node.name or '')}</B><BR/>{_text(getattr(node.config, 'type', ''))}"
         rows = [f"<TR><TD>{text}</TD></TR>"]
     else:
-        text = (f"<B>{escape(node.name or '')}</B><BR/>"
-                f'<FONT POINT-SIZE="8">{escape(type(node).__name__)}</FONT>')
+        text = (f"<B>{_text(node.name or '')}</B><BR/>"
+                f'<FONT POINT-SIZE="8">{_text(type(node).__name__)}</FONT>')
         if summary := node.summary():
-            text += f'<BR/><FONT POINT-SIZE="8"><I>{escape(summary)}</I></FONT>'
+            text += f'<BR/><FONT POINT-SIZE="8"><I>{_text(summary)}</I></FONT>'
         rows = [_port_row(_ports(node, "i"), "i"), f"<TR><TD>{text}</TD></TR>",
                 _port_row(_ports(node, "o"), "o")]
     return (f'<<TABLE BORDER="1" CELLBORDER="0" CELLSPACING="0" CELLPADDING="4" '
@@ -121,7 +134,7 @@ def _port_row(ports: tuple[PortDecl, ...], side: str) -> str:
     if not ports:
         return ""
     cells = "".join(
-        f'<TD PORT="{escape(f"{side}_{p.name}")}" BORDER="1" BGCOLOR="white">'
-        f'<FONT POINT-SIZE="8">{escape(p.name)}</FONT></TD>' for p in ports)
+        f'<TD PORT="{escape(dot_id(f"{side}_{p.name}"))}" BORDER="1" BGCOLOR="white">'
+        f'<FONT POINT-SIZE="8">{_text(p.name)}</FONT></TD>' for p in ports)
     return (f'<TR><TD><TABLE BORDER="0" CELLSPACING="3" CELLPADDING="2"><TR>{cells}</TR>'
             f"</TABLE></TD></TR>")

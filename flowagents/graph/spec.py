@@ -281,8 +281,22 @@ def spec_from_json(text: str | bytes) -> GraphSpec:
         raise _spec_error(e, "") from None
 
 
+class _Dumper(yaml.SafeDumper):
+    """PyYAML folds a Unicode line break (NEL, LS, PS) inside a plain or single-quoted string
+    into a space; such strings are written double-quoted, where they are escaped."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = '"' if any(c in value for c in "\x85\u2028\u2029") else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
 def spec_to_yaml(spec: GraphSpec) -> str:
-    return yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+    return yaml.dump(spec.model_dump(mode="json"), Dumper=_Dumper, sort_keys=False,
+                     allow_unicode=True)
 
 
 def spec_from_yaml(text: str | bytes) -> GraphSpec:
