@@ -140,7 +140,7 @@ class _Mouth:
     def on_speech(self, speech: Speech) -> None:
         if not speech.scheduled:
             return
-        if speech.replaces_current:
+        if speech.replaces_current:  # a newer turn's reply replaces older turns' replies
             for queued in [q for q in self.queue if q.replaces_current]:
                 self.queue.remove(queued)
                 queued.handle.interrupt(force=True)
@@ -150,8 +150,9 @@ class _Mouth:
         current = self.current
         if current is None:
             self.start_next()
-        elif speech.replaces_current and current.handle.allow_interruptions:
-            current.handle.interrupt()
+        elif (speech.replaces_current and current.handle.allow_interruptions
+              and current.created_at < _turn_time(speech)):
+            current.handle.interrupt()  # what was said before the turn, not during its hook
 
     def start_next(self) -> None:
         while self.queue:
@@ -412,6 +413,11 @@ class Playout(Node):
             return shared.pipe(ops.filter(mine), ops.map(value))
 
         return {name: port(name) for name in ("audio", "activity", "playback", "transcription")}
+
+
+def _turn_time(speech: Speech) -> float:
+    turn = speech.user_turn
+    return turn.committed_at if turn is not None else speech.created_at
 
 
 def _node_error(node: str, error: Exception) -> Any:

@@ -10,7 +10,6 @@ Common script: the user asks for a story (0.5-2.5 s); the agent answers with thr
 from __future__ import annotations
 
 from flowagents.testing import Script
-from flowagents.voice import Agent
 
 from .conftest import approx, run, states, timeline
 
