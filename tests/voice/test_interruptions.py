@@ -95,7 +95,8 @@ def test_min_interruption_words_ignores_short_speech_and_its_turn() -> None:
     (playback,) = r.playbacks
     assert (playback.interrupted, playback.end) == (False, approx(3.25 + 5.8235))
     assert r.messages() == [("user", ASK, False), ("assistant", STORY, False)]
-    assert r.output is not None and r.output.clears == []
+    assert r.output is not None
+    assert r.output.clears == []
 
 
 def test_min_interruption_words_interrupts_once_enough_words_are_heard() -> None:
