@@ -1,0 +1,47 @@
+"""An example graph to look at and to test tools on: a phone-line voice agent, from real nodes.
+
+Telephone audio (8 kHz) goes through an audio front end (a subgraph: resample to 16 kHz, raise
+the level, cut 512-sample frames, the window Silero VAD scores) into the voice pipeline of
+:mod:`graphs.voice` (a subgraph too, whose agent activity loops back upstream through a feedback
+edge). Scripted providers from :mod:`flowagents.testing` stand in for the VAD and STT models, so
+the graph builds anywhere with no model installed::
+
+    flowagents graph render graphs.example:example_graph -o example.svg
+"""
+
+from __future__ import annotations
+
+from flowagents.graph import Graph
+from flowagents.testing.fakes import FakeSTT, FakeVAD
+from flowagents.testing.script import Script
+from flowagents.types import AudioFrame
+from flowagents.voice.speech import Speech
+from graphs.voice import OUTPUTS, voice_graph
+from nodes.basic import Gain
+from nodes.chunker import Chunker
+from nodes.resample import Resampler
+
+__all__ = ["example_graph", "front_end"]
+
+
+def front_end(*, sample_rate: int = 16000, gain_db: float = 6.0, window: int = 512) -> Graph:
+    """Condition input audio for the VAD and STT: one rate, a usable level, fixed windows."""
+    with Graph("front_end") as g:
+        audio = g.input("audio", AudioFrame)
+        audio = Resampler(sample_rate=sample_rate)(audio)
+        audio = Gain(db=gain_db)(audio)
+        audio = Chunker(samples_per_channel=window)(audio)
+        g.output("conditioned", audio)
+    return g
+
+
+def example_graph(script: Script | None = None) -> Graph:
+    """The front end feeding the voice pipeline, every voice output exposed."""
+    script = script or Script()
+    voice = voice_graph(vad=FakeVAD(script), stt=FakeSTT(script))
+    with Graph("phone_agent") as g:
+        audio = front_end()(g.input("audio", AudioFrame))
+        outputs = voice(audio, g.input("requests", Speech))
+        for name in OUTPUTS:
+            g.output(name, outputs[name])
+    return g
