@@ -5,7 +5,8 @@ fake providers of :mod:`flowagents.testing.fakes`, a silent virtual microphone a
 speaker (``pausable_output`` says whether it can pause), runs ``actions`` (``{time: fn(session)}``)
 at their times, and returns a :class:`SimulationResult`: every event with the time it was
 emitted, the agent's and user's state changes (dated as the events date them), the chat history,
-what was played (one :class:`Playback` per played step of a speech) and the metrics. It must run
+what was played (one :class:`Playback` per played step of a speech), the transcriptions sent
+to the text output (with their times) and the metrics. It must run
 on a virtual-time loop (:func:`flowagents.runtime.run_virtual`), where a minute of conversation
 takes milliseconds and every time is exact.
 
@@ -24,7 +25,7 @@ from typing import Any
 from flowagents.llm import ChatContext
 from flowagents.metrics import AgentMetrics
 from flowagents.runtime.virtual_time import VirtualTimeEventLoop
-from flowagents.voice import Agent, AgentSession, SessionIO
+from flowagents.voice import Agent, AgentSession, SessionIO, TextOutput, TranscriptionSegment
 from flowagents.voice.events import (
     AgentEvent,
     AgentStateChangedEvent,
@@ -67,11 +68,20 @@ class Playback:
     text: str
 
 
+class _TextRecorder(TextOutput):
+    def __init__(self, into: list[tuple[float, TranscriptionSegment]]) -> None:
+        self.into = into
+
+    def capture(self, segment: TranscriptionSegment) -> None:
+        self.into.append((asyncio.get_running_loop().time(), segment))
+
+
 @dataclass
 class SimulationResult:
     session: AgentSession
     events: list[TimedEvent] = field(default_factory=list)
     playbacks: list[Playback] = field(default_factory=list)
+    transcriptions: list[tuple[float, TranscriptionSegment]] = field(default_factory=list)
     output: RecordingAudioOutput | None = None
     vad: FakeVAD | None = None
     stt: FakeSTT | None = None
@@ -137,7 +147,8 @@ async def simulate(
                                              step.position, step.interrupted, step.text))
 
     await session.start(agent, io=SessionIO(audio_input=VirtualAudioInput(
-        None, frame_duration, start=t0), audio_output=output))
+        None, frame_duration, start=t0), audio_output=output,
+        text_output=_TextRecorder(result.transcriptions)))
     session.runtime.output("playback").subscribe(on_playback)
 
     pending: list[asyncio.Task[Any]] = []

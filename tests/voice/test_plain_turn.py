@@ -88,6 +88,16 @@ def test_plain_turn_metrics() -> None:
 
 def test_agent_transcription_follows_playout() -> None:
     r = run(script())
-    # the text output is not wired in simulate; check the graph's transcription through history
-    # and the recorded words: the last word is released only when the audio reaches it
-    assert r.playbacks[0].text == REPLY
+    agent = [(round(t, 6), seg.text, seg.final) for t, seg in r.transcriptions
+             if seg.participant == "agent"]
+    # 26 characters over 2.0 s of audio from 3.25: a word is sent once the audio has reached its
+    # end (frames are 20 ms, so at the first frame boundary after it); the last at the end
+    assert "".join(text for _, text, _ in agent) == REPLY
+    assert agent[0] == (approx(3.25 + 0.24), "I'm", False)  # 3/26 of 2.0 s = 0.23 s -> 0.24
+    assert agent[-2][0] == approx(5.25)
+    assert agent[-1] == (approx(5.25), "", True)
+    times = [t for t, _, _ in agent]
+    assert times == sorted(times)
+    user = [(round(t, 6), seg.text, seg.final) for t, seg in r.transcriptions
+            if seg.participant == "user"]
+    assert user == [(2.6, "Hello, how", False), (2.7, HELLO, True)]
