@@ -1,8 +1,11 @@
 """Wiring: turn a validated graph into connected observables, node by node in topological order.
 
 Each node is built with the streams of its upstream ports. An output port that feeds several inputs
-is published once (one upstream subscription for all of them) and connected only after every
-consumer has subscribed, so no consumer misses a value emitted at subscription time. A feedback
+is shared (one upstream subscription for all of them, see :class:`FanOut`) and connected only after
+every consumer has subscribed, so no consumer misses a value emitted at subscription time. Its
+consumers receive each value in topological order of their nodes, whatever the order in which they
+happened to subscribe: a node that also consumes a sibling's reaction to a value (a gate fed by
+the audio and by the VAD of that audio) sees that reaction before the value. A feedback
 edge feeds its consumer from a subject that is subscribed to the producer once all nodes are built.
 Every output is guarded: an error names its node and port, is reported, and ends only that stream.
 """
@@ -14,8 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from reactivex import Observable, abc, operators
-from reactivex.disposable import CompositeDisposable
+from reactivex import Observable, abc
+from reactivex.disposable import CompositeDisposable, Disposable
 from reactivex.subject import Subject
 
 from flowagents.graph.errors import NodeError
@@ -23,7 +26,7 @@ from flowagents.graph.graph import Edge, Graph, GraphInput, GraphOutput
 from flowagents.graph.node import BuildContext
 from flowagents.graph.ports import PortRef
 
-__all__ = ["Wiring", "guard", "wire_graph"]
+__all__ = ["FanOut", "Wiring", "guard", "wire_graph"]
 
 
 @dataclass
@@ -63,6 +66,68 @@ def guard(source: Observable[Any], node: str, port: str,
     return Observable(subscribe)
 
 
+class FanOut:
+    """One upstream subscription shared by several consumers, each served in a fixed rank order.
+
+    reactivex's ``publish`` serves its subscribers in subscription order, which depends on how
+    the rest of the graph happens to be built (adding a consumer downstream can reorder
+    subscriptions upstream), so same-instant behaviour would change with unrelated edits. Here a
+    consumer subscribes through :meth:`port` with a rank, and values reach ranks in ascending
+    order (subscribers of one rank in subscription order). Like a subject, a consumer that
+    subscribes after the end gets the end.
+    """
+
+    __slots__ = ("_ordered", "_slots", "_source", "_terminal")
+
+    def __init__(self, source: Observable[Any]) -> None:
+        self._source = source
+        self._slots: dict[tuple[int, str], list[abc.ObserverBase[Any]]] = {}
+        self._ordered: tuple[abc.ObserverBase[Any], ...] = ()
+        self._terminal: Callable[[abc.ObserverBase[Any]], None] | None = None
+
+    def port(self, rank: tuple[int, str]) -> Observable[Any]:
+        def subscribe(observer: abc.ObserverBase[Any],
+                      scheduler: abc.SchedulerBase | None = None) -> abc.DisposableBase:
+            if self._terminal is not None:
+                self._terminal(observer)
+                return Disposable()
+            self._slots.setdefault(rank, []).append(observer)
+            self._reorder()
+
+            def remove() -> None:
+                slot = self._slots.get(rank)
+                if slot is not None and observer in slot:
+                    slot.remove(observer)
+                    self._reorder()
+
+            return Disposable(remove)
+
+        return Observable(subscribe)
+
+    def _reorder(self) -> None:
+        self._ordered = tuple(o for key in sorted(self._slots) for o in self._slots[key])
+
+    def connect(self) -> abc.DisposableBase:
+        return self._source.subscribe(self._on_next, self._on_error, self._on_completed)
+
+    def _on_next(self, value: Any) -> None:
+        for observer in self._ordered:
+            observer.on_next(value)
+
+    def _end(self, terminal: Callable[[abc.ObserverBase[Any]], None]) -> None:
+        self._terminal = terminal
+        observers, self._ordered = self._ordered, ()
+        self._slots.clear()
+        for observer in observers:
+            terminal(observer)
+
+    def _on_error(self, exc: Exception) -> None:
+        self._end(lambda observer: observer.on_error(exc))
+
+    def _on_completed(self) -> None:
+        self._end(lambda observer: observer.on_completed())
+
+
 def wire_graph(graph: Graph, ctx: BuildContext,
                inputs: Mapping[str, Observable[Any]]) -> dict[str, Observable[Any]]:
     """Build every node of ``graph`` and return the streams of its outputs, by output name."""
@@ -72,14 +137,22 @@ def wire_graph(graph: Graph, ctx: BuildContext,
     incoming: dict[str, dict[str, Edge]] = {}
     for edge in graph.edges():
         incoming.setdefault(edge.target.node, {})[edge.target.port] = edge
-    streams: dict[PortRef, Observable[Any]] = {}
+    streams: dict[PortRef, Observable[Any] | FanOut] = {}
     results: dict[str, Observable[Any]] = {}
+    order = graph.topological_order()
+    rank = {name: i for i, name in enumerate(order)}
 
-    for name in graph.topological_order():
+    def stream_of(edge: Edge) -> Observable[Any]:
+        stream = streams[edge.source]
+        if isinstance(stream, FanOut):
+            return stream.port((rank[edge.target.node], edge.target.port))
+        return stream
+
+    for name in order:
         node = graph.node(name)
         path = prefix + name
         if isinstance(node, GraphOutput):
-            results[name] = streams[incoming[name]["in"].source]
+            results[name] = stream_of(incoming[name]["in"])
             continue
         if isinstance(node, GraphInput):
             if name not in inputs:
@@ -91,9 +164,9 @@ def wire_graph(graph: Graph, ctx: BuildContext,
                 if edge.feedback:
                     subject: Subject[Any] = Subject()
                     node_inputs[port] = subject
-                    wiring.feedback.append(_feed(streams, edge.source, subject))
+                    wiring.feedback.append(_feed(stream_of, edge, subject))
                 else:
-                    node_inputs[port] = streams[edge.source]
+                    node_inputs[port] = stream_of(edge)
             try:
                 outs = node.build(ctx.child(path), node_inputs)
             except NodeError:
@@ -108,13 +181,14 @@ def wire_graph(graph: Graph, ctx: BuildContext,
             if not isinstance(node, GraphInput):
                 stream = guard(stream, path, port, ctx.report_error)
             if fan_out[ref] > 1:
-                published = stream.pipe(operators.publish())
-                wiring.connect.append(published.connect)
-                stream = published
-            streams[ref] = stream
+                shared = FanOut(stream)
+                wiring.connect.append(shared.connect)
+                streams[ref] = shared
+            else:
+                streams[ref] = stream
     return results
 
 
-def _feed(streams: Mapping[PortRef, Observable[Any]], source: PortRef,
+def _feed(stream_of: Callable[[Edge], Observable[Any]], edge: Edge,
           subject: Subject[Any]) -> Callable[[], abc.DisposableBase]:
-    return lambda: streams[source].subscribe(subject)
+    return lambda: stream_of(edge).subscribe(subject)
