@@ -12,7 +12,7 @@ from reactivex import operators as ops
 
 from flowagents.graph import BuildContext, CycleError, Graph, In, Node, NodeConfig, Out
 from flowagents.runtime import GraphRuntime
-from nodes.basic import Delay, Merge, Tap
+from nodes.basic import Delay, Identity, Merge, Tap, merge_sync
 
 
 class AddConfig(NodeConfig):
@@ -148,3 +148,39 @@ def test_fan_out_subscribes_upstream_once_after_every_consumer(timeline_schedule
     rt.close()
     assert Counted.subscriptions == 1
     assert seen == {"one": [1, 2, 3], "two": [1, 2, 3], "three": [1, 2, 3]}
+
+
+class Watch(Node):
+    """Tags what arrives on ``a`` and ``b``, in arrival order."""
+
+    inputs = (In("a", int), In("b", int))
+    outputs = (Out("out", tuple),)
+
+    def build(self, ctx: BuildContext,
+              inputs: Mapping[str, Observable[Any]]) -> Mapping[str, Observable[Any]]:
+        return {"out": merge_sync(inputs["a"].pipe(ops.map(lambda v: ("a", v))),
+                                  inputs["b"].pipe(ops.map(lambda v: ("b", v))))}
+
+
+@pytest.mark.parametrize("extra_consumer", [False, True])
+def test_fan_out_serves_consumers_in_topological_order(timeline_scheduler,
+                                                       extra_consumer: bool) -> None:
+    """``watch`` gets x directly and through ``echo``: it sees echo's reaction first, however
+    the graph around it is built (with reactivex's ``publish``, adding a consumer of watch's
+    output delayed watch's subscription to x behind echo's, and watch saw x first only
+    without it)."""
+    with Graph("g") as g:
+        x = g.input("x", int)
+        echo = Add(k=10, name="echo")(x)
+        seen = Watch(name="watch")(x, echo)
+        g.output("echo_out", echo)
+        g.output("seen", seen)
+        if extra_consumer:
+            g.output("again", Identity()(seen))
+    rt = GraphRuntime(g, scheduler=timeline_scheduler).start()
+    got: list[tuple[str, int]] = []
+    rt.output("seen").subscribe(got.append)
+    rt.push("x", 1)
+    rt.push("x", 2)
+    rt.close()
+    assert got == [("b", 11), ("a", 1), ("b", 12), ("a", 2)]
