@@ -44,10 +44,22 @@ def to_svg(graph: Graph) -> str:
 
 
 def dot_id(path: str) -> str:
-    """The DOT ID of a node path (``sub/node``): the path, with what DOT cannot hold (control
-    characters, backslash, quote; and ``&`` itself) written as ``&#xNN;``, so it stays unique.
-    (Graphviz reserves IDs that start with ``%`` for anonymous nodes.)"""
-    return "".join(c if c.isprintable() and c not in '\\"&' else f"&#x{ord(c):X};" for c in path)
+    """The DOT ID of a node path (``sub/node``), unique per path and valid in DOT and in SVG.
+
+    What DOT cannot hold (backslash, quote, control characters; and ``&`` itself) is written as
+    an XML character reference, which the SVG shows as the character itself; a character XML
+    cannot hold either is written ``&#xFFFD;`` and its code. (Graphviz reserves IDs that start
+    with ``%``; this never writes one.)"""
+    return "".join(_id_char(c) for c in path)
+
+
+def _id_char(c: str) -> str:
+    if c.isprintable() and c not in '\\"&':
+        return c
+    code = ord(c)
+    if c in "\t\n\r" or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD or code > 0xFFFF:
+        return f"&#x{code:X};"
+    return f"&#xFFFD;{code:X};"
 
 
 def _text(text: str) -> str:
