@@ -7,6 +7,9 @@
 - :class:`RoomTextOutput`: transcriptions on the ``lk.transcription`` text stream, one stream per
   segment (attributes ``lk.segment_id``, ``lk.transcription_final``).
 - :class:`RoomChatInput`: user text from ``lk.chat`` text streams.
+- :class:`RoomIO` and :func:`room_session_io`: all of the above (and the linked participant's
+  camera, :mod:`flowagents.job.room_video`) as one :class:`SessionIO`, plus the end of the session
+  when the linked participant leaves or the room disconnects.
 
 These implement :mod:`flowagents.voice.io`. The SDK objects come through small factories so tests
 can run everything up to the SDK boundary with fakes. Every sender runs in one owned task per
@@ -20,13 +23,22 @@ import collections
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from flowagents.types import AudioFrame
-from flowagents.voice.io import AudioInput, AudioOutput, TextOutput, TranscriptionSegment
+from flowagents.voice.io import (
+    AudioInput,
+    AudioOutput,
+    SessionIO,
+    TextOutput,
+    TranscriptionSegment,
+)
 
-__all__ = ["RoomAudioInput", "RoomAudioOutput", "RoomChatInput", "RoomTextOutput",
-           "TOPIC_CHAT", "TOPIC_TRANSCRIPTION"]
+if TYPE_CHECKING:
+    from flowagents.llm import ImageContent
+
+__all__ = ["RoomAudioInput", "RoomAudioOutput", "RoomChatInput", "RoomIO", "RoomTextOutput",
+           "TOPIC_CHAT", "TOPIC_TRANSCRIPTION", "room_session_io"]
 
 logger = logging.getLogger("flowagents.job")
 
@@ -42,8 +54,18 @@ def _audio_stream(track: Any, sample_rate: int, num_channels: int) -> Any:
     return rtc.AudioStream(track, sample_rate=sample_rate, num_channels=num_channels)
 
 
+def _is_agent(participant: Any) -> bool:
+    from livekit import rtc
+
+    return bool(getattr(participant, "kind", None) == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT)
+
+
 class RoomAudioInput(AudioInput):
-    """The linked participant's microphone. Events: none; ending the iteration means they left."""
+    """The linked participant's microphone. Events: none; ending the iteration means they left.
+
+    Without ``participant_identity`` the first non-agent participant whose audio track is
+    subscribed is linked (or whoever :meth:`link` names first).
+    """
 
     def __init__(self, room: Any, *, participant_identity: str | None = None,
                  sample_rate: int = 16000, num_channels: int = 1,
@@ -56,23 +78,35 @@ class RoomAudioInput(AudioInput):
         self._track: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._left = asyncio.Event()
         self._stream: Any = None
+        self._closed = False
+        self.track_sid = ""
         room.on("track_subscribed", self._on_track)
         room.on("participant_disconnected", self._on_left)
-        for participant in list(getattr(room, "remote_participants", {}).values()):
-            for pub in list(getattr(participant, "track_publications", {}).values()):
-                if getattr(pub, "track", None) is not None:
-                    self._on_track(pub.track, pub, participant)
+        self._scan()
 
     @property
     def participant_identity(self) -> str | None:
         return self._identity
 
+    def link(self, identity: str) -> None:
+        """Read ``identity``'s microphone (no effect once a participant is linked)."""
+        if self._identity is None:
+            self._identity = identity
+            self._scan()
+
+    def _scan(self) -> None:
+        for participant in list(getattr(self._room, "remote_participants", {}).values()):
+            for pub in list(getattr(participant, "track_publications", {}).values()):
+                if getattr(pub, "track", None) is not None:
+                    self._on_track(pub.track, pub, participant)
+
     def _on_track(self, track: Any, _pub: Any, participant: Any) -> None:
         if self._track.done() or getattr(track, "kind", None) != _kind_audio():
             return
-        if self._identity is None:
+        if self._identity is None and not _is_agent(participant):
             self._identity = participant.identity
         if participant.identity == self._identity:
+            self.track_sid = str(getattr(track, "sid", "") or "")
             self._track.set_result(track)
 
     def _on_left(self, participant: Any) -> None:
@@ -86,7 +120,7 @@ class RoomAudioInput(AudioInput):
         left = asyncio.ensure_future(self._left.wait())
         try:
             await asyncio.wait([self._track, left], return_when=asyncio.FIRST_COMPLETED)
-            if not self._track.done():
+            if not self._track.done() or self._left.is_set():
                 return
             self._stream = self._stream_factory(self._track.result(), self._rate, self._channels)
             loop = asyncio.get_running_loop()
@@ -108,6 +142,9 @@ class RoomAudioInput(AudioInput):
             await asyncio.gather(left, return_exceptions=True)
 
     async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         self._left.set()
         self._room.off("track_subscribed", self._on_track)
         self._room.off("participant_disconnected", self._on_left)
@@ -119,6 +156,12 @@ def _kind_audio() -> Any:
     from livekit import rtc
 
     return rtc.TrackKind.KIND_AUDIO
+
+
+def _resampler(input_rate: int, output_rate: int, num_channels: int) -> Any:
+    from livekit import rtc
+
+    return rtc.AudioResampler(input_rate, output_rate, num_channels=num_channels)
 
 
 def _audio_source(sample_rate: int, num_channels: int) -> Any:
@@ -145,17 +188,28 @@ class RoomAudioOutput(AudioOutput):
 
     def __init__(self, room: Any, *, sample_rate: int = 24000, num_channels: int = 1,
                  source_factory: Callable[[int, int], Any] = _audio_source,
-                 publish: Callable[[Any, Any], Any] = _publish) -> None:
+                 publish: Callable[[Any, Any], Any] = _publish,
+                 resampler_factory: Callable[[int, int, int], Any] = _resampler) -> None:
         self.sample_rate = sample_rate
+        self._rate = sample_rate
+        self._channels = num_channels
         self._room = room
         self._source = source_factory(sample_rate, num_channels)
         self._publish = publish
+        self._resampler_factory = resampler_factory
+        self._resampler: Any = None
+        self._resampler_rate = 0
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._held: collections.deque[AudioFrame] = collections.deque()
         self._paused = False
+        self._closed = False
         self._task: asyncio.Task[None] | None = None
         self._listeners: dict[str, list[Callable[[], None]]] = {}
         self.publication: Any = None
+
+    @property
+    def track_sid(self) -> str:
+        return str(getattr(self.publication, "sid", "") or "")
 
     def on(self, event: str, fn: Callable[[], None]) -> None:
         self._listeners.setdefault(event, []).append(fn)
@@ -197,6 +251,7 @@ class RoomAudioOutput(AudioOutput):
         self._held.clear()
         while not self._queue.empty():
             self._queue.get_nowait()
+        self._resampler = None  # drop the samples it buffered
         self._source.clear_queue()
         self._emit("cleared")
 
@@ -208,9 +263,23 @@ class RoomAudioOutput(AudioOutput):
             frame = await self._queue.get()
             if frame is _CLOSE:
                 return
-            await self._source.capture_frame(frame.to_rtc())
+            for out in self._to_track_rate(frame):
+                await self._source.capture_frame(out)
+
+    def _to_track_rate(self, frame: AudioFrame) -> list[Any]:
+        """The frame at the track's rate (a TTS may speak at another rate than the track)."""
+        if frame.sample_rate == self._rate:
+            return [frame.to_rtc()]
+        if self._resampler is None or self._resampler_rate != frame.sample_rate:
+            self._resampler = self._resampler_factory(frame.sample_rate, self._rate,
+                                                      self._channels)
+            self._resampler_rate = frame.sample_rate
+        return list(self._resampler.push(frame.to_rtc()))
 
     async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -219,17 +288,25 @@ class RoomAudioOutput(AudioOutput):
 
 
 class RoomTextOutput(TextOutput):
-    """Transcriptions on ``lk.transcription``: one text stream per segment, closed when final."""
+    """Transcriptions on ``lk.transcription``: one text stream per segment, closed when final.
 
-    def __init__(self, room: Any, *, track_id: str = "") -> None:
+    ``sender(segment)`` gives the stream's ``(sender_identity, transcribed_track_id)``: the user's
+    transcripts are sent on the user's behalf for their microphone track, the agent's for its own.
+    """
+
+    def __init__(self, room: Any, *, track_id: str = "",
+                 sender: Callable[[TranscriptionSegment], tuple[str | None, str]] | None = None,
+                 ) -> None:
         self._room = room
-        self._track_id = track_id
+        self._sender = sender or (lambda _seg: (None, track_id))
         self._queue: asyncio.Queue[TranscriptionSegment] = asyncio.Queue()
         self._writers: dict[str, Any] = {}
+        self._closed = False
         self._task = asyncio.create_task(self._send(), name="room-text-out")
 
     def capture(self, segment: TranscriptionSegment) -> None:
-        self._queue.put_nowait(segment)
+        if not self._closed:
+            self._queue.put_nowait(segment)
 
     async def _send(self) -> None:
         while True:
@@ -237,11 +314,14 @@ class RoomTextOutput(TextOutput):
             try:
                 writer = self._writers.get(seg.id)
                 if writer is None:
+                    identity, track_id = self._sender(seg)
                     attrs = {"lk.segment_id": seg.id, "lk.transcription_final": "false"}
-                    if self._track_id:
-                        attrs["lk.transcribed_track_id"] = self._track_id
-                    writer = await self._room.local_participant.stream_text(
-                        topic=TOPIC_TRANSCRIPTION, attributes=attrs)
+                    if track_id:
+                        attrs["lk.transcribed_track_id"] = track_id
+                    kwargs: dict[str, Any] = {"topic": TOPIC_TRANSCRIPTION, "attributes": attrs}
+                    if identity:
+                        kwargs["sender_identity"] = identity
+                    writer = await self._room.local_participant.stream_text(**kwargs)
                     self._writers[seg.id] = writer
                 if seg.text:
                     await writer.write(seg.text)
@@ -252,6 +332,9 @@ class RoomTextOutput(TextOutput):
                 logger.exception("failed to send a transcription", extra={"segment_id": seg.id})
 
     async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
         for writer in self._writers.values():
@@ -266,21 +349,183 @@ class RoomChatInput:
     def __init__(self, room: Any, on_text: Callable[[str, str], None]) -> None:
         self._on_text = on_text
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
         room.register_text_stream_handler(TOPIC_CHAT, self._on_stream)
         self._room = room
 
     def _on_stream(self, reader: Any, participant_identity: str) -> None:
+        if self._closed:
+            return
         task = asyncio.create_task(self._read(reader, participant_identity), name="room-chat-in")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _read(self, reader: Any, identity: str) -> None:
         text = await reader.read_all()
-        self._on_text(text, identity)
+        try:
+            self._on_text(text, identity)
+        except Exception:
+            logger.exception("failed to handle a chat message")
 
     async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         with contextlib.suppress(Exception):
             self._room.unregister_text_stream_handler(TOPIC_CHAT)
         for t in list(self._tasks):
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+class _Session(Protocol):
+    """What :class:`RoomIO` needs of an ``AgentSession``."""
+
+    def generate_reply(self, *, user_input: str) -> Any: ...
+
+    def interrupt(self) -> Any: ...
+
+    async def aclose(self, reason: Any) -> None: ...
+
+
+class RoomIO:
+    """A voice session's I/O in a room: :attr:`io` for the session, :attr:`closed` for its end.
+
+    The linked participant is ``participant_identity``, or else the first non-agent participant
+    in the room or joining it. Their microphone is :attr:`audio_input`, their camera feeds
+    :meth:`latest_video_frame` / :meth:`capture_image`, their ``lk.chat`` text becomes a reply
+    (``session.interrupt()`` then ``session.generate_reply(user_input=text)``), and their leaving
+    (or the room disconnecting) resolves :attr:`closed` with the reason and closes the session.
+    """
+
+    def __init__(self, room: Any, *, session: _Session | None = None,
+                 participant_identity: str | None = None, sample_rate: int = 16000,
+                 output_sample_rate: int = 24000, num_channels: int = 1, video: bool = True,
+                 on_text: Callable[[str, str], None] | None = None,
+                 audio_stream_factory: Callable[[Any, int, int], Any] = _audio_stream,
+                 video_stream_factory: Callable[[Any], Any] | None = None,
+                 source_factory: Callable[[int, int], Any] = _audio_source,
+                 publish: Callable[[Any, Any], Any] = _publish) -> None:
+        from flowagents.job.room_video import RoomVideoInput, _video_stream
+
+        self._room = room
+        self._session = session
+        self._on_text_cb = on_text
+        self._identity = participant_identity
+        self.closed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.audio_input = RoomAudioInput(room, participant_identity=participant_identity,
+                                          sample_rate=sample_rate, num_channels=num_channels,
+                                          stream_factory=audio_stream_factory)
+        self.audio_output = RoomAudioOutput(room, sample_rate=output_sample_rate,
+                                            num_channels=num_channels,
+                                            source_factory=source_factory, publish=publish)
+        self.text_output = RoomTextOutput(room, sender=self._sender)
+        self.chat_input = RoomChatInput(room, self._on_text)
+        self.video_input = RoomVideoInput(
+            room, participant_identity=participant_identity,
+            stream_factory=video_stream_factory or _video_stream) if video else None
+        self.io = SessionIO(audio_input=self.audio_input, audio_output=self.audio_output,
+                            text_output=self.text_output)
+        self._watcher: asyncio.Task[None] | None = None
+        self._aclosed = False
+        room.on("participant_connected", self._on_joined)
+        room.on("participant_disconnected", self._on_left)
+        room.on("disconnected", self._on_room_disconnected)
+        if participant_identity is None:
+            for participant in list(getattr(room, "remote_participants", {}).values()):
+                self._on_joined(participant)
+
+    @property
+    def participant_identity(self) -> str | None:
+        """The linked participant (None until one is in the room)."""
+        return self._identity
+
+    async def start(self) -> None:
+        """Publish the agent's track; watch for the end of the session."""
+        await self.audio_output.start()
+        if self._session is not None:
+            self._watcher = asyncio.create_task(self._close_session(self._session),
+                                                name="room-io-close")
+
+    def latest_video_frame(self) -> Any:
+        """The linked participant's newest ``rtc.VideoFrame`` (the SDK's object), or None."""
+        return None if self.video_input is None else self.video_input.latest_frame()
+
+    async def capture_image(self, **kwargs: Any) -> ImageContent | None:
+        """The newest video frame as an image to attach to a turn (see ``RoomVideoInput``)."""
+        return None if self.video_input is None else await self.video_input.capture_image(
+            **kwargs)
+
+    def _sender(self, seg: TranscriptionSegment) -> tuple[str | None, str]:
+        if seg.participant == "user":
+            return self._identity, self.audio_input.track_sid
+        return None, self.audio_output.track_sid
+
+    def _on_joined(self, participant: Any) -> None:
+        if self._identity is not None or _is_agent(participant):
+            return
+        self._identity = participant.identity
+        logger.debug("linked a participant", extra={"participant": participant.identity})
+        self.audio_input.link(participant.identity)
+        if self.video_input is not None:
+            self.video_input.link(participant.identity)
+
+    def _on_left(self, participant: Any) -> None:
+        if participant.identity == self._identity and not self.closed.done():
+            self.closed.set_result("participant_disconnected")
+
+    def _on_room_disconnected(self, *_: Any) -> None:
+        if not self.closed.done():
+            self.closed.set_result("room_disconnected")
+
+    def _on_text(self, text: str, identity: str) -> None:
+        if self._identity is not None and identity != self._identity:
+            return
+        if self._on_text_cb is not None:
+            self._on_text_cb(text, identity)
+        if self._session is not None:
+            self._session.interrupt()
+            self._session.generate_reply(user_input=text)
+
+    async def _close_session(self, session: _Session) -> None:
+        reason = await asyncio.shield(self.closed)
+        from flowagents.voice.events import CloseReason
+
+        logger.info("linked participant gone, closing the session", extra={"reason": reason})
+        await session.aclose(CloseReason.PARTICIPANT_DISCONNECTED)
+
+    async def aclose(self) -> None:
+        """Stop everything (idempotent; safe to call from the session's own ``aclose``)."""
+        if self._aclosed:
+            return
+        self._aclosed = True
+        for event, fn in (("participant_connected", self._on_joined),
+                          ("participant_disconnected", self._on_left),
+                          ("disconnected", self._on_room_disconnected)):
+            with contextlib.suppress(Exception):
+                self._room.off(event, fn)
+        watcher = self._watcher
+        if watcher is not None and watcher is not asyncio.current_task():
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+        parts: list[Any] = [self.chat_input, self.text_output, self.audio_input,
+                            self.audio_output]
+        if self.video_input is not None:
+            parts.append(self.video_input)
+        for part in parts:
+            try:
+                await part.aclose()
+            except Exception:
+                logger.exception("failed to close room I/O")
+        if not self.closed.done():
+            self.closed.set_result("closed")
+
+
+async def room_session_io(room: Any, *, session: _Session | None = None,
+                          participant_identity: str | None = None, sample_rate: int = 16000,
+                          output_sample_rate: int = 24000, **kwargs: Any) -> RoomIO:
+    """A started :class:`RoomIO`: pass ``.io`` to the session; ``.closed`` resolves at the end."""
+    room_io = RoomIO(room, session=session, participant_identity=participant_identity,
+                     sample_rate=sample_rate, output_sample_rate=output_sample_rate, **kwargs)
+    await room_io.start()
+    return room_io

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from livekit import rtc
+from rtc_fakes import (
+    Event,
+    FakeAudioStream,
+    FakeParticipant,
+    FakeReader,
+    FakeRoom,
+    FakeSource,
+    FakeTrack,
+    FakeVideoStream,
+    FakeVideoTrack,
+    VideoEvent,
+    rtc_frame,
+)
 
 from flowagents.job.room_io import (
     TOPIC_CHAT,
@@ -16,98 +27,14 @@ from flowagents.job.room_io import (
     RoomAudioInput,
     RoomAudioOutput,
     RoomChatInput,
+    RoomIO,
     RoomTextOutput,
+    room_session_io,
 )
+from flowagents.job.room_video import RoomVideoInput, encode_frame
+from flowagents.llm import ImageContent
 from flowagents.types import AudioFrame
 from flowagents.voice.io import TranscriptionSegment
-
-
-@dataclass
-class FakeParticipant:
-    identity: str
-    track_publications: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class FakeTrack:
-    kind: Any = rtc.TrackKind.KIND_AUDIO
-
-
-class FakeWriter:
-    def __init__(self, topic: str, attributes: dict[str, str]) -> None:
-        self.topic, self.attributes, self.chunks, self.closed = topic, attributes, [], None
-
-    async def write(self, text: str) -> None:
-        self.chunks.append(text)
-
-    async def aclose(self, *, reason: str = "", attributes: dict[str, str] | None = None) -> None:
-        self.closed = attributes or {}
-
-
-class FakeLocalParticipant:
-    def __init__(self) -> None:
-        self.writers: list[FakeWriter] = []
-
-    async def stream_text(self, *, topic: str = "", attributes: dict[str, str] | None = None,
-                          **_: Any) -> FakeWriter:
-        w = FakeWriter(topic, attributes or {})
-        self.writers.append(w)
-        return w
-
-
-class FakeRoom:
-    def __init__(self) -> None:
-        self.handlers: dict[str, list[Callable[..., None]]] = {}
-        self.remote_participants: dict[str, FakeParticipant] = {}
-        self.local_participant = FakeLocalParticipant()
-        self.text_handlers: dict[str, Callable[..., None]] = {}
-
-    def on(self, event: str, fn: Callable[..., None]) -> None:
-        self.handlers.setdefault(event, []).append(fn)
-
-    def off(self, event: str, fn: Callable[..., None]) -> None:
-        self.handlers[event].remove(fn)
-
-    def emit(self, event: str, *args: Any) -> None:
-        for fn in list(self.handlers.get(event, [])):
-            fn(*args)
-
-    def register_text_stream_handler(self, topic: str, fn: Callable[..., None]) -> None:
-        self.text_handlers[topic] = fn
-
-    def unregister_text_stream_handler(self, topic: str) -> None:
-        del self.text_handlers[topic]
-
-
-class FakeAudioStream:
-    """Yields rtc.AudioFrameEvent-like objects pushed by the test."""
-
-    def __init__(self, rate: int, channels: int) -> None:
-        self.rate, self.channels = rate, channels
-        self.queue: asyncio.Queue[Any] = asyncio.Queue()
-        self.closed = False
-
-    def __aiter__(self) -> FakeAudioStream:
-        return self
-
-    async def __anext__(self) -> Any:
-        item = await self.queue.get()
-        if item is None:
-            raise StopAsyncIteration
-        return item
-
-    async def aclose(self) -> None:
-        self.closed = True
-
-
-@dataclass
-class Event:
-    frame: rtc.AudioFrame
-
-
-def rtc_frame(value: int, rate: int = 16000, n: int = 320) -> rtc.AudioFrame:
-    data = np.full(n, value, dtype=np.int16)
-    return rtc.AudioFrame(data.tobytes(), rate, 1, n)
 
 
 async def test_audio_input_reads_linked_participant_until_they_leave() -> None:
@@ -141,22 +68,6 @@ async def test_audio_input_reads_linked_participant_until_they_leave() -> None:
     assert got[0].sample_rate == 16000
     await audio_in.aclose()
     assert streams[0].closed
-
-
-class FakeSource:
-    def __init__(self) -> None:
-        self.frames: list[rtc.AudioFrame] = []
-        self.cleared = 0
-        self.closed = False
-
-    async def capture_frame(self, frame: rtc.AudioFrame) -> None:
-        self.frames.append(frame)
-
-    def clear_queue(self) -> None:
-        self.cleared += 1
-
-    async def aclose(self) -> None:
-        self.closed = True
 
 
 def frame(v: int) -> AudioFrame:
@@ -222,12 +133,213 @@ async def test_chat_input_delivers_lk_chat_text() -> None:
     got: list[tuple[str, str]] = []
     chat = RoomChatInput(room, lambda text, who: got.append((text, who)))
 
-    class Reader:
-        async def read_all(self) -> str:
-            return "hello agent"
-
-    room.text_handlers[TOPIC_CHAT](Reader(), "user")
+    room.text_handlers[TOPIC_CHAT](FakeReader("hello agent"), "user")
     await asyncio.sleep(0.01)
     assert got == [("hello agent", "user")]
     await chat.aclose()
     assert TOPIC_CHAT not in room.text_handlers
+
+
+async def test_audio_output_resamples_frames_at_another_rate_to_the_track_rate() -> None:
+    source = FakeSource()
+    made: list[tuple[int, int, int]] = []
+
+    class Resampler:
+        def __init__(self, rate_in: int, rate_out: int, channels: int) -> None:
+            made.append((rate_in, rate_out, channels))
+            self.ratio = rate_out / rate_in
+
+        def push(self, f: rtc.AudioFrame) -> list[rtc.AudioFrame]:
+            n = round(f.samples_per_channel * self.ratio)
+            return [rtc.AudioFrame(bytes(2 * n), 24000, 1, n)]
+
+    async def publish(room: Any, src: Any) -> Any:
+        return FakeVideoTrack(sid="TR_agent")
+
+    out = RoomAudioOutput(FakeRoom(), sample_rate=24000, source_factory=lambda r, c: source,
+                          publish=publish, resampler_factory=Resampler)
+    await out.start()
+    assert out.track_sid == "TR_agent"
+    out.capture(AudioFrame(np.zeros(220, np.int16), 22050))  # 10 ms at 22.05 kHz
+    out.capture(AudioFrame(np.zeros(240, np.int16), 24000))  # already at the track's rate
+    out.capture(AudioFrame(np.zeros(220, np.int16), 22050))
+    await asyncio.sleep(0.01)
+    assert [f.samples_per_channel for f in source.frames] == [239, 240, 239]
+    assert made == [(22050, 24000, 1)]  # one resampler, kept across frames
+    await out.aclose()
+    await out.aclose()  # idempotent
+
+
+async def test_transcriptions_carry_sender_and_track_per_participant() -> None:
+    room = FakeRoom()
+    out = RoomTextOutput(room, sender=lambda s: ("alice", "TR_mic") if s.participant == "user"
+                         else (None, "TR_agent"))
+    out.capture(TranscriptionSegment(id="u1", text="hi", participant="user", final=True))
+    out.capture(TranscriptionSegment(id="a1", text="hello", participant="agent", final=True))
+    await asyncio.sleep(0.01)
+    user, agent = room.local_participant.writers
+    assert (user.sender_identity, user.attributes["lk.transcribed_track_id"]) == ("alice",
+                                                                                  "TR_mic")
+    assert (agent.sender_identity, agent.attributes["lk.transcribed_track_id"]) == (None,
+                                                                                    "TR_agent")
+    await out.aclose()
+
+
+def rgba_frame(w: int = 64, h: int = 48,
+               rgb: tuple[int, int, int] = (200, 30, 10)) -> rtc.VideoFrame:
+    pixels = np.empty((h, w, 4), np.uint8)
+    pixels[...] = (*rgb, 255)
+    return rtc.VideoFrame(w, h, rtc.VideoBufferType.RGBA, pixels.tobytes())
+
+
+async def test_video_keeps_the_latest_frame_of_the_linked_participant_without_copying() -> None:
+    room = FakeRoom()
+    streams: list[FakeVideoStream] = []
+
+    def factory(track: Any) -> FakeVideoStream:
+        streams.append(FakeVideoStream())
+        return streams[-1]
+
+    video = RoomVideoInput(room, stream_factory=factory)
+    room.emit("track_subscribed", FakeVideoTrack(), None, FakeParticipant("alice"))
+    assert streams == []  # nobody linked yet
+    video.link("alice")
+    room.emit("track_subscribed", FakeVideoTrack(), None, FakeParticipant("bob"))
+    assert streams == []
+    track = FakeVideoTrack()
+    room.emit("track_subscribed", track, None, FakeParticipant("alice"))
+    assert len(streams) == 1
+    assert video.latest_frame() is None
+    first, second = rgba_frame(), rgba_frame(rgb=(0, 0, 255))
+    streams[0].queue.put_nowait(VideoEvent(first))
+    streams[0].queue.put_nowait(VideoEvent(second))
+    await asyncio.sleep(0.01)
+    assert video.latest_frame() is second  # the SDK's object itself, not a copy
+    image = await video.capture_image(max_size=32)
+    assert isinstance(image, ImageContent)
+    assert image.mime_type == "image/jpeg"
+    assert image.image.startswith("data:image/jpeg;base64,")
+    room.emit("track_unsubscribed", track, None, FakeParticipant("alice"))
+    await asyncio.sleep(0.01)
+    assert video.latest_frame() is None
+    assert streams[0].closed
+    assert await video.capture_image() is None
+    await video.aclose()
+
+
+def test_encode_frame_converts_yuv_and_scales_to_fit() -> None:
+    import io
+
+    from PIL import Image
+
+    i420 = rgba_frame(640, 360, (10, 200, 30)).convert(rtc.VideoBufferType.I420)
+    png = encode_frame(i420, fmt="PNG", max_size=320)
+    image = Image.open(io.BytesIO(png))
+    assert image.size == (320, 180)
+    r, g, b = image.convert("RGB").getpixel((160, 90))
+    assert g > 150
+    assert r < 60
+    assert b < 80
+    jpeg = encode_frame(rgba_frame(), fmt="JPEG")
+    assert Image.open(io.BytesIO(jpeg)).size == (64, 48)
+
+
+class SessionStub:
+    """Records what RoomIO asks of a session."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        self.room_io: RoomIO | None = None
+
+    def generate_reply(self, *, user_input: str) -> None:
+        self.calls.append(("generate_reply", user_input))
+
+    def interrupt(self) -> None:
+        self.calls.append(("interrupt", None))
+
+    async def aclose(self, reason: Any) -> None:
+        self.calls.append(("aclose", str(reason)))
+        assert self.room_io is not None
+        await self.room_io.aclose()  # what AgentSession.aclose does
+
+
+async def test_room_io_links_the_first_user_and_closes_the_session_when_they_leave() -> None:
+    room = FakeRoom()
+    room.remote_participants["bot"] = FakeParticipant(
+        "bot", kind=rtc.ParticipantKind.PARTICIPANT_KIND_AGENT)
+    streams: list[FakeAudioStream] = []
+    published: list[Any] = []
+    session = SessionStub()
+
+    def audio_factory(track: Any, rate: int, channels: int) -> FakeAudioStream:
+        streams.append(FakeAudioStream(rate, channels))
+        return streams[-1]
+
+    async def publish(room: Any, source: Any) -> Any:
+        published.append(source)
+        return FakeVideoTrack(sid="TR_agent")
+
+    rio = await room_session_io(room, session=session, sample_rate=16000,
+                                audio_stream_factory=audio_factory,
+                                video_stream_factory=lambda t: FakeVideoStream(),
+                                source_factory=lambda r, c: FakeSource(), publish=publish)
+    session.room_io = rio
+    assert isinstance(rio, RoomIO)
+    assert rio.io.audio_input is rio.audio_input
+    assert rio.io.text_output is rio.text_output
+    assert len(published) == 1
+    assert rio.participant_identity is None  # an agent is not linked
+    room.emit("participant_connected", FakeParticipant("alice"))
+    room.emit("participant_connected", FakeParticipant("bob"))
+    assert rio.participant_identity == "alice"
+    frames: list[AudioFrame] = []
+
+    async def read() -> None:
+        async for f in rio.io.audio_input:  # type: ignore[union-attr]
+            frames.append(f)
+
+    reader = asyncio.create_task(read())
+    room.emit("track_subscribed", FakeTrack(sid="TR_bob"), None, FakeParticipant("bob"))
+    room.emit("track_subscribed", FakeTrack(sid="TR_alice"), None, FakeParticipant("alice"))
+    await asyncio.sleep(0.01)
+    assert len(streams) == 1
+    assert streams[0].rate == 16000
+    streams[0].queue.put_nowait(Event(rtc_frame(7)))
+    room.text_handlers[TOPIC_CHAT](FakeReader("from bob"), "bob")  # not the linked user
+    room.text_handlers[TOPIC_CHAT](FakeReader("what's the weather?"), "alice")
+    rio.text_output.capture(TranscriptionSegment(id="u1", text="hi", participant="user"))
+    await asyncio.sleep(0.01)
+    assert [int(f.data[0]) for f in frames] == [7]
+    assert session.calls == [("interrupt", None), ("generate_reply", "what's the weather?")]
+    writer = room.local_participant.writers[0]
+    assert writer.sender_identity == "alice"
+    assert writer.attributes["lk.transcribed_track_id"] == "TR_alice"
+    room.emit("participant_disconnected", FakeParticipant("bob"))
+    await asyncio.sleep(0.01)
+    assert not rio.closed.done()
+    room.emit("participant_disconnected", FakeParticipant("alice"))
+    assert await asyncio.wait_for(rio.closed, 1) == "participant_disconnected"
+    await asyncio.wait_for(reader, 1)
+    await asyncio.sleep(0.01)
+    assert session.calls[-1] == ("aclose", "participant_disconnected")
+    assert streams[0].closed
+    assert TOPIC_CHAT not in room.text_handlers
+    assert all(not handlers for handlers in room.handlers.values())  # every listener removed
+
+
+async def test_room_disconnect_resolves_closed_without_a_session() -> None:
+    room = FakeRoom()
+    got: list[tuple[str, str]] = []
+    rio = await room_session_io(room, participant_identity="alice", video=False,
+                                on_text=lambda text, who: got.append((text, who)),
+                                audio_stream_factory=lambda t, r, c: FakeAudioStream(r, c),
+                                source_factory=lambda r, c: FakeSource(),
+                                publish=lambda room, src: asyncio.sleep(0, "pub"))
+    room.text_handlers[TOPIC_CHAT](FakeReader("hello"), "alice")
+    await asyncio.sleep(0.01)
+    assert got == [("hello", "alice")]
+    assert rio.latest_video_frame() is None
+    assert await rio.capture_image() is None
+    room.emit("disconnected", "ROOM_DELETED")
+    assert await asyncio.wait_for(rio.closed, 1) == "room_disconnected"
+    await rio.aclose()
