@@ -1,0 +1,206 @@
+"""The offline providers on real audio: Piper speaks, Silero hears, Whisper transcribes, SmolLM2
+answers and calls tools; a tampered model file is refused.
+
+The spoken questions are synthesized by Piper (the pinned joe voice) at test time, so the test
+audio comes from the project's own models on any machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import jiwer
+import numpy as np
+import pytest
+
+from flowagents.llm import ChatContext, function_tool
+from flowagents.types import AudioFrame, VADEventType
+from nodes.local import LocalProviders, local_providers
+from nodes.models import (
+    INSTALL_HINT,
+    SILERO_VAD,
+    ModelChecksumError,
+    ModelNotInstalledError,
+    ensure_model,
+    package_root,
+    require,
+)
+
+pytestmark = pytest.mark.e2e
+
+QUESTION = "What is the capital of France?"
+LEAD, TAIL = 0.5, 1.0  # seconds of silence around the spoken question
+
+
+@pytest.fixture(scope="module")
+def local() -> Iterator[LocalProviders]:
+    providers = local_providers()
+    yield providers
+    asyncio.run(providers.aclose())
+
+
+async def speak(local: LocalProviders, text: str) -> AudioFrame:
+    chunks = [c async for c in local.tts.synthesize(text)]
+    assert chunks
+    assert chunks[-1].is_final
+    return AudioFrame(np.concatenate([c.frame.data for c in chunks]), local.tts.sample_rate)
+
+
+def frames_of(audio: AudioFrame, lead: float = LEAD, tail: float = TAIL,
+              frame_s: float = 0.02) -> list[AudioFrame]:
+    """``audio`` between silences, cut into 20 ms frames stamped on a clock starting at 0."""
+    rate = audio.sample_rate
+    pcm = np.concatenate([np.zeros(round(lead * rate), np.int16), audio.data,
+                          np.zeros(round(tail * rate), np.int16)])
+    n = round(frame_s * rate)
+    return [AudioFrame(pcm[i:i + n], rate, timestamp=i / rate) for i in range(0, pcm.size, n)]
+
+
+def speech_segments(local: LocalProviders, frames: list[AudioFrame]) -> list[tuple[float, float]]:
+    stream = local.vad.stream()
+    events = [e for f in frames for e in stream.process(f)] + list(stream.flush())
+    marks = [e for e in events if e.type is not VADEventType.INFERENCE_DONE]
+    return [(s.timestamp, e.timestamp) for s, e in zip(marks[::2], marks[1::2], strict=True)]
+
+
+def normalize(text: str) -> str:
+    return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).strip()
+
+
+async def test_piper_speaks_16bit_audio_at_the_voice_rate(local: LocalProviders) -> None:
+    chunks = [c async for c in local.tts.synthesize("Hello there. How are you today?")]
+    assert len(chunks) == 2  # one per sentence, as Piper produces them
+    assert [c.is_final for c in chunks] == [False, True]
+    assert chunks[0].text
+    assert not chunks[1].text
+    for c in chunks:
+        assert c.frame.sample_rate == local.tts.sample_rate == 22050
+        assert c.frame.duration > 0.3
+
+
+async def test_silero_finds_the_spoken_question(local: LocalProviders) -> None:
+    audio = await speak(local, QUESTION)
+    segments = speech_segments(local, frames_of(audio))
+    assert len(segments) == 1
+    start, end = segments[0]
+    assert LEAD - 0.15 <= start <= LEAD + 0.3  # dated back to when speech began
+    assert LEAD + audio.duration - 0.4 <= end <= LEAD + audio.duration + 0.2
+
+
+async def test_silero_hears_nothing_in_silence(local: LocalProviders) -> None:
+    assert speech_segments(local, frames_of(AudioFrame.silence(1.0, 22050))) == []
+
+
+async def test_whisper_transcribes_the_question(local: LocalProviders) -> None:
+    audio = await speak(local, QUESTION)
+    event = await local.stt.recognize(frames_of(audio, lead=0.2, tail=0.3))
+    assert event.is_final
+    assert jiwer.wer(normalize(QUESTION), normalize(event.text)) <= 0.2, event.text
+
+
+async def test_smollm2_answers_and_reports_usage(local: LocalProviders) -> None:
+    ctx = ChatContext()
+    ctx.add_message(role="system", content="You are a helpful assistant. Answer briefly.")
+    ctx.add_message(role="user", content=QUESTION)
+    chunks = [c async for c in local.llm.chat(chat_ctx=ctx)]
+    text = "".join(c.delta for c in chunks)
+    assert text.strip()
+    usage = chunks[-1].usage
+    assert usage is not None
+    assert usage.prompt_tokens > 10
+    assert usage.completion_tokens > 0
+
+
+@function_tool
+async def get_weather(location: str) -> str:
+    """Get the current weather for a city.
+
+    Args:
+        location: The city name.
+    """
+    return f"It is sunny in {location}."
+
+
+async def test_weather_question_gives_a_valid_call_with_location_tokyo(
+    local: LocalProviders,
+) -> None:
+    ctx = ChatContext()
+    ctx.add_message(role="system", content="You are a helpful voice assistant.")
+    ctx.add_message(role="user", content="What is the weather in Tokyo?")
+    chunks = [c async for c in local.llm.chat(chat_ctx=ctx, tools=[get_weather])]
+    calls = [t for c in chunks for t in c.tool_calls]
+    assert len(calls) == 1
+    assert calls[0].name == "get_weather"
+    assert calls[0].call_id
+    args = json.loads(calls[0].arguments)
+    assert args["location"].strip().lower() == "tokyo"
+
+
+async def test_a_general_question_with_tools_is_answered_in_text(local: LocalProviders) -> None:
+    ctx = ChatContext()
+    ctx.add_message(role="system", content="You are a helpful voice assistant.")
+    ctx.add_message(role="user", content=QUESTION)
+    chunks = [c async for c in local.llm.chat(chat_ctx=ctx, tools=[get_weather])]
+    assert "".join(c.delta for c in chunks).strip()
+    assert not any(c.tool_calls for c in chunks)
+
+
+async def test_closing_the_reply_stops_generation_at_the_next_token(
+    local: LocalProviders,
+) -> None:
+    ctx = ChatContext()
+    ctx.add_message(role="user", content="Tell me a very long story about a dragon.")
+    reply = local.llm.chat(chat_ctx=ctx)
+    async for _ in reply:
+        break
+    await reply.aclose()  # type: ignore[attr-defined]
+    llama = local.llm._llama
+    # The worker notices the flag at the next token; then the executor is free again.
+    await asyncio.get_running_loop().run_in_executor(local.llm._executor, lambda: None)
+    evaluated = llama.n_tokens
+    await asyncio.sleep(0.2)
+    assert llama.n_tokens == evaluated
+    assert evaluated < 100  # far from max_tokens (200): it stopped, it did not finish
+
+
+async def test_the_reply_round_trips_through_speech(local: LocalProviders) -> None:
+    """LLM text -> Piper audio in which Silero finds speech and Whisper hears words."""
+    ctx = ChatContext()
+    ctx.add_message(role="system", content="Answer in one short sentence.")
+    ctx.add_message(role="user", content=QUESTION)
+    reply = "".join([c.delta async for c in local.llm.chat(chat_ctx=ctx)]).strip()
+    audio = await speak(local, reply)
+    assert speech_segments(local, frames_of(audio))
+    heard = await local.stt.recognize(frames_of(audio, lead=0.2, tail=0.3))
+    assert normalize(heard.text)
+
+
+def test_a_corrupt_model_is_refused_and_never_cached(tmp_path: Path) -> None:
+    source = tmp_path / "pkg"
+    shutil.copytree(package_root(SILERO_VAD.package) / "data", source / "data")
+    model = source / "data" / "silero_vad.onnx"
+    data = bytearray(model.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    model.write_bytes(bytes(data))
+    with pytest.raises(ModelChecksumError) as info:
+        ensure_model(SILERO_VAD, source=source, cache=tmp_path / "cache")
+    assert info.value.expected == SILERO_VAD.files[0].sha256
+    assert INSTALL_HINT in str(info.value)
+    assert not list((tmp_path / "cache").rglob("*.onnx"))
+
+
+def test_a_verified_model_is_assembled_once(tmp_path: Path) -> None:
+    first = ensure_model(SILERO_VAD, cache=tmp_path)
+    stamp = (first / ".verified.json").stat().st_mtime_ns
+    assert ensure_model(SILERO_VAD, cache=tmp_path) == first
+    assert (first / ".verified.json").stat().st_mtime_ns == stamp
+
+
+def test_a_missing_package_names_the_install_command() -> None:
+    with pytest.raises(ModelNotInstalledError, match=re.escape(INSTALL_HINT)):
+        require("flowagents_no_such_model_package", "no-such-model-package")
