@@ -63,6 +63,7 @@ class WorkerOptions(BaseModel):
     load_threshold: float | NotGiven = NOT_GIVEN
     num_idle_processes: int | NotGiven = NOT_GIVEN
     initialize_process_timeout: float = 10.0
+    initialize_inference_timeout: float = 60.0
     shutdown_process_timeout: float = 60.0
     job_memory_warn_mb: float = 1000.0
     job_memory_limit_mb: float = 0.0

@@ -24,7 +24,9 @@ import aiohttp
 from google.protobuf.message import DecodeError
 from livekit.protocol import agent, models
 
-from flowagents.ipc.job_proc import JobProcessHandle, ProcOptions
+from flowagents.ipc.inference import registered_runners
+from flowagents.ipc.inference_proc import InferenceProcess
+from flowagents.ipc.job_proc import JobProcessHandle, ProcOptions, default_mp_context
 from flowagents.ipc.messages import AcceptArguments, StartJobRequest
 from flowagents.ipc.proc_pool import NoProcessAvailable, ProcPool
 from flowagents.job.request import JobRequest
@@ -103,9 +105,18 @@ class Worker:
         self._load_monitor = CpuLoadMonitor()
         self.metrics = WorkerMetrics()
         o = self._opts
+        mp_ctx = default_mp_context()
+        runners = registered_runners()
+        self._inference: InferenceProcess | None = None
+        if runners:
+            self._inference = InferenceProcess(
+                runners=runners, mp_ctx=mp_ctx, initialize_timeout=o.initialize_inference_timeout,
+                ping_interval=o.process_ping_interval, ping_timeout=o.process_ping_timeout,
+                log_level=logging.DEBUG if dev_mode else logging.INFO)
         self._pool = ProcPool(
             entrypoint_fnc=o.entrypoint_fnc, prewarm_fnc=o.prewarm_fnc,
-            num_idle_processes=o.effective_num_idle_processes,
+            num_idle_processes=o.effective_num_idle_processes, mp_ctx=mp_ctx,
+            inference_handler=None if self._inference is None else self._inference.do_inference,
             opts=ProcOptions(
                 initialize_timeout=o.initialize_process_timeout,
                 shutdown_timeout=o.shutdown_process_timeout,
@@ -132,6 +143,11 @@ class Worker:
     @property
     def pool(self) -> ProcPool:
         return self._pool
+
+    @property
+    def inference(self) -> InferenceProcess | None:
+        """The shared inference process (None when no runner is registered)."""
+        return self._inference
 
     @property
     def jobs(self) -> dict[str, RunningJob]:
@@ -192,6 +208,8 @@ class Worker:
         self._running = True
         self._http = aiohttp.ClientSession()
         self._load_monitor.start()
+        if self._inference is not None:
+            self._inference.start()
         self._pool.start()
         if self._serve_http:
             await self._health.start()
@@ -231,6 +249,8 @@ class Worker:
         await asyncio.gather(*ends, return_exceptions=True)
         await self._job_tasks.cancel_all()
         await self._pool.aclose()
+        if self._inference is not None:
+            await self._inference.aclose()
         if self._ws is not None:
             await self._ws.close()
         if self._http is not None:

@@ -7,11 +7,13 @@ from the job's metadata (JSON: where to write, what to do) and reports by append
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import time
 from pathlib import Path
 
+from flowagents.ipc.inference import InferenceRunner
 from flowagents.job import JobContext, JobProcess, get_job_context
 
 
@@ -41,6 +43,13 @@ async def scripted(ctx: JobContext) -> None:
         await ctx.wait_for_shutdown()
     elif mode == "sleep":
         await asyncio.sleep(script.get("seconds", 0.3))
+    elif mode == "infer":
+        for method, payload in script["requests"]:
+            try:
+                result = await ctx.inference_executor.do_inference(method, payload.encode())
+                _report(out, f"result {(result or b'').hex()}")
+            except Exception as e:
+                _report(out, f"error {e}")
 
 
 async def _on_shutdown(out: str, job_id: str, reason: str) -> None:
@@ -75,3 +84,22 @@ def read_lines(path: Path) -> list[str]:
 def hang_forever(proc: JobProcess) -> None:
     """Prewarm that never finishes."""
     time.sleep(3600)
+
+
+class Sha256Runner(InferenceRunner):
+    """A deterministic shared "model": the SHA-256 of the payload, salted at initialise time."""
+
+    INFERENCE_METHOD = "test.sha256"
+
+    def initialize(self) -> None:
+        self.salt = b"flowagents"
+
+    def run(self, data: bytes) -> bytes | None:
+        return hashlib.sha256(self.salt + data).digest()
+
+
+class FailingRunner(InferenceRunner):
+    INFERENCE_METHOD = "test.fail"
+
+    def run(self, data: bytes) -> bytes | None:
+        raise ValueError("bad payload")
