@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from flowagents.errors import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions, APIError
 from flowagents.llm.llm import LLM, ToolChoice
@@ -85,11 +86,18 @@ class LlamaLLM(LLM):
         eos = self._piece(self._llama.token_eos())
         bos = self._piece(self._llama.token_bos())
         self._formatter: Any = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos)
-        vocab = [self._piece(i) for i in range(self._llama.n_vocab())]
-        self._brace_ids = np.array([i for i, t in enumerate(vocab) if t.lstrip().startswith("{")],
-                                   dtype=np.intc)
+        self._braces: npt.NDArray[np.intc] | None = None
         self._grammars: dict[str, Any] = {}
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="llama")
+
+    @property
+    def _brace_ids(self) -> npt.NDArray[np.intc]:
+        """Tokens that open a JSON object (``{``, `` {``, ``{"``...), found on first tool use."""
+        if self._braces is None:
+            pieces = (self._piece(i) for i in range(self._llama.n_vocab()))
+            self._braces = np.array([i for i, t in enumerate(pieces) if t.lstrip().startswith("{")],
+                                    dtype=np.intc)
+        return self._braces
 
     def _piece(self, token: int) -> str:
         text: str = self._llama.detokenize([token], special=True).decode("utf-8", "replace")
