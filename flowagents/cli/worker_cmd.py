@@ -1,9 +1,10 @@
 """The ``start``, ``dev`` and ``connect`` commands (typer).
 
 ``register(app)`` adds them to the ``flowagents`` command, where they take the agent as
-``module:attr`` (a ``WorkerOptions`` or an entrypoint function); ``run_app(opts)`` adds the same
-commands bound to an agent file's options. Credentials come from flags or the ``LIVEKIT_*``
-environment variables; the secret is never echoed.
+``module:attr`` (a ``WorkerOptions`` or an entrypoint function); the module-level :func:`start`,
+:func:`dev` and :func:`connect` are the same commands for ``cli.main``'s ``mount``;
+``run_app(opts)`` adds them bound to an agent file's options. Credentials come from flags or the
+``LIVEKIT_*`` environment variables; the secret is never echoed.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import typer
 
 from flowagents.worker.options import WorkerOptions
 
-__all__ = ["add_worker_commands", "load_agent", "register"]
+__all__ = ["add_worker_commands", "connect", "dev", "load_agent", "register", "start"]
 
 Url = Annotated[str | None, typer.Option("--url", envvar="LIVEKIT_URL", help="LiveKit server URL")]
 Key = Annotated[str | None, typer.Option("--api-key", envvar="LIVEKIT_API_KEY", help="API key")]
@@ -63,8 +64,11 @@ def _with(opts: WorkerOptions, url: str | None, key: str | None, secret: str | N
 
 
 def add_worker_commands(app: typer.Typer, get_opts: Callable[..., WorkerOptions],
-                        *, agent_arg: bool = False) -> None:
-    """Add start/dev/connect; with ``agent_arg`` each takes the agent as ``module:attr`` first."""
+                        *, agent_arg: bool = False) -> dict[str, Callable[..., None]]:
+    """Add start/dev/connect; with ``agent_arg`` each takes the agent as ``module:attr`` first.
+
+    Returns the three command functions by name.
+    """
     from flowagents.cli.run_app import run_connect, run_worker, setup_logging
 
     def resolve(agent: str | None) -> WorkerOptions:
@@ -109,7 +113,15 @@ def add_worker_commands(app: typer.Typer, get_opts: Callable[..., WorkerOptions]
             logging.getLogger("flowagents.cli").error("job failed", extra={"error": error})
             raise typer.Exit(1)
 
+    return {"start": start, "dev": dev, "connect": connect}
+
 
 def register(app: typer.Typer) -> None:
     """Add ``start``, ``dev`` and ``connect`` (each taking ``module:attr``) to ``app``."""
     add_worker_commands(app, load_agent, agent_arg=True)
+
+
+_COMMANDS = add_worker_commands(typer.Typer(), load_agent, agent_arg=True)
+start = _COMMANDS["start"]
+dev = _COMMANDS["dev"]
+connect = _COMMANDS["connect"]

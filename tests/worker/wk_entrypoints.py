@@ -15,6 +15,7 @@ from pathlib import Path
 
 from flowagents.ipc.inference import InferenceRunner
 from flowagents.job import JobContext, JobProcess, get_job_context
+from flowagents.worker import WorkerOptions
 
 
 def _report(path: str, line: str) -> None:
@@ -103,3 +104,18 @@ class FailingRunner(InferenceRunner):
 
     def run(self, data: bytes) -> bytes | None:
         raise ValueError("bad payload")
+
+
+def zero_load() -> float:
+    return 0.0
+
+
+async def probe(ctx: JobContext) -> None:
+    """For ``connect``: report the job to the file named by ``FLOWAGENTS_TEST_OUT``."""
+    _report(os.environ["FLOWAGENTS_TEST_OUT"],
+            f"probe {ctx.job.room.name} {ctx.accept_arguments.identity} {ctx.job.id}")
+
+
+cli_opts = WorkerOptions(entrypoint_fnc=scripted, prewarm_fnc=prewarm, load_fnc=zero_load,
+                         num_idle_processes=1, update_status_interval=0.2,
+                         shutdown_process_timeout=5.0)
