@@ -175,7 +175,8 @@ def _table(seq: list[dict[str, float]], par: list[dict[str, float]],
     cpu = f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"
     rows = [
         f"Offline providers (`python bench/bench_offline.py --runs {runs}`; {cpu}; medians of "
-        f"{runs} runs, cold starts in fresh processes).",
+        f"{runs} runs, cold starts in fresh processes). The machine is shared: other processes' "
+        "load moves these figures by up to 2x from one run to the next.",
         "",
         "| measure | value | goal |",
         "|---|---|---|",
