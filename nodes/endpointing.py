@@ -23,12 +23,17 @@ Rules, in the order the code applies them:
 * An end-of-turn probability updates the delay of a pending commit (recomputed from
   ``speech_end``, never earlier than now). With ``wait_for_probability`` (default, when the
   probability input is connected) a turn with no probability yet waits up to ``max_delay`` for
-  one, then commits when it arrives: LiveKit awaits its turn detector the same way.
+  one, then commits when it arrives: LiveKit awaits its turn detector the same way. A START
+  forgets the probability; one that arrives later still counts for the new speech, so a detector
+  should drop predictions for outdated transcripts (switch-latest on its side).
 * At the deadline a turn with no transcript text is noise: it is not committed (unless
   ``commit_without_transcript``, or no transcript input is connected). A final transcript that
   arrives later, before speech resumes, commits that turn at once, at its arrival (LiveKit waits
   for the transcript when none has arrived yet). If speech resumes first, the noise is dropped and
   a fresh turn starts.
+
+* A new config (the optional ``config`` input: the active agent's delays, for LiveKit's per-agent
+  overrides) applies from the next commit it schedules; a commit already pending keeps its time.
 
 Each turn commits exactly once and never earlier than ``min_delay`` after the user stopped. After a
 commit, a final transcript that arrives before any new speech starts a transcript-only turn.
@@ -175,6 +180,9 @@ class _Turn:
         if not self.speaking and self.timer is not None:
             self._schedule()
 
+    def on_config(self, cfg: EndpointingConfig) -> None:
+        self.cfg = cfg
+
     def on_completed(self) -> None:
         self.open_sources -= 1
         if self.open_sources == 0:
@@ -233,12 +241,14 @@ def endpointing(
     *,
     scheduler: abc.SchedulerBase,
     config: EndpointingConfig | None = None,
+    configs: Observable[EndpointingConfig] | None = None,
     **options: Any,
 ) -> Callable[[Observable[VADEvent]], Observable[UserTurn]]:
     """Turn VAD events (plus optional final transcripts and turn-detector probabilities) into
     committed :class:`UserTurn` values, timed on ``scheduler``.
 
-    Options are :class:`EndpointingConfig` fields (``min_delay=0.5``, ...), or pass ``config``.
+    Options are :class:`EndpointingConfig` fields (``min_delay=0.5``, ...), or pass ``config``;
+    ``configs`` replaces the delays and threshold as it emits.
     Without a transcript input every turn is committed on the VAD alone.
     """
     cfg = config if config is not None else EndpointingConfig(**options)
@@ -254,6 +264,8 @@ def endpointing(
                 turn.cancel()
                 observer.on_error(exc)
 
+            if configs is not None:
+                subscriptions.add(configs.subscribe(turn.on_config, on_error))
             if end_of_turn_probability is not None:
                 subscriptions.add(end_of_turn_probability.subscribe(turn.on_probability, on_error))
             if transcripts is not None:
@@ -270,7 +282,8 @@ def endpointing(
 class Endpointing(Node):
     """End of turn by debounce (see :func:`endpointing`).
 
-    Inputs: ``vad`` (required), ``transcripts`` and ``end_of_turn_probability`` (optional).
+    Inputs: ``vad`` (required), ``transcripts``, ``end_of_turn_probability`` and ``config``
+    (optional: a new config replaces this node's for the commits scheduled after it).
     Emits one :class:`UserTurn` per committed turn on ``turns``.
     """
 
@@ -279,6 +292,7 @@ class Endpointing(Node):
         In("vad", VADEvent),
         In("transcripts", SpeechEvent, required=False),
         In("end_of_turn_probability", float, required=False),
+        In("config", EndpointingConfig, required=False),
     )
     outputs = (Out("turns", UserTurn),)
 
@@ -287,5 +301,5 @@ class Endpointing(Node):
         cfg = self.config
         assert isinstance(cfg, EndpointingConfig)
         op = endpointing(inputs.get("transcripts"), inputs.get("end_of_turn_probability"),
-                         scheduler=ctx.scheduler, config=cfg)
+                         scheduler=ctx.scheduler, config=cfg, configs=inputs.get("config"))
         return {"turns": inputs["vad"].pipe(op)}

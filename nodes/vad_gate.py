@@ -21,6 +21,9 @@ The ring holds frames whose end lies within ``pre_roll + lookback`` seconds of t
 frame's end: ``lookback`` bounds how far behind the newest audio a START_OF_SPEECH may be dated
 (VAD latency plus its minimum speech duration). Events and frames are handled in arrival order;
 a START that arrives with a frame "at the same time" sees only the frames that arrived before it.
+In a graph where the VAD reads the same audio, the runtime hands each frame to the VAD first
+(fan-out follows topological order), so the frame on which the VAD decides START passes live and
+the frame on which it decides END is held back (it is buffered as possible pre-roll).
 """
 
 from __future__ import annotations
