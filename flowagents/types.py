@@ -99,7 +99,7 @@ class AudioFrame:
         return cls(data, frame.sample_rate, frame.num_channels, timestamp)
 
     def to_rtc(self) -> rtc.AudioFrame:
-        """A LiveKit frame over the same buffer (no copy)."""
+        """A LiveKit frame with the same samples (the SDK copies them into its own buffer)."""
         from livekit import rtc
 
         return rtc.AudioFrame(
