@@ -2,17 +2,21 @@
 
 Architecture (the SVG of :func:`voice_graph` is this picture; every turn-taking rule is one node)::
 
-    audio ─> vad ─────────────────────────────────────┬─> user_state (away timer)
-      └─> gate(vad, pre-roll) ─> deaf_gate ─> stt ─────┤
-                                                        ├─> endpointing ─> turn_filter ─┐
-                                                        ├─> interruption (barge-in)     │
-                                                        │     └─> false_interruption    │
-                                                        │         (pause/resume/stop)   │
-    requests (say, generate_reply) ─────────────────────┴─> turn_reply <────────────────┘
+    active_agent (agent, turn options) ──> stt, turn_detector, endpointing, turn_filter,
+                                           interruption, false_interruption
+    audio ─> vad ────────────────────────────────────┬─> user_state (away timer)
+      └─> gate(vad, pre-roll) ─> deaf_gate ─> stt ────┤
+                                                       ├─> turn_detector ─> endpointing ─┐
+                                                       │      ^══ committed ═════════════┤
+                                                       │                   turn_filter <─┘
+                                                       ├─> interruption (barge-in)     │
+                                                       │     └─> false_interruption    │
+                                                       │         (pause/resume/stop)   │
+    requests (say, generate_reply, text turns) ────────┴─> turn_reply <────────────────┘
           turn_reply ─> llm_reply (tool loop) ─> tts (sentences) ─> playout ─> audio_out
                                           false_interruption ──────────┘   │
           agent_activity  <═══════════ feedback ════════════════════════════┘
-          (to turn_filter, interruption, false_interruption, user_state)
+          (to deaf_gate, turn_filter, interruption, false_interruption, user_state)
 
 * The input side is pure stream logic: the VAD gates STT (pre-roll 0.5 s); endpointing debounces
   the end of speech into one ``UserTurn`` (``deaf_gate`` keeps STT deaf during a speech that
@@ -20,7 +24,9 @@ Architecture (the SVG of :func:`voice_graph` is this picture; every turn-taking 
   probability); ``turn_filter`` drops turns a deaf (``allow_interruptions=False``) speech must not
   hear and short turns under ``min_interruption_words``; ``interruption`` decides barge-ins
   (``min_interruption_duration``/``min_interruption_words``, a final transcript) and
-  ``false_interruption`` turns them into pause / resume / interrupt orders for playout.
+  ``false_interruption`` turns them into pause / resume / interrupt orders for playout (and
+  reports timed-out barge-ins that could not resume). Every rule reads the active agent's turn
+  options (``Agent(min_endpointing_delay=...)`` overrides) from ``active_agent`` as they change.
 * The reply side carries :class:`~flowagents.voice.speech.Speech` values: ``turn_reply`` maps each
   committed turn to one speech by switch-latest (the session records the user message and runs
   ``on_user_turn_completed``; preemptive generation starts a speech on the final transcript and
@@ -31,7 +37,7 @@ Architecture (the SVG of :func:`voice_graph` is this picture; every turn-taking 
 * ``playout`` queues speeches, paces frames on absolute deadlines, owns the agent state
   (thinking / speaking / listening), obeys the control orders, syncs the agent transcription to
   the audio and reports the text played per step. Its ``activity`` goes back upstream through
-  the graph's only feedback edge.
+  a feedback edge.
 * The session (:class:`~flowagents.voice.AgentSession`) pushes audio and requests in, and turns the
   outputs into events, history and audio output calls; the agent's hooks and overridable stages
   are called by ``turn_reply``, ``llm_reply`` and ``tts`` through the session.
@@ -39,21 +45,24 @@ Architecture (the SVG of :func:`voice_graph` is this picture; every turn-taking 
 
 from __future__ import annotations
 
-from flowagents.graph import Graph, Node
+from flowagents.graph import Graph
 from flowagents.stt import STT
 from flowagents.types import AudioFrame
 from flowagents.vad import VAD
 from flowagents.voice.options import SessionOptions
 from flowagents.voice.signals import AgentActivity
 from flowagents.voice.speech import Speech
+from flowagents.voice.turn_detector import TurnDetector
+from nodes.active_agent import ActiveAgentNode
 from nodes.deaf_gate import DeafGate
-from nodes.endpointing import Endpointing
+from nodes.endpointing import Endpointing, UserTurn
 from nodes.false_interruption import FalseInterruption
 from nodes.interruption import Interruption
 from nodes.llm_reply import LLMReply
 from nodes.playout import Playout
 from nodes.stt_node import STTNode
 from nodes.tts_node import TTSNode
+from nodes.turn_detector import TurnDetectorNode
 from nodes.turn_filter import TurnFilter
 from nodes.turn_reply import TurnReply
 from nodes.user_state import UserStateNode
@@ -62,48 +71,54 @@ from nodes.vad_node import VADNode
 
 __all__ = ["OUTPUTS", "voice_graph"]
 
-OUTPUTS = ("audio_out", "agent_activity", "playback", "transcription", "user_states",
-           "user_transcripts", "vad_events")
+OUTPUTS = ("audio_out", "agent_activity", "false_interruptions", "playback", "transcription",
+           "user_states", "user_transcripts", "vad_events")
 """The outputs a voice graph gives the session (a custom graph must provide the same)."""
 
 
 def voice_graph(*, vad: VAD, stt: STT, options: SessionOptions | None = None,
-                can_pause: bool = True, turn_detector: Node | None = None) -> Graph:
-    """The voice pipeline for one session. ``turn_detector``: a node from final transcripts to
-    end-of-turn probabilities (see :mod:`nodes.turn_detector`)."""
+                can_pause: bool = True, turn_detection: TurnDetector | None = None) -> Graph:
+    """The voice pipeline for one session. ``turn_detection``: the session's turn detector
+    (an active agent's own ``turn_detection`` replaces it while that agent is in charge)."""
     o = options or SessionOptions()
     with Graph("voice") as g:
         audio = g.input("audio", AudioFrame)
         requests = g.input("requests", Speech)
         activity = g.feedback("agent_activity", AgentActivity)
+        committed = g.feedback("committed_turns", UserTurn)
+        agent = ActiveAgentNode()()
 
         vad_events = VADNode(vad)(audio)
         user_audio = Gate(pre_roll=o.pre_roll)(audio, vad_events)
         heard = DeafGate(discard_audio_if_uninterruptible=o.discard_audio_if_uninterruptible)(
             user_audio, activity)
-        transcripts = STTNode(stt)(heard)
-        eou = turn_detector(transcripts) if turn_detector is not None else None
-        turns = Endpointing(min_delay=o.min_endpointing_delay, max_delay=o.max_endpointing_delay)(
-            vad_events, transcripts, *([eou] if eou is not None else []))
-        turns = TurnFilter(min_interruption_words=o.min_interruption_words)(turns, activity)
+        transcripts = STTNode(stt)(heard, agent.agent)
+        eou = TurnDetectorNode(turn_detection)(transcripts, vad_events, agent.turn, committed)
+        endpointed = Endpointing(min_delay=o.min_endpointing_delay,
+                                 max_delay=o.max_endpointing_delay)(
+            vad_events, transcripts, eou, agent.endpointing)
+        committed.bind(endpointed)
+        turns = TurnFilter(min_interruption_words=o.min_interruption_words)(
+            endpointed, activity, agent.turn)
         barge_in = Interruption(min_interruption_duration=o.min_interruption_duration,
                                 min_interruption_words=o.min_interruption_words)(
-            vad_events, transcripts, activity)
+            vad_events, transcripts, activity, agent.turn)
         control = FalseInterruption(
             can_pause=can_pause, resume_false_interruption=o.resume_false_interruption,
             false_interruption_timeout=o.false_interruption_timeout,
             min_interruption_words=o.min_interruption_words)(
-            barge_in, vad_events, transcripts, activity)
+            barge_in, vad_events, transcripts, activity, agent.turn)
         speeches = TurnReply(preemptive_generation=o.preemptive_generation)(
             turns, transcripts, vad_events, requests)
         speeches = LLMReply(max_tool_steps=o.max_tool_steps)(speeches)
         speeches = TTSNode(preemptive_tts=o.preemptive_tts)(speeches)
-        playout = Playout()(speeches, control)
+        playout = Playout()(speeches, control.control)
         activity.bind(playout.activity)
         user = UserStateNode(user_away_timeout=o.user_away_timeout)(vad_events, activity)
 
         g.output("audio_out", playout.audio)
         g.output("agent_activity", playout.activity)
+        g.output("false_interruptions", control.false_interruptions)
         g.output("playback", playout.playback)
         g.output("transcription", playout.transcription)
         g.output("user_states", user)

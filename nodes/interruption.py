@@ -7,7 +7,9 @@ With ``min_interruption_words`` > 0 both paths also need that many words in what
 since speech started (interims replace, finals accumulate). One barge-in per speech at most; a
 paused speech (false-interruption candidate) is not barged in again. The duration check is a
 timer at ``start + min_interruption_duration`` on the job's scheduler, cancelled by the end of
-speech, so it works with VADs that only report start and end.
+speech, so it works with VADs that only report start and end. The optional ``turn`` input (the
+active agent's :class:`~flowagents.voice.options.TurnOptions`) replaces both thresholds from the
+next start of speech on.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from flowagents.graph import BuildContext, In, Node, NodeConfig, Out, register_t
 from flowagents.runtime.scheduler import seconds
 from flowagents.tokenize import split_words
 from flowagents.types import SpeechEvent, SpeechEventType, VADEvent, VADEventType
+from flowagents.voice.options import TurnOptions
 from flowagents.voice.signals import AgentActivity
 
 __all__ = ["BargeIn", "Interruption", "InterruptionConfig", "interruption"]
@@ -49,17 +52,18 @@ class InterruptionConfig(NodeConfig):
 
 
 def interruption(transcripts: Observable[SpeechEvent], activity: Observable[AgentActivity], *,
-                 scheduler: abc.SchedulerBase, config: InterruptionConfig) -> Any:
+                 scheduler: abc.SchedulerBase, config: InterruptionConfig,
+                 options: Observable[TurnOptions] | None = None) -> Any:
     """``vad.pipe(interruption(transcripts, activity, ...))``: the barge-ins."""
-    min_duration = config.min_interruption_duration
-    min_words = config.min_interruption_words
 
     def _op(vad: Observable[VADEvent]) -> Observable[BargeIn]:
         def subscribe(observer: abc.ObserverBase[BargeIn],
                       _: abc.SchedulerBase | None = None) -> abc.DisposableBase:
             state: dict[str, Any] = {
-                "agent": None, "speaking": False, "long_enough": False, "final_words": 0,
-                "interim_words": 0, "timer": None, "barged": set(),
+                "min_duration": config.min_interruption_duration,
+                "min_words": config.min_interruption_words, "agent": None, "speaking": False,
+                "long_enough": False, "final_words": 0, "interim_words": 0, "timer": None,
+                "barged": set(),
             }
 
             def words() -> int:
@@ -78,6 +82,7 @@ def interruption(transcripts: Observable[SpeechEvent], activity: Observable[Agen
                     return
                 if not (state["long_enough"] or by_transcript):
                     return
+                min_words = state["min_words"]
                 if min_words > 0 and words() < min_words:
                     return
                 state["barged"].add(agent.speech_id)
@@ -93,13 +98,13 @@ def interruption(transcripts: Observable[SpeechEvent], activity: Observable[Agen
                 if event.type is VADEventType.START_OF_SPEECH and not state["speaking"]:
                     state.update(speaking=True, long_enough=False, final_words=0, interim_words=0)
                     cancel_timer()
-                    due = event.timestamp + min_duration
+                    due = event.timestamp + state["min_duration"]
                     if due <= seconds(scheduler):
                         on_timer(scheduler)
                     else:
                         state["timer"] = scheduler.schedule_absolute(due, on_timer)
                 elif event.type is VADEventType.INFERENCE_DONE and state["speaking"]:
-                    if event.speech_duration >= min_duration and not state["long_enough"]:
+                    if event.speech_duration >= state["min_duration"] and not state["long_enough"]:
                         cancel_timer()
                         on_timer(scheduler)
                 elif event.type is VADEventType.END_OF_SPEECH and state["speaking"]:
@@ -122,7 +127,13 @@ def interruption(transcripts: Observable[SpeechEvent], activity: Observable[Agen
                     state["barged"].clear()
                 check()
 
+            def on_options(turn: TurnOptions) -> None:
+                state.update(min_duration=turn.min_interruption_duration,
+                             min_words=turn.min_interruption_words)
+
             return CompositeDisposable(
+                options.subscribe(on_options, observer.on_error) if options is not None
+                else Disposable(),
                 activity.subscribe(on_activity, observer.on_error),
                 transcripts.subscribe(on_transcript, observer.on_error),
                 vad.subscribe(on_vad, observer.on_error, observer.on_completed),
@@ -139,7 +150,7 @@ class Interruption(Node):
 
     Config = InterruptionConfig
     inputs = (In("vad", VADEvent), In("transcripts", SpeechEvent),
-              In("activity", AgentActivity))
+              In("activity", AgentActivity), In("turn", TurnOptions, required=False))
     outputs = (Out("barge_in", BargeIn),)
 
     def build(self, ctx: BuildContext,
@@ -147,5 +158,5 @@ class Interruption(Node):
         cfg = self.config
         assert isinstance(cfg, InterruptionConfig)
         op = interruption(inputs["transcripts"], inputs["activity"], scheduler=ctx.scheduler,
-                          config=cfg)
+                          config=cfg, options=inputs.get("turn"))
         return {"barge_in": inputs["vad"].pipe(op)}

@@ -6,6 +6,12 @@ arrives, and the speech events are bridged back into the graph by
 reading task and closes the provider stream (its connection or model call). A batch-only STT must
 be wrapped in the STT stream adapter first. Each final transcript is also reported as an
 :class:`~flowagents.metrics.STTMetrics` through the ``metrics`` resource when there is one.
+
+With the optional ``agent`` input (the active agent), an agent that overrides ``stt_node`` gets
+the stage while it is active: its ``stt_node(audio, model_settings)`` runs on the gated audio
+(bridged to an async iterator) and its speech events (or plain strings, taken as final
+transcripts) come out; a handoff to an agent with another stage switches to it (switch-latest:
+the previous recognition is cancelled), agents that keep the default share one recognition.
 """
 
 from __future__ import annotations
@@ -14,16 +20,43 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from reactivex import Observable, abc
+from reactivex import operators as ops
 from reactivex.disposable import CompositeDisposable
 
 from flowagents.graph import BuildContext, In, Node, NodeConfig, Out
 from flowagents.metrics import STTMetrics
-from flowagents.runtime.bridge import from_async_iterable
+from flowagents.runtime.bridge import from_async_iterable, to_async_iterator
 from flowagents.runtime.scheduler import seconds
 from flowagents.stt import STT
-from flowagents.types import AudioFrame, SpeechEvent, SpeechEventType
+from flowagents.types import AudioFrame, SpeechData, SpeechEvent, SpeechEventType
+from flowagents.voice.agent import Agent, ModelSettings
+from flowagents.voice.signals import ActiveAgent
 
-__all__ = ["STTNode", "transcribe"]
+__all__ = ["STTNode", "agent_transcribe", "transcribe"]
+
+
+def _stage(active: ActiveAgent) -> Agent | None:
+    """The agent whose ``stt_node`` is overridden, or None for the default stage."""
+    agent = active.agent
+    return agent if type(agent).stt_node is not Agent.stt_node else None
+
+
+def agent_transcribe(agent: Agent, *, loop: Any = None) -> Any:
+    """``speech_audio.pipe(agent_transcribe(agent))``: the events of ``agent.stt_node``."""
+
+    def _op(audio: Observable[AudioFrame]) -> Observable[SpeechEvent]:
+        async def events() -> AsyncIterator[SpeechEvent]:
+            async for item in agent.stt_node(to_async_iterator(audio), ModelSettings()):
+                if isinstance(item, str):
+                    if item:
+                        yield SpeechEvent(SpeechEventType.FINAL_TRANSCRIPT,
+                                          alternatives=(SpeechData(item),))
+                else:
+                    yield item
+
+        return from_async_iterable(events, loop)
+
+    return _op
 
 
 def transcribe(stt: STT, *, scheduler: abc.SchedulerBase, loop: Any = None,
@@ -68,7 +101,7 @@ class STTNode(Node):
     """Speech to text. Emits :class:`SpeechEvent` (interim and final) on ``transcripts``."""
 
     kind = "provider"
-    inputs = (In("audio", AudioFrame),)
+    inputs = (In("audio", AudioFrame), In("agent", ActiveAgent, required=False))
     outputs = (Out("transcripts", SpeechEvent),)
 
     def __init__(self, stt: STT, config: NodeConfig | None = None, *, name: str | None = None
@@ -82,5 +115,21 @@ class STTNode(Node):
     def build(self, ctx: BuildContext,
               inputs: Mapping[str, Observable[Any]]) -> Mapping[str, Observable[Any]]:
         report = ctx.resources.get("report_metrics")
-        op = transcribe(self.stt, scheduler=ctx.scheduler, loop=ctx.loop, report=report)
-        return {"transcripts": inputs["audio"].pipe(op)}
+        audio = inputs["audio"]
+        default: Observable[SpeechEvent] = audio.pipe(
+            transcribe(self.stt, scheduler=ctx.scheduler, loop=ctx.loop, report=report))
+        agents = inputs.get("agent")
+        if agents is None:
+            return {"transcripts": default}
+
+        def stage(agent: Agent | None) -> Observable[SpeechEvent]:
+            if agent is None:
+                return default
+            overridden: Observable[SpeechEvent] = audio.pipe(
+                agent_transcribe(agent, loop=ctx.loop))
+            return overridden
+
+        keys: Observable[Agent | None] = agents.pipe(ops.map(_stage),
+                                                     ops.distinct_until_changed())
+        stages: Observable[Observable[SpeechEvent]] = keys.pipe(ops.map(stage))
+        return {"transcripts": stages.pipe(ops.switch_latest())}

@@ -69,3 +69,7 @@ __all__ = [
 from .simulate import Playback, SimulationResult, TimedEvent, simulate  # noqa: E402
 
 __all__ += ["Playback", "SimulationResult", "TimedEvent", "simulate"]
+
+from .turn_detector import ScriptedTurnDetector, TurnPrediction  # noqa: E402
+
+__all__ += ["ScriptedTurnDetector", "TurnPrediction"]

@@ -3,14 +3,19 @@
 As in LiveKit Agents: methods decorated with ``@function_tool`` are tools; ``on_enter`` runs when
 the agent becomes active (a greeting), ``on_exit`` when another agent takes over, and
 ``on_user_turn_completed`` after each committed user turn, before the reply (raise
-:class:`StopResponse` to skip the reply). ``llm_node`` and ``tts_node`` replace one stage of the
-reply (their defaults call the session's providers); ``transcription_node`` rewrites the text shown
-for the agent's speech. ``allow_interruptions`` overrides the session's option for this agent's
-replies.
+:class:`StopResponse` to skip the reply; append an :class:`~flowagents.llm.ImageContent` to
+``new_message.content`` to show the LLM an image). ``stt_node``, ``llm_node`` and ``tts_node``
+replace one stage (their defaults call the session's providers); ``transcription_node`` rewrites
+the text shown for the agent's speech. The turn options (``turn_detection``,
+``min_endpointing_delay``, ``max_endpointing_delay``, ``allow_interruptions``,
+``min_interruption_duration``, ``min_interruption_words``, ``false_interruption_timeout``)
+override the session's while this agent is active; left ``NOT_GIVEN`` they keep the session's.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -23,10 +28,12 @@ from flowagents.llm import (
     ToolChoice,
     find_function_tools,
 )
-from flowagents.types import AudioFrame, ChatChunk, SynthesizedAudio
+from flowagents.llm.tool_context import HandoffTarget
+from flowagents.types import AudioFrame, ChatChunk, SpeechEvent, SynthesizedAudio
 
 if TYPE_CHECKING:
     from .session import AgentSession
+    from .turn_detector import TurnDetector
 
 __all__ = ["Agent", "ModelSettings", "StopResponse"]
 
@@ -40,8 +47,9 @@ class ModelSettings:
     tool_choice: ToolChoice = "auto"
 
 
-class Agent:
-    """A voice agent. Subclass it for hooks and tools, or use it as is."""
+class Agent(HandoffTarget):
+    """A voice agent. Subclass it for hooks and tools, or use it as is. A tool that returns an
+    agent (or ``(agent, result)``) hands the conversation to it."""
 
     def __init__(
         self,
@@ -49,14 +57,26 @@ class Agent:
         instructions: str,
         chat_ctx: ChatContext | None = None,
         tools: Sequence[FunctionTool] | None = None,
+        turn_detection: TurnDetector | None | NotGiven = NOT_GIVEN,
         allow_interruptions: bool | NotGiven = NOT_GIVEN,
+        min_interruption_duration: float | NotGiven = NOT_GIVEN,
+        min_interruption_words: int | NotGiven = NOT_GIVEN,
+        min_endpointing_delay: float | NotGiven = NOT_GIVEN,
+        max_endpointing_delay: float | NotGiven = NOT_GIVEN,
+        false_interruption_timeout: float | None | NotGiven = NOT_GIVEN,
     ) -> None:
         self.instructions = instructions
         self._chat_ctx = chat_ctx.copy() if chat_ctx is not None else ChatContext.empty()
         self._tools = list(tools or ()) + [
             t for t in find_function_tools(self) if t.name not in {x.name for x in tools or ()}
         ]
+        self.turn_detection = turn_detection
         self.allow_interruptions = allow_interruptions
+        self.min_interruption_duration = min_interruption_duration
+        self.min_interruption_words = min_interruption_words
+        self.min_endpointing_delay = min_endpointing_delay
+        self.max_endpointing_delay = max_endpointing_delay
+        self.false_interruption_timeout = false_interruption_timeout
         self._session: AgentSession | None = None
 
     @property
@@ -102,6 +122,34 @@ class Agent:
         """A user turn was committed; ``new_message`` may be edited before the reply."""
 
     # -- overridable stages --------------------------------------------------------------------
+    def stt_node(self, audio: AsyncIterable[AudioFrame],
+                 model_settings: ModelSettings) -> AsyncIterable[SpeechEvent | str]:
+        """The STT stage: the user's (VAD-gated) audio in, speech events (or final texts) out.
+        Runs from when this agent becomes active until the next handoff."""
+        stt = self.session.stt
+        if stt is None:
+            raise RuntimeError("no STT: pass stt= to AgentSession or override stt_node")
+
+        async def run() -> AsyncIterator[SpeechEvent]:
+            stream = stt.stream()
+
+            async def feed() -> None:
+                async for frame in audio:
+                    stream.push_frame(frame)
+                stream.end_input()
+
+            feeder = asyncio.get_running_loop().create_task(feed())
+            try:
+                async for event in stream:
+                    yield event
+            finally:
+                feeder.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await feeder
+                await stream.aclose()
+
+        return run()
+
     def llm_node(self, chat_ctx: ChatContext, tools: Sequence[FunctionTool],
                  model_settings: ModelSettings) -> AsyncIterable[ChatChunk | str]:
         """The LLM stage: stream the reply to ``chat_ctx`` (chunks, or plain text)."""

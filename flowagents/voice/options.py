@@ -1,15 +1,26 @@
 """Session options: the turn-taking rules' knobs, with LiveKit Agents' names and defaults.
 
-``AgentSession(min_endpointing_delay=0.4, ...)`` builds a :class:`SessionOptions`; an ``Agent`` may
-override ``allow_interruptions`` for its own replies. Every option here is read by one node of the
-voice graph (``graphs/voice.py`` names which).
+``AgentSession(min_endpointing_delay=0.4, ...)`` builds a :class:`SessionOptions`. An ``Agent`` may
+override the turn options (``turn_detection``, ``min_endpointing_delay``, ``allow_interruptions``,
+...) while it is active: :func:`turn_options` resolves the effective :class:`TurnOptions`, which the
+session hands to the graph at start and at every handoff (the ``active_agent`` node streams them
+to the rules, so each rule reads the values in force when it applies). Every option here is read
+by one node of the voice graph (``graphs/voice.py`` names which).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["SessionOptions"]
+from flowagents.errors import NOT_GIVEN, NotGiven
+
+if TYPE_CHECKING:
+    from .turn_detector import TurnDetector
+
+__all__ = ["AGENT_TURN_OPTIONS", "SessionOptions", "TurnOptions", "turn_options"]
 
 
 class SessionOptions(BaseModel):
@@ -40,3 +51,38 @@ class SessionOptions(BaseModel):
         if self.max_endpointing_delay < self.min_endpointing_delay:
             raise ValueError("max_endpointing_delay must be >= min_endpointing_delay")
         return self
+
+
+AGENT_TURN_OPTIONS = ("allow_interruptions", "min_interruption_duration", "min_interruption_words",
+                      "min_endpointing_delay", "max_endpointing_delay",
+                      "false_interruption_timeout")
+"""The :class:`SessionOptions` an ``Agent`` may override (plus ``turn_detection``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TurnOptions:
+    """The turn options in force while one agent is active (the session's, overridden by the
+    agent's). Flows once per agent change, not per frame."""
+
+    allow_interruptions: bool = True
+    min_interruption_duration: float = 0.5
+    min_interruption_words: int = 0
+    min_endpointing_delay: float = 0.5
+    max_endpointing_delay: float = 3.0
+    false_interruption_timeout: float | None = 2.0
+    turn_detection: TurnDetector | None = None
+
+
+def turn_options(session: SessionOptions, agent: Any = None,
+                 turn_detection: TurnDetector | None = None) -> TurnOptions:
+    """``session``'s turn options with ``agent``'s overrides (attributes left ``NOT_GIVEN`` keep
+    the session's); ``turn_detection`` is the session's detector."""
+    values: dict[str, Any] = {name: getattr(session, name) for name in AGENT_TURN_OPTIONS}
+    values["turn_detection"] = turn_detection
+    for name in (*AGENT_TURN_OPTIONS, "turn_detection"):
+        override = getattr(agent, name, NOT_GIVEN)
+        if not isinstance(override, NotGiven):
+            values[name] = override
+    if values["max_endpointing_delay"] < values["min_endpointing_delay"]:
+        values["max_endpointing_delay"] = values["min_endpointing_delay"]
+    return TurnOptions(**values)

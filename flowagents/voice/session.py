@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from reactivex import Observable
 from reactivex.disposable import CompositeDisposable
-from reactivex.subject import Subject
+from reactivex.subject import ReplaySubject, Subject
 
 from flowagents.errors import NOT_GIVEN, NotGiven
 from flowagents.graph import Graph, NodeError
@@ -60,9 +60,16 @@ from .events import (
     UserStateChangedEvent,
 )
 from .io import SessionIO, TranscriptionSegment
-from .options import SessionOptions
-from .signals import AgentActivity, PlaybackEvent, UserStateChange
+from .options import SessionOptions, turn_options
+from .signals import (
+    ActiveAgent,
+    AgentActivity,
+    FalseInterruptionExpired,
+    PlaybackEvent,
+    UserStateChange,
+)
 from .speech import Speech, SpeechHandle, StepResult
+from .turn_detector import TurnDetector
 
 __all__ = ["AgentSession"]
 
@@ -70,32 +77,47 @@ logger = logging.getLogger("flowagents.voice")
 _T = TypeVar("_T")
 
 
+def _content(item: ChatItem) -> tuple[Any, ...]:
+    if item.type == "message":
+        return ("message", item.role, item.text_content)
+    if item.type == "function_call":
+        return ("call", item.name, item.arguments)
+    if item.type == "function_call_output":
+        return ("output", item.name, item.output)
+    return (item.type,)
+
+
 def _fingerprint(ctx: ChatContext) -> tuple[Any, ...]:
-    """What a preemptive reply depends on: every item's content, not its id or time."""
-    out: list[Any] = []
-    for item in ctx.items:
-        if item.type == "message":
-            out.append(("message", item.role, item.text_content))
-        elif item.type == "function_call":
-            out.append(("call", item.name, item.arguments))
-        elif item.type == "function_call_output":
-            out.append(("output", item.name, item.output))
-    return tuple(out)
+    """What a preemptive reply depends on: the instructions and the newest item (the user's
+    message) by content, and every item in between by identity. Contexts built by the session
+    share the history's items (never copies, see ``_llm_context``), so this costs a pointer
+    comparison per item, not a copy or a string join of the whole conversation per turn (a
+    context replaced by a copy compares by value, id included, and so counts as changed)."""
+    items = ctx.items
+    if not items:
+        return ()
+    return (_content(items[0]), tuple(items[1:-1]), _content(items[-1]) if len(items) > 1 else ())
 
 
 class AgentSession:
     """A voice session: one agent at a time, talking with one user over one graph.
 
     Turn options are :class:`SessionOptions` fields, with LiveKit's names and defaults
-    (``min_endpointing_delay=0.5``, ``allow_interruptions=True``, ...).
+    (``min_endpointing_delay=0.5``, ``allow_interruptions=True``, ...); ``turn_detection`` is a
+    :class:`TurnDetector` (none by default: the end of speech ends the turn). The active agent may
+    override them (see :class:`Agent`).
+
+    Emits the events listed in the module docstring.
     """
 
     def __init__(self, *, vad: VAD | None = None, stt: STT | None = None, llm: LLM | None = None,
                  tts: TTS | None = None, graph: Graph | None = None, userdata: Any = None,
-                 options: SessionOptions | None = None, **turn_options: Any) -> None:
-        if options is not None and turn_options:
+                 turn_detection: TurnDetector | None = None,
+                 options: SessionOptions | None = None, **turn_opts: Any) -> None:
+        if options is not None and turn_opts:
             raise TypeError("pass either options= or turn options, not both")
-        self.options = options or SessionOptions(**turn_options)
+        self.options = options or SessionOptions(**turn_opts)
+        self.turn_detection = turn_detection
         self.vad, self.stt, self.llm, self.tts = vad, stt, llm, tts
         self.userdata = userdata
         self._graph = graph
@@ -104,6 +126,7 @@ class AgentSession:
         self._agent_state: AgentState = "initializing"
         self._user_state: UserState = "listening"
         self._events: Subject[AgentEvent] = Subject()
+        self._active: ReplaySubject[ActiveAgent] = ReplaySubject(1)
         self._listeners: dict[str, list[Callable[[Any], Any]]] = {}
         self._runtime: GraphRuntime | None = None
         self._io = SessionIO()
@@ -192,10 +215,14 @@ class AgentSession:
         self._loop = loop = asyncio.get_running_loop()
         self._io = io or SessionIO()
         graph = self._graph or self._default_graph()
+        self._agent = agent
+        agent._session = self
         runtime = GraphRuntime(graph, scheduler=LoopScheduler(loop), loop=loop,
-                               resources={"session": self, "report_metrics": self.report_metrics})
+                               resources={"session": self, "report_metrics": self.report_metrics,
+                                          "active_agent": self._active})
         self._runtime = runtime
         runtime.start()
+        self._publish_agent()
         out = self._io.audio_output
         subs = self._subscriptions
         if out is not None:
@@ -205,11 +232,11 @@ class AgentSession:
         subs.add(runtime.output("transcription").subscribe(self._on_transcription))
         subs.add(runtime.output("user_states").subscribe(self._on_user_state))
         subs.add(runtime.output("user_transcripts").subscribe(self._on_user_transcript))
+        if "false_interruptions" in graph.output_names:
+            subs.add(runtime.output("false_interruptions").subscribe(self._on_false_interruption))
         subs.add(runtime.errors.subscribe(lambda e: self.report_error(e, e.node)))
         if self._io.audio_input is not None:
             self._spawn(self._read_audio())
-        self._agent = agent
-        agent._session = self
         self._spawn(self._run_hook(agent.on_enter(), "on_enter"))
 
     def _default_graph(self) -> Graph:
@@ -219,7 +246,13 @@ class AgentSession:
             raise RuntimeError("the default voice graph needs vad= and stt= (or pass graph=)")
         out = self._io.audio_output
         return voice_graph(vad=self.vad, stt=self.stt, options=self.options,
-                           can_pause=out.can_pause if out is not None else True)
+                           can_pause=out.can_pause if out is not None else True,
+                           turn_detection=self.turn_detection)
+
+    def _publish_agent(self) -> None:
+        agent = self.current_agent
+        self._active.on_next(ActiveAgent(
+            agent, turn_options(self.options, agent, self.turn_detection), self.now()))
 
     async def _read_audio(self) -> None:
         source = self._io.audio_input
@@ -264,6 +297,7 @@ class AgentSession:
         self._subscriptions.dispose()
         if self._runtime is not None:
             self._runtime.close()
+        self._active.on_completed()
         await asyncio.sleep(0)  # let cancelled bridge tasks clean up
         for source in (self._io.audio_input, self._io.audio_output):
             if source is not None:
@@ -343,9 +377,25 @@ class AgentSession:
             await self._run_hook(old.on_exit(), "on_exit")
         self._history.insert(AgentHandoff(old_agent_id=old.id if old else None,
                                           new_agent_id=agent.id, created_at=self.now()))
+        self._continue_context(old, agent)
         self._agent = agent
         agent._session = self
+        self._publish_agent()
         await self._run_hook(agent.on_enter(), "on_enter")
+
+    @staticmethod
+    def _continue_context(old: Agent | None, new: Agent) -> None:
+        """A new agent built from the old one's context (``chat_ctx=self.chat_ctx`` in a handoff
+        tool) also gets what the old agent recorded after that copy was taken: the text played
+        before the tool call, the call and its output."""
+        if old is None:
+            return
+        mine = {item.id for item in new._chat_ctx.items}
+        theirs = old._chat_ctx.items
+        last_shared = max((i for i, item in enumerate(theirs) if item.id in mine), default=None)
+        if last_shared is not None:
+            new._chat_ctx.insert([item for item in theirs[last_shared + 1:]
+                                  if item.id not in mine])
 
     # -- the chat context ------------------------------------------------------------------
     def _add_item(self, item: ChatItem) -> None:
@@ -356,15 +406,18 @@ class AgentSession:
             self._emit(ConversationItemAddedEvent(item, self.now()))
 
     def _llm_context(self, extra_instructions: str | None = None) -> ChatContext:
+        """The context of a reply: the instructions, then the agent's items. A new list that
+        shares the items (LiveKit's copy semantics): built per turn, it must not cost a copy of
+        the whole conversation."""
         agent = self.current_agent
-        items = agent._chat_ctx.copy().items
-        ctx = ChatContext([ChatMessage(role="system", content=[agent.instructions],
-                                       created_at=-1.0)])
-        ctx.items.extend(i for i in items if not (i.type == "message" and i.role == "system"))
+        items: list[ChatItem] = [ChatMessage(role="system", content=[agent.instructions],
+                                             created_at=-1.0)]
+        items.extend(i for i in agent._chat_ctx.items
+                     if not (i.type == "message" and i.role == "system"))
         if extra_instructions:
-            ctx.items.append(ChatMessage(role="system", content=[extra_instructions],
-                                         created_at=self.now()))
-        return ctx
+            items.append(ChatMessage(role="system", content=[extra_instructions],
+                                     created_at=self.now()))
+        return ChatContext.model_construct(items=items)
 
     # -- called by the graph's nodes -------------------------------------------------------
     def report_metrics(self, metrics: AgentMetrics) -> None:
@@ -375,6 +428,13 @@ class AgentSession:
         cause = error.cause if isinstance(error, NodeError) and error.cause else error
         logger.error("session error", extra={"source": str(source)})
         self._emit(ErrorEvent(cause, source, self.now()))
+
+    def turn_context(self, transcript: str) -> ChatContext:
+        """The active agent's context with ``transcript`` as the new user message (what a turn
+        detector scores)."""
+        ctx = self._llm_context()
+        ctx.items.append(ChatMessage(role="user", content=[transcript], created_at=self.now()))
+        return ctx
 
     def preempt(self, transcript: str) -> Speech | None:
         if self._agent is None or self._closed:
@@ -393,7 +453,10 @@ class AgentSession:
         message = ChatMessage(role="user", content=[turn.transcript], created_at=committed)
         self._add_item(message)
         try:
-            await agent.on_user_turn_completed(agent.chat_ctx, message)
+            # a new list sharing the agent's items (LiveKit's turn_ctx), not a deep copy of the
+            # whole conversation per turn
+            turn_ctx = ChatContext.model_construct(items=list(agent._chat_ctx.items))
+            await agent.on_user_turn_completed(turn_ctx, message)
         except StopResponse:
             if preemptive is not None:
                 preemptive.cancel()
@@ -456,6 +519,9 @@ class AgentSession:
         if state != self._agent_state:
             old, self._agent_state = self._agent_state, state
             self._emit(AgentStateChangedEvent(old, state, activity.time))
+
+    def _on_false_interruption(self, expired: FalseInterruptionExpired) -> None:
+        self._emit(AgentFalseInterruptionEvent(False, expired.time))
 
     def _on_user_state(self, change: UserStateChange) -> None:
         if change.state != self._user_state:

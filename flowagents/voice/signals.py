@@ -1,15 +1,39 @@
-"""Signals between the voice graph's nodes and the session: agent activity, playout control,
-playback events. Small frozen dataclasses (they flow once per state change, not per frame)."""
+"""Signals between the voice graph's nodes and the session: the active agent and its turn
+options, agent activity, playout control, playback events, false interruptions. Small frozen
+dataclasses (they flow once per state change, not per frame)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from .events import AgentState, UserState
+from .options import TurnOptions
 from .speech import Speech, StepResult
 
-__all__ = ["AgentActivity", "PlaybackEvent", "PlayoutControl", "UserStateChange"]
+if TYPE_CHECKING:
+    from .agent import Agent
+
+__all__ = ["ActiveAgent", "AgentActivity", "FalseInterruptionExpired", "PlaybackEvent",
+           "PlayoutControl", "UserStateChange"]
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveAgent:
+    """The agent now in charge and the turn options in force (at start and at each handoff)."""
+
+    agent: Agent
+    options: TurnOptions
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class FalseInterruptionExpired:
+    """A barge-in that got no words within ``false_interruption_timeout`` after the user stopped,
+    whose speech could not be resumed (it was interrupted at once, or ended meanwhile)."""
+
+    speech_id: str
+    time: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,8 +86,34 @@ def test_noise_with_an_output_that_cannot_pause_interrupts_for_good() -> None:
     r = run(story(""), pausable_output=False)
     assert r.playbacks[0].interrupted
     assert r.messages() == [("user", ASK, False), ("assistant", "Once upon a time there", True)]
-    assert not r.of_type("agent_false_interruption")
+    # LiveKit's rule: no words within the timeout after the noise ended (VAD end 6.55), and the
+    # speech could not be resumed: agent_false_interruption(resumed=False) when the timer fires
+    assert [(e.time, e.event.resumed) for e in r.of_type("agent_false_interruption")] == [
+        (approx(8.55), False)]
     assert states(r.agent_states)[-1] == (5.5, "listening")
+
+
+def test_paused_reply_interrupted_meanwhile_reports_a_false_interruption_not_resumed() -> None:
+    # paused at 5.5 by noise; the app interrupts the paused reply at 7.0; the timer (6.55 + 2.0)
+    # finds nothing to resume
+    r = run(story(""), pausable_output=True,
+            actions={7.0: lambda session: session.interrupt()})
+    assert [(e.time, e.event.resumed) for e in r.of_type("agent_false_interruption")] == [
+        (approx(8.55), False)]
+    (playback,) = r.playbacks
+    assert (playback.end, playback.interrupted) == (approx(7.0), True)
+    assert "speaking" not in [s for t, s in r.agent_states if t > 5.5]
+
+
+def test_false_interruption_is_not_reported_once_another_reply_is_in_flight() -> None:
+    s = story("")
+    s.llm_reply(input="Go on.", content="Going on.")
+    s.tts_audio(input="Going on.", audio_duration=3.0)
+    # interrupted at once (5.5); at 7.0 the app asks for a reply that is still playing at 8.55
+    r = run(s, pausable_output=False,
+            actions={7.0: lambda session: session.generate_reply(user_input="Go on.")})
+    assert not r.of_type("agent_false_interruption")
+    assert r.playbacks[1].start == approx(7.5)
 
 
 def test_min_interruption_words_ignores_short_speech_and_its_turn() -> None:

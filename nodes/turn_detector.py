@@ -1,0 +1,144 @@
+"""Turn detector node: an end-of-turn probability for the endpointing node, per final transcript.
+
+Each final transcript of the user's turn (joined with the earlier ones of the same turn) is put
+as the last user message of the active agent's chat context, and the active
+:class:`~flowagents.voice.TurnDetector` (``Agent(turn_detection=)``, else the session's) scores it;
+the probability goes to :class:`~nodes.endpointing.Endpointing`, which waits
+``max_endpointing_delay`` when it is below the detector's ``unlikely_threshold``. A prediction is
+async (a model may run in an executor): a newer transcript or the user speaking again cancels the
+one in flight (switch-latest), so a stale score never reaches endpointing. A committed turn (the
+``committed`` feedback from endpointing) starts a new text. With no detector active, each final
+transcript scores 1.0 at once (the end of speech is the end of the turn); a failing detector is
+reported and scores 1.0 too.
+
+:class:`HeuristicTurnDetector` is a cheap offline detector. It is a heuristic, not a model: it
+reads the punctuation STT engines add and the last word ("...", a comma, or a trailing
+conjunction, article or preposition means the user is probably not done).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from reactivex import Observable, abc
+from reactivex.disposable import CompositeDisposable, Disposable, SerialDisposable
+
+from flowagents.graph import BuildContext, In, Node, NodeConfig, Out
+from flowagents.llm import ChatContext, ChatMessage
+from flowagents.runtime.bridge import from_coroutine
+from flowagents.types import SpeechEvent, SpeechEventType, VADEvent, VADEventType
+from flowagents.voice.options import TurnOptions
+from flowagents.voice.turn_detector import TurnDetector
+
+from .endpointing import UserTurn
+
+__all__ = ["HeuristicTurnDetector", "TurnDetectorNode"]
+
+_CONTINUATIONS = frozenset({
+    "a", "an", "and", "as", "at", "because", "but", "by", "for", "from", "if", "in", "into",
+    "like", "my", "of", "on", "or", "so", "than", "that", "the", "then", "to", "uh", "um",
+    "which", "who", "with", "your",
+})
+
+
+class HeuristicTurnDetector(TurnDetector):
+    """End of turn from punctuation and the last word (a heuristic, not a model; see the module
+    docstring). Scores: a trailing ellipsis, comma, colon, semicolon or dash 0.05; a trailing
+    conjunction, article or preposition 0.15; final punctuation (. ! ?) 0.9; anything else 0.6
+    (STT without punctuation: do not hold the user back)."""
+
+    unlikely_threshold = 0.5
+
+    async def predict_end_of_turn(self, chat_ctx: ChatContext) -> float:
+        text = ""
+        for item in reversed(chat_ctx.items):
+            if item.type == "message" and item.role == "user":
+                text = (item.text_content or "").strip()
+                break
+        if not text:
+            return 1.0
+        if text.endswith(("...", "\u2026", ",", ";", ":", "-")):
+            return 0.05
+        words = text.split()
+        if words[-1].strip("\"')").lower() in _CONTINUATIONS:
+            return 0.15
+        if text.endswith((".", "!", "?")):
+            return 0.9
+        return 0.6
+
+
+class TurnDetectorNode(Node):
+    """End-of-turn probabilities (see the module docstring). Emits floats on ``probability``."""
+
+    inputs = (In("transcripts", SpeechEvent), In("vad", VADEvent),
+              In("turn", TurnOptions, required=False),
+              In("committed", UserTurn, required=False))
+    outputs = (Out("probability", float),)
+
+    def __init__(self, detector: TurnDetector | None = None, config: NodeConfig | None = None,
+                 *, name: str | None = None) -> None:
+        super().__init__(config, name=name)
+        self.detector = detector
+
+    def default_name(self) -> str:
+        return "turn_detector"
+
+    def build(self, ctx: BuildContext,
+              inputs: Mapping[str, Observable[Any]]) -> Mapping[str, Observable[Any]]:
+        session = ctx.resources.get("session")
+        default = self.detector
+        loop = ctx.loop
+
+        def context(text: str) -> ChatContext:
+            if session is not None:
+                return session.turn_context(text)  # type: ignore[no-any-return]
+            return ChatContext([ChatMessage(role="user", content=[text])])
+
+        def subscribe(observer: abc.ObserverBase[float],
+                      _: abc.SchedulerBase | None = None) -> abc.DisposableBase:
+            finals: list[str] = []
+            detector: list[TurnDetector | None] = [default]
+            pending = SerialDisposable()
+
+            def failed(exc: Exception) -> None:
+                if session is not None:
+                    session.report_error(exc, "turn_detector")
+                observer.on_next(1.0)
+
+            def on_transcript(event: SpeechEvent) -> None:
+                if event.type is not SpeechEventType.FINAL_TRANSCRIPT or not event.text.strip():
+                    return
+                finals.append(event.text.strip())
+                active = detector[0]
+                if active is None:
+                    pending.disposable = Disposable()
+                    observer.on_next(1.0)
+                    return
+                chat_ctx = context(" ".join(finals))
+                prediction = from_coroutine(lambda: active.predict_end_of_turn(chat_ctx), loop)
+                pending.disposable = prediction.subscribe(
+                    lambda p: observer.on_next(min(1.0, max(0.0, float(p)))), failed)
+
+            def on_vad(event: VADEvent) -> None:
+                if event.type is VADEventType.START_OF_SPEECH:
+                    pending.disposable = Disposable()
+
+            def on_committed(_turn: UserTurn) -> None:
+                finals.clear()
+                pending.disposable = Disposable()
+
+            def on_options(options: TurnOptions) -> None:
+                detector[0] = options.turn_detection
+
+            subs = CompositeDisposable(pending)
+            if "turn" in inputs:
+                subs.add(inputs["turn"].subscribe(on_options, observer.on_error))
+            if "committed" in inputs:
+                subs.add(inputs["committed"].subscribe(on_committed, observer.on_error))
+            subs.add(inputs["vad"].subscribe(on_vad, observer.on_error))
+            subs.add(inputs["transcripts"].subscribe(on_transcript, observer.on_error,
+                                                     observer.on_completed))
+            return subs
+
+        return {"probability": Observable(subscribe)}

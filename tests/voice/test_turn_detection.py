@@ -1,0 +1,218 @@
+"""Scenarios: the turn detector and per-agent turn options.
+
+The user speaks 0.5-2.5 s: final transcript at 2.7, VAD end delivered at 3.05 (dated 2.5). With
+``min_endpointing_delay=0.8`` a likely-complete turn commits at 2.5 + 0.8 = 3.3; an unlikely one
+waits ``max_endpointing_delay`` (3.0 s): 5.5.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator
+
+from flowagents.llm import function_tool
+from flowagents.metrics import EOUMetrics
+from flowagents.runtime import run_virtual
+from flowagents.testing import FakeToolCall, Script, ScriptedTurnDetector
+from flowagents.types import AudioFrame, SpeechEvent, SpeechEventType
+from flowagents.voice import Agent, ModelSettings
+from flowagents.voice.options import SessionOptions, turn_options
+from nodes.turn_detector import HeuristicTurnDetector
+
+from .conftest import approx, run, timeline
+
+UNFINISHED = "I want to order a..."
+DONE = "I want a pizza."
+
+
+def one_turn(text: str) -> Script:
+    s = Script()
+    s.user_speech(start=0.5, end=2.5, transcript=text)
+    s.llm_reply(input=text, content="Sure.")
+    s.tts_audio(input="Sure.", audio_duration=0.5)
+    return s
+
+
+def commits(r: object) -> list[float]:
+    return [round(m.timestamp, 6) for m in r.metrics  # type: ignore[attr-defined]
+            if isinstance(m, EOUMetrics)]
+
+
+def test_unfinished_sentence_waits_max_endpointing_delay() -> None:
+    r = run(one_turn(UNFINISHED), options={"turn_detection": HeuristicTurnDetector(),
+                                           "min_endpointing_delay": 0.8})
+    assert commits(r) == [5.5]
+    (eou,) = [m for m in r.metrics if isinstance(m, EOUMetrics)]
+    assert eou.end_of_utterance_delay == approx(3.0)
+    assert timeline(r, "speech_created") == [(5.5, "speech_created")]
+    assert r.playbacks[0].start == approx(5.7)  # preemptive LLM done at 3.0; TTS 5.5 -> 5.7
+
+
+def test_finished_sentence_commits_at_min_endpointing_delay() -> None:
+    r = run(one_turn(DONE), options={"turn_detection": HeuristicTurnDetector(),
+                                     "min_endpointing_delay": 0.8})
+    assert commits(r) == [3.3]
+
+
+def test_speech_resuming_cancels_the_long_wait() -> None:
+    s = Script()
+    s.user_speech(start=0.5, end=2.5, transcript=UNFINISHED)
+    s.user_speech(start=4.0, end=5.0, transcript="a pizza.")
+    whole = f"{UNFINISHED} a pizza."
+    s.llm_reply(input=whole, content="Sure.")
+    s.tts_audio(input="Sure.", audio_duration=0.5)
+    detector = ScriptedTurnDetector({UNFINISHED: 0.1}, default=0.9, delay=0.05)
+    r = run(s, options={"turn_detection": detector})
+    # the commit due at 5.5 is cancelled by speech at 4.0; the whole turn is scored at 5.2
+    # (ready 5.25) and commits when the VAD reports the end (5.55 >= 5.0 + 0.5)
+    assert [(c.text, round(c.time, 6), c.probability) for c in detector.calls] == [
+        (UNFINISHED, 2.7, 0.1), (whole, 5.2, 0.9)]
+    assert commits(r) == [5.55]
+    assert r.messages()[0] == ("user", whole, False)
+    assert len(r.of_type("speech_created")) == 1
+
+
+def test_the_detector_reads_the_agents_context() -> None:
+    detector = ScriptedTurnDetector(default=0.9)
+    seen: list[list[tuple[str, str]]] = []
+    predict = detector.predict_end_of_turn
+
+    async def spy(chat_ctx: object) -> float:
+        seen.append([(i.role, i.text_content or "") for i in chat_ctx.items])  # type: ignore[attr-defined]
+        return await predict(chat_ctx)  # type: ignore[arg-type]
+
+    detector.predict_end_of_turn = spy  # type: ignore[method-assign]
+    run(one_turn(DONE), agent=Agent(instructions="Take orders."),
+        options={"turn_detection": detector})
+    assert seen == [[("system", "Take orders."), ("user", DONE)]]
+
+
+def test_heuristic_scores() -> None:
+    from flowagents.llm import ChatContext
+
+    def score(text: str) -> float:
+        ctx = ChatContext.empty()
+        ctx.add_message(role="user", content=text)
+        return run_virtual(HeuristicTurnDetector().predict_end_of_turn(ctx))
+
+    assert score(UNFINISHED) < 0.5
+    assert score("I'd like a coffee and") < 0.5
+    assert score("Well,") < 0.5
+    assert score(DONE) > 0.5
+    assert score("what time is it") > 0.5  # unpunctuated STT output does not hold the user
+
+
+# -- per-agent turn options ---------------------------------------------------------------------
+
+
+class Patient(Agent):
+    def __init__(self) -> None:
+        super().__init__(instructions="You wait.", min_endpointing_delay=1.5)
+
+
+class Front(Agent):
+    def __init__(self) -> None:
+        super().__init__(instructions="You transfer.")
+
+    @function_tool
+    async def transfer(self) -> Agent:
+        """Transfer the user."""
+        return Patient()
+
+
+def test_handoff_to_an_agent_with_a_longer_min_endpointing_delay_changes_commit_times() -> None:
+    s = Script()
+    s.user_speech(start=0.5, end=2.5, transcript="Transfer me.")
+    s.llm_reply(input="Transfer me.", tool_calls=[FakeToolCall("transfer", {})])
+    s.user_speech(start=8.0, end=9.0, transcript="Hello?")
+    s.llm_reply(input="Hello?", content="Yes?")
+    s.tts_audio(input="Yes?", audio_duration=0.5)
+    r = run(s, agent=Front())
+    assert isinstance(r.session.current_agent, Patient)
+    # the front agent's turn at the VAD end (3.05 >= 2.5 + 0.5); the patient's at 9.0 + 1.5,
+    # not at the VAD end (9.55) as under the session's 0.5 s
+    assert commits(r) == [3.05, 10.5]
+    assert r.playbacks[-1].start == approx(10.7)
+
+
+def test_agent_min_interruption_duration_overrides_the_sessions() -> None:
+    s = Script()
+    s.user_speech(start=0.5, end=2.5, transcript="Tell me a story.")
+    s.llm_reply(input="Tell me a story.", content="Once upon a time there was a fox.")
+    s.tts_audio(input="Once upon a time there was a fox.", audio_duration=4.0)
+    # 0.5 s of noise while the agent speaks (3.25-7.25): the VAD hears speech from 5.0 until it
+    # reports the end at 6.05, long enough for the session's 0.5 s, not for the agent's 1.5 s
+    s.user_speech(start=5.0, end=5.5)
+    steady = run(s, agent=Agent(instructions="x", min_interruption_duration=1.5))
+    (playback,) = steady.playbacks
+    assert (playback.interrupted, playback.end) == (False, approx(7.25))
+    assert not steady.of_type("agent_false_interruption")
+    default = run(s)
+    assert default.of_type("agent_false_interruption")[0].event.resumed  # paused at 5.5
+
+
+def test_turn_options_resolution() -> None:
+    session = SessionOptions(min_endpointing_delay=0.4, max_endpointing_delay=1.0)
+    agent = Agent(instructions="x", min_endpointing_delay=2.0, false_interruption_timeout=None,
+                  turn_detection=HeuristicTurnDetector())
+    resolved = turn_options(session, agent)
+    assert (resolved.min_endpointing_delay, resolved.max_endpointing_delay) == (2.0, 2.0)
+    assert resolved.false_interruption_timeout is None
+    assert isinstance(resolved.turn_detection, HeuristicTurnDetector)
+    assert turn_options(session, Agent(instructions="x")).min_endpointing_delay == 0.4
+    detector = HeuristicTurnDetector()
+    assert turn_options(session, Agent(instructions="x", turn_detection=None),
+                        detector).turn_detection is None
+    assert turn_options(session, Agent(instructions="x"), detector).turn_detection is detector
+
+
+# -- the STT stage ------------------------------------------------------------------------------
+
+
+class Corrector(Agent):
+    """Overrides the STT stage: the default recognition, with a word fixed (as plain text)."""
+
+    def __init__(self) -> None:
+        super().__init__(instructions="x")
+
+    async def stt_node(self, audio: AsyncIterable[AudioFrame],  # type: ignore[override]
+                       model_settings: ModelSettings) -> AsyncIterator[SpeechEvent | str]:
+        async for event in super().stt_node(audio, model_settings):
+            if isinstance(event, SpeechEvent) and event.type is SpeechEventType.FINAL_TRANSCRIPT:
+                yield event.text.replace("piza", "pizza")
+            else:
+                yield event
+
+
+def test_agent_stt_node_override() -> None:
+    s = one_turn("One piza please.")
+    s.llm_reply(input="One pizza please.", content="Coming.")
+    s.tts_audio(input="Coming.", audio_duration=0.5)
+    r = run(s, agent=Corrector())
+    assert r.messages() == [("user", "One pizza please.", False),
+                            ("assistant", "Coming.", False)]
+    finals = [e.event.transcript for e in r.of_type("user_input_transcribed")
+              if e.event.is_final]
+    assert finals == ["One pizza please."]
+
+
+class ToCorrector(Agent):
+    def __init__(self) -> None:
+        super().__init__(instructions="x")
+
+    @function_tool
+    async def transfer(self) -> Agent:
+        """Transfer."""
+        return Corrector()
+
+
+def test_handoff_switches_the_stt_stage() -> None:
+    s = Script()
+    s.user_speech(start=0.5, end=2.5, transcript="One piza please.")
+    s.llm_reply(input="One piza please.", tool_calls=[FakeToolCall("transfer", {})])
+    s.user_speech(start=6.0, end=7.0, transcript="Another piza.")
+    s.llm_reply(input="Another pizza.", content="Sure.")
+    s.tts_audio(input="Sure.", audio_duration=0.5)
+    r = run(s, agent=ToCorrector())
+    users = [m[1] for m in r.messages() if m[0] == "user"]
+    assert users == ["One piza please.", "Another pizza."]
+    assert r.messages()[-1] == ("assistant", "Sure.", False)
