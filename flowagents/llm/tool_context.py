@@ -31,6 +31,7 @@ from .chat_context import FunctionCall, FunctionCallOutput
 
 __all__ = [
     "FunctionTool",
+    "HandoffTarget",
     "RawFunctionTool",
     "RunContext",
     "ToolError",
@@ -44,6 +45,16 @@ logger = logging.getLogger("flowagents.llm")
 
 UserdataT = TypeVar("UserdataT")
 INTERNAL_ERROR = "An internal error occurred"
+
+
+class HandoffTarget:
+    """What a tool returns (alone or as ``(target, result)``) to hand the conversation over.
+
+    ``flowagents.voice.Agent`` derives from it, so any agent, including a user's subclass in any
+    module, is recognised by ``isinstance`` without this package importing the voice package.
+    """
+
+    __slots__ = ()
 
 
 class ToolError(Exception):
@@ -413,8 +424,7 @@ class ToolExecution:
 
 
 def _is_agent(value: Any) -> bool:
-    return any(c.__name__ == "Agent" and c.__module__.startswith("flowagents.")
-               for c in type(value).__mro__)
+    return isinstance(value, HandoffTarget)
 
 
 def tool_output_text(value: Any) -> str:

@@ -30,11 +30,13 @@ def leaves(graph: Graph, path: str = "") -> Iterator[str]:
             yield f"{path}{node.name}"
 
 
-def all_edges(graph: Graph) -> Iterator[Edge]:
+def all_edges(graph: Graph, path: str = "") -> Iterator[tuple[str, Edge]]:
+    """Every edge of the graph and of its subgraphs, with the path of the graph holding it."""
     for node in graph:
         if isinstance(node, Subgraph):
-            yield from all_edges(node.graph)
-    yield from graph.edges()
+            yield from all_edges(node.graph, f"{path}{node.name}/")
+    for edge in graph.edges():
+        yield path, edge
 
 
 def node_titles(svg: str) -> dict[str, str]:
@@ -92,7 +94,7 @@ def test_feedback_edges_are_dashed_and_do_not_constrain_the_layout() -> None:
     assert len(dashed) == len(feedback)
     assert all(e.attr["constraint"] == "false" for e in dashed)
     assert {(e[0], e[1]) for e in dashed} == {
-        ("voice/playout", f"voice/{e.target.node}") for e in feedback}
+        (f"voice/{e.source.node}", f"voice/{e.target.node}") for e in feedback}
     solid = [e for e in drawn.edges() if e.attr["style"] != "dashed"]
     assert all(e.attr["constraint"] != "false" for e in solid)
 

@@ -19,6 +19,7 @@ from flowagents.llm import (
     find_function_tools,
     function_tool,
 )
+from flowagents.llm.tool_context import HandoffTarget
 
 
 class Unit(enum.Enum):
@@ -203,11 +204,11 @@ class Weather(BaseModel):
     temp: float
 
 
-class _Handoff:
-    pass
+class Handoff(HandoffTarget):
+    """Any HandoffTarget (``flowagents.voice.Agent`` is one) returned by a tool is a handoff."""
 
 
-Handoff = type("Agent", (_Handoff,), {"__module__": "flowagents.voice.agent"})
+NamedAgent = type("Agent", (), {"__module__": "flowagents.voice.agent"})
 
 
 @pytest.mark.parametrize(("value", "text", "reply"), [
@@ -242,6 +243,18 @@ async def test_returning_an_agent_is_a_handoff() -> None:
     assert ex.raw_result[0] is agent
     assert ex.output is not None
     assert ex.output.output == "Transferring you now."
+
+
+async def test_a_class_merely_named_agent_is_not_a_handoff() -> None:
+    impostor = NamedAgent()
+
+    @function_tool
+    async def transfer() -> Any:
+        return impostor
+
+    ex = await execute_function_call(_call("transfer"), [transfer])
+    assert ex.output is not None
+    assert ex.output.output == str(impostor)
 
 
 async def test_raw_function_tool() -> None:
