@@ -128,7 +128,8 @@ def _load_or_exit(target: str) -> Graph:
             traceback.print_exception(cause)  # a bug in the user's code: show where
         typer.echo(f"error: {e}", err=True)
     except SpecError as e:
-        typer.echo(f"error: invalid spec at {e.location or '<top>'}: {e}", err=True)
+        typer.echo(f"error: invalid spec at {e}" if e.location else f"error: invalid spec: {e}",
+                   err=True)
     except GraphError as e:
         typer.echo(f"error: {e}", err=True)
     raise typer.Exit(2)

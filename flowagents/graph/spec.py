@@ -197,7 +197,17 @@ def graph_from_spec(spec: GraphSpec | Mapping[str, Any]) -> Graph:
             spec = GraphSpec.model_validate(spec)
         except ValidationError as e:
             raise _spec_error(e, "") from None
+    _import_node_classes(spec, "")
     return _build(spec, "")
+
+
+def _import_node_classes(spec: GraphSpec, prefix: str) -> None:
+    """Resolve every node type first: their modules register the stream types the spec names
+    (a graph input of type ``Speech`` comes before the node whose module registers it)."""
+    for i, ns in enumerate(spec.nodes):
+        resolve_node(ns.type, location=f"{prefix}nodes[{i}].type")
+        if ns.graph is not None:
+            _import_node_classes(ns.graph, f"{prefix}nodes[{i}].graph.")
 
 
 def _build(spec: GraphSpec, prefix: str) -> Graph:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import sys
+import textwrap
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -248,3 +251,31 @@ def test_graph_spec_is_a_pydantic_model_with_a_json_schema() -> None:
     graph = schema["$defs"][schema["$ref"].rpartition("/")[2]]
     assert set(graph["properties"]) == {"version", "name", "nodes", "edges"}
     assert graph["required"] == ["name"]
+
+
+def test_node_modules_load_before_stream_types_are_resolved(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A graph input's type may be registered by the module of a node listed after it."""
+    (tmp_path / "spec_late_module.py").write_text(textwrap.dedent('''
+        from flowagents.graph import In, Node, register_type
+
+        class LateEvent:
+            pass
+
+        register_type(LateEvent)
+
+        class LateSink(Node):
+            inputs = (In("x", LateEvent),)
+    '''), encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "spec_late_module", raising=False)
+    graph = Graph.from_yaml(textwrap.dedent("""
+        name: late
+        nodes:
+          - {name: events, type: GraphInput, config: {type: LateEvent}}
+          - {name: sink, type: "spec_late_module:LateSink"}
+        edges:
+          - {source: events.out, target: sink.x}
+    """))
+    graph.validate()
+    assert type(graph.node("sink")).__name__ == "LateSink"
