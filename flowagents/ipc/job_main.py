@@ -8,6 +8,7 @@ pings from its own loop, so a job that blocks its loop shows up as a missed pong
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import os
@@ -28,7 +29,9 @@ from flowagents.ipc.messages import (
     InitializeRequest,
     InitializeResponse,
     JobDone,
+    JobMetrics,
     JobStarted,
+    LogRecordMessage,
     Message,
     PingRequest,
     PongResponse,
@@ -38,6 +41,7 @@ from flowagents.ipc.messages import (
 from flowagents.job.context import JobContext
 from flowagents.job.log import install_log_context
 from flowagents.job.process import JobProcess
+from flowagents.job.reporting import IPCLogHandler
 
 __all__ = ["ProcStartArgs", "proc_main"]
 
@@ -109,17 +113,32 @@ class _JobProcMain:
         self._ctx: JobContext | None = None
         self._job_task: asyncio.Task[None] | None = None
         self._start = asyncio.Event()
+        self._outbox: asyncio.Queue[Message] = asyncio.Queue()
+
+    def _send_soon(self, msg: Message) -> None:
+        """Queue ``msg`` for the worker from any thread, without blocking."""
+        try:
+            self._loop.call_soon_threadsafe(self._outbox.put_nowait, msg)
+        except RuntimeError:  # the loop is closed: the process is ending
+            pass
+
+    async def _send_outbox(self) -> None:
+        while True:
+            msg = await self._outbox.get()
+            await self._channel.send(msg)
 
     async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
         channel = await Channel.open(self._args.sock)
         self._channel = channel
         self._inference = _InferenceClient(channel)
         install_log_context(lambda: self._ctx.log_context_fields if self._ctx else None)
+        sender = asyncio.create_task(self._send_outbox(), name="job-ipc-sender")
         try:
             first = await channel.recv()
             if not isinstance(first, InitializeRequest):
                 return
-            _setup_logging(first.log_level)
+            _setup_logging(first.log_level, self._send_soon)
             await channel.send(InitializeResponse(error=await self._prewarm()))
             reader = asyncio.create_task(self._read_loop(), name="job-ipc-reader")
             try:
@@ -132,6 +151,13 @@ class _JobProcMain:
         except ChannelClosed:
             pass
         finally:
+            await asyncio.sleep(0)  # let records logged at the very end reach the outbox
+            sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)
+            _teardown_logging()
+            with contextlib.suppress(ChannelClosed):
+                while not self._outbox.empty():
+                    await channel.send(self._outbox.get_nowait())
             await channel.aclose()
 
     async def _prewarm(self) -> str | None:
@@ -189,6 +215,7 @@ class _JobProcMain:
                          accept=req.accept, worker_id=req.worker_id,
                          inference_executor=self._inference)
         self._ctx = ctx
+        ctx._metrics_sink = lambda values: self._send_soon(JobMetrics(values=values))
         ctx._bind()
         error: str | None = None
         await self._channel.send(JobStarted(started_at=time.time()))
@@ -219,11 +246,29 @@ class _JobProcMain:
             pass
 
 
-def _setup_logging(level: int) -> None:
+_handler: IPCLogHandler | None = None
+
+
+def _setup_logging(level: int, send: Callable[[LogRecordMessage], None]) -> None:
+    """Every record of the job goes to the worker (which formats and ships it)."""
+    global _handler
     root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    _handler = IPCLogHandler(send)
+    root.addHandler(_handler)
+    root.setLevel(level)
+
+
+def _teardown_logging() -> None:
+    """Back to stderr for whatever is logged after the channel is gone."""
+    global _handler
+    root = logging.getLogger()
+    if _handler is not None:
+        root.removeHandler(_handler)
+        _handler = None
     if not root.handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter(
             f"%(asctime)s %(levelname)s %(name)s [pid {os.getpid()}] %(message)s"))
         root.addHandler(handler)
-    root.setLevel(level)

@@ -29,18 +29,22 @@ from flowagents.ipc.messages import (
     InitializeRequest,
     InitializeResponse,
     JobDone,
+    JobMetrics,
     JobStarted,
+    LogRecordMessage,
     PingRequest,
     PongResponse,
     ShutdownRequest,
     StartJobRequest,
 )
+from flowagents.job.reporting import record_from_message
 
 __all__ = ["JobProcessHandle", "JobResult", "ProcOptions", "ProcessInitError"]
 
 logger = logging.getLogger("flowagents.ipc")
 
 InferenceHandler = Callable[[InferenceRequest], Awaitable[InferenceResponse]]
+MetricsHandler = Callable[[str | None, dict[str, float]], None]
 
 
 class ProcessInitError(RuntimeError):
@@ -80,8 +84,10 @@ class JobProcessHandle:
         prewarm_fnc: PrewarmFnc | None,
         opts: ProcOptions,
         inference_handler: InferenceHandler | None = None,
+        metrics_handler: MetricsHandler | None = None,
     ) -> None:
         self._mp_ctx = mp_ctx
+        self._metrics_handler = metrics_handler
         self._entrypoint_fnc = entrypoint_fnc
         self._prewarm_fnc = prewarm_fnc
         self._opts = opts
@@ -99,6 +105,7 @@ class JobProcessHandle:
         self._exited: asyncio.Future[None] | None = None
         self.job_id: str | None = None
         self.memory_mb = 0.0
+        self.ping_rtt: float | None = None  # seconds, from the last pong
 
     @property
     def pid(self) -> int | None:
@@ -250,6 +257,12 @@ class JobProcessHandle:
                 continue
             if isinstance(msg, PongResponse):
                 self._last_pong = time.monotonic()
+                self.ping_rtt = max(0.0, time.time() - msg.last_timestamp)
+            elif isinstance(msg, LogRecordMessage):
+                _relay_log(msg, self.pid)
+            elif isinstance(msg, JobMetrics):
+                if self._metrics_handler is not None:
+                    self._metrics_handler(self.job_id, msg.values)
             elif isinstance(msg, JobStarted):
                 if not self.started.done():
                     self.started.set_result(msg.started_at)
@@ -307,6 +320,13 @@ class JobProcessHandle:
                 logger.warning("job process memory is high",
                                extra={**extra, "warn_mb": opts.memory_warn_mb})
             await asyncio.sleep(opts.memory_check_interval)
+
+
+def _relay_log(msg: LogRecordMessage, pid: int | None) -> None:
+    """Re-emit a job's record through the worker's logger of the same name."""
+    target = logging.getLogger(msg.name)
+    if target.isEnabledFor(msg.level):
+        target.handle(record_from_message(msg, process=pid))
 
 
 def default_mp_context() -> BaseContext:

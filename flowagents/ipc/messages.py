@@ -19,7 +19,9 @@ __all__ = [
     "InitializeRequest",
     "InitializeResponse",
     "JobDone",
+    "JobMetrics",
     "JobStarted",
+    "LogRecordMessage",
     "Message",
     "MESSAGE_ADAPTER",
     "PingRequest",
@@ -123,6 +125,29 @@ class InferenceResponse(_Msg):
     error: str | None = None
 
 
+class LogRecordMessage(_Msg):
+    """Job -> worker: one log record, re-emitted by the worker's logging with the job's fields."""
+
+    kind: Literal["log"] = "log"
+    name: str
+    level: int
+    message: str
+    created: float
+    exc_text: str | None = None
+    fields: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+
+
+class JobMetrics(_Msg):
+    """Job -> worker: latency figures of one voice metrics event, in seconds by name.
+
+    Names: ``llm_ttft``, ``llm_duration``, ``tts_ttfb``, ``tts_duration``, ``stt_duration``,
+    ``eou_delay``, ``transcription_delay`` (only those the event carries).
+    """
+
+    kind: Literal["job_metrics"] = "job_metrics"
+    values: dict[str, float]
+
+
 Message = Annotated[
     InitializeRequest
     | InitializeResponse
@@ -133,7 +158,9 @@ Message = Annotated[
     | ShutdownRequest
     | JobDone
     | InferenceRequest
-    | InferenceResponse,
+    | InferenceResponse
+    | LogRecordMessage
+    | JobMetrics,
     Field(discriminator="kind"),
 ]
 

@@ -17,6 +17,7 @@ from flowagents.ipc.job_main import EntrypointFnc, PrewarmFnc
 from flowagents.ipc.job_proc import (
     InferenceHandler,
     JobProcessHandle,
+    MetricsHandler,
     ProcessInitError,
     ProcOptions,
     default_mp_context,
@@ -43,7 +44,9 @@ class ProcPool:
         opts: ProcOptions,
         mp_ctx: BaseContext | None = None,
         inference_handler: InferenceHandler | None = None,
+        metrics_handler: MetricsHandler | None = None,
     ) -> None:
+        self._metrics_handler = metrics_handler
         self._entrypoint_fnc = entrypoint_fnc
         self._prewarm_fnc = prewarm_fnc
         self._num_idle = num_idle_processes
@@ -103,7 +106,8 @@ class ProcPool:
     async def _warm_one(self) -> None:
         proc = JobProcessHandle(mp_ctx=self._mp_ctx, entrypoint_fnc=self._entrypoint_fnc,
                                 prewarm_fnc=self._prewarm_fnc, opts=self._opts,
-                                inference_handler=self._inference_handler)
+                                inference_handler=self._inference_handler,
+                                metrics_handler=self._metrics_handler)
         self.processes.append(proc)
         try:
             await proc.start()

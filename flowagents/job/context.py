@@ -72,6 +72,7 @@ class JobContext:
         self._shutdown_callbacks: list[ShutdownCallback] = []
         self._shutdown_reason: str | None = None
         self._shutdown_event = asyncio.Event()
+        self._metrics_sink: Callable[[dict[str, float]], None] | None = None
         self.log_context_fields: dict[str, Any] = {
             "job_id": job.id,
             "room_name": job.room.name,
@@ -132,6 +133,18 @@ class JobContext:
 
     def _on_room_disconnected(self, *_: Any) -> None:
         self.shutdown("room disconnected")
+
+    def report_metrics(self, metrics: Any) -> None:
+        """Send a voice metrics event (or its ``.metrics``) to the worker's ``/metrics``.
+
+        Use as ``session.on("metrics_collected", ctx.report_metrics)``; ``room_session_io``
+        does it for you when it runs inside a job.
+        """
+        from flowagents.job.reporting import metrics_values
+
+        values = metrics_values(getattr(metrics, "metrics", metrics))
+        if values and self._metrics_sink is not None:
+            self._metrics_sink(values)
 
     def add_shutdown_callback(self, callback: ShutdownCallback) -> None:
         """Run ``callback`` (optionally taking the reason) when the job ends, before leaving."""

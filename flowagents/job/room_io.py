@@ -446,6 +446,20 @@ class RoomIO:
         if self._session is not None:
             self._watcher = asyncio.create_task(self._close_session(self._session),
                                                 name="room-io-close")
+            self._report_metrics_to_worker(self._session)
+
+    @staticmethod
+    def _report_metrics_to_worker(session: Any) -> None:
+        """Inside a job, the session's latency metrics go to the worker's ``/metrics``."""
+        from flowagents.job.context import get_job_context
+
+        try:
+            ctx = get_job_context()
+        except RuntimeError:
+            return
+        on = getattr(session, "on", None)
+        if on is not None:
+            on("metrics_collected", ctx.report_metrics)
 
     def latest_video_frame(self) -> Any:
         """The linked participant's newest ``rtc.VideoFrame`` (the SDK's object), or None."""

@@ -1,4 +1,4 @@
-"""Prometheus metrics of one worker: jobs, load, pool and per-job launch latency.
+"""Prometheus metrics of one worker: jobs, load, pool, launch latency and the jobs' voice latency.
 
 Each worker has its own ``CollectorRegistry`` (several workers in one test process must not clash);
 gauges read the worker's live state when scraped rather than being pushed on every change.
@@ -27,6 +27,11 @@ class WorkerMetrics:
             "flowagents_worker_job_launch_seconds",
             "From assignment received to entrypoint started",
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+            registry=self.registry)
+        self.job_latency_seconds = Histogram(
+            "flowagents_job_latency_seconds",
+            "Voice latency reported by jobs (llm_ttft, tts_ttfb, eou_delay, ...)", ["metric"],
+            buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0),
             registry=self.registry)
         self.reconnects_total = Counter("flowagents_worker_reconnects",
                                         "Reconnections to the server", registry=self.registry)

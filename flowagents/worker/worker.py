@@ -51,12 +51,17 @@ class RunningJob:
     proc: JobProcessHandle | None = None
     status: str = "pending"
     started_at: float | None = None
+    latency: dict[str, float] = field(default_factory=dict)  # last value of each voice metric
 
     def snapshot(self) -> dict[str, Any]:
+        proc = self.proc
         return {"id": self.job.id, "room": self.job.room.name, "status": self.status,
-                "pid": None if self.proc is None else self.proc.pid,
-                "memory_mb": None if self.proc is None else round(self.proc.memory_mb, 1),
-                "started_at": self.started_at}
+                "pid": None if proc is None else proc.pid,
+                "memory_mb": None if proc is None else round(proc.memory_mb, 1),
+                "ping_ms": None if proc is None or proc.ping_rtt is None
+                else round(proc.ping_rtt * 1000, 1),
+                "started_at": self.started_at,
+                "latency": {k: round(v, 4) for k, v in self.latency.items()}}
 
 
 @dataclass
@@ -102,6 +107,7 @@ class Worker:
         self._listeners: dict[str, list[Callable[..., Any]]] = {}
         self.worker_id = ""
         self.registrations = 0
+        self.server_rtt: float | None = None  # seconds, from the last WorkerPong
         self._load_monitor = CpuLoadMonitor()
         self.metrics = WorkerMetrics()
         o = self._opts
@@ -117,6 +123,7 @@ class Worker:
             entrypoint_fnc=o.entrypoint_fnc, prewarm_fnc=o.prewarm_fnc,
             num_idle_processes=o.effective_num_idle_processes, mp_ctx=mp_ctx,
             inference_handler=None if self._inference is None else self._inference.do_inference,
+            metrics_handler=self._on_job_metrics,
             opts=ProcOptions(
                 initialize_timeout=o.initialize_process_timeout,
                 shutdown_timeout=o.shutdown_process_timeout,
@@ -133,6 +140,21 @@ class Worker:
                           lambda: float(self._pool.idle_count))
         self.metrics.bind("flowagents_worker_connected", "1 when registered with the server",
                           lambda: float(self._ws is not None and not self._ws.closed))
+        self.metrics.bind("flowagents_worker_warming_processes", "Job processes initialising",
+                          lambda: float(self._pool.warming_count))
+        self.metrics.bind("flowagents_worker_process_init_failures",
+                          "Job processes that failed to initialise",
+                          lambda: float(self._pool.init_failures))
+        self.metrics.bind("flowagents_worker_server_rtt_seconds",
+                          "Round trip of the last WorkerPing", lambda: self.server_rtt or 0.0)
+        if self._inference is not None:
+            inf = self._inference
+            self.metrics.bind("flowagents_worker_inference_ready",
+                              "1 when the inference process is ready", lambda: float(inf.ready))
+            self.metrics.bind("flowagents_worker_inference_restarts",
+                              "Inference process restarts", lambda: float(inf.restarts))
+            self.metrics.bind("flowagents_worker_inference_requests",
+                              "Inference requests relayed", lambda: float(inf.requests_total))
 
     # -- public state -------------------------------------------------------------------------
 
@@ -196,6 +218,11 @@ class Worker:
             "jobs": [j.snapshot() for j in self._jobs.values()],
             "pool": {"idle": self._pool.idle_count, "warming": self._pool.warming_count,
                      "init_failures": self._pool.init_failures},
+            "server_rtt_ms": None if self.server_rtt is None else round(self.server_rtt * 1000, 1),
+            "inference": None if self._inference is None else {
+                "ready": self._inference.ready, "pid": self._inference.pid,
+                "restarts": self._inference.restarts,
+                "requests": self._inference.requests_total},
         }
 
     async def wait_registered(self) -> None:
@@ -356,6 +383,15 @@ class Worker:
         while True:
             await asyncio.sleep(self._opts.update_status_interval)
             await self._send_status()
+            await self._send(agent.WorkerMessage(ping=agent.WorkerPing(
+                timestamp=int(time.time() * 1000))))
+
+    def _on_job_metrics(self, job_id: str | None, values: dict[str, float]) -> None:
+        running = self._jobs.get(job_id or "")
+        if running is not None:
+            running.latency.update(values)
+        for name, value in values.items():
+            self.metrics.job_latency_seconds.labels(name).observe(value)
 
     # -- server messages ----------------------------------------------------------------------
 
@@ -374,12 +410,20 @@ class Worker:
             elif kind == "termination":
                 self._on_termination(msg.termination.job_id)
             elif kind == "pong":
-                logger.debug("pong", extra={"rtt_ms": int(time.time() * 1000)
-                                            - msg.pong.last_timestamp})
+                self.server_rtt = max(0.0, time.time() - msg.pong.last_timestamp / 1000)
+            elif kind == "go_away":
+                self._on_go_away()
             else:
                 logger.warning("ignoring an unexpected server message", extra={"kind": kind})
         except Exception:
             logger.exception("failed to handle a server message", extra={"kind": kind})
+
+    def _on_go_away(self) -> None:
+        """The server is going away: reconnect now (jobs keep running and are migrated)."""
+        logger.info("server sent go_away, reconnecting")
+        ws = self._ws
+        if ws is not None:
+            self._tasks.spawn(ws.close(), "worker-go-away")
 
     async def _answer(self, job_id: str, available: bool,
                       args: AcceptArguments | None = None) -> None:

@@ -93,6 +93,10 @@ class FakeLiveKitServer:
                 await ws.send_bytes(agent.ServerMessage(register=agent.RegisterWorkerResponse(
                     worker_id=f"AW_{conn}",
                     server_info=models.ServerInfo(version="fake"))).SerializeToString())
+            if msg.WhichOneof("message") == "ping":
+                await ws.send_bytes(agent.ServerMessage(pong=agent.WorkerPong(
+                    last_timestamp=msg.ping.timestamp,
+                    timestamp=msg.ping.timestamp)).SerializeToString())
             async with self._cond:
                 self.received.append(Received(conn, msg))
                 self._cond.notify_all()

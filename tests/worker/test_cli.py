@@ -59,7 +59,7 @@ async def exit_code(proc: asyncio.subprocess.Process, within: float = 15.0) -> i
 async def test_start_registers_runs_jobs_and_sigterm_drains_before_exit(
         server: FakeLiveKitServer, procs: list[asyncio.subprocess.Process],
         tmp_path: Path) -> None:
-    proc = await spawn("start", "wk_entrypoints:cli_opts", "--url", server.url,
+    proc = await spawn("start", "wk_cli:cli_opts", "--url", server.url,
                        "--api-key", API_KEY, "--api-secret", API_SECRET, "--port", "0",
                        "--log-level", "WARNING")
     procs.append(proc)
@@ -83,7 +83,7 @@ async def test_start_registers_runs_jobs_and_sigterm_drains_before_exit(
 async def test_dev_takes_credentials_from_the_environment_and_starts_processes_on_demand(
         server: FakeLiveKitServer, procs: list[asyncio.subprocess.Process],
         tmp_path: Path) -> None:
-    proc = await spawn("dev", "wk_entrypoints:cli_opts", "--port", "0", "--log-level",
+    proc = await spawn("dev", "wk_cli:cli_opts", "--port", "0", "--log-level",
                        "WARNING", env={"LIVEKIT_URL": server.url, "LIVEKIT_API_KEY": API_KEY,
                                        "LIVEKIT_API_SECRET": API_SECRET})
     procs.append(proc)

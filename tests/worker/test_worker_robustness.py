@@ -63,7 +63,7 @@ async def test_garbage_on_the_wire_is_logged_and_the_worker_carries_on(
     worker = await make_worker()
     await server.send_raw(b"\xff\x00garbage\x01")
     await server.send_text("not protobuf")
-    await server.send(agent.ServerMessage(go_away=agent.AgentHttp.GoAway(reason="x")))
+    await server.send(agent.ServerMessage(register=agent.RegisterWorkerResponse(worker_id="X")))
     await server.send(agent.ServerMessage())
     await server.send(agent.ServerMessage(termination=agent.JobTermination(job_id="nope")))
     out = tmp_path / "o"

@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import os
 import time
 from pathlib import Path
 
 from flowagents.ipc.inference import InferenceRunner
 from flowagents.job import JobContext, JobProcess, get_job_context
-from flowagents.worker import WorkerOptions
+from flowagents.metrics import EOUMetrics, LLMMetrics
 
 
 def _report(path: str, line: str) -> None:
@@ -44,6 +45,12 @@ async def scripted(ctx: JobContext) -> None:
         await ctx.wait_for_shutdown()
     elif mode == "sleep":
         await asyncio.sleep(script.get("seconds", 0.3))
+    elif mode == "report":
+        ctx.log_context_fields["user_field"] = "u1"
+        logging.getLogger("wk.job").warning("job says hello", extra={"step": 1})
+        ctx.report_metrics(LLMMetrics(timestamp=0.0, ttft=0.25, duration=0.5))
+        ctx.report_metrics(EOUMetrics(timestamp=0.0, end_of_utterance_delay=0.6))
+        await ctx.wait_for_shutdown()
     elif mode == "infer":
         for method, payload in script["requests"]:
             try:
@@ -115,7 +122,3 @@ async def probe(ctx: JobContext) -> None:
     _report(os.environ["FLOWAGENTS_TEST_OUT"],
             f"probe {ctx.job.room.name} {ctx.accept_arguments.identity} {ctx.job.id}")
 
-
-cli_opts = WorkerOptions(entrypoint_fnc=scripted, prewarm_fnc=prewarm, load_fnc=zero_load,
-                         num_idle_processes=1, update_status_interval=0.2,
-                         shutdown_process_timeout=5.0)

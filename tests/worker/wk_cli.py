@@ -1,0 +1,11 @@
+"""Worker options for the CLI tests (kept apart so job processes need not import the worker)."""
+
+from __future__ import annotations
+
+from wk_entrypoints import prewarm, scripted, zero_load
+
+from flowagents.worker import WorkerOptions
+
+cli_opts = WorkerOptions(entrypoint_fnc=scripted, prewarm_fnc=prewarm, load_fnc=zero_load,
+                         num_idle_processes=1, update_status_interval=0.2,
+                         shutdown_process_timeout=5.0)
