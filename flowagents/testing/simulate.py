@@ -2,7 +2,8 @@
 
 ``await simulate(script, agent=...)`` builds an :class:`~flowagents.voice.AgentSession` on the
 fake providers of :mod:`flowagents.testing.fakes`, a silent virtual microphone and a recording
-speaker (``pausable_output`` says whether it can pause), runs ``actions`` (``{time: fn(session)}``)
+speaker (``pausable_output`` says whether it can pause) and the given ``text_input`` /
+``video_input`` (user text, a camera), runs ``actions`` (``{time: fn(session)}``)
 at their times, and returns a :class:`SimulationResult`: every event with the time it was
 emitted, the agent's and user's state changes (dated as the events date them), the chat history,
 what was played (one :class:`Playback` per played step of a speech), the transcriptions sent
@@ -25,7 +26,15 @@ from typing import Any
 from flowagents.llm import ChatContext
 from flowagents.metrics import AgentMetrics
 from flowagents.runtime.virtual_time import VirtualTimeEventLoop
-from flowagents.voice import Agent, AgentSession, SessionIO, TextOutput, TranscriptionSegment
+from flowagents.voice import (
+    Agent,
+    AgentSession,
+    SessionIO,
+    TextInput,
+    TextOutput,
+    TranscriptionSegment,
+    VideoInput,
+)
 from flowagents.voice.events import (
     AgentEvent,
     AgentStateChangedEvent,
@@ -127,6 +136,8 @@ async def simulate(
     actions: Mapping[float, Callable[[AgentSession], Any]] | None = None,
     duration: float | None = None,
     frame_duration: float = 0.01,
+    text_input: TextInput | None = None,
+    video_input: VideoInput | None = None,
 ) -> SimulationResult:
     """Run ``agent`` through ``script`` on a virtual clock (see the module docstring)."""
     loop = asyncio.get_running_loop()
@@ -148,7 +159,8 @@ async def simulate(
 
     await session.start(agent, io=SessionIO(audio_input=VirtualAudioInput(
         None, frame_duration, start=t0), audio_output=output,
-        text_output=_TextRecorder(result.transcriptions)))
+        text_output=_TextRecorder(result.transcriptions), text_input=text_input,
+        video_input=video_input))
     session.runtime.output("playback").subscribe(on_playback)
 
     pending: list[asyncio.Task[Any]] = []

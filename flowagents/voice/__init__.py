@@ -17,16 +17,26 @@ from .events import (
     UserState,
     UserStateChangedEvent,
 )
-from .io import AudioInput, AudioOutput, SessionIO, TextOutput, TranscriptionSegment
-from .options import SessionOptions
+from .io import (
+    AudioInput,
+    AudioOutput,
+    SessionIO,
+    TextInput,
+    TextOutput,
+    TranscriptionSegment,
+    VideoInput,
+)
+from .options import SessionOptions, TurnOptions
 from .session import AgentSession
 from .speech import SpeechHandle
+from .turn_detector import TurnDetector
 
 __all__ = [
     "Agent", "AgentEvent", "AgentFalseInterruptionEvent", "AgentSession", "AgentState",
     "AgentStateChangedEvent", "AudioInput", "AudioOutput", "CloseEvent", "CloseReason",
     "ConversationItemAddedEvent", "ErrorEvent", "FunctionToolsExecutedEvent",
     "MetricsCollectedEvent", "ModelSettings", "SessionIO", "SessionOptions", "SpeechCreatedEvent",
-    "SpeechHandle", "StopResponse", "TextOutput", "TranscriptionSegment",
-    "UserInputTranscribedEvent", "UserState", "UserStateChangedEvent",
+    "SpeechHandle", "StopResponse", "TextInput", "TextOutput", "TranscriptionSegment",
+    "TurnDetector", "TurnOptions", "UserInputTranscribedEvent", "UserState",
+    "UserStateChangedEvent", "VideoInput",
 ]

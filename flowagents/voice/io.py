@@ -6,7 +6,10 @@ deadline on the session clock), so an output only forwards frames it is handed (
 ``AudioSource``, a speaker, a WAV file, a list in a test) and drops what it has buffered on
 ``clear()``. ``can_pause`` says whether a false interruption may pause and later resume the reply
 instead of cutting it (LiveKit's room output can; a phone line may not). Transcriptions of the
-agent (in sync with playout) and of the user go to a :class:`TextOutput`.
+agent (in sync with playout) and of the user go to a :class:`TextOutput`. User text (a room's
+chat) comes from a :class:`TextInput`: each text interrupts the agent and is a user turn. A
+:class:`VideoInput` (a room participant's camera) gives the latest frame as an image to attach
+to a user turn.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from flowagents.llm import ImageContent
 from flowagents.types import AudioFrame
 
-__all__ = ["AudioInput", "AudioOutput", "SessionIO", "TextOutput", "TranscriptionSegment"]
+__all__ = ["AudioInput", "AudioOutput", "SessionIO", "TextInput", "TextOutput",
+           "TranscriptionSegment", "VideoInput"]
 
 
 class AudioInput(ABC):
@@ -67,6 +72,27 @@ class TextOutput(ABC):
         """Publish a piece of transcription (must not block)."""
 
 
+class TextInput(ABC):
+    """User text messages (a chat box); ending the iteration ends the input."""
+
+    @abstractmethod
+    def __aiter__(self) -> AsyncIterator[str]: ...
+
+    async def aclose(self) -> None:  # noqa: B027 (optional hook)
+        """Stop reading."""
+
+
+class VideoInput(ABC):
+    """The user's camera, sampled on demand (the newest frame, not a stream)."""
+
+    @abstractmethod
+    async def capture_image(self) -> ImageContent | None:
+        """The newest frame as an image for the LLM (None when there is none yet)."""
+
+    async def aclose(self) -> None:  # noqa: B027 (optional hook)
+        """Release the track."""
+
+
 @dataclass(slots=True)
 class SessionIO:
     """The inputs and outputs a session runs on; any may be absent (text-only, audio-only)."""
@@ -74,3 +100,5 @@ class SessionIO:
     audio_input: AudioInput | None = None
     audio_output: AudioOutput | None = None
     text_output: TextOutput | None = None
+    text_input: TextInput | None = None
+    video_input: VideoInput | None = None
