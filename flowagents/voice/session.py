@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from reactivex import Observable
 from reactivex.disposable import CompositeDisposable
-from reactivex.subject import Subject
+from reactivex.subject import ReplaySubject, Subject
 
 from flowagents.errors import NOT_GIVEN, NotGiven
 from flowagents.graph import Graph, NodeError
@@ -32,16 +32,15 @@ from flowagents.llm import (
     ChatItem,
     ChatMessage,
     ToolChoice,
-    ToolExecution,
 )
-from flowagents.metrics import AgentMetrics, EOUMetrics, UsageCollector, UsageSummary
+from flowagents.metrics import AgentMetrics, UsageCollector, UsageSummary
 from flowagents.runtime import GraphRuntime, LoopScheduler
 from flowagents.stt import STT
 from flowagents.tts import TTS
 from flowagents.types import SpeechEvent, SpeechEventType
 from flowagents.vad import VAD
 
-from .agent import Agent, StopResponse
+from .agent import Agent
 from .events import (
     AgentEvent,
     AgentFalseInterruptionEvent,
@@ -51,7 +50,6 @@ from .events import (
     CloseReason,
     ConversationItemAddedEvent,
     ErrorEvent,
-    FunctionToolsExecutedEvent,
     MetricsCollectedEvent,
     SpeechCreatedEvent,
     SpeechSource,
@@ -59,10 +57,18 @@ from .events import (
     UserState,
     UserStateChangedEvent,
 )
+from .hooks import SessionHooks
 from .io import SessionIO, TranscriptionSegment
-from .options import SessionOptions
-from .signals import AgentActivity, PlaybackEvent, UserStateChange
-from .speech import Speech, SpeechHandle, StepResult
+from .options import SessionOptions, turn_options
+from .signals import (
+    ActiveAgent,
+    AgentActivity,
+    FalseInterruptionExpired,
+    PlaybackEvent,
+    UserStateChange,
+)
+from .speech import Speech, SpeechHandle
+from .turn_detector import TurnDetector
 
 __all__ = ["AgentSession"]
 
@@ -70,41 +76,27 @@ logger = logging.getLogger("flowagents.voice")
 _T = TypeVar("_T")
 
 
-def _content(item: ChatItem) -> tuple[Any, ...]:
-    if item.type == "message":
-        return ("message", item.role, item.text_content)
-    if item.type == "function_call":
-        return ("call", item.name, item.arguments)
-    if item.type == "function_call_output":
-        return ("output", item.name, item.output)
-    return (item.type,)
-
-
-def _fingerprint(ctx: ChatContext) -> tuple[Any, ...]:
-    """What a preemptive reply depends on: the instructions and the newest item (the user's
-    message) by content, and every item in between by identity. Contexts built by the session
-    share the history's items (never copies, see ``_llm_context``), so this costs a pointer
-    comparison per item, not a copy or a string join of the whole conversation per turn (a
-    context replaced by a copy compares by value, id included, and so counts as changed)."""
-    items = ctx.items
-    if not items:
-        return ()
-    return (_content(items[0]), tuple(items[1:-1]), _content(items[-1]) if len(items) > 1 else ())
-
-
-class AgentSession:
+class AgentSession(SessionHooks):
     """A voice session: one agent at a time, talking with one user over one graph.
 
     Turn options are :class:`SessionOptions` fields, with LiveKit's names and defaults
-    (``min_endpointing_delay=0.5``, ``allow_interruptions=True``, ...).
+    (``min_endpointing_delay=0.5``, ``allow_interruptions=True``, ...); ``turn_detection`` is a
+    :class:`TurnDetector` (none by default: the end of speech ends the turn). The active agent may
+    override them (see :class:`Agent`). ``attach_video`` attaches the newest frame of the I/O's
+    video input to each user message. User text (``push_text``, ``io.text_input``) is a turn.
+
+    Emits the events listed in the module docstring.
     """
 
     def __init__(self, *, vad: VAD | None = None, stt: STT | None = None, llm: LLM | None = None,
                  tts: TTS | None = None, graph: Graph | None = None, userdata: Any = None,
-                 options: SessionOptions | None = None, **turn_options: Any) -> None:
-        if options is not None and turn_options:
+                 turn_detection: TurnDetector | None = None, attach_video: bool = False,
+                 options: SessionOptions | None = None, **turn_opts: Any) -> None:
+        if options is not None and turn_opts:
             raise TypeError("pass either options= or turn options, not both")
-        self.options = options or SessionOptions(**turn_options)
+        self.options = options or SessionOptions(**turn_opts)
+        self.turn_detection = turn_detection
+        self.attach_video = attach_video
         self.vad, self.stt, self.llm, self.tts = vad, stt, llm, tts
         self.userdata = userdata
         self._graph = graph
@@ -113,6 +105,7 @@ class AgentSession:
         self._agent_state: AgentState = "initializing"
         self._user_state: UserState = "listening"
         self._events: Subject[AgentEvent] = Subject()
+        self._active: ReplaySubject[ActiveAgent] = ReplaySubject(1)
         self._listeners: dict[str, list[Callable[[Any], Any]]] = {}
         self._runtime: GraphRuntime | None = None
         self._io = SessionIO()
@@ -201,10 +194,14 @@ class AgentSession:
         self._loop = loop = asyncio.get_running_loop()
         self._io = io or SessionIO()
         graph = self._graph or self._default_graph()
+        self._agent = agent
+        agent._session = self
         runtime = GraphRuntime(graph, scheduler=LoopScheduler(loop), loop=loop,
-                               resources={"session": self, "report_metrics": self.report_metrics})
+                               resources={"session": self, "report_metrics": self.report_metrics,
+                                          "active_agent": self._active})
         self._runtime = runtime
         runtime.start()
+        self._publish_agent()
         out = self._io.audio_output
         subs = self._subscriptions
         if out is not None:
@@ -214,11 +211,13 @@ class AgentSession:
         subs.add(runtime.output("transcription").subscribe(self._on_transcription))
         subs.add(runtime.output("user_states").subscribe(self._on_user_state))
         subs.add(runtime.output("user_transcripts").subscribe(self._on_user_transcript))
+        if "false_interruptions" in graph.output_names:
+            subs.add(runtime.output("false_interruptions").subscribe(self._on_false_interruption))
         subs.add(runtime.errors.subscribe(lambda e: self.report_error(e, e.node)))
         if self._io.audio_input is not None:
             self._spawn(self._read_audio())
-        self._agent = agent
-        agent._session = self
+        if self._io.text_input is not None:
+            self._spawn(self._read_text())
         self._spawn(self._run_hook(agent.on_enter(), "on_enter"))
 
     def _default_graph(self) -> Graph:
@@ -228,7 +227,13 @@ class AgentSession:
             raise RuntimeError("the default voice graph needs vad= and stt= (or pass graph=)")
         out = self._io.audio_output
         return voice_graph(vad=self.vad, stt=self.stt, options=self.options,
-                           can_pause=out.can_pause if out is not None else True)
+                           can_pause=out.can_pause if out is not None else True,
+                           turn_detection=self.turn_detection)
+
+    def _publish_agent(self) -> None:
+        agent = self.current_agent
+        self._active.on_next(ActiveAgent(
+            agent, turn_options(self.options, agent, self.turn_detection), self.now()))
 
     async def _read_audio(self) -> None:
         source = self._io.audio_input
@@ -273,8 +278,10 @@ class AgentSession:
         self._subscriptions.dispose()
         if self._runtime is not None:
             self._runtime.close()
+        self._active.on_completed()
         await asyncio.sleep(0)  # let cancelled bridge tasks clean up
-        for source in (self._io.audio_input, self._io.audio_output):
+        for source in (self._io.audio_input, self._io.audio_output, self._io.text_input,
+                       self._io.video_input):
             if source is not None:
                 await source.aclose()
         self._emit(CloseEvent(reason, self.now() if self._loop else 0.0, error))
@@ -352,9 +359,25 @@ class AgentSession:
             await self._run_hook(old.on_exit(), "on_exit")
         self._history.insert(AgentHandoff(old_agent_id=old.id if old else None,
                                           new_agent_id=agent.id, created_at=self.now()))
+        self._continue_context(old, agent)
         self._agent = agent
         agent._session = self
+        self._publish_agent()
         await self._run_hook(agent.on_enter(), "on_enter")
+
+    @staticmethod
+    def _continue_context(old: Agent | None, new: Agent) -> None:
+        """A new agent built from the old one's context (``chat_ctx=self.chat_ctx`` in a handoff
+        tool) also gets what the old agent recorded after that copy was taken: the text played
+        before the tool call, the call and its output."""
+        if old is None:
+            return
+        mine = {item.id for item in new._chat_ctx.items}
+        theirs = old._chat_ctx.items
+        last_shared = max((i for i, item in enumerate(theirs) if item.id in mine), default=None)
+        if last_shared is not None:
+            new._chat_ctx.insert([item for item in theirs[last_shared + 1:]
+                                  if item.id not in mine])
 
     # -- the chat context ------------------------------------------------------------------
     def _add_item(self, item: ChatItem) -> None:
@@ -388,89 +411,15 @@ class AgentSession:
         logger.error("session error", extra={"source": str(source)})
         self._emit(ErrorEvent(cause, source, self.now()))
 
-    def preempt(self, transcript: str) -> Speech | None:
-        if self._agent is None or self._closed:
-            return None
-        ctx = self._llm_context()
-        ctx.items.append(ChatMessage(role="user", content=[transcript], created_at=self.now()))
-        speech = self._new_speech("generate_reply", NOT_GIVEN, user_initiated=False, chat_ctx=ctx,
-                                  preemptive=True, scheduled=False, replaces_current=True)
-        self._preempted[speech.id] = (_fingerprint(ctx), tuple(t.name for t in
-                                                                self.current_agent.tools))
-        return speech
-
-    async def user_turn(self, turn: Any, preemptive: Speech | None) -> Speech | None:
-        agent = self.current_agent
-        committed = self.now()
-        message = ChatMessage(role="user", content=[turn.transcript], created_at=committed)
-        self._add_item(message)
-        try:
-            # a new list sharing the agent's items (LiveKit's turn_ctx), not a deep copy of the
-            # whole conversation per turn
-            turn_ctx = ChatContext.model_construct(items=list(agent._chat_ctx.items))
-            await agent.on_user_turn_completed(turn_ctx, message)
-        except StopResponse:
-            if preemptive is not None:
-                preemptive.cancel()
-            self._eou_metrics(turn, committed, "")
-            return None
-        ctx = self._llm_context()
-        key = (_fingerprint(ctx), tuple(t.name for t in agent.tools))
-        speech: Speech
-        if preemptive is not None and self._preempted.pop(preemptive.id, None) == key \
-                and preemptive.agent is agent:
-            speech = preemptive
-            speech.schedule()
-        else:
-            if preemptive is not None:
-                preemptive.cancel()
-            speech = self._new_speech("generate_reply", NOT_GIVEN, user_initiated=False,
-                                      chat_ctx=ctx, replaces_current=True, user_turn=turn)
-        speech.user_turn = turn
-        self._preempted.clear()
-        self._eou_metrics(turn, committed, speech.id)
-        self._schedule(speech)
-        return speech
-
-    def _eou_metrics(self, turn: Any, committed: float, speech_id: str) -> None:
-        final = self._last_final_at if self._last_final_at is not None else turn.speech_end
-        self.report_metrics(EOUMetrics(
-            committed, end_of_utterance_delay=turn.committed_at - turn.speech_end,
-            transcription_delay=max(0.0, final - turn.speech_end),
-            on_user_turn_completed_delay=self.now() - committed, speech_id=speech_id))
-
-    def tools_started(self) -> None:
-        """A tool round began (the agent is busy, so the user-away timer is paused)."""
-
-    def tools_executed(self, speech: Speech, step: StepResult,
-                       executions: list[ToolExecution]) -> Agent | None:
-        now = self.now()
-        handoff: Agent | None = None
-        for execution in executions:
-            call = execution.call.model_copy(update={"created_at": now})
-            self._add_item(call)
-            speech.handle.chat_items.append(call)
-            if execution.output is not None:
-                output = execution.output.model_copy(update={"created_at": now})
-                self._add_item(output)
-                speech.handle.chat_items.append(output)
-            result = execution.raw_result
-            if isinstance(result, tuple) and result and isinstance(result[0], Agent):
-                result = result[0]
-            if isinstance(result, Agent):
-                handoff = result
-        self._emit(FunctionToolsExecutedEvent(
-            tuple(e.call for e in executions), tuple(e.output for e in executions), now))
-        if handoff is not None:
-            self.update_agent(handoff)
-        return handoff
-
     # -- graph outputs ---------------------------------------------------------------------
     def _on_activity(self, activity: AgentActivity) -> None:
         state: AgentState = "listening" if activity.paused else activity.state
         if state != self._agent_state:
             old, self._agent_state = self._agent_state, state
             self._emit(AgentStateChangedEvent(old, state, activity.time))
+
+    def _on_false_interruption(self, expired: FalseInterruptionExpired) -> None:
+        self._emit(AgentFalseInterruptionEvent(False, expired.time))
 
     def _on_user_state(self, change: UserStateChange) -> None:
         if change.state != self._user_state:
