@@ -9,7 +9,8 @@ Once that text has played and the tools are done, the session records the calls 
 the next step asks the model again, at most ``max_tool_steps`` LLM calls per reply. A tool
 returning an ``Agent`` hands off and ends the reply. A preemptive speech's text starts at once and
 is replayed to the subscriber that comes when its turn commits; its tools wait for the commit.
-Each LLM call is reported as :class:`~flowagents.metrics.LLMMetrics`.
+Each LLM call is reported as :class:`~flowagents.metrics.LLMMetrics` and traced as an
+``llm_request`` span, each tool call as a ``function_tool`` span, under the turn's span.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from flowagents.llm import FunctionCall, RunContext, ToolExecution
 from flowagents.llm import execute_function_call as run_tool
 from flowagents.metrics import LLMMetrics
 from flowagents.runtime.bridge import from_async_iterable
+from flowagents.telemetry import spans
 from flowagents.types import ChatChunk
 from flowagents.voice.agent import ModelSettings
 from flowagents.voice.speech import ReplyText, Speech, StepResult
@@ -63,6 +65,14 @@ async def _as_text(source: str | AsyncIterable[str]) -> AsyncIterator[ReplyText]
     yield ReplyText(0, end_of_step=True)
 
 
+async def _run_tool(call: FunctionCall, tools: Any, context: RunContext[Any]) -> ToolExecution:
+    with spans.function_tool(name=call.name, call_id=call.call_id) as span:
+        execution = await run_tool(call, tools, context)
+        if execution.output is not None and execution.output.is_error:
+            span.set_attribute("flowagents.function_tool.is_error", True)
+        return execution
+
+
 async def _generate(speech: Speech, session: ReplySession, max_steps: int
                     ) -> AsyncIterator[ReplyText]:
     agent = speech.agent
@@ -78,25 +88,31 @@ async def _generate(speech: Speech, session: ReplySession, max_steps: int
         text: list[str] = []
         calls: dict[int, dict[str, str]] = {}
         usage = None
-        async for chunk in agent.llm_node(chat_ctx, tools, ModelSettings(tool_choice)):
-            delta = chunk if isinstance(chunk, str) else chunk.delta
-            if isinstance(chunk, ChatChunk):
-                for piece in chunk.tool_calls:
-                    call = calls.setdefault(piece.index, {"id": "", "name": "", "args": ""})
-                    call["id"] = call["id"] or piece.call_id
-                    call["name"] += piece.name
-                    call["args"] += piece.arguments
-                usage = chunk.usage or usage
-            if first is None and (delta or (isinstance(chunk, ChatChunk) and chunk.tool_calls)):
-                first = session.now() - started
-            if delta:
-                text.append(delta)
-                yield ReplyText(step, delta)
+        label = getattr(agent.session.llm, "label", "llm")
+        with speech.traced(), spans.llm_request(label=label, items=len(chat_ctx.items),
+                                                tools=len(tools), speech_id=speech.id) as span:
+            async for chunk in agent.llm_node(chat_ctx, tools, ModelSettings(tool_choice)):
+                delta = chunk if isinstance(chunk, str) else chunk.delta
+                if isinstance(chunk, ChatChunk):
+                    for piece in chunk.tool_calls:
+                        call = calls.setdefault(piece.index, {"id": "", "name": "", "args": ""})
+                        call["id"] = call["id"] or piece.call_id
+                        call["name"] += piece.name
+                        call["args"] += piece.arguments
+                    usage = chunk.usage or usage
+                if first is None and (delta or (isinstance(chunk, ChatChunk)
+                                                and chunk.tool_calls)):
+                    first = session.now() - started
+                if delta:
+                    text.append(delta)
+                    yield ReplyText(step, delta)
+            if usage is not None:
+                span.set_attribute("gen_ai.usage.output_tokens", usage.completion_tokens)
+                span.set_attribute("gen_ai.usage.input_tokens", usage.prompt_tokens)
         yield ReplyText(step, end_of_step=True)
         duration = session.now() - started
         session.report_metrics(LLMMetrics(
-            session.now(), label=getattr(agent.session.llm, "label", "llm"),
-            ttft=-1.0 if first is None else first, duration=duration,
+            session.now(), label=label, ttft=-1.0 if first is None else first, duration=duration,
             completion_tokens=usage.completion_tokens if usage else 0,
             prompt_tokens=usage.prompt_tokens if usage else 0,
             prompt_cached_tokens=usage.cached_tokens if usage else 0,
@@ -112,10 +128,12 @@ async def _generate(speech: Speech, session: ReplySession, max_steps: int
                                        created_at=now)
                           for i, c in sorted(calls.items())]
         session.tools_started()
-        executions = list(await asyncio.gather(*(
-            run_tool(call, tools, RunContext(session=agent.session, speech_handle=speech.handle,
-                                             function_call=call))
-            for call in function_calls)))
+        with speech.traced():
+            executions = list(await asyncio.gather(*(
+                _run_tool(call, tools, RunContext(session=agent.session,
+                                                  speech_handle=speech.handle,
+                                                  function_call=call))
+                for call in function_calls)))
         played = await speech.step_future(step)
         handoff = session.tools_executed(speech, played, executions)
         if handoff is not None or not any(e.reply_required for e in executions):

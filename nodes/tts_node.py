@@ -7,7 +7,8 @@ each sentence: its start (with the text to show, from the agent's ``transcriptio
 and the end of each step, which playout uses to sync the transcription and to cut the history.
 Disposing the audio stream cancels the synthesis in flight and the text stream behind it. With
 ``preemptive_tts`` a preemptive speech's audio starts before its turn commits (and is replayed).
-Each synthesis is reported as :class:`~flowagents.metrics.TTSMetrics`.
+Each synthesis is reported as :class:`~flowagents.metrics.TTSMetrics` and traced as a
+``tts_request`` span under the turn's span.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from reactivex import operators as ops
 from flowagents.graph import BuildContext, In, Node, NodeConfig, Out
 from flowagents.metrics import TTSMetrics
 from flowagents.runtime.bridge import from_async_iterable, to_async_iterator
+from flowagents.telemetry import spans
 from flowagents.tokenize import SentenceStream
 from flowagents.types import AudioFrame, SynthesizedAudio
 from flowagents.voice.agent import ModelSettings
@@ -54,15 +56,17 @@ async def _voice(speech: Speech, now: Callable[[], float],
         started = now()
         first: float | None = None
         audio = 0.0
-        async for chunk in agent.tts_node(_one(text), settings):
-            frame: AudioFrame = chunk.frame if isinstance(chunk, SynthesizedAudio) else chunk
-            if first is None:
-                first = now() - started
-            audio += frame.duration
-            yield AgentAudio(frame, step)
-        yield AgentAudio(None, step, end_of_segment=True)
         tts = agent.session.tts
-        report(TTSMetrics(now(), label=getattr(tts, "label", "tts"),
+        label = getattr(tts, "label", "tts")
+        with speech.traced(), spans.tts_request(label=label, text=text, speech_id=speech.id):
+            async for chunk in agent.tts_node(_one(text), settings):
+                frame: AudioFrame = chunk.frame if isinstance(chunk, SynthesizedAudio) else chunk
+                if first is None:
+                    first = now() - started
+                audio += frame.duration
+                yield AgentAudio(frame, step)
+        yield AgentAudio(None, step, end_of_segment=True)
+        report(TTSMetrics(now(), label=label,
                           ttfb=-1.0 if first is None else first, duration=now() - started,
                           audio_duration=audio, characters_count=len(text), speech_id=speech.id))
 

@@ -3,34 +3,78 @@
 VAD inference is small and synchronous (see :mod:`flowagents.vad.vad`), so the node calls
 ``stream.process(frame)`` inline on the loop and forwards the events it returns. Completion of
 the audio flushes the stream (a final END_OF_SPEECH) and closes it; so does disposal.
+
+With a ``report_metrics`` resource (the session's), a :class:`~flowagents.metrics.VADMetrics` is
+reported per ``metrics_interval`` (1.0 s) of audio, not per frame: the inference calls and their
+total wall-clock time in that window, and ``idle_time``, the audio in it heard as silence. The
+per-frame cost is two clock reads and a few additions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from pydantic import Field
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable
 
 from flowagents.graph import BuildContext, In, Node, NodeConfig, Out
-from flowagents.types import AudioFrame, VADEvent
+from flowagents.metrics import VADMetrics
+from flowagents.types import AudioFrame, VADEvent, VADEventType
 from flowagents.vad import VAD
 
-__all__ = ["VADNode", "vad_events"]
+__all__ = ["VADNode", "VADNodeConfig", "vad_events"]
 
 
-def vad_events(vad: VAD) -> Any:
-    """``audio.pipe(vad_events(vad))``: the VAD's events for the audio, in order."""
+class _Window:
+    """VAD metrics accumulated over one window of audio."""
+
+    __slots__ = ("audio", "count", "idle", "inference", "speaking")
+
+    def __init__(self) -> None:
+        self.audio = self.idle = self.inference = 0.0
+        self.count = 0
+        self.speaking = False
+
+
+def vad_events(vad: VAD, *, report: Callable[[VADMetrics], None] | None = None,
+               metrics_interval: float = 1.0) -> Any:
+    """``audio.pipe(vad_events(vad))``: the VAD's events for the audio, in order; ``report``
+    gets a :class:`VADMetrics` per ``metrics_interval`` seconds of audio."""
 
     def _op(audio: Observable[AudioFrame]) -> Observable[VADEvent]:
         def subscribe(observer: abc.ObserverBase[VADEvent],
                       scheduler: abc.SchedulerBase | None = None) -> abc.DisposableBase:
             stream = vad.stream()
+            window = _Window()
 
             def on_frame(frame: AudioFrame) -> None:
-                for event in stream.process(frame):
+                if report is None:
+                    for event in stream.process(frame):
+                        observer.on_next(event)
+                    return
+                started = time.perf_counter()
+                events = stream.process(frame)
+                w = window
+                w.inference += time.perf_counter() - started
+                w.count += 1
+                w.audio += frame.duration
+                if not w.speaking:
+                    w.idle += frame.duration
+                for event in events:
+                    if event.type is VADEventType.START_OF_SPEECH:
+                        w.speaking = True
+                    elif event.type is VADEventType.END_OF_SPEECH:
+                        w.speaking = False
                     observer.on_next(event)
+                if w.audio >= metrics_interval - 1e-9:
+                    report(VADMetrics(frame.end_time, label=vad.label, idle_time=w.idle,
+                                      inference_duration_total=w.inference,
+                                      inference_count=w.count))
+                    w.audio = w.idle = w.inference = 0.0
+                    w.count = 0
 
             def on_completed() -> None:
                 for event in stream.flush():
@@ -47,9 +91,15 @@ def vad_events(vad: VAD) -> Any:
     return _op
 
 
-class VADNode(Node):
-    """Voice activity detection. Emits :class:`VADEvent` on ``events``."""
+class VADNodeConfig(NodeConfig):
+    metrics_interval: float = Field(1.0, gt=0.0, description="audio seconds per VADMetrics")
 
+
+class VADNode(Node):
+    """Voice activity detection. Emits :class:`VADEvent` on ``events`` (and reports
+    :class:`VADMetrics`, see the module docstring)."""
+
+    Config = VADNodeConfig
     kind = "provider"
     inputs = (In("audio", AudioFrame),)
     outputs = (Out("events", VADEvent),)
@@ -64,4 +114,8 @@ class VADNode(Node):
 
     def build(self, ctx: BuildContext,
               inputs: Mapping[str, Observable[Any]]) -> Mapping[str, Observable[Any]]:
-        return {"events": inputs["audio"].pipe(vad_events(self.vad))}
+        cfg = self.config
+        assert isinstance(cfg, VADNodeConfig)
+        op = vad_events(self.vad, report=ctx.resources.get("report_metrics"),
+                        metrics_interval=cfg.metrics_interval)
+        return {"events": inputs["audio"].pipe(op)}

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from flowagents.errors import NOT_GIVEN, NotGiven
 from flowagents.llm import ChatContext, ChatItem, ChatMessage, ImageContent, ToolExecution
 from flowagents.metrics import AgentMetrics, EOUMetrics
+from flowagents.telemetry import spans
 
 from .agent import Agent, StopResponse
 from .events import AgentEvent, FunctionToolsExecutedEvent, SpeechSource
@@ -136,11 +137,20 @@ class SessionHooks:
             speech = self._new_speech("generate_reply", NOT_GIVEN, user_initiated=False,
                                       chat_ctx=ctx, replaces_current=True, user_turn=turn)
         speech.user_turn = turn
+        self._spawn(self._trace_turn(speech, turn))
         self._preempted.clear()
         if not typed:
             self._eou_metrics(turn, committed, speech.id)
         self._schedule(speech)
         return speech
+
+    @staticmethod
+    async def _trace_turn(speech: Speech, turn: UserTurn) -> None:
+        """The ``user_turn`` span: from the commit until the reply has played (or stopped)."""
+        with spans.user_turn(speech_id=speech.id, transcript=turn.transcript) as span:
+            speech.span = span
+            await speech.handle.wait_for_playout()
+            span.set_attribute("flowagents.interrupted", speech.handle.interrupted)
 
     def _eou_metrics(self, turn: UserTurn, committed: float, speech_id: str) -> None:
         final = self._last_final_at if self._last_final_at is not None else turn.speech_end

@@ -7,16 +7,21 @@ audio stream, and the playout node plays it. Its streams are cold observables co
 disposing the playout's subscription (an interruption) cancels the TTS and LLM calls behind it.
 A preemptive speech flows through once *unscheduled* (its LLM, and optionally TTS, start early and
 are replayed) and again when its turn commits; it is cancelled instead if the turn changed.
+A user turn's speech carries its ``user_turn`` OpenTelemetry span: the LLM, TTS and tool spans of
+its work are opened under it (:meth:`Speech.traced`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterable, Callable, Generator
+from collections.abc import AsyncIterable, Callable, Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 from reactivex import Observable
 from reactivex.disposable import CompositeDisposable
 from reactivex.subject import BehaviorSubject
@@ -159,10 +164,24 @@ class Speech:
     _steps: dict[int, asyncio.Future[StepResult]] = field(default_factory=dict)
     step_results: list[StepResult] = field(default_factory=list)
     _scheduled: asyncio.Future[None] | None = None
+    span: trace.Span | None = None  # the user turn's span, when this speech answers one
 
     @property
     def id(self) -> str:
         return self.handle.id
+
+    @contextmanager
+    def traced(self) -> Iterator[None]:
+        """Make this speech's turn span the current one (spans opened inside are its children).
+        Enter and leave it in the same task."""
+        if self.span is None:
+            yield
+            return
+        token = otel_context.attach(trace.set_span_in_context(self.span))
+        try:
+            yield
+        finally:
+            otel_context.detach(token)
 
     def wait_scheduled(self) -> asyncio.Future[None]:
         """Resolved once the speech is scheduled (at once unless it is preemptive)."""
