@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterable, Callable, Coroutine
+from collections.abc import AsyncIterable, Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 from reactivex import Observable
@@ -31,6 +31,7 @@ from flowagents.llm import (
     ChatContext,
     ChatItem,
     ChatMessage,
+    ImageContent,
     ToolChoice,
 )
 from flowagents.metrics import AgentMetrics, UsageCollector, UsageSummary
@@ -58,7 +59,7 @@ from .events import (
     UserStateChangedEvent,
 )
 from .hooks import SessionHooks
-from .io import SessionIO, TranscriptionSegment
+from .io import SessionIO, TranscriptionSegment, VideoInput
 from .options import SessionOptions, turn_options
 from .signals import (
     ActiveAgent,
@@ -74,6 +75,17 @@ __all__ = ["AgentSession"]
 
 logger = logging.getLogger("flowagents.voice")
 _T = TypeVar("_T")
+
+
+class _RoomVideo(VideoInput):
+    """The room participant's camera as the session's video input."""
+
+    def __init__(self, room_io: Any) -> None:
+        self._room_io = room_io
+
+    async def capture_image(self) -> ImageContent | None:
+        image: ImageContent | None = await self._room_io.capture_image()
+        return image
 
 
 class AgentSession(SessionHooks):
@@ -106,6 +118,7 @@ class AgentSession(SessionHooks):
         self._user_state: UserState = "listening"
         self._events: Subject[AgentEvent] = Subject()
         self._active: ReplaySubject[ActiveAgent] = ReplaySubject(1)
+        self._room_io: Any = None  # flowagents.job.room_io.RoomIO with start(room=)
         self._listeners: dict[str, list[Callable[[Any], Any]]] = {}
         self._runtime: GraphRuntime | None = None
         self._io = SessionIO()
@@ -184,21 +197,29 @@ class AgentSession(SessionHooks):
         self._events.on_next(event)
 
     # -- life ------------------------------------------------------------------------------
-    async def start(self, agent: Agent, *, io: SessionIO | None = None, room: Any = None) -> None:
-        """Run ``agent`` on ``io`` (the worker maps ``room`` to a SessionIO)."""
+    async def start(self, agent: Agent, *, io: SessionIO | None = None, room: Any = None,
+                    room_options: Mapping[str, Any] | None = None) -> None:
+        """Run ``agent`` on ``io``, or in a LiveKit ``room`` (``rtc.Room``): the linked
+        participant's microphone, camera (for ``capture_image``/``attach_video``) and ``lk.chat``
+        text in, the agent's audio and transcriptions out (``room_options`` go to
+        :func:`flowagents.job.room_io.room_session_io`). When that participant leaves or the room
+        disconnects, the session closes (``close`` with ``participant_disconnected``)."""
         if self._started:
             raise RuntimeError("a session starts once")
-        if room is not None and io is None:
-            raise TypeError("room= needs the worker's room I/O; pass io=SessionIO(...)")
+        if room is not None and io is not None:
+            raise TypeError("pass room= or io=, not both")
         self._started = True
         self._loop = loop = asyncio.get_running_loop()
+        if room is not None:
+            io = await self._open_room(room, room_options or {})
         self._io = io or SessionIO()
         graph = self._graph or self._default_graph()
         self._agent = agent
         agent._session = self
         runtime = GraphRuntime(graph, scheduler=LoopScheduler(loop), loop=loop,
                                resources={"session": self, "report_metrics": self.report_metrics,
-                                          "active_agent": self._active})
+                                          "active_agent": self._active, "vad": self.vad,
+                                          "stt": self.stt, "llm": self.llm, "tts": self.tts})
         self._runtime = runtime
         runtime.start()
         self._publish_agent()
@@ -218,7 +239,26 @@ class AgentSession(SessionHooks):
             self._spawn(self._read_audio())
         if self._io.text_input is not None:
             self._spawn(self._read_text())
+        if self._room_io is not None:
+            self._spawn(self._watch_room(self._room_io))
         self._spawn(self._run_hook(agent.on_enter(), "on_enter"))
+
+    async def _open_room(self, room: Any, options: Mapping[str, Any]) -> SessionIO:
+        from flowagents.job.room_io import room_session_io
+
+        room_io = await room_session_io(
+            room, on_text=lambda text, _identity: self.push_text(text), **options)
+        self._room_io = room_io
+        io = room_io.io
+        if room_io.video_input is not None:
+            io.video_input = _RoomVideo(room_io)
+        return io
+
+    async def _watch_room(self, room_io: Any) -> None:
+        reason = await asyncio.shield(room_io.closed)
+        if reason != "closed":
+            logger.info("the linked participant left, closing", extra={"reason": reason})
+            await self.aclose(CloseReason.PARTICIPANT_DISCONNECTED)
 
     def _default_graph(self) -> Graph:
         from graphs.voice import voice_graph
@@ -271,7 +311,7 @@ class AgentSession(SessionHooks):
         for handle in list(self._speeches):
             if not handle.done():
                 handle.interrupt(force=True)
-        tasks = list(self._tasks)
+        tasks = [t for t in self._tasks if t is not asyncio.current_task()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -280,10 +320,13 @@ class AgentSession(SessionHooks):
             self._runtime.close()
         self._active.on_completed()
         await asyncio.sleep(0)  # let cancelled bridge tasks clean up
-        for source in (self._io.audio_input, self._io.audio_output, self._io.text_input,
-                       self._io.video_input):
-            if source is not None:
-                await source.aclose()
+        if self._room_io is not None:
+            await self._room_io.aclose()  # every part of the room's I/O
+        else:
+            for source in (self._io.audio_input, self._io.audio_output, self._io.text_input,
+                           self._io.video_input):
+                if source is not None:
+                    await source.aclose()
         self._emit(CloseEvent(reason, self.now() if self._loop else 0.0, error))
         self._events.on_completed()
 
