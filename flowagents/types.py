@@ -70,11 +70,11 @@ class AudioFrame:
 
     @property
     def samples_per_channel(self) -> int:
-        return self.data.shape[0] // self.num_channels
+        return len(self.data) // self.num_channels
 
     @property
     def duration(self) -> float:
-        return self.data.shape[0] / (self.num_channels * self.sample_rate)
+        return len(self.data) / (self.num_channels * self.sample_rate)
 
     @property
     def end_time(self) -> float:
@@ -103,7 +103,7 @@ class AudioFrame:
         from livekit import rtc
 
         return rtc.AudioFrame(
-            memoryview(self.data).cast("B"), self.sample_rate, self.num_channels,
+            self.data.data.cast("B"), self.sample_rate, self.num_channels,
             self.samples_per_channel,
         )
 

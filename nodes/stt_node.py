@@ -23,7 +23,8 @@ from reactivex import Observable, abc
 from reactivex import operators as ops
 from reactivex.disposable import CompositeDisposable
 
-from flowagents.graph import BuildContext, In, Node, NodeConfig, Out
+from flowagents.graph import BuildContext, In, Out
+from flowagents.graph.provider import ProviderNode
 from flowagents.metrics import STTMetrics
 from flowagents.runtime.bridge import from_async_iterable, to_async_iterator
 from flowagents.runtime.scheduler import seconds
@@ -97,17 +98,14 @@ def transcribe(stt: STT, *, scheduler: abc.SchedulerBase, loop: Any = None,
     return _op
 
 
-class STTNode(Node):
-    """Speech to text. Emits :class:`SpeechEvent` (interim and final) on ``transcripts``."""
+class STTNode(ProviderNode[STT]):
+    """Speech to text. Emits :class:`SpeechEvent` (interim and final) on ``transcripts``.
+    The STT is given, or the ``stt`` resource."""
 
-    kind = "provider"
+    provider_type = STT
+    resource = "stt"
     inputs = (In("audio", AudioFrame), In("agent", ActiveAgent, required=False))
     outputs = (Out("transcripts", SpeechEvent),)
-
-    def __init__(self, stt: STT, config: NodeConfig | None = None, *, name: str | None = None
-                 ) -> None:
-        super().__init__(config, name=name)
-        self.stt = stt
 
     def default_name(self) -> str:
         return "stt"
@@ -117,7 +115,8 @@ class STTNode(Node):
         report = ctx.resources.get("report_metrics")
         audio = inputs["audio"]
         default: Observable[SpeechEvent] = audio.pipe(
-            transcribe(self.stt, scheduler=ctx.scheduler, loop=ctx.loop, report=report))
+            transcribe(self.resolve_provider(ctx), scheduler=ctx.scheduler, loop=ctx.loop,
+                       report=report))
         agents = inputs.get("agent")
         if agents is None:
             return {"transcripts": default}

@@ -20,7 +20,8 @@ from pydantic import Field
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable
 
-from flowagents.graph import BuildContext, In, Node, NodeConfig, Out
+from flowagents.graph import BuildContext, In, Out
+from flowagents.graph.provider import ProviderNode, ProviderNodeConfig
 from flowagents.metrics import VADMetrics
 from flowagents.types import AudioFrame, VADEvent, VADEventType
 from flowagents.vad import VAD
@@ -91,23 +92,19 @@ def vad_events(vad: VAD, *, report: Callable[[VADMetrics], None] | None = None,
     return _op
 
 
-class VADNodeConfig(NodeConfig):
+class VADNodeConfig(ProviderNodeConfig):
     metrics_interval: float = Field(1.0, gt=0.0, description="audio seconds per VADMetrics")
 
 
-class VADNode(Node):
+class VADNode(ProviderNode[VAD]):
     """Voice activity detection. Emits :class:`VADEvent` on ``events`` (and reports
-    :class:`VADMetrics`, see the module docstring)."""
+    :class:`VADMetrics`, see the module docstring). The VAD is given, or the ``vad`` resource."""
 
     Config = VADNodeConfig
-    kind = "provider"
+    provider_type = VAD
+    resource = "vad"
     inputs = (In("audio", AudioFrame),)
     outputs = (Out("events", VADEvent),)
-
-    def __init__(self, vad: VAD, config: NodeConfig | None = None, *, name: str | None = None
-                 ) -> None:
-        super().__init__(config, name=name)
-        self.vad = vad
 
     def default_name(self) -> str:
         return "vad"
@@ -116,6 +113,6 @@ class VADNode(Node):
               inputs: Mapping[str, Observable[Any]]) -> Mapping[str, Observable[Any]]:
         cfg = self.config
         assert isinstance(cfg, VADNodeConfig)
-        op = vad_events(self.vad, report=ctx.resources.get("report_metrics"),
+        op = vad_events(self.resolve_provider(ctx), report=ctx.resources.get("report_metrics"),
                         metrics_interval=cfg.metrics_interval)
         return {"events": inputs["audio"].pipe(op)}

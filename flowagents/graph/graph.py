@@ -198,6 +198,11 @@ class Graph:
                     f"graph {self.name!r} has no node {ref.node!r} (edge {src} -> {dst})",
                     node=ref.node, port=ref.port,
                 )
+        if self._g.has_edge(src.node, dst.node, key=(src.port, dst.port)):
+            raise InputAlreadyConnectedError(
+                f"edge {src} -> {dst} is already in graph {self.name!r}",
+                node=dst.node, port=dst.port,
+            )
         edge = Edge(src, dst, feedback)
         self._g.add_edge(src.node, dst.node, key=(src.port, dst.port), edge=edge)
         return edge

@@ -101,7 +101,8 @@ class Outputs(Mapping[str, OutPort]):
 
 
 def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    """``LLMReply`` -> ``llm_reply``, ``VADNode`` -> ``vad_node``: acronyms stay one word."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
 
 
 class Node:

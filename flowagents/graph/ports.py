@@ -69,7 +69,7 @@ _NAMES_BY_TYPE: dict[Any, str] = {}
 
 def register_type(tp: Any, name: str | None = None) -> Any:
     """Give a stream type a short name for specs (``"AudioFrame"`` instead of an import path)."""
-    key = name or getattr(tp, "__name__", str(tp))
+    key: str = name if name is not None else str(getattr(tp, "__name__", tp))
     _TYPES_BY_NAME[key] = tp
     _NAMES_BY_TYPE[tp] = key
     return tp

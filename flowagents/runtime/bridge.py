@@ -53,7 +53,11 @@ def from_async_iterable(
             observer.on_completed()
 
         task = the_loop.create_task(pump())
-        return Disposable(task.cancel)
+
+        def cancel() -> None:
+            task.cancel()
+
+        return Disposable(cancel)
 
     return reactivex.create(subscribe)
 

@@ -19,7 +19,7 @@ __all__ = ["VirtualClockSelector", "VirtualTimeEventLoop", "run_virtual"]
 _T = TypeVar("_T")
 
 
-class VirtualClockSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+class VirtualClockSelector(selectors.DefaultSelector):
     """A selector that advances the loop's clock instead of blocking until the next timer."""
 
     def __init__(self) -> None:

@@ -1,0 +1,54 @@
+"""Provider nodes in specs: the provider is a per-job resource, so a loaded graph still runs."""
+
+from __future__ import annotations
+
+import pytest
+from reactivex.testing import TestScheduler
+
+from flowagents.graph import Graph, NodeError
+from flowagents.runtime import GraphRuntime
+from flowagents.testing import FakeVAD, Script
+from flowagents.types import AudioFrame, VADEventType
+from graphs.example import example_graph
+from nodes.vad_node import VADNode
+
+
+def _vad_graph() -> Graph:
+    with Graph("vad_only") as g:
+        audio = g.input("audio", AudioFrame)
+        g.output("events", VADNode(FakeVAD(Script()))(audio))
+    return g
+
+
+def test_example_graph_with_providers_round_trips_through_json() -> None:
+    graph = example_graph()
+    spec = graph.to_spec()
+    loaded = Graph.from_json(graph.to_json())
+    assert loaded.to_spec() == spec
+    assert spec.model_dump(mode="json")["nodes"]  # non-trivial
+
+
+def test_loaded_provider_node_without_a_resource_names_node_and_resource() -> None:
+    loaded = Graph.from_json(_vad_graph().to_json())
+    runtime = GraphRuntime(loaded, scheduler=TestScheduler())
+    with pytest.raises(NodeError) as caught:
+        runtime.start()
+    assert caught.value.node == "vad"
+    assert "'vad'" in str(caught.value)
+
+
+def test_loaded_provider_node_takes_its_provider_from_the_resources() -> None:
+    script = Script()
+    script.user_speech(start=0.1, end=0.3, transcript="hi")
+    loaded = Graph.from_json(_vad_graph().to_json())
+    scheduler = TestScheduler()
+    runtime = GraphRuntime(loaded, scheduler=scheduler, resources={"vad": FakeVAD(script)})
+    runtime.start()
+    events: list[tuple[VADEventType, float]] = []
+    runtime.output("events").subscribe(lambda e: events.append((e.type, e.timestamp)))
+    for i in range(100):
+        runtime.push("audio", AudioFrame.silence(0.01, timestamp=i * 0.01))
+    runtime.close()
+    kinds = [kind for kind, _ in events if kind is not VADEventType.INFERENCE_DONE]
+    assert kinds == [VADEventType.START_OF_SPEECH, VADEventType.END_OF_SPEECH]
+    assert [round(t, 6) for k, t in events if k is not VADEventType.INFERENCE_DONE] == [0.1, 0.3]
