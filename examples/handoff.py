@@ -7,7 +7,9 @@ A port of LiveKit Agents' multi-agent example. The handoff is a tool that return
 built with the session's chat context, so it knows what the caller already said). Shared facts
 live in the session's ``userdata``.
 
-Run it with ``python examples/handoff.py dev`` (a worker) or
+The offline models come from ``nodes.local.local_providers()`` (loaded once per job process by
+``prewarm``); the worker and the console build the session with ``create_session`` and the
+first agent with ``create_agent``. Run it with ``python examples/handoff.py dev`` (a worker) or
 ``flowagents console examples/handoff.py``;
 ``tests/examples/test_handoff.py`` runs it on the testing kit.
 """
@@ -15,11 +17,14 @@ Run it with ``python examples/handoff.py dev`` (a worker) or
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
-from flowagents.job import JobContext
+from flowagents.job import JobContext, JobProcess
 from flowagents.llm import ChatContext, RunContext, function_tool
 from flowagents.voice import Agent, AgentSession
+
+if TYPE_CHECKING:
+    from nodes.local import LocalProviders
 
 RECEPTIONIST_INSTRUCTIONS = (
     "You are the receptionist of Acme Corp. Ask for the caller's name and what they need. "
@@ -70,25 +75,33 @@ class SalesAgent(Agent):
         self.session.generate_reply(instructions=SALES_GREETING)
 
 
-def local_providers() -> dict[str, Any]:
-    """Silero VAD, Whisper STT, SmolLM2 on llama.cpp and Piper TTS, all offline."""
-    from nodes.llama_cpp_llm import LlamaCppLLM
+def create_agent() -> Agent:
+    return Receptionist()
 
-    from nodes.piper_tts import PiperTTS
-    from nodes.silero_vad import SileroVAD
-    from nodes.whisper_stt import WhisperSTT
 
-    return {"vad": SileroVAD(), "stt": WhisperSTT(), "llm": LlamaCppLLM(), "tts": PiperTTS()}
+def create_session(providers: LocalProviders) -> AgentSession:
+    """The session on the offline models; ``userdata`` is shared across the handoff."""
+    return AgentSession(**providers.session_kwargs(), userdata=CallInfo())
+
+
+def prewarm(proc: JobProcess) -> None:
+    """Load the four offline models once per job process, before a job arrives."""
+    from nodes.local import local_providers
+
+    proc.userdata["providers"] = local_providers()
 
 
 async def entrypoint(ctx: JobContext) -> None:
+    from flowagents.job.room_io import room_session_io
+
     await ctx.connect()
-    session = AgentSession(**local_providers(), userdata=CallInfo())
-    await session.start(agent=Receptionist(), room=ctx.room)
+    session = create_session(ctx.proc.userdata["providers"])
+    room_io = await room_session_io(ctx.room, session=session)
+    await session.start(agent=create_agent(), io=room_io.io)
 
 
 if __name__ == "__main__":
     from flowagents.cli.run_app import run_app
     from flowagents.worker import WorkerOptions
 
-    run_app(WorkerOptions(entrypoint_fnc=entrypoint))
+    run_app(WorkerOptions(entrypoint_fnc=entrypoint, prewarm_fnc=prewarm))

@@ -3,15 +3,20 @@
 A port of LiveKit Agents' minimal example. Run it in a room with ``python examples/minimal.py dev``
 (a worker; needs ``LIVEKIT_URL``, ``LIVEKIT_API_KEY`` and ``LIVEKIT_API_SECRET``), or locally with
 ``flowagents console examples/minimal.py``. The providers are the embedded offline ones (the
-``local`` extra); ``tests/examples/test_minimal.py`` runs the same agent on the testing kit.
+``local`` extra, built by ``nodes.local.local_providers()``); the worker and the console both
+build the session with ``create_session`` and the agent with ``create_agent``.
+``tests/examples/test_minimal.py`` runs the same agent on the testing kit.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-from flowagents.job import JobContext
+from flowagents.job import JobContext, JobProcess
 from flowagents.voice import Agent, AgentSession
+
+if TYPE_CHECKING:
+    from nodes.local import LocalProviders
 
 INSTRUCTIONS = "You are a helpful voice AI assistant. Keep your answers short."
 GREETING = "Greet the user and offer your assistance."
@@ -26,25 +31,33 @@ class Assistant(Agent):
         self.session.generate_reply(instructions=GREETING)
 
 
-def local_providers() -> dict[str, Any]:
-    """Silero VAD, Whisper STT, SmolLM2 on llama.cpp and Piper TTS, all offline."""
-    from nodes.llama_cpp_llm import LlamaCppLLM
+def create_agent() -> Agent:
+    return Assistant()
 
-    from nodes.piper_tts import PiperTTS
-    from nodes.silero_vad import SileroVAD
-    from nodes.whisper_stt import WhisperSTT
 
-    return {"vad": SileroVAD(), "stt": WhisperSTT(), "llm": LlamaCppLLM(), "tts": PiperTTS()}
+def create_session(providers: LocalProviders) -> AgentSession:
+    """The session on Silero VAD, Whisper STT, SmolLM2 on llama.cpp and Piper TTS (offline)."""
+    return AgentSession(**providers.session_kwargs())
+
+
+def prewarm(proc: JobProcess) -> None:
+    """Load the four offline models once per job process, before a job arrives."""
+    from nodes.local import local_providers
+
+    proc.userdata["providers"] = local_providers()
 
 
 async def entrypoint(ctx: JobContext) -> None:
+    from flowagents.job.room_io import room_session_io
+
     await ctx.connect()
-    session = AgentSession(**local_providers())
-    await session.start(agent=Assistant(), room=ctx.room)
+    session = create_session(ctx.proc.userdata["providers"])
+    room_io = await room_session_io(ctx.room, session=session)
+    await session.start(agent=create_agent(), io=room_io.io)
 
 
 if __name__ == "__main__":
     from flowagents.cli.run_app import run_app
     from flowagents.worker import WorkerOptions
 
-    run_app(WorkerOptions(entrypoint_fnc=entrypoint))
+    run_app(WorkerOptions(entrypoint_fnc=entrypoint, prewarm_fnc=prewarm))

@@ -1,7 +1,9 @@
 """A weather agent: a prewarmed VAD, one tool, preemptive generation and interruption options.
 
-A port of LiveKit Agents' weather example. The VAD is loaded once per job process by
-``prewarm`` (before any job is assigned), so a call starts without waiting for a model. The LLM
+A port of LiveKit Agents' weather example. The offline models (``nodes.local.local_providers()``)
+are loaded once per job process by ``prewarm`` (before any job is assigned), so a call starts
+without waiting for a model; the worker and ``flowagents console`` both build the session with
+``create_session`` and the agent with ``create_agent``. The LLM
 starts on the user's final transcript before the turn commits (preemptive generation), and the
 interruption options make the agent harder to cut off by a cough or a short "mm-hm".
 
@@ -12,11 +14,14 @@ Run it with ``python examples/weather.py dev`` (a worker) or
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowagents.job import JobContext, JobProcess
 from flowagents.llm import RunContext, ToolError, function_tool
 from flowagents.voice import Agent, AgentSession
+
+if TYPE_CHECKING:
+    from nodes.local import LocalProviders
 
 INSTRUCTIONS = (
     "You are a friendly voice assistant. You can look up the weather; answer in one or two "
@@ -58,27 +63,29 @@ class WeatherAgent(Agent):
         return {"location": location, "weather": weather, "temperature_celsius": celsius}
 
 
+def create_agent() -> Agent:
+    return WeatherAgent()
+
+
+def create_session(providers: LocalProviders) -> AgentSession:
+    """The session on the offline models, with this example's turn options."""
+    return AgentSession(**providers.session_kwargs(), **SESSION_OPTIONS)
+
+
 def prewarm(proc: JobProcess) -> None:
-    """Load the VAD once per process, before a job arrives."""
-    from nodes.silero_vad import SileroVAD
+    """Load the four offline models once per job process, before a job arrives."""
+    from nodes.local import local_providers
 
-    proc.userdata["vad"] = SileroVAD()
-
-
-def local_providers(vad: Any) -> dict[str, Any]:
-    """Whisper STT, SmolLM2 on llama.cpp and Piper TTS, all offline, with the prewarmed VAD."""
-    from nodes.llama_cpp_llm import LlamaCppLLM
-
-    from nodes.piper_tts import PiperTTS
-    from nodes.whisper_stt import WhisperSTT
-
-    return {"vad": vad, "stt": WhisperSTT(), "llm": LlamaCppLLM(), "tts": PiperTTS()}
+    proc.userdata["providers"] = local_providers()
 
 
 async def entrypoint(ctx: JobContext) -> None:
+    from flowagents.job.room_io import room_session_io
+
     await ctx.connect()
-    session = AgentSession(**local_providers(ctx.proc.userdata["vad"]), **SESSION_OPTIONS)
-    await session.start(agent=WeatherAgent(), room=ctx.room)
+    session = create_session(ctx.proc.userdata["providers"])
+    room_io = await room_session_io(ctx.room, session=session)
+    await session.start(agent=create_agent(), io=room_io.io)
 
 
 if __name__ == "__main__":

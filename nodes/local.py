@@ -8,16 +8,29 @@ parallel threads (their loaders release the GIL), so cold start is the slowest l
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from flowagents.stt import StreamAdapter
 
 from .llama_llm import LlamaLLM
 from .piper_tts import PiperTTS
 from .silero_vad import SileroVAD
 from .whisper_stt import WhisperSTT
 
-__all__ = ["LocalProviders", "local_providers"]
+__all__ = ["MODEL_NAMES", "LocalProviders", "local_providers"]
+
+_T = TypeVar("_T")
+
+SEGMENT_SILENCE = 0.25
+"""Seconds of silence that end a Whisper segment (see :meth:`LocalProviders.session_kwargs`)."""
+
+MODEL_NAMES = {"vad": "Silero VAD", "stt": "Whisper tiny.en", "llm": "SmolLM2-135M",
+               "tts": "Piper joe"}
+"""What each provider runs, for progress displays (keys are the provider roles)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,19 +43,65 @@ class LocalProviders:
     def __iter__(self) -> Iterator[SileroVAD | WhisperSTT | LlamaLLM | PiperTTS]:
         return iter((self.vad, self.stt, self.llm, self.tts))
 
+    def session_kwargs(self) -> dict[str, Any]:
+        """``AgentSession(**providers.session_kwargs())``: the four providers, with Whisper (a
+        batch STT) wrapped in the stream adapter.
+
+        The adapter cuts the gated audio into segments with its own Silero VAD. That VAD waits
+        for less silence (:data:`SEGMENT_SILENCE`) than the session's: the gate stops passing
+        audio when the session's VAD ends the speech, so a segmenter that waited as long could
+        miss its own end and never transcribe; waiting less also starts Whisper before the
+        session's VAD has finished its silence wait.
+        """
+        opts = self.vad.options.model_copy(update={"min_silence_duration": SEGMENT_SILENCE})
+        segmenter = SileroVAD(opts)
+        return {"vad": self.vad, "stt": StreamAdapter(self.stt, segmenter), "llm": self.llm,
+                "tts": self.tts}
+
+    async def warm_up(self) -> None:
+        """One small call of each model, so the first user turn does not pay for first-call
+        set-up (llama.cpp's first prompt, CTranslate2's first encoder pass, Piper's first
+        sentence cost seconds more than later ones)."""
+        from flowagents.llm import ChatContext
+        from flowagents.types import AudioFrame
+
+        ctx = ChatContext()
+        ctx.add_message(role="user", content="Hi")
+        reply = self.llm.chat(chat_ctx=ctx)
+        async for _ in reply:
+            break
+        await reply.aclose()  # type: ignore[attr-defined]
+        await self.stt.recognize([AudioFrame.silence(0.5, 16000)])
+        async for _ in self.tts.synthesize("Hello."):
+            pass
+
     async def aclose(self) -> None:
         await self.stt.aclose()
         await self.llm.aclose()
         await self.tts.aclose()
 
 
-def local_providers(*, parallel: bool = True) -> LocalProviders:
-    """Load the four default models (verifying their pins on first use)."""
+def local_providers(*, parallel: bool = True,
+                    on_loaded: Callable[[str, float], None] | None = None) -> LocalProviders:
+    """Load the four default models (verifying their pins on first use).
+
+    ``on_loaded(role, seconds)`` is called as each model is ready (``role`` is a key of
+    :data:`MODEL_NAMES`), from the loading thread when ``parallel``.
+    """
+
+    def load(role: str, factory: Callable[[], _T]) -> _T:
+        started = time.perf_counter()
+        provider = factory()
+        if on_loaded is not None:
+            on_loaded(role, time.perf_counter() - started)
+        return provider
+
     if not parallel:
-        return LocalProviders(SileroVAD(), WhisperSTT(), LlamaLLM(), PiperTTS())
+        return LocalProviders(load("vad", SileroVAD), load("stt", WhisperSTT),
+                              load("llm", LlamaLLM), load("tts", PiperTTS))
     with ThreadPoolExecutor(4, thread_name_prefix="load-model") as pool:
-        vad = pool.submit(SileroVAD)
-        stt = pool.submit(WhisperSTT)
-        llm = pool.submit(LlamaLLM)
-        tts = pool.submit(PiperTTS)
+        vad = pool.submit(load, "vad", SileroVAD)
+        stt = pool.submit(load, "stt", WhisperSTT)
+        llm = pool.submit(load, "llm", LlamaLLM)
+        tts = pool.submit(load, "tts", PiperTTS)
         return LocalProviders(vad.result(), stt.result(), llm.result(), tts.result())

@@ -1,0 +1,487 @@
+"""``flowagents console AGENT_FILE``: talk to an agent locally, on the offline models.
+
+Three ways to talk, no LiveKit server needed:
+
+* microphone and speaker (the default; ``sounddevice``, with a clear error when the machine has
+  no audio device);
+* ``--text``: type the user's turns (or pipe them on stdin), the agent's replies are printed;
+* ``--input question.wav --output reply.wav`` (headless): the WAV file is played as the user **in
+  real time** after the agent's greeting (see :mod:`flowagents.cli.console_io` for why), the
+  agent's audio is recorded to the output WAV, and the command exits once the input has ended
+  and the agent has answered (or after ``--timeout``).
+
+It prints a progress line per model while the four offline models load (in parallel), the live
+transcript, and after each user turn a latency breakdown from the session's
+``metrics_collected`` events: end of utterance (end of speech to turn committed), STT (end of
+speech to final transcript), LLM time to first token, TTS time to first byte, and the total from
+the end of the user's speech to the agent's first audio (also counted from the moment the VAD's
+silence wait ended, the figure the latency goal is about).
+
+**How the agent file is loaded** (the examples in ``examples/`` follow it): the file (a path, or
+a dotted module name) may define
+
+* ``create_agent() -> Agent``: the agent to start; without it, the file must define exactly one
+  ``Agent`` subclass that takes no arguments;
+* ``create_session(providers: LocalProviders) -> AgentSession``: the session on the loaded
+  offline providers (options, userdata); without it, ``AgentSession(**providers.session_kwargs())``.
+
+The worker's ``entrypoint`` is not run: the console has no room.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+import inspect
+import io
+import os
+import stat
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
+
+import typer
+
+if TYPE_CHECKING:
+    from flowagents.voice import Agent, AgentSession
+    from nodes.local import LocalProviders
+
+    from .console_io import WavAudioInput, WavAudioOutput
+
+__all__ = ["ConsoleError", "TurnTimings", "console", "load_agent_app", "register"]
+
+
+class ConsoleError(RuntimeError):
+    """A console run cannot go on (bad agent file, no device, unreadable WAV, timeout)."""
+
+
+# -- loading the agent file ------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class AgentApp:
+    """What the console runs: how to build the session and the first agent."""
+
+    module: ModuleType
+    create_agent: Callable[[], Agent]
+    create_session: Callable[[LocalProviders], AgentSession]
+
+
+def _import(target: str) -> ModuleType:
+    path = Path(target)
+    if target.endswith(".py") or path.exists():
+        if not path.is_file():
+            raise ConsoleError(f"agent file {target} does not exist")
+        name = f"flowagents_console_{path.stem}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise ConsoleError(f"cannot load {target} as a Python module")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        return module
+    try:
+        return importlib.import_module(target)
+    except ModuleNotFoundError as e:
+        if e.name == target:
+            raise ConsoleError(f"no agent file or module named {target!r}") from None
+        raise
+
+
+def load_agent_app(target: str) -> AgentApp:
+    """Import ``target`` and find its agent and session factories (see the module docstring)."""
+    from flowagents.voice import Agent, AgentSession
+
+    module = _import(target)
+    create_agent = getattr(module, "create_agent", None)
+    if create_agent is None:
+        agents = [obj for obj in vars(module).values()
+                  if inspect.isclass(obj) and issubclass(obj, Agent) and obj is not Agent
+                  and obj.__module__ == module.__name__]
+        if len(agents) != 1:
+            found = ", ".join(a.__name__ for a in agents) or "none"
+            raise ConsoleError(
+                f"{target} must define create_agent() or exactly one Agent subclass "
+                f"(found: {found})")
+        create_agent = agents[0]
+    create_session = getattr(module, "create_session", None)
+    if create_session is None:
+        def create_session(providers: LocalProviders) -> AgentSession:
+            return AgentSession(**providers.session_kwargs())
+    return AgentApp(module, create_agent, create_session)
+
+
+def load_providers(out: TextIO) -> LocalProviders:
+    """The four offline models, loaded in parallel, with one progress line per model."""
+    from nodes.local import MODEL_NAMES, local_providers
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    started = time.perf_counter()
+    print(f"loading offline models ({', '.join(MODEL_NAMES.values())})...", file=out, flush=True)
+
+    def loaded(role: str, seconds: float) -> None:
+        print(f"  {MODEL_NAMES[role]} ready in {seconds:.2f} s", file=out, flush=True)
+
+    providers = local_providers(on_loaded=loaded)
+    print(f"models loaded in {time.perf_counter() - started:.2f} s", file=out, flush=True)
+    return providers
+
+
+# -- per-turn timings ------------------------------------------------------------------------
+@dataclass(slots=True)
+class TurnTimings:
+    """One user turn's latency breakdown, in seconds (``None``: not measured)."""
+
+    speech_id: str
+    speech_end: float | None = None  # when the user stopped (the VAD's end, dated back)
+    vad_end_at: float | None = None  # when the VAD said so (after its silence wait)
+    end_of_utterance: float | None = None  # end of speech -> turn committed
+    stt: float | None = None  # end of speech -> final transcript
+    llm_ttft: float | None = None
+    tts_ttfb: float | None = None
+    first_audio_at: float | None = None
+
+    @property
+    def total(self) -> float | None:
+        """End of the user's speech -> the agent's first audio."""
+        if self.first_audio_at is None or self.speech_end is None:
+            return None
+        return self.first_audio_at - self.speech_end
+
+    @property
+    def after_vad(self) -> float | None:
+        """The VAD's end of speech (after its silence wait) -> the agent's first audio."""
+        if self.first_audio_at is None or self.vad_end_at is None:
+            return None
+        return self.first_audio_at - self.vad_end_at
+
+    def line(self, n: int) -> str:
+        def s(v: float | None) -> str:
+            return "-" if v is None else f"{v:.2f} s"
+
+        return (f"turn {n} latency: end of utterance {s(self.end_of_utterance)} | "
+                f"STT {s(self.stt)} | LLM first token {s(self.llm_ttft)} | "
+                f"TTS first byte {s(self.tts_ttfb)} | total to first audio {s(self.total)} "
+                f"({s(self.after_vad)} after the VAD's silence wait)")
+
+
+@dataclass
+class SessionWatch:
+    """Follows a running session: prints the transcript, collects per-turn timings."""
+
+    session: AgentSession
+    out: TextIO
+    output: WavAudioOutput | None = None
+    turns: list[TurnTimings] = field(default_factory=list)
+    replies: int = 0
+    _vad_ends: list[tuple[float, float]] = field(default_factory=list)  # (timestamp, arrival)
+    _printed: int = 0
+    _by_speech: dict[str, TurnTimings] = field(default_factory=dict)
+
+    def attach(self) -> None:
+        from flowagents.types import VADEventType
+
+        s = self.session
+        s.on("user_input_transcribed", self._on_user)
+        s.on("conversation_item_added", self._on_item)
+        s.on("function_tools_executed", self._on_tools)
+        s.on("metrics_collected", self._on_metrics)
+        s.on("agent_state_changed", self._on_state)
+        s.on("error", lambda ev: self._say(f"[error] {type(ev.error).__name__}: {ev.error}"))
+
+        def vad(event: Any) -> None:
+            if event.type is VADEventType.END_OF_SPEECH:
+                self._vad_ends.append((event.timestamp, s.now()))
+
+        s.runtime.output("vad_events").subscribe(vad)
+
+    def _say(self, line: str) -> None:
+        print(line, file=self.out, flush=True)
+
+    def _on_user(self, ev: Any) -> None:
+        if ev.is_final:
+            self._say(f"user: {ev.transcript}")
+
+    def _on_item(self, ev: Any) -> None:
+        item = ev.item
+        if item.role == "assistant":
+            self.replies += 1
+            mark = " [interrupted]" if item.interrupted else ""
+            self._say(f"agent: {item.text_content}{mark}")
+
+    def _on_tools(self, ev: Any) -> None:
+        for call, output in zip(ev.function_calls, ev.function_call_outputs, strict=True):
+            result = "" if output is None else f" -> {output.output}"
+            self._say(f"  [tool] {call.name}({call.arguments}){result}")
+
+    def _on_metrics(self, ev: Any) -> None:
+        from flowagents.metrics import EOUMetrics, LLMMetrics, TTSMetrics
+
+        m = ev.metrics
+        if isinstance(m, EOUMetrics) and m.speech_id:
+            turn = TurnTimings(m.speech_id, end_of_utterance=m.end_of_utterance_delay,
+                               stt=m.transcription_delay)
+            ends = [e for e in self._vad_ends if e[1] <= m.timestamp]
+            if ends:
+                turn.speech_end, turn.vad_end_at = ends[-1]
+            self.turns.append(turn)
+            self._by_speech[m.speech_id] = turn
+        elif isinstance(m, LLMMetrics):
+            known = self._by_speech.get(m.speech_id)
+            if known is not None and known.llm_ttft is None and m.ttft >= 0:
+                known.llm_ttft = m.ttft
+        elif isinstance(m, TTSMetrics):
+            known = self._by_speech.get(m.speech_id)
+            if known is not None and known.tts_ttfb is None and m.ttfb >= 0:
+                known.tts_ttfb = m.ttfb
+
+    def _on_state(self, ev: Any) -> None:
+        if ev.new_state == "speaking":
+            now = self.session.now()
+            for turn in self.turns:
+                if turn.first_audio_at is None:
+                    turn.first_audio_at = now
+        elif ev.old_state == "speaking":
+            self.print_timings()
+
+    def print_timings(self) -> None:
+        while self._printed < len(self.turns) and (
+                self.turns[self._printed].first_audio_at is not None):
+            self._printed += 1
+            self._say(self.turns[self._printed - 1].line(self._printed))
+
+    def quiet(self) -> bool:
+        s = self.session
+        return (s.current_speech is None and s.user_state != "speaking"
+                and s.agent_state in ("listening", "initializing"))
+
+
+async def wait_quiet(watch: SessionWatch, hold: float, within: float) -> bool:
+    """Wait until the session has been quiet for ``hold`` seconds; False after ``within``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    since: float | None = None
+    while loop.time() < deadline:
+        now = loop.time()
+        if watch.quiet():
+            since = now if since is None else since
+            if now - since >= hold:
+                return True
+        else:
+            since = None
+        await asyncio.sleep(0.05)
+    return False
+
+
+# -- the three modes -------------------------------------------------------------------------
+async def run_wav(app: AgentApp, providers: LocalProviders, input_path: Path,
+                  output_path: Path | None, *, limit: float, out: TextIO) -> SessionWatch:
+    """Play ``input_path`` as the user after the greeting; record the agent to ``output_path``."""
+    from flowagents.voice import SessionIO
+
+    from .console_io import WavAudioInput, WavAudioOutput
+
+    try:
+        mic = WavAudioInput(input_path, autoplay=False)
+    except ValueError as e:
+        raise ConsoleError(str(e)) from None
+    speaker = WavAudioOutput()
+    session = app.create_session(providers)
+    watch = SessionWatch(session, out, speaker)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    await session.start(agent=app.create_agent(),
+                        io=SessionIO(audio_input=mic, audio_output=speaker))
+    watch.attach()
+    try:
+        await wait_quiet(watch, hold=0.5, within=deadline - loop.time())  # the greeting
+        print(f"[playing {input_path} as the user: {mic.duration:.1f} s]", file=out, flush=True)
+        mic.play()
+        await _wait_answered(watch, mic, deadline)
+    finally:
+        watch.print_timings()
+        await session.aclose()
+        if output_path is not None:
+            speaker.save(output_path)
+            print(f"[wrote {speaker.duration:.1f} s of agent audio to {output_path}]",
+                  file=out, flush=True)
+    return watch
+
+
+async def _wait_answered(watch: SessionWatch, mic: WavAudioInput, deadline: float) -> None:
+    loop = asyncio.get_running_loop()
+    try:
+        await asyncio.wait_for(mic.ended.wait(), max(0.0, deadline - loop.time()))
+    except TimeoutError:
+        raise ConsoleError("timed out while playing the input") from None
+    ended = loop.time()
+    replies = watch.replies
+    while loop.time() < deadline:
+        answered = (watch.turns and watch.replies > replies
+                    and all(t.first_audio_at is not None for t in watch.turns))
+        if answered and await wait_quiet(watch, 0.5, deadline - loop.time()):
+            return
+        if not watch.turns and loop.time() - ended > 10.0 and watch.quiet():
+            raise ConsoleError("the agent heard no user turn in the input")
+        await asyncio.sleep(0.1)
+    raise ConsoleError("timed out waiting for the agent's reply (--timeout)")
+
+
+async def run_text(app: AgentApp, providers: LocalProviders, *, limit: float,
+                   out: TextIO, stdin: TextIO) -> SessionWatch:
+    """Each line of ``stdin`` is a user turn; the agent's replies are printed."""
+    session = app.create_session(providers)
+    watch = SessionWatch(session, out)
+    await session.start(agent=app.create_agent())
+    watch.attach()
+    try:
+        await wait_quiet(watch, hold=0.3, within=limit)
+        async for line in _lines(stdin, out):
+            text = line.strip()
+            if not text:
+                continue
+            if text in ("/quit", "/exit"):
+                break
+            print(f"user: {text}", file=out, flush=True)
+            handle = session.generate_reply(user_input=text)
+            await asyncio.wait_for(handle.wait_for_playout(), limit)
+            if not await wait_quiet(watch, hold=0.3, within=limit):
+                raise ConsoleError("timed out waiting for the agent's reply (--timeout)")
+    finally:
+        await session.aclose()
+    return watch
+
+
+async def _lines(stdin: TextIO, out: TextIO) -> Any:
+    """Lines of ``stdin`` without blocking the loop (a pipe or a terminal; a file is read)."""
+    interactive = stdin.isatty()
+    try:
+        regular = stat.S_ISREG(os.fstat(stdin.fileno()).st_mode)
+    except (OSError, ValueError, io.UnsupportedOperation):  # not a real file (a StringIO)
+        regular = True
+    if regular:
+        for line in stdin:
+            yield line
+        return
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    transport, _ = await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), stdin)
+    try:
+        while True:
+            if interactive:
+                print("> ", end="", file=out, flush=True)
+            raw = await reader.readline()
+            if not raw:
+                return
+            yield raw.decode(errors="replace")
+    finally:
+        transport.close()
+
+
+async def run_device(app: AgentApp, providers: LocalProviders, *, out: TextIO) -> SessionWatch:
+    """The default microphone and speaker, until Ctrl-C."""
+    from flowagents.voice import SessionIO
+
+    from .console_io import NoAudioDeviceError, open_device
+
+    try:
+        mic, speaker = open_device(output_rate=providers.tts.sample_rate)
+    except NoAudioDeviceError as e:
+        raise ConsoleError(str(e)) from None
+    session = app.create_session(providers)
+    watch = SessionWatch(session, out)
+    await session.start(agent=app.create_agent(),
+                        io=SessionIO(audio_input=mic, audio_output=speaker))
+    watch.attach()
+    print("[listening: speak into the microphone, Ctrl-C to stop]", file=out, flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await session.aclose()
+    return watch
+
+
+# -- the command -----------------------------------------------------------------------------
+def console(
+    agent_file: Annotated[str, typer.Argument(
+        help="The agent: a Python file (examples/minimal.py) or a module name.")],
+    text: Annotated[bool, typer.Option(
+        "--text", help="Type the user's turns (stdin); print the agent's replies.")] = False,
+    input: Annotated[Path | None, typer.Option(  # noqa: A002 (the option's name)
+        "--input", "-i", help="Play this WAV file as the user (real time), then exit.",
+        dir_okay=False)] = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Record the agent's audio to this WAV file (with --input).",
+        dir_okay=False)] = None,
+    timeout: Annotated[float, typer.Option(
+        help="Give up after this many seconds (--input, --text: per reply).")] = 120.0,
+) -> None:
+    """Talk to an agent on this machine: microphone and speaker, --text, or WAV files."""
+    if output is not None and input is None:
+        _fail("--output needs --input (the microphone mode plays the reply on the speaker)")
+    if text and input is not None:
+        _fail("choose one of --text and --input")
+    if input is not None and not input.is_file():
+        _fail(f"input file {input} does not exist")
+    if input is None and not text:  # fail before loading models when there is no device
+        from .console_io import NoAudioDeviceError, open_device
+
+        try:
+            mic, speaker = open_device()
+        except NoAudioDeviceError as e:
+            _fail(str(e))
+        asyncio.run(_close_devices(mic, speaker))
+    try:
+        app = load_agent_app(agent_file)
+        providers = load_providers(sys.stderr)
+    except ConsoleError as e:
+        _fail(str(e))
+    except ImportError as e:  # a model package is missing: the message says what to install
+        _fail(str(e))
+    try:
+        if input is not None:
+            asyncio.run(_warm(run_wav(app, providers, input, output, limit=timeout,
+                                      out=sys.stdout), providers))
+        elif text:
+            asyncio.run(_warm(run_text(app, providers, limit=timeout, out=sys.stdout,
+                                       stdin=sys.stdin), providers))
+        else:
+            asyncio.run(_warm(run_device(app, providers, out=sys.stdout), providers))
+    except ConsoleError as e:
+        _fail(str(e))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        asyncio.run(providers.aclose())
+
+
+async def _warm(run: Coroutine[Any, Any, SessionWatch], providers: LocalProviders) -> None:
+    started = time.perf_counter()
+    try:
+        await providers.warm_up()
+    except BaseException:
+        run.close()
+        raise
+    print(f"models warmed up in {time.perf_counter() - started:.2f} s", file=sys.stderr,
+          flush=True)
+    await run
+
+
+async def _close_devices(*devices: Any) -> None:
+    for device in devices:
+        await device.aclose()
+
+
+def _fail(message: str) -> Any:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``console`` command to ``app``."""
+    app.command("console")(console)
+
