@@ -76,9 +76,12 @@ OUTPUTS = ("audio_out", "agent_activity", "false_interruptions", "playback", "tr
 """The outputs a voice graph gives the session (a custom graph must provide the same)."""
 
 
-def voice_graph(*, vad: VAD, stt: STT, options: SessionOptions | None = None,
+def voice_graph(*, vad: VAD | None = None, stt: STT | None = None,
+                options: SessionOptions | None = None,
                 can_pause: bool = True, turn_detection: TurnDetector | None = None) -> Graph:
-    """The voice pipeline for one session. ``turn_detection``: the session's turn detector
+    """The voice pipeline for one session. ``vad``/``stt`` default to the job's ``vad`` and
+    ``stt`` resources (the session supplies them), so ``voice_graph()`` alone renders and loads
+    from a spec. ``turn_detection``: the session's turn detector
     (an active agent's own ``turn_detection`` replaces it while that agent is in charge)."""
     o = options or SessionOptions()
     with Graph("voice") as g:
