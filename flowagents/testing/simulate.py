@@ -26,6 +26,7 @@ from typing import Any
 from flowagents.llm import ChatContext
 from flowagents.metrics import AgentMetrics
 from flowagents.runtime.virtual_time import VirtualTimeEventLoop
+from flowagents.vad import VADOptions
 from flowagents.voice import (
     Agent,
     AgentSession,
@@ -41,6 +42,7 @@ from flowagents.voice.events import (
     MetricsCollectedEvent,
     UserStateChangedEvent,
 )
+from flowagents.voice.options import SessionOptions
 from flowagents.voice.signals import PlaybackEvent
 
 from .audio import RecordingAudioOutput, VirtualAudioInput
@@ -127,6 +129,15 @@ class SimulationResult:
                 if i.type == "message"]
 
 
+def _vad_options(options: SessionOptions) -> VADOptions:
+    """The VAD options a session's options ask for (the gate's ``pre_roll`` is the VAD's
+    ``prefix_padding``)."""
+    return VADOptions(min_speech_duration=options.min_speech_duration,
+                      min_silence_duration=options.min_silence_duration,
+                      prefix_padding=options.pre_roll,
+                      activation_threshold=options.activation_threshold)
+
+
 async def simulate(
     script: Script,
     *,
@@ -145,9 +156,12 @@ async def simulate(
         raise RuntimeError("simulate() runs on a virtual-time loop: use "
                            "flowagents.runtime.run_virtual(simulate(...))")
     t0 = loop.time()
-    vad, stt, llm, tts = FakeVAD(script), FakeSTT(script), FakeLLM(script), FakeTTS(script)
+    stt, llm, tts = FakeSTT(script), FakeLLM(script), FakeTTS(script)
     output = RecordingAudioOutput(can_pause=pausable_output)
-    session = AgentSession(vad=vad, stt=stt, llm=llm, tts=tts, **dict(options or {}))
+    session = AgentSession(stt=stt, llm=llm, tts=tts, **dict(options or {}))
+    # the VAD hears with the session's options (min_speech/min_silence_duration, ...), as a real
+    # VAD built from them would
+    session.vad = vad = FakeVAD(script, _vad_options(session.options))
     result = SimulationResult(session, output=output, vad=vad, stt=stt, llm=llm, tts=tts)
     session.events.subscribe(lambda ev: result.events.append(TimedEvent(loop.time(), ev)))
 
