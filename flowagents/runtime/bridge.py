@@ -1,9 +1,9 @@
 """Async bridges: async iterators and coroutines as observables, and back.
 
-A provider speaks asyncio (an HTTP stream, a model in an executor); a graph speaks Rx. Subscribing to
-:func:`from_async_iterable` starts a task on the loop that forwards each item; disposing the
-subscription cancels that task, which closes the iterator (``aclose``), so an HTTP stream is closed
-and a model call is abandoned. Errors arrive as ``on_error``. Every task is owned by its
+A provider speaks asyncio (an HTTP stream, a model in an executor); a graph speaks Rx.
+Subscribing to :func:`from_async_iterable` starts a task on the loop that forwards each item;
+disposing the subscription cancels that task, which closes the iterator (``aclose``), so an HTTP
+stream is closed and a model call is abandoned. Errors arrive as ``on_error``. Every task is owned by its
 subscription: nothing is fire-and-forget.
 """
 
