@@ -3,8 +3,8 @@
 A provider speaks asyncio (an HTTP stream, a model in an executor); a graph speaks Rx.
 Subscribing to :func:`from_async_iterable` starts a task on the loop that forwards each item;
 disposing the subscription cancels that task, which closes the iterator (``aclose``), so an HTTP
-stream is closed and a model call is abandoned. Errors arrive as ``on_error``. Every task is owned by its
-subscription: nothing is fire-and-forget.
+stream is closed and a model call is abandoned. Errors arrive as ``on_error``. Every task is
+owned by its subscription: nothing is fire-and-forget.
 """
 
 from __future__ import annotations
