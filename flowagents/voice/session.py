@@ -249,10 +249,21 @@ class AgentSession(SessionHooks):
         room_io = await room_session_io(
             room, on_text=lambda text, _identity: self.push_text(text), **options)
         self._room_io = room_io
+        self._report_to_job()
         io = room_io.io
         if room_io.video_input is not None:
             io.video_input = _RoomVideo(room_io)
         return io
+
+    def _report_to_job(self) -> None:
+        """Inside a worker's job, forward this session's metrics to the worker (``/metrics``)."""
+        from flowagents.job import get_job_context
+
+        try:
+            job = get_job_context()
+        except RuntimeError:  # a room joined outside a worker job (tests, scripts)
+            return
+        self.on("metrics_collected", job.report_metrics)
 
     async def _watch_room(self, room_io: Any) -> None:
         reason = await asyncio.shield(room_io.closed)

@@ -63,3 +63,42 @@ def test_a_session_in_a_room_answers_chat_and_closes_when_the_participant_leaves
         (CloseReason.PARTICIPANT_DISCONNECTED, 3.0)]
     assert sources[0].closed
     assert all(not handlers for handlers in room.handlers.values())  # room I/O let go
+
+
+def test_inside_a_job_the_sessions_metrics_reach_the_worker(monkeypatch: Any) -> None:
+    import flowagents.job
+
+    reported: list[Any] = []
+
+    class Job:
+        def report_metrics(self, event: Any) -> None:
+            reported.append(event)
+
+    monkeypatch.setattr(flowagents.job, "get_job_context", lambda: Job())
+    script = Script()
+    script.llm_reply(input="Hello from the chat.", content="Hi!")
+    script.tts_audio(input="Hi!", audio_duration=0.5)
+
+    async def scenario() -> None:
+        from flowagents.job.room_io import TOPIC_CHAT
+
+        room = FakeRoom()
+        room.remote_participants["alice"] = FakeParticipant("alice")
+
+        async def publish(_room: Any, _source: Any) -> Any:
+            return FakeVideoTrack(sid="TR_agent")
+
+        session = AgentSession(vad=FakeVAD(script), stt=FakeSTT(script), llm=FakeLLM(script),
+                               tts=FakeTTS(script))
+        await session.start(Agent(instructions="x"), room=room, room_options={
+            "audio_stream_factory": lambda t, r, c: FakeAudioStream(r, c),
+            "video_stream_factory": lambda t: FakeVideoStream(),
+            "source_factory": lambda rate, channels: FakeSource(), "publish": publish})
+        await asyncio.sleep(1.0)
+        room.text_handlers[TOPIC_CHAT](FakeReader("Hello from the chat."), "alice")
+        await asyncio.sleep(2.0)
+        await session.aclose()
+
+    run_virtual(scenario())
+    kinds = {type(getattr(event, "metrics", event)).__name__ for event in reported}
+    assert {"LLMMetrics", "TTSMetrics"} <= kinds
