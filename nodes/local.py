@@ -25,8 +25,9 @@ __all__ = ["MODEL_NAMES", "LocalProviders", "local_providers"]
 
 _T = TypeVar("_T")
 
-SEGMENT_SILENCE = 0.25
-"""Seconds of silence that end a Whisper segment (see :meth:`LocalProviders.session_kwargs`)."""
+SEGMENT_MARGIN = 0.1
+"""How much less silence than the session's VAD ends a Whisper segment (see
+:meth:`LocalProviders.session_kwargs`)."""
 
 MODEL_NAMES = {"vad": "Silero VAD", "stt": "Whisper tiny.en", "llm": "SmolLM2-135M",
                "tts": "Piper joe"}
@@ -48,12 +49,14 @@ class LocalProviders:
         batch STT) wrapped in the stream adapter.
 
         The adapter cuts the gated audio into segments with its own Silero VAD. That VAD waits
-        for less silence (:data:`SEGMENT_SILENCE`) than the session's: the gate stops passing
-        audio when the session's VAD ends the speech, so a segmenter that waited as long could
-        miss its own end and never transcribe; waiting less also starts Whisper before the
-        session's VAD has finished its silence wait.
+        for a little less silence (:data:`SEGMENT_MARGIN`) than the session's: the gate stops
+        passing audio when the session's VAD ends the speech, so a segmenter that waited as long
+        could miss its own end and never transcribe. Much less would split an utterance at its
+        pauses, and the turn could commit on the first part's transcript before Whisper has
+        transcribed the rest.
         """
-        opts = self.vad.options.model_copy(update={"min_silence_duration": SEGMENT_SILENCE})
+        silence = max(0.0, self.vad.options.min_silence_duration - SEGMENT_MARGIN)
+        opts = self.vad.options.model_copy(update={"min_silence_duration": silence})
         segmenter = SileroVAD(opts)
         return {"vad": self.vad, "stt": StreamAdapter(self.stt, segmenter), "llm": self.llm,
                 "tts": self.tts}

@@ -33,6 +33,7 @@ from flowagents.types import AudioFrame
 from flowagents.voice.io import AudioInput, AudioOutput
 
 __all__ = [
+    "ClipAudioInput",
     "MicrophoneInput",
     "NoAudioDeviceError",
     "SpeakerOutput",
@@ -75,31 +76,28 @@ def read_wav(path: str | Path, sample_rate: int = RATE) -> _PCM:
     return _resample(np.ascontiguousarray(mono), int(rate), sample_rate)
 
 
-class WavAudioInput(AudioInput):
-    """A WAV file as the user's microphone, in real time (see the module docstring).
+class ClipAudioInput(AudioInput):
+    """A microphone in real time that hears silence except the clips it is told to :meth:`say`.
 
-    ``autoplay=False`` delivers silence until :meth:`play`. :attr:`ended` is set once the file's
-    last frame was delivered; silence follows until :meth:`aclose`.
+    Frame ``k`` (``frame_duration`` seconds, 16 kHz mono) is delivered when the loop clock reaches
+    its end. Clips play one after another from the next frame; :attr:`clip_starts` holds the
+    session-clock time of each clip's first sample.
     """
 
-    def __init__(self, path: str | Path, *, frame_duration: float = 0.02,
-                 autoplay: bool = True) -> None:
-        self.path = Path(path)
-        self.pcm = read_wav(self.path)
-        self.duration = self.pcm.size / RATE
+    def __init__(self, *, frame_duration: float = 0.02) -> None:
         self.frame_duration = frame_duration
-        self.started_at: float | None = None  # loop time of the file's first sample
-        self.ended = asyncio.Event()
+        self.clip_starts: list[float] = []
         self._n = round(frame_duration * RATE)
         self._silence = np.zeros(self._n, np.int16)
-        self._play = asyncio.Event()
-        if autoplay:
-            self._play.set()
+        self._clips: collections.deque[tuple[_PCM, asyncio.Event]] = collections.deque()
         self._closed = False
 
-    def play(self) -> None:
-        """Start the file (at the next frame)."""
-        self._play.set()
+    def say(self, pcm: _PCM) -> asyncio.Event:
+        """Play ``pcm`` (16 kHz mono int16) after any clip already queued; the event is set
+        once its last frame was delivered."""
+        done = asyncio.Event()
+        self._clips.append((pcm, done))
+        return done
 
     def __aiter__(self) -> AsyncIterator[AudioFrame]:
         return self._frames()
@@ -108,7 +106,7 @@ class WavAudioInput(AudioInput):
         loop = asyncio.get_running_loop()
         start = loop.time()
         k = 0
-        offset: int | None = None  # the frame index at which the file starts
+        pos = 0  # samples of the current clip already delivered
         while not self._closed:
             due = start + (k + 1) * self.frame_duration
             await asyncio.sleep(max(0.0, due - loop.time()))
@@ -116,13 +114,16 @@ class WavAudioInput(AudioInput):
                 return
             stamp = start + k * self.frame_duration
             data = self._silence
-            if offset is None and self._play.is_set():
-                offset, self.started_at = k, stamp
-            if offset is not None and not self.ended.is_set():
-                i = (k - offset) * self._n
-                chunk = self.pcm[i:i + self._n]
-                if i + self._n >= self.pcm.size:
-                    self.ended.set()
+            if self._clips:
+                pcm, done = self._clips[0]
+                if pos == 0:
+                    self.clip_starts.append(stamp)
+                chunk = pcm[pos:pos + self._n]
+                pos += self._n
+                if pos >= pcm.size:
+                    self._clips.popleft()
+                    pos = 0
+                    done.set()
                 if chunk.size:
                     data = np.concatenate([chunk, self._silence[chunk.size:]])
             yield AudioFrame(data, RATE, 1, stamp)
@@ -132,29 +133,80 @@ class WavAudioInput(AudioInput):
         self._closed = True
 
 
-class WavAudioOutput(AudioOutput):
-    """Keeps the agent's audio as it is played; :meth:`save` writes it (mono 16-bit WAV).
+class WavAudioInput(ClipAudioInput):
+    """A WAV file as the user's microphone, in real time (see the module docstring).
 
-    Frames are concatenated in playout order (the silences between replies are not recorded);
-    ``first_frame_times`` holds the loop time at which each segment's first frame played.
+    ``autoplay=False`` delivers silence until :meth:`play`. :attr:`ended` is set once the file's
+    last frame was delivered; silence follows until :meth:`aclose`.
+    """
+
+    def __init__(self, path: str | Path, *, frame_duration: float = 0.02,
+                 autoplay: bool = True) -> None:
+        super().__init__(frame_duration=frame_duration)
+        self.path = Path(path)
+        self.pcm = read_wav(self.path)
+        self.duration = self.pcm.size / RATE
+        self.ended = asyncio.Event()
+        self._played = False
+        if autoplay:
+            self.play()
+
+    def play(self) -> None:
+        """Start the file (at the next frame; once)."""
+        if not self._played:
+            self._played = True
+            self.ended = self.say(self.pcm)
+
+
+class WavAudioOutput(AudioOutput):
+    """Keeps the agent's audio as a speaker would play it; :meth:`save` writes it (mono 16-bit).
+
+    A frame handed over while earlier audio is still "playing" queues behind it (a provider may
+    hand a whole sentence as one frame), and :meth:`clear` (an interruption) cuts the queued
+    audio at that moment, so the file holds what the user heard. Replies are concatenated in
+    playout order (the silences between them are not recorded). ``first_frame_times`` holds the
+    loop time at which each segment's first frame was handed over, ``clears`` the times of the
+    interruptions, ``last_frame_time`` the time the last recorded sample plays out.
     """
 
     def __init__(self) -> None:
         self.frames: list[AudioFrame] = []
         self.first_frame_times: list[float] = []
+        self.clears: list[float] = []
+        self._starts: list[float] = []  # when each frame starts to play
+        self._head = 0.0  # when the queued audio ends
         self._segment_open = False
 
     def capture(self, frame: AudioFrame) -> None:
+        now = asyncio.get_running_loop().time()
         if not self._segment_open:
-            self.first_frame_times.append(asyncio.get_running_loop().time())
+            self.first_frame_times.append(now)
             self._segment_open = True
+        start = max(now, self._head)
         self.frames.append(frame)
+        self._starts.append(start)
+        self._head = start + frame.duration
 
     def clear(self) -> None:
+        now = asyncio.get_running_loop().time()
+        self.clears.append(now)
         self._segment_open = False
+        while self.frames and self._starts[-1] >= now:
+            self.frames.pop()
+            self._starts.pop()
+        if self.frames and self._starts[-1] + self.frames[-1].duration > now:
+            f = self.frames[-1]
+            keep = round((now - self._starts[-1]) * f.sample_rate) * f.num_channels
+            self.frames[-1] = AudioFrame(f.data[:keep], f.sample_rate, f.num_channels,
+                                         f.timestamp)
+        self._head = min(self._head, now)
 
     def flush(self) -> None:
         self._segment_open = False
+
+    @property
+    def last_frame_time(self) -> float | None:
+        return self._head if self.frames else None
 
     @property
     def duration(self) -> float:
