@@ -66,12 +66,34 @@ def from_coroutine(
     factory: Callable[[], Awaitable[_T]],
     loop: asyncio.AbstractEventLoop | None = None,
 ) -> Observable[_T]:
-    """A cold observable that awaits ``factory()`` per subscription and emits its one result."""
+    """A cold observable that awaits ``factory()`` per subscription and emits its one result.
 
-    async def one() -> AsyncIterator[_T]:
-        yield await factory()
+    One task per subscription, no async generator around the coroutine: a reply runs one of
+    these per user turn, on the path from the end of speech to the first audio.
+    """
 
-    return from_async_iterable(one, loop)
+    def subscribe(observer: abc.ObserverBase[_T], _: abc.SchedulerBase | None = None) -> Any:
+        the_loop = loop or asyncio.get_running_loop()
+
+        async def run() -> None:
+            try:
+                value = await factory()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the coroutine's error is the observer's, not the loop's
+                observer.on_error(exc)
+                return
+            observer.on_next(value)
+            observer.on_completed()
+
+        task = the_loop.create_task(run())
+
+        def cancel() -> None:
+            task.cancel()
+
+        return Disposable(cancel)
+
+    return reactivex.create(subscribe)
 
 
 async def to_async_iterator(source: Observable[_T], maxsize: int = 0) -> AsyncIterator[_T]:
