@@ -7,7 +7,7 @@ this process on speech Piper synthesizes: Silero per 32 ms window, Whisper on a 
 SmolLM2 time to first token and tokens per second, Piper time to first audio for a short
 sentence. Figures are medians over ``--runs``; peak RSS is the largest resident set of a process
 holding all four models after one call of each. Results go to ``docs/benchmarks.md`` between the
-``bench_offline`` markers.
+``bench_offline`` markers (keeping the session latency block of ``bench_offline_session.py``).
 
     python bench/bench_offline.py [--runs 5] [--no-write]
 """
@@ -40,6 +40,8 @@ from flowagents.types import AudioFrame  # noqa: E402  (after the path set-up ab
 
 DOCS = ROOT / "docs" / "benchmarks.md"
 START, END = "<!-- bench_offline:start -->", "<!-- bench_offline:end -->"
+SESSION_START = "<!-- bench_offline_session:start -->"  # bench_offline_session.py's block
+SESSION_END = "<!-- bench_offline_session:end -->"
 UTTERANCE = "Could you tell me what the weather will be like tomorrow?"
 SHORT = "Sure, here you go."
 NAMES = ("vad", "stt", "llm", "tts")
@@ -197,11 +199,16 @@ def _table(seq: list[dict[str, float]], par: list[dict[str, float]],
 
 
 def _write(section: str) -> None:
+    """Replace the section, keeping the block ``bench_offline_session.py`` writes inside it."""
     text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n\n"
     block = f"{START}\n{section}\n{END}"
     if START in text and END in text:
         head, rest = text.split(START, 1)
-        text = head + block + rest.split(END, 1)[1]
+        old, tail = rest.split(END, 1)
+        if SESSION_START in old and SESSION_END in old:
+            kept = SESSION_START + old.split(SESSION_START, 1)[1].split(SESSION_END, 1)[0]
+            block = f"{START}\n{section}\n\n{kept}{SESSION_END}\n{END}"
+        text = head + block + tail
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
     DOCS.write_text(text)
