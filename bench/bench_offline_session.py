@@ -23,6 +23,7 @@ import platform
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -56,7 +57,7 @@ async def _clips(providers: object) -> list[object]:
     from flowagents.cli.console_io import RATE, _resample
 
     tts = providers.tts  # type: ignore[attr-defined]
-    clips = []
+    clips: list[object] = []
     for text in QUESTIONS:
         chunks = [c.frame.data async for c in tts.synthesize(text)]
         pcm = _resample(np.concatenate(chunks), tts.sample_rate, RATE)
@@ -64,14 +65,18 @@ async def _clips(providers: object) -> list[object]:
     return clips
 
 
-CONFIGS = {"default": {}, "preemptive_tts": {"preemptive_tts": True}}
+CONFIGS: dict[str, dict[str, Any]] = {"default": {}, "preemptive_tts": {"preemptive_tts": True}}
 """Session options per configuration: LiveKit's defaults (preemptive LLM only), and with the TTS
 also started on the final transcript."""
 
 
-async def _run(turns: int, options: dict[str, object]
+async def _run(turns: int, options: dict[str, Any]
                ) -> tuple[list[TurnTimings], float, float]:
-    from session_kit import ShortAgent, start_session, wait_quiet
+    from session_kit import (  # type: ignore[import-not-found]  (tests/e2e, on sys.path)
+        ShortAgent,
+        start_session,
+        wait_quiet,
+    )
 
     from nodes.local import local_providers
 
@@ -84,7 +89,7 @@ async def _run(turns: int, options: dict[str, object]
     try:
         for i in range(turns):
             before = len(live.watch.turns)
-            await live.mic.say(clips[i % len(clips)]).wait()  # type: ignore[arg-type]
+            await live.mic.say(clips[i % len(clips)]).wait()
             loop = asyncio.get_running_loop()
             deadline = loop.time() + 60
             while loop.time() < deadline:
