@@ -72,7 +72,7 @@ also started on the final transcript."""
 
 async def _run(turns: int, options: dict[str, Any]
                ) -> tuple[list[TurnTimings], float, float]:
-    from session_kit import (  # type: ignore[import-not-found]  (tests/e2e, on sys.path)
+    from session_kit import (  # type: ignore[import-not-found]
         ShortAgent,
         start_session,
         wait_quiet,
