@@ -136,6 +136,7 @@ class TurnTimings:
     """One user turn's latency breakdown, in seconds (``None``: not measured)."""
 
     speech_id: str
+    committed_at: float = 0.0
     speech_end: float | None = None  # when the user stopped (the VAD's end, dated back)
     vad_end_at: float | None = None  # when the VAD said so (after its silence wait)
     end_of_utterance: float | None = None  # end of speech -> turn committed
@@ -222,7 +223,8 @@ class SessionWatch:
 
         m = ev.metrics
         if isinstance(m, EOUMetrics) and m.speech_id:
-            turn = TurnTimings(m.speech_id, end_of_utterance=m.end_of_utterance_delay,
+            turn = TurnTimings(m.speech_id, m.timestamp,
+                               end_of_utterance=m.end_of_utterance_delay,
                                stt=m.transcription_delay)
             ends = [e for e in self._vad_ends if e[1] <= m.timestamp]
             if ends:
@@ -247,11 +249,18 @@ class SessionWatch:
         elif ev.old_state == "speaking":
             self.print_timings()
 
-    def print_timings(self) -> None:
+    def print_timings(self, *, final: bool = False) -> None:
+        """Print the turns measured so far (``final``: also those that got no audio)."""
         while self._printed < len(self.turns) and (
-                self.turns[self._printed].first_audio_at is not None):
+                final or self.turns[self._printed].first_audio_at is not None):
             self._printed += 1
             self._say(self.turns[self._printed - 1].line(self._printed))
+
+    def settled(self) -> bool:
+        """Every end of speech the VAD reported has been followed by a committed turn."""
+        if not self._vad_ends:
+            return True
+        return bool(self.turns) and self._vad_ends[-1][1] <= self.turns[-1].committed_at
 
     def quiet(self) -> bool:
         s = self.session
@@ -302,7 +311,7 @@ async def run_wav(app: AgentApp, providers: LocalProviders, input_path: Path,
         mic.play()
         await _wait_answered(watch, mic, deadline)
     finally:
-        watch.print_timings()
+        watch.print_timings(final=True)
         await session.aclose()
         if output_path is not None:
             speaker.save(output_path)
@@ -312,21 +321,26 @@ async def run_wav(app: AgentApp, providers: LocalProviders, input_path: Path,
 
 
 async def _wait_answered(watch: SessionWatch, mic: WavAudioInput, deadline: float) -> None:
+    """After the input: every user turn committed and handled (replies played, tool rounds
+    done), then 0.7 s of quiet. A turn the session dropped (noise) ends it after 5 s of quiet."""
     loop = asyncio.get_running_loop()
     try:
         await asyncio.wait_for(mic.ended.wait(), max(0.0, deadline - loop.time()))
     except TimeoutError:
         raise ConsoleError("timed out while playing the input") from None
-    ended = loop.time()
-    replies = watch.replies
-    while loop.time() < deadline:
-        answered = (watch.turns and watch.replies > replies
-                    and all(t.first_audio_at is not None for t in watch.turns))
-        if answered and await wait_quiet(watch, 0.5, deadline - loop.time()):
-            return
-        if not watch.turns and loop.time() - ended > 10.0 and watch.quiet():
+    quiet_since: float | None = None
+    while (now := loop.time()) < deadline:
+        if not watch.quiet():
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = now
+        quiet_for = 0.0 if quiet_since is None else now - quiet_since
+        if watch.turns:
+            if (watch.settled() and quiet_for >= 0.7) or quiet_for >= 5.0:
+                return
+        elif quiet_for >= 10.0:
             raise ConsoleError("the agent heard no user turn in the input")
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.05)
     raise ConsoleError("timed out waiting for the agent's reply (--timeout)")
 
 
