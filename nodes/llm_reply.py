@@ -28,6 +28,7 @@ from flowagents.llm import FunctionCall, RunContext, ToolExecution
 from flowagents.llm import execute_function_call as run_tool
 from flowagents.metrics import LLMMetrics
 from flowagents.runtime.bridge import from_async_iterable
+from flowagents.runtime.replay import replay_now
 from flowagents.telemetry import spans
 from flowagents.types import ChatChunk
 from flowagents.voice.agent import ModelSettings
@@ -169,9 +170,8 @@ def _attach(make: Callable[[Speech], Observable[ReplyText]]) -> Callable[[Speech
         if speech.text is None:
             text = make(speech)
             if not speech.scheduled:  # preemptive: start now, replay to the real subscriber
-                replayed = text.pipe(ops.replay())
-                speech.resources.add(replayed.connect())  # type: ignore[arg-type]
-                text = replayed
+                text, connection = replay_now(text)
+                speech.resources.add(connection)
             speech.text = text
         return speech
 

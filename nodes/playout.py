@@ -20,12 +20,11 @@ fed back upstream), ``playback`` (:class:`PlaybackEvent`), ``transcription``
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from reactivex import Observable, abc
-from reactivex import operators as ops
 from reactivex.disposable import CompositeDisposable, Disposable
 
 from flowagents.graph import BuildContext, In, Node, Out, register_type
@@ -172,7 +171,7 @@ class _Mouth:
             audio = speech.audio
             subs = CompositeDisposable()
             self.subscription = subs
-            subs.add(speech.handle.interrupted_stream.subscribe(self.stopper(speech)))
+            subs.add(speech.handle.on_interrupted(self.stopper(speech)))
             if self.current is speech:
                 subs.add(audio.subscribe(self.on_item, self.on_audio_error, self.on_audio_done))
             return
@@ -180,7 +179,7 @@ class _Mouth:
         self.set_state("listening")
 
     def stopper(self, speech: Speech) -> Any:
-        return lambda _: self.stop(speech)
+        return lambda: self.stop(speech)
 
     def on_audio_error(self, error: Exception) -> None:
         self.emit("error", error)
@@ -380,13 +379,12 @@ class Playout(Node):
               inputs: Mapping[str, Observable[Any]]) -> Mapping[str, Observable[Any]]:
         speeches, control = inputs["speeches"], inputs["control"]
 
-        def subscribe(observer: abc.ObserverBase[tuple[str, Any]],
-                      _: abc.SchedulerBase | None = None) -> abc.DisposableBase:
+        def connect(ports: _Ports) -> abc.DisposableBase:
             def emit(port: str, value: Any) -> None:
                 if port == "error":
                     ctx.report_error(_node_error(ctx.node, value))
                 else:
-                    observer.on_next((port, value))
+                    ports.emit(port, value)
 
             mouth = _Mouth(ctx.scheduler, emit)
 
@@ -395,24 +393,78 @@ class Playout(Node):
                     mouth.set_state("listening")
 
             return CompositeDisposable(
-                control.subscribe(mouth.on_control, observer.on_error),
-                speeches.subscribe(mouth.on_speech, observer.on_error, observer.on_completed),
+                control.subscribe(mouth.on_control, ports.on_error),
+                speeches.subscribe(mouth.on_speech, ports.on_error, ports.on_completed),
                 Disposable(mouth.dispose),
                 ctx.scheduler.schedule(initial),  # once every consumer is connected
             )
 
-        shared: Observable[tuple[str, Any]] = Observable(subscribe).pipe(ops.share())
+        ports = _Ports(_PORTS, connect)
+        return {name: ports.port(name) for name in _PORTS}
 
-        def port(name: str) -> Observable[Any]:
-            def mine(pv: tuple[str, Any]) -> bool:
-                return pv[0] == name
 
-            def value(pv: tuple[str, Any]) -> Any:
-                return pv[1]
+_PORTS = ("audio", "activity", "playback", "transcription")
 
-            return shared.pipe(ops.filter(mine), ops.map(value))
 
-        return {name: port(name) for name in ("audio", "activity", "playback", "transcription")}
+class _Ports:
+    """The mouth's output ports over one shared subscription (``share()`` semantics: connected
+    by the first subscriber to any port, disconnected when the last one leaves), each value
+    handed straight to the observers of its port: no filter per port per value."""
+
+    __slots__ = ("_connect", "_connection", "_count", "_end", "_observers")
+
+    def __init__(self, names: tuple[str, ...],
+                 connect: Callable[[_Ports], abc.DisposableBase]) -> None:
+        self._connect = connect
+        self._observers: dict[str, tuple[abc.ObserverBase[Any], ...]] = {n: () for n in names}
+        self._count = 0
+        self._connection: abc.DisposableBase | None = None
+        self._end: Callable[[abc.ObserverBase[Any]], None] | None = None
+
+    def emit(self, port: str, value: Any) -> None:
+        for observer in self._observers[port]:
+            observer.on_next(value)
+
+    def _finish(self, end: Callable[[abc.ObserverBase[Any]], None]) -> None:
+        if self._end is not None:
+            return
+        self._end = end
+        everyone = [o for group in self._observers.values() for o in group]
+        self._observers = {n: () for n in self._observers}
+        for observer in everyone:
+            end(observer)
+
+    def on_error(self, error: Exception) -> None:
+        self._finish(lambda observer: observer.on_error(error))
+
+    def on_completed(self) -> None:
+        self._finish(lambda observer: observer.on_completed())
+
+    def port(self, name: str) -> Observable[Any]:
+        def subscribe(observer: abc.ObserverBase[Any],
+                      _: abc.SchedulerBase | None = None) -> abc.DisposableBase:
+            if self._end is not None:
+                self._end(observer)
+                return Disposable()
+            self._observers[name] += (observer,)
+            self._count += 1
+            if self._connection is None:
+                self._connection = Disposable()  # connecting (values may flow meanwhile)
+                self._connection = self._connect(self)
+
+            def remove() -> None:
+                group = self._observers.get(name, ())
+                if observer not in group:
+                    return
+                self._observers[name] = tuple(o for o in group if o is not observer)
+                self._count -= 1
+                if self._count == 0 and self._connection is not None:
+                    connection, self._connection = self._connection, None
+                    connection.dispose()
+
+            return Disposable(remove)
+
+        return Observable(subscribe)
 
 
 def _turn_time(speech: Speech) -> float:

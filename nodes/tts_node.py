@@ -22,6 +22,7 @@ from reactivex import operators as ops
 from flowagents.graph import BuildContext, In, Node, NodeConfig, Out
 from flowagents.metrics import TTSMetrics
 from flowagents.runtime.bridge import from_async_iterable, to_async_iterator
+from flowagents.runtime.replay import replay_now
 from flowagents.telemetry import spans
 from flowagents.tokenize import SentenceStream
 from flowagents.types import AudioFrame, SynthesizedAudio
@@ -114,9 +115,8 @@ class TTSNode(Node):
             if speech.audio is None:
                 audio = make(speech)
                 if not speech.scheduled and cfg.preemptive_tts:
-                    replayed = audio.pipe(ops.replay())
-                    speech.resources.add(replayed.connect())  # type: ignore[arg-type]
-                    audio = replayed
+                    audio, connection = replay_now(audio)
+                    speech.resources.add(connection)
                 speech.audio = audio
             return speech
 

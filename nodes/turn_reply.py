@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from reactivex import Observable, abc
-from reactivex import operators as ops
 from reactivex.disposable import CompositeDisposable
 
 from flowagents.graph import BuildContext, In, Node, NodeConfig, Out
@@ -100,8 +99,7 @@ class TurnReply(Node):
                             preemptive.cancel()
                         raise
 
-                maybe: Observable[Speech | None] = from_coroutine(run, ctx.loop)
-                return maybe.pipe(ops.filter(lambda s: s is not None))  # type: ignore[arg-type]
+                return from_coroutine(run, ctx.loop, skip_none=True)  # type: ignore[arg-type]
 
             replies = turns.pipe(latest_reply(
                 make_reply, on_error=lambda e: session.report_error(e, "on_user_turn_completed")))

@@ -5,6 +5,11 @@ Subscribing to :func:`from_async_iterable` starts a task on the loop that forwar
 disposing the subscription cancels that task, which closes the iterator (``aclose``), so an HTTP
 stream is closed and a model call is abandoned. Errors arrive as ``on_error``. Every task is
 owned by its subscription: nothing is fire-and-forget.
+
+A reply subscribes several of these per user turn, on the path from the end of speech to the
+first audio, so they are :class:`DirectObservable` values: a subscription calls the subscribe
+function at once, without reactivex's current-thread trampoline and auto-detach wrapper (a few
+dozen calls per subscription); the bridge itself stops forwarding once disposed or ended.
 """
 
 from __future__ import annotations
@@ -14,13 +19,78 @@ import contextlib
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
-import reactivex
 from reactivex import Observable, abc
-from reactivex.disposable import Disposable
+from reactivex.internal import default_error, noop
 
-__all__ = ["from_async_iterable", "from_coroutine", "to_async_iterator"]
+__all__ = ["DirectObservable", "Sink", "from_async_iterable", "from_coroutine",
+           "to_async_iterator"]
 
 _T = TypeVar("_T")
+
+
+class Sink(abc.ObserverBase[_T], abc.DisposableBase):
+    """An observer's callbacks, forwarded until the end (``on_error``/``on_completed``) or until
+    disposed, whichever comes first: what reactivex's auto-detach observer guarantees."""
+
+    __slots__ = ("_on_completed", "_on_error", "_on_next", "stopped")
+
+    def __init__(self, observer: Any, on_error: Any = None, on_completed: Any = None) -> None:
+        if callable(getattr(observer, "on_next", None)):
+            self._on_next = observer.on_next
+            self._on_error = observer.on_error
+            self._on_completed = observer.on_completed
+        else:
+            self._on_next = observer or noop
+            self._on_error = on_error or default_error
+            self._on_completed = on_completed or noop
+        self.stopped = False
+
+    def on_next(self, value: _T) -> None:
+        if not self.stopped:
+            self._on_next(value)
+
+    def on_error(self, error: Exception) -> None:
+        if not self.stopped:
+            self.stopped = True
+            self._on_error(error)
+
+    def on_completed(self) -> None:
+        if not self.stopped:
+            self.stopped = True
+            self._on_completed()
+
+    def dispose(self) -> None:
+        self.stopped = True
+
+
+class DirectObservable(Observable[_T]):
+    """An observable whose ``subscribe`` hands a :class:`Sink` straight to its subscribe
+    function (see the module docstring). The function returns what disposes its work."""
+
+    def __init__(self, subscribe: Callable[[Sink[_T]], abc.DisposableBase]) -> None:
+        super().__init__()
+        self._direct = subscribe
+
+    def subscribe(
+        self, on_next: Any = None, on_error: Any = None, on_completed: Any = None, *,
+        scheduler: abc.SchedulerBase | None = None,
+    ) -> abc.DisposableBase:
+        return self._direct(Sink(on_next, on_error, on_completed))
+
+    def _subscribe_core(self, observer: abc.ObserverBase[_T],
+                        scheduler: abc.SchedulerBase | None = None) -> abc.DisposableBase:
+        return self._direct(Sink(observer))
+
+
+class _TaskSubscription(abc.DisposableBase):
+    __slots__ = ("sink", "task")
+
+    def __init__(self, sink: Sink[Any], task: asyncio.Task[None]) -> None:
+        self.sink, self.task = sink, task
+
+    def dispose(self) -> None:
+        self.sink.stopped = True
+        self.task.cancel()
 
 
 def from_async_iterable(
@@ -32,47 +102,45 @@ def from_async_iterable(
     Must be subscribed on the loop's thread. Disposal cancels the task and closes the iterator.
     """
 
-    def subscribe(observer: abc.ObserverBase[_T], _: abc.SchedulerBase | None = None) -> Any:
+    def subscribe(sink: Sink[_T]) -> abc.DisposableBase:
         the_loop = loop or asyncio.get_running_loop()
 
         async def pump() -> None:
             iterable = factory()
             try:
                 async for item in iterable:
-                    observer.on_next(item)
+                    sink.on_next(item)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # an error of the stream is the observer's, not the loop's
-                observer.on_error(exc)
+                sink.on_error(exc)
                 return
             finally:
                 aclose = getattr(iterable, "aclose", None)
                 if aclose is not None:
                     with contextlib.suppress(Exception):
                         await aclose()
-            observer.on_completed()
+            sink.on_completed()
 
-        task = the_loop.create_task(pump())
+        return _TaskSubscription(sink, the_loop.create_task(pump()))
 
-        def cancel() -> None:
-            task.cancel()
-
-        return Disposable(cancel)
-
-    return reactivex.create(subscribe)
+    return DirectObservable(subscribe)
 
 
 def from_coroutine(
     factory: Callable[[], Awaitable[_T]],
     loop: asyncio.AbstractEventLoop | None = None,
+    *,
+    skip_none: bool = False,
 ) -> Observable[_T]:
-    """A cold observable that awaits ``factory()`` per subscription and emits its one result.
+    """A cold observable that awaits ``factory()`` per subscription and emits its one result
+    (``skip_none``: a None result completes without a value).
 
     One task per subscription, no async generator around the coroutine: a reply runs one of
     these per user turn, on the path from the end of speech to the first audio.
     """
 
-    def subscribe(observer: abc.ObserverBase[_T], _: abc.SchedulerBase | None = None) -> Any:
+    def subscribe(sink: Sink[_T]) -> abc.DisposableBase:
         the_loop = loop or asyncio.get_running_loop()
 
         async def run() -> None:
@@ -81,19 +149,15 @@ def from_coroutine(
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the coroutine's error is the observer's, not the loop's
-                observer.on_error(exc)
+                sink.on_error(exc)
                 return
-            observer.on_next(value)
-            observer.on_completed()
+            if value is not None or not skip_none:
+                sink.on_next(value)
+            sink.on_completed()
 
-        task = the_loop.create_task(run())
+        return _TaskSubscription(sink, the_loop.create_task(run()))
 
-        def cancel() -> None:
-            task.cancel()
-
-        return Disposable(cancel)
-
-    return reactivex.create(subscribe)
+    return DirectObservable(subscribe)
 
 
 async def to_async_iterator(source: Observable[_T], maxsize: int = 0) -> AsyncIterator[_T]:
@@ -102,10 +166,11 @@ async def to_async_iterator(source: Observable[_T], maxsize: int = 0) -> AsyncIt
     Items are queued without loss (``maxsize`` 0 = unbounded); an ``on_error`` is raised here.
     """
     queue: asyncio.Queue[tuple[int, Any]] = asyncio.Queue(maxsize)
+    put = queue.put_nowait
     subscription = source.subscribe(
-        on_next=lambda x: queue.put_nowait((0, x)),
-        on_error=lambda e: queue.put_nowait((1, e)),
-        on_completed=lambda: queue.put_nowait((2, None)),
+        on_next=lambda x: put((0, x)),
+        on_error=lambda e: put((1, e)),
+        on_completed=lambda: put((2, None)),
     )
     try:
         while True:

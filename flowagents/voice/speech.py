@@ -22,9 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from reactivex import Observable
-from reactivex.disposable import CompositeDisposable
-from reactivex.subject import BehaviorSubject
+from reactivex import Observable, abc
+from reactivex.disposable import CompositeDisposable, Disposable
 
 from flowagents.llm import ChatContext, ChatItem, ToolChoice
 from flowagents.types import AudioFrame
@@ -51,21 +50,44 @@ class SpeechHandle:
         self.user_initiated = user_initiated
         self.num_steps = 1
         self.chat_items: list[ChatItem] = []
-        self._interrupted = BehaviorSubject(False)
+        self._interrupted = False
+        self._watchers: list[list[Callable[[], None] | None]] = []
         self._done: asyncio.Future[None] | None = None
         self._done_flag = False
         self._callbacks: list[Callable[[SpeechHandle], None]] = []
 
     @property
     def interrupted(self) -> bool:
-        return bool(self._interrupted.value)
+        return self._interrupted
+
+    def on_interrupted(self, callback: Callable[[], None]) -> abc.DisposableBase:
+        """Call ``callback()`` once, when the speech is interrupted (at once if it already is);
+        disposing the result unregisters it. What playout watches per speech: a callback, not a
+        subject piped through operators, since a subscription is set up per reply."""
+        if self._interrupted:
+            callback()
+            return Disposable()
+        entry: list[Callable[[], None] | None] = [callback]
+        self._watchers.append(entry)
+
+        def remove() -> None:
+            entry[0] = None
+
+        return Disposable(remove)
 
     @property
     def interrupted_stream(self) -> Observable[bool]:
         """Emits True once, when the speech is interrupted (replays it to late subscribers)."""
-        from reactivex import operators as ops
 
-        return self._interrupted.pipe(ops.filter(bool), ops.take(1))
+        def subscribe(observer: abc.ObserverBase[bool],
+                      _: abc.SchedulerBase | None = None) -> abc.DisposableBase:
+            def fire() -> None:
+                observer.on_next(True)
+                observer.on_completed()
+
+            return self.on_interrupted(fire)
+
+        return Observable(subscribe)
 
     def done(self) -> bool:
         return self._done_flag
@@ -75,8 +97,14 @@ class SpeechHandle:
         unless ``force``."""
         if not force and not self.allow_interruptions:
             raise RuntimeError("this speech does not allow interruptions")
-        if not self._done_flag and not self.interrupted:
-            self._interrupted.on_next(True)
+        if not self._done_flag and not self._interrupted:
+            self._interrupted = True
+            watchers, self._watchers = self._watchers, []
+            for entry in watchers:
+                callback = entry[0]
+                if callback is not None:  # not unregistered by an earlier one
+                    entry[0] = None
+                    callback()
         return self
 
     def add_done_callback(self, callback: Callable[[SpeechHandle], None]) -> None:
