@@ -62,6 +62,12 @@ class Sink(abc.ObserverBase[_T], abc.DisposableBase):
     def dispose(self) -> None:
         self.stopped = True
 
+    @property
+    def forward(self) -> Callable[[_T], None]:
+        """The subscriber's own ``on_next``, unguarded: for a source that already stops
+        forwarding after its end or disposal."""
+        return self._on_next  # type: ignore[no-any-return]
+
 
 class DirectObservable(Observable[_T]):
     """An observable whose ``subscribe`` hands a :class:`Sink` straight to its subscribe

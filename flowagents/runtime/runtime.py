@@ -23,6 +23,7 @@ from flowagents.graph.graph import Graph
 from flowagents.graph.node import BuildContext
 
 from .scheduler import LoopScheduler
+from .subject import LoopSubject
 from .wiring import Wiring, wire_graph
 
 __all__ = ["GraphRuntime"]
@@ -68,13 +69,13 @@ class GraphRuntime:
             loop = self._loop or asyncio.get_running_loop()
             self._loop = loop
             self._scheduler = LoopScheduler(loop)
-        self._inputs = {name: Subject() for name in self.graph.input_names}
+        self._inputs = {name: LoopSubject() for name in self.graph.input_names}
         wiring = Wiring()
         ctx = BuildContext(self._scheduler, "", self._loop,
                            {**self._resources, "__wiring__": wiring}, self._report)
         streams = wire_graph(self.graph, ctx, self._inputs)
         for name, stream in streams.items():
-            subject: Subject[Any] = Subject()
+            subject: Subject[Any] = LoopSubject()
             self._outputs[name] = subject
             self._subscriptions.add(stream.subscribe(subject))
         wiring.finish(self._subscriptions)

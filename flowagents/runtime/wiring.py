@@ -26,6 +26,9 @@ from flowagents.graph.graph import Edge, Graph, GraphInput, GraphOutput
 from flowagents.graph.node import BuildContext
 from flowagents.graph.ports import PortRef
 
+from .bridge import DirectObservable, Sink
+from .subject import LoopSubject
+
 __all__ = ["FanOut", "Wiring", "guard", "wire_graph"]
 
 
@@ -55,15 +58,16 @@ def guard(source: Observable[Any], node: str, port: str,
     just-started graph would be lost. At a node boundary, subscription is always immediate.
     """
 
-    def subscribe(observer: abc.ObserverBase[Any],
-                  scheduler: abc.SchedulerBase | None = None) -> abc.DisposableBase:
+    def subscribe(sink: Sink[Any]) -> abc.DisposableBase:
         def on_error(exc: Exception) -> None:
             report(exc if isinstance(exc, NodeError) else NodeError(node, port, exc))
-            observer.on_completed()
+            sink.on_completed()
 
-        return source.subscribe(observer.on_next, on_error, observer.on_completed)
+        # the source's own subscription stops values after the end or disposal: its values go
+        # straight to the subscriber's callback, one layer less per value at every node output
+        return source.subscribe(sink.forward, on_error, sink.on_completed)
 
-    return Observable(subscribe)
+    return DirectObservable(subscribe)
 
 
 class FanOut:
@@ -162,7 +166,7 @@ def wire_graph(graph: Graph, ctx: BuildContext,
             node_inputs: dict[str, Observable[Any]] = {}
             for port, edge in incoming.get(name, {}).items():
                 if edge.feedback:
-                    subject: Subject[Any] = Subject()
+                    subject: Subject[Any] = LoopSubject()
                     node_inputs[port] = subject
                     wiring.feedback.append(_feed(stream_of, edge, subject))
                 else:

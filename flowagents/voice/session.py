@@ -36,6 +36,7 @@ from flowagents.llm import (
 )
 from flowagents.metrics import AgentMetrics, UsageCollector, UsageSummary
 from flowagents.runtime import GraphRuntime, LoopScheduler
+from flowagents.runtime.subject import LoopSubject
 from flowagents.stt import STT
 from flowagents.tts import TTS
 from flowagents.types import SpeechEvent, SpeechEventType
@@ -116,7 +117,7 @@ class AgentSession(SessionHooks):
         self._agent: Agent | None = None
         self._agent_state: AgentState = "initializing"
         self._user_state: UserState = "listening"
-        self._events: Subject[AgentEvent] = Subject()
+        self._events: Subject[AgentEvent] = LoopSubject()
         self._active: ReplaySubject[ActiveAgent] = ReplaySubject(1)
         self._room_io: Any = None  # flowagents.job.room_io.RoomIO with start(room=)
         self._listeners: dict[str, list[Callable[[Any], Any]]] = {}
