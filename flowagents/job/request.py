@@ -2,7 +2,9 @@
 
 ``request_fnc`` decides whether this worker takes the job: ``accept()`` (optionally choosing the
 agent's identity, name, metadata and attributes in the room) or ``reject()``. Answering twice is an
-error; not answering at all counts as a rejection.
+error; not answering at all counts as a rejection. ``resuming`` is true when the server offers
+again a job that ran on another worker that went away (the default ``request_fnc`` accepts it like
+any other job).
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ AnswerFn = Callable[[bool, AcceptArguments | None], Awaitable[None]]
 class JobRequest:
     """The job offered by the server, with the means to answer."""
 
-    def __init__(self, job: agent.Job, on_answer: AnswerFn) -> None:
+    def __init__(self, job: agent.Job, on_answer: AnswerFn, *, resuming: bool = False) -> None:
         self._job = job
+        self._resuming = resuming
         self._on_answer = on_answer
         self._answered = False
 
@@ -37,6 +40,11 @@ class JobRequest:
     @property
     def room_name(self) -> str:
         return self._job.room.name
+
+    @property
+    def resuming(self) -> bool:
+        """The server is resuming this job after the worker that ran it went away."""
+        return self._resuming
 
     @property
     def agent_name(self) -> str:

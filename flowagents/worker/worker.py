@@ -460,7 +460,7 @@ class Worker:
                 self._pending.pop(job.id, None)
             self._job_tasks.spawn(self._run_job(assignment, args), "worker-job")
 
-        req = JobRequest(job, on_answer)
+        req = JobRequest(job, on_answer, resuming=areq.resuming)
         try:
             await self._opts.request_fnc(req)
         except Exception:

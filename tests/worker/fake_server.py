@@ -156,9 +156,11 @@ class FakeLiveKitServer:
         return agent.Job(id=job_id, type=agent.JT_ROOM, room=models.Room(name=room, sid="RM_1"),
                          metadata=metadata)
 
-    async def offer(self, job: agent.Job, within: float = 5.0) -> agent.AvailabilityResponse:
+    async def offer(self, job: agent.Job, within: float = 5.0, *,
+                    resuming: bool = False) -> agent.AvailabilityResponse:
         """Send an availability request; return the worker's answer."""
-        await self.send(agent.ServerMessage(availability=agent.AvailabilityRequest(job=job)))
+        await self.send(agent.ServerMessage(availability=agent.AvailabilityRequest(
+            job=job, resuming=resuming)))
         msg = await self.wait_for("availability", lambda m: m.availability.job_id == job.id,
                                   within)
         return msg.availability

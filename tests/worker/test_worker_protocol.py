@@ -73,6 +73,28 @@ async def test_request_fnc_can_reject_and_choose_identity(server: FakeLiveKitSer
     assert dict(accepted.participant_attributes) == {"k": "v"}
 
 
+async def test_request_sees_resuming_and_default_accepts_it(server: FakeLiveKitServer,
+                                                            make_worker) -> None:
+    seen: dict[str, bool] = {}
+
+    async def record(req: JobRequest) -> None:
+        seen[req.id] = req.resuming
+        await req.accept()
+
+    await make_worker(request_fnc=record)
+    assert (await server.offer(server.make_job("J1"), resuming=True)).available
+    assert (await server.offer(server.make_job("J2"))).available
+    assert seen == {"J1": True, "J2": False}
+
+
+async def test_default_request_fnc_accepts_a_resuming_job(server: FakeLiveKitServer,
+                                                          make_worker) -> None:
+    await make_worker()
+    answer = await server.offer(server.make_job("J1"), resuming=True)
+    assert answer.available
+    assert answer.participant_identity == "agent-J1"
+
+
 async def test_unavailable_when_load_is_at_threshold(server: FakeLiveKitServer,
                                                      make_worker) -> None:
     await make_worker(load_fnc=lambda: 0.7)
