@@ -5,6 +5,7 @@ Architecture (the SVG of :func:`voice_graph` is this picture; every turn-taking 
     active_agent (agent, turn options) ──> stt, turn_detector, endpointing, turn_filter,
                                            interruption, false_interruption
     audio ─> vad ────────────────────────────────────┬─> user_state (away timer)
+      │     └─── segments (batch STT) ─────────┐      │
       └─> gate(vad, pre-roll) ─> deaf_gate ─> stt ────┤
                                                        ├─> turn_detector ─> endpointing ─┐
                                                        │      ^══ committed ═════════════┤
@@ -18,11 +19,14 @@ Architecture (the SVG of :func:`voice_graph` is this picture; every turn-taking 
           agent_activity  <═══════════ feedback ════════════════════════════┘
           (to deaf_gate, turn_filter, interruption, false_interruption, user_state)
 
-* The input side is pure stream logic: the VAD gates STT (pre-roll 0.5 s); endpointing debounces
-  the end of speech into one ``UserTurn`` (``deaf_gate`` keeps STT deaf during a speech that
-  disallows interruptions) (``min/max_endpointing_delay``, optional turn-detector
-  probability); ``turn_filter`` drops turns a deaf (``allow_interruptions=False``) speech must not
-  hear and short turns under ``min_interruption_words``; ``interruption`` decides barge-ins
+* The input side is pure stream logic: the VAD gates STT (pre-roll 0.5 s) and also delimits
+  the segments a batch STT (Whisper) recognizes: on the VAD's end of speech the STT node calls
+  ``recognize`` once on the segment's gated audio, so there is no second VAD (a streaming STT
+  ignores that edge); endpointing debounces the end of speech into one ``UserTurn``
+  (``deaf_gate`` keeps STT deaf during a speech that disallows interruptions)
+  (``min/max_endpointing_delay``, optional turn-detector probability); ``turn_filter`` drops
+  turns a deaf (``allow_interruptions=False``) speech must not hear and short turns under
+  ``min_interruption_words``; ``interruption`` decides barge-ins
   (``min_interruption_duration``/``min_interruption_words``, a final transcript) and
   ``false_interruption`` turns them into pause / resume / interrupt orders for playout (and
   reports timed-out barge-ins that could not resume). Every rule reads the active agent's turn
@@ -95,7 +99,7 @@ def voice_graph(*, vad: VAD | None = None, stt: STT | None = None,
         user_audio = Gate(pre_roll=o.pre_roll)(audio, vad_events)
         heard = DeafGate(discard_audio_if_uninterruptible=o.discard_audio_if_uninterruptible)(
             user_audio, activity)
-        transcripts = STTNode(stt)(heard, agent.agent)
+        transcripts = STTNode(stt)(heard, agent.agent, vad_events)
         eou = TurnDetectorNode(turn_detection)(transcripts, vad_events, agent.turn, committed)
         endpointed = Endpointing(min_delay=o.min_endpointing_delay,
                                  max_delay=o.max_endpointing_delay)(

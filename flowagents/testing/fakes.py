@@ -12,7 +12,9 @@ timing is exact on the session clock (the running loop's ``time()``; virtual in 
   speech. INFERENCE_DONE events are off unless ``inference_interval`` is set.
 - :class:`FakeSTT`: for a segment with words whose audio it receives, an interim transcript (the
   first half of the words) at ``end + stt_delay / 2`` and the final at ``end + stt_delay``. Noise
-  (empty transcript) yields nothing. Batch ``recognize`` answers ``stt_delay`` after the call.
+  (empty transcript) yields nothing. Batch ``recognize`` answers ``stt_delay`` after the call
+  (the largest of the heard segments'; empty text for noise only); ``streaming=False`` makes it a
+  batch-only STT whose ``stream()`` raises.
 - :class:`FakeLLM`: the reply scripted for the input (the last user message, instruction message or
   tool output of the chat context, see :func:`llm_input_keys`): first chunk ``ttft`` after the
   call, the content in chunks of :attr:`FakeLLM.words_per_chunk` words then the tool calls spread
@@ -235,7 +237,12 @@ class RecognizeCall:
 
 
 class FakeSTT(STT):
-    """A streaming STT that transcribes the script's speech segments it hears."""
+    """A streaming STT that transcribes the script's speech segments it hears.
+
+    ``streaming=False`` makes it batch-only, like Whisper: ``stream()`` raises ``TypeError``
+    (as :meth:`STT.stream` does for a provider that cannot stream) and the voice graph calls
+    ``recognize`` on each of the session VAD's speech segments instead.
+    """
 
     label = "fake-stt"
 
@@ -268,6 +275,8 @@ class FakeSTT(STT):
         self, *, language: str | None = None,
         conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
     ) -> FakeSpeechStream:
+        if not self.capabilities.streaming:
+            super().stream(language=language, conn_options=conn_options)  # raises TypeError
         s = FakeSpeechStream(self, language or "en")
         self.streams.append(s)
         return s
