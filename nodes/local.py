@@ -9,12 +9,10 @@ parallel threads (their loaders release the GIL), so cold start is the slowest l
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
-
-from flowagents.stt import StreamAdapter
 
 from .llama_llm import LlamaLLM
 from .piper_tts import PiperTTS
@@ -24,10 +22,6 @@ from .whisper_stt import WhisperSTT
 __all__ = ["MODEL_NAMES", "LocalProviders", "local_providers"]
 
 _T = TypeVar("_T")
-
-SEGMENT_MARGIN = 0.1
-"""How much less silence than the session's VAD ends a Whisper segment (see
-:meth:`LocalProviders.session_kwargs`)."""
 
 MODEL_NAMES = {"vad": "Silero VAD", "stt": "Whisper tiny.en", "llm": "SmolLM2-135M",
                "tts": "Piper joe"}
@@ -45,21 +39,13 @@ class LocalProviders:
         return iter((self.vad, self.stt, self.llm, self.tts))
 
     def session_kwargs(self) -> dict[str, Any]:
-        """``AgentSession(**providers.session_kwargs())``: the four providers, with Whisper (a
-        batch STT) wrapped in the stream adapter.
+        """``AgentSession(**providers.session_kwargs())``: the four providers.
 
-        The adapter cuts the gated audio into segments with its own Silero VAD. That VAD waits
-        for a little less silence (:data:`SEGMENT_MARGIN`) than the session's: the gate stops
-        passing audio when the session's VAD ends the speech, so a segmenter that waited as long
-        could miss its own end and never transcribe. Much less would split an utterance at its
-        pauses, and the turn could commit on the first part's transcript before Whisper has
-        transcribed the rest.
+        Whisper is a batch STT and goes in as it is: the voice graph calls its ``recognize``
+        once per speech segment of the session's VAD (on its end of speech), so no second VAD
+        and no second silence wait stand between the user and the transcript.
         """
-        silence = max(0.0, self.vad.options.min_silence_duration - SEGMENT_MARGIN)
-        opts = self.vad.options.model_copy(update={"min_silence_duration": silence})
-        segmenter = SileroVAD(opts)
-        return {"vad": self.vad, "stt": StreamAdapter(self.stt, segmenter), "llm": self.llm,
-                "tts": self.tts}
+        return {"vad": self.vad, "stt": self.stt, "llm": self.llm, "tts": self.tts}
 
     async def warm_up(self) -> None:
         """One small call of each model, so the first user turn does not pay for first-call
@@ -85,12 +71,20 @@ class LocalProviders:
 
 
 def local_providers(*, parallel: bool = True,
-                    on_loaded: Callable[[str, float], None] | None = None) -> LocalProviders:
+                    on_loaded: Callable[[str, float], None] | None = None,
+                    llm_options: Mapping[str, Any] | None = None) -> LocalProviders:
     """Load the four default models (verifying their pins on first use).
 
     ``on_loaded(role, seconds)`` is called as each model is ready (``role`` is a key of
-    :data:`MODEL_NAMES`), from the loading thread when ``parallel``.
+    :data:`MODEL_NAMES`), from the loading thread when ``parallel``. ``llm_options`` go to
+    :class:`~nodes.llama_llm.LlamaLLM` (``max_tokens``: a spoken reply's cap, 60 by default;
+    ``tool_call_ratio_after_output``; ``model_path``...).
     """
+    llm_kwargs = dict(llm_options or {})
+
+    def make_llm() -> LlamaLLM:
+        return LlamaLLM(**llm_kwargs)
+
 
     def load(role: str, factory: Callable[[], _T]) -> _T:
         started = time.perf_counter()
@@ -101,10 +95,10 @@ def local_providers(*, parallel: bool = True,
 
     if not parallel:
         return LocalProviders(load("vad", SileroVAD), load("stt", WhisperSTT),
-                              load("llm", LlamaLLM), load("tts", PiperTTS))
+                              load("llm", make_llm), load("tts", PiperTTS))
     with ThreadPoolExecutor(4, thread_name_prefix="load-model") as pool:
         vad = pool.submit(load, "vad", SileroVAD)
         stt = pool.submit(load, "stt", WhisperSTT)
-        llm = pool.submit(load, "llm", LlamaLLM)
+        llm = pool.submit(load, "llm", make_llm)
         tts = pool.submit(load, "tts", PiperTTS)
         return LocalProviders(vad.result(), stt.result(), llm.result(), tts.result())

