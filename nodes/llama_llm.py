@@ -12,7 +12,17 @@ is a call when the model's own probability of opening one (a ``{`` as first toke
 answer "The weather in Tokyo is sunny"), so waiting for ``{`` to be the most likely token would
 almost never call. A call is then decoded
 under a GBNF grammar built from the tools' JSON schemas, exactly ``{"name": <a tool>,
-"arguments": <its schema>}``, so even a 135M model produces a valid call. Usage (prompt and
+"arguments": <its schema>}``, so even a 135M model produces a valid call. When the reply is text
+while tools are offered, a first token that opens a JSON object is banned, so a call written as
+text is never spoken.
+
+After a tool output the model should answer from it, yet a small model's most likely next token
+is then ``{`` again (SmolLM2 repeats the call until the step limit and never answers). So by
+default (``tool_call_ratio_after_output=None``) the step that follows a tool output is text; give a
+ratio (larger than ``tool_call_ratio``: stronger evidence) to let a model chain calls.
+
+Spoken replies are short: ``max_tokens`` (default :data:`MAX_TOKENS`, about 45 words or 15 s of
+speech) caps a text reply; a tool call may use up to :data:`MAX_CALL_TOKENS`. Usage (prompt and
 completion tokens) comes on the last chunk.
 """
 
@@ -43,7 +53,14 @@ if TYPE_CHECKING:
     from flowagents.llm.chat_context import ChatContext
     from flowagents.llm.tool_context import FunctionTool
 
-__all__ = ["LlamaLLM"]
+__all__ = ["MAX_CALL_TOKENS", "MAX_TOKENS", "LlamaLLM"]
+
+MAX_TOKENS = 60
+"""Default cap on a text reply's tokens: about 45 words, 15 s of speech (a voice answer is a
+sentence or two; SmolLM2 otherwise rambles for half a minute)."""
+
+MAX_CALL_TOKENS = 256
+"""Cap on a tool call's tokens (at least ``max_tokens``): a call cut short is no call."""
 
 _Branch = Literal["text", "call", "auto"]
 _CHATML = (
@@ -59,13 +76,20 @@ class _Done:
 
 
 class LlamaLLM(LLM):
-    """A GGUF chat model on CPU. ``temperature`` 0 is greedy (deterministic)."""
+    """A GGUF chat model on CPU. ``temperature`` 0 is greedy (deterministic).
+
+    ``max_tokens``: cap on a text reply (``None``: until the model stops or the context is
+    full). ``tool_call_ratio``: how much likelier than for a content-free message the opening of
+    a call must be for the reply to a user message to be a call. ``tool_call_ratio_after_output``:
+    the same after a tool output; ``None`` (default) answers in text there.
+    """
 
     label = "llama.cpp"
 
     def __init__(self, *, model_path: str | Path | None = None, n_ctx: int = 2048,
-                 n_threads: int | None = None, max_tokens: int = 200, temperature: float = 0.0,
-                 repeat_penalty: float = 1.1, tool_call_ratio: float = 5.0,
+                 n_threads: int | None = None, max_tokens: int | None = MAX_TOKENS,
+                 temperature: float = 0.0, repeat_penalty: float = 1.1,
+                 tool_call_ratio: float = 5.0, tool_call_ratio_after_output: float | None = None,
                  seed: int = 0) -> None:
         require("llama_cpp", "llama-cpp-python")
         from llama_cpp import Llama
@@ -76,9 +100,10 @@ class LlamaLLM(LLM):
         self.model = path.stem
         self._llama: Any = Llama(model_path=str(path), n_ctx=n_ctx, seed=seed, verbose=False,
                                  n_threads=n_threads or _threads(), n_batch=512)
-        self._opts = {"max_tokens": max_tokens, "temperature": temperature,
-                      "repeat_penalty": repeat_penalty}
+        self.max_tokens = max_tokens
+        self._opts = {"temperature": temperature, "repeat_penalty": repeat_penalty}
         self._ratio = tool_call_ratio
+        self._ratio_after_output = tool_call_ratio_after_output
         self._baselines: dict[str, float] = {}
         meta = self._llama.metadata
         template = meta.get("tokenizer.chat_template") or _CHATML
@@ -113,10 +138,12 @@ class LlamaLLM(LLM):
         if specs:
             branch = "auto" if tool_choice == "auto" else "call"
         messages = self._messages(chat_ctx, specs)
-        return self._stream(messages, specs, branch)
+        items = chat_ctx.items
+        after_output = bool(items) and items[-1].type == "function_call_output"
+        return self._stream(messages, specs, branch, after_output)
 
     async def _stream(self, messages: list[dict[str, Any]], specs: list[dict[str, Any]],
-                      branch: _Branch) -> AsyncIterator[ChatChunk]:
+                      branch: _Branch, after_output: bool) -> AsyncIterator[ChatChunk]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[str | _Done | BaseException] = asyncio.Queue()
         cancel = threading.Event()
@@ -126,7 +153,7 @@ class LlamaLLM(LLM):
                 loop.call_soon_threadsafe(queue.put_nowait, item)
 
         job = loop.run_in_executor(self._executor, self._generate, messages, specs, branch,
-                                   cancel, put)
+                                   after_output, cancel, put)
         job.add_done_callback(_consume)
         chunk_id = f"chatcmpl-{uuid.uuid4().hex[:12]}"
         call_text: list[str] | None = None
@@ -149,7 +176,7 @@ class LlamaLLM(LLM):
             cancel.set()
 
     def _generate(self, messages: list[dict[str, Any]], specs: list[dict[str, Any]],
-                  branch: _Branch, cancel: threading.Event,
+                  branch: _Branch, after_output: bool, cancel: threading.Event,
                   put: Callable[[str | _Done | BaseException], None]) -> None:
         """Runs on the executor: format, choose text or call, sample, push pieces until done."""
         try:
@@ -157,11 +184,18 @@ class LlamaLLM(LLM):
             fmt = self._formatter(messages=messages, tools=specs or None)
             tokens = llama.tokenize(fmt.prompt.encode(), add_bos=False, special=True)
             if branch == "auto":
-                branch = "call" if self._wants_call(messages, specs, tokens) else "text"
-            stream = llama.create_completion(
-                tokens, stream=True, stop=fmt.stop,
-                grammar=self._grammar(specs) if branch == "call" else None, **self._opts,
-            )
+                call = self._wants_call(messages, specs, tokens, after_output)
+                branch = "call" if call else "text"
+            if branch == "call":
+                extra: dict[str, Any] = {
+                    "grammar": self._grammar(specs),
+                    "max_tokens": max(self.max_tokens or 0, MAX_CALL_TOKENS)}
+            else:
+                extra = {"max_tokens": self.max_tokens}
+                if specs:
+                    extra["logits_processor"] = self._no_json_opening(len(tokens))
+            stream = llama.create_completion(tokens, stream=True, stop=fmt.stop, **extra,
+                                             **self._opts)
             pieces: list[str] = []
             for part in stream:
                 if cancel.is_set():
@@ -176,17 +210,35 @@ class LlamaLLM(LLM):
         except BaseException as e:  # handed to the loop, raised there as a typed error
             put(e)
 
+    def _no_json_opening(self, prompt_tokens: int) -> Any:
+        """A logits processor that bans the tokens opening a JSON object as the first token."""
+        from llama_cpp import LogitsProcessorList
+
+        banned = self._brace_ids
+
+        def ban(input_ids: npt.NDArray[np.intc], scores: npt.NDArray[np.single]
+                ) -> npt.NDArray[np.single]:
+            if len(input_ids) == prompt_tokens:
+                scores[banned] = -np.inf
+            return scores
+
+        return LogitsProcessorList([ban])
+
     def _wants_call(self, messages: list[dict[str, Any]], specs: list[dict[str, Any]],
-                    tokens: list[int]) -> bool:
-        """Whether the reply to the last user message should be a tool call.
+                    tokens: list[int], after_output: bool) -> bool:
+        """Whether the reply should be a tool call.
 
         The model's probability of opening ``{`` is compared with its probability for a
         content-free message ("Hello.") in the same conversation (contextual calibration, Zhao
         et al. 2021): the absolute level swings with the system prompt, the ratio does not.
-        After a tool result the reply is text unless ``{`` is the most likely token.
+        After a tool output the ratio is ``tool_call_ratio_after_output``, and with None the
+        reply is text.
         """
-        if messages[-1]["role"] != "user":
-            return self._p_call(tokens)[1]
+        ratio = self._ratio
+        if after_output:
+            if self._ratio_after_output is None:
+                return False
+            ratio = self._ratio_after_output
         neutral = [*messages[:-1], {"role": "user", "content": "Hello."}]
         key = json.dumps([neutral, specs], sort_keys=True)
         base = self._baselines.get(key)
@@ -198,7 +250,7 @@ class LlamaLLM(LLM):
                 self._baselines.clear()
             self._baselines[key] = base
         p_call, is_top = self._p_call(tokens)  # last, so generation reuses this KV cache
-        return is_top or p_call >= self._ratio * base
+        return (is_top and not after_output) or p_call >= ratio * base
 
     def _p_call(self, tokens: list[int]) -> tuple[float, bool]:
         """P(next token opens ``{``) after ``tokens``, and whether it is the most likely.

@@ -10,9 +10,12 @@ agent speaks interrupts it. Replies are cut after their first sentence to keep t
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import jiwer
@@ -115,6 +118,56 @@ async def test_the_weather_question_calls_the_tool_with_tokyo(local: LocalProvid
     assert output.call_id == call.call_id
     assert not output.is_error
     assert "Tokyo" in output.output
+
+
+def load_weather_example() -> ModuleType:
+    path = Path(__file__).resolve().parents[2] / "examples" / "weather.py"
+    spec = importlib.util.spec_from_file_location("e2e_example_weather", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+async def test_the_weather_agent_speaks_an_answer_from_the_tool_output(
+        local: LocalProviders) -> None:
+    """examples/weather.py (its agent, tool and session options; the greeting skipped): the
+    question is answered by a call, then by speech that uses the tool's result, once."""
+    weather = load_weather_example()
+
+    class QuietStart(weather.WeatherAgent):  # type: ignore[name-defined,misc]
+        async def on_enter(self) -> None:
+            pass
+
+    live = await start_session(local, QuietStart(), **weather.SESSION_OPTIONS)
+    answered = asyncio.Event()
+
+    def on_item(ev: Any) -> None:
+        items = live.session.history.items
+        outputs = [k for k, i in enumerate(items) if i.type == "function_call_output"]
+        if (outputs and ev.item.role == "assistant" and ev.item.text_content
+                and items.index(ev.item) > outputs[0]):
+            answered.set()
+
+    live.session.on("conversation_item_added", on_item)
+    try:
+        await live.mic.say(read_wav(QUESTION_WAV)).wait()
+        await asyncio.wait_for(answered.wait(), 90)
+    finally:
+        await live.session.aclose()
+
+    items = live.session.history.items
+    calls = [i for i in items if i.type == "function_call"]
+    assert [c.name for c in calls] == ["lookup_weather"], calls  # one call, not three
+    assert json.loads(calls[0].arguments)["location"].strip().lower() == "tokyo"
+    output = next(i for i in items if i.type == "function_call_output")
+    assert "sunny" in output.output
+    after = items[items.index(output) + 1:]
+    answer = " ".join(i.text_content for i in after if i.type == "message"
+                      and i.role == "assistant")
+    assert re.search(r"sunny|24", answer.lower()), answer
+    assert live.speaker.frames  # it was spoken
 
 
 async def test_speaking_over_the_agent_interrupts_it(local: LocalProviders) -> None:
