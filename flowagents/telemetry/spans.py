@@ -55,9 +55,16 @@ def set_error(span: Span, exc: BaseException) -> None:
 @contextmanager
 def _span(name: str, attributes: dict[str, Any]) -> Iterator[Span]:
     attrs = {k: v for k, v in attributes.items() if v is not None}
-    with tracer.start_as_current_span(
-        name, attributes=attrs, record_exception=False, set_status_on_exception=False,
-    ) as span:
+    # what ``start_as_current_span`` does, minus its nested context managers and the context
+    # switch when no SDK is installed (the no-op tracer's span is invalid): a reply opens these
+    # on the path from the end of speech to the first audio
+    span = tracer.start_span(name, attributes=attrs, record_exception=False,
+                             set_status_on_exception=False)
+    if not span.get_span_context().is_valid:
+        yield span
+        return
+    with trace.use_span(span, end_on_exit=True, record_exception=False,
+                        set_status_on_exception=False):
         try:
             yield span
         except BaseException as e:

@@ -447,10 +447,11 @@ class AgentSession(SessionHooks):
         shares the items (LiveKit's copy semantics): built per turn, it must not cost a copy of
         the whole conversation."""
         agent = self.current_agent
-        items: list[ChatItem] = [ChatMessage(role="system", content=[agent.instructions],
-                                             created_at=-1.0)]
-        items.extend(i for i in agent._chat_ctx.items
-                     if not (i.type == "message" and i.role == "system"))
+        # the instructions are the agent's own string: built without validation (one per turn)
+        items: list[ChatItem] = [ChatMessage.model_construct(
+            role="system", content=[agent.instructions], created_at=-1.0)]
+        items += [i for i in agent._chat_ctx.items
+                  if not (i.type == "message" and i.role == "system")]
         if extra_instructions:
             items.append(ChatMessage(role="system", content=[extra_instructions],
                                      created_at=self.now()))

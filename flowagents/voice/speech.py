@@ -202,7 +202,7 @@ class Speech:
     def traced(self) -> Iterator[None]:
         """Make this speech's turn span the current one (spans opened inside are its children).
         Enter and leave it in the same task."""
-        if self.span is None:
+        if self.span is None or not self.span.get_span_context().is_valid:  # no SDK: no-op
             yield
             return
         token = otel_context.attach(trace.set_span_in_context(self.span))
