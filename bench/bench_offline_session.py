@@ -150,9 +150,10 @@ def _table(runs: dict[str, list[TurnTimings]], asked: int, silence: float, endpo
              + "**. The stages overlap (STT runs during the endpointing delay, the LLM starts "
              "on the final transcript before the turn commits), so they do not add up to the "
              "total. End of utterance equal to STT means the turn waited for the transcript: "
-             "Whisper (which starts once the segmenter has heard 0.45 s of silence) is then the "
-             "critical path, and a transcript in before the endpointing delay ends would leave "
-             "0.55 + 0.50 s plus LLM + TTS."]
+             "Whisper (a batch STT, called once per segment on the session VAD's end of speech, "
+             "no second VAD) is then the critical path: after the silence wait, a turn costs "
+             "Whisper's inference, then LLM first token and TTS first byte (preemptive "
+             "generation starts the LLM on the final transcript)."]
     return "\n".join(rows)
 
 

@@ -175,8 +175,11 @@ class _BatchRecognition:
         if kind is _VAD_START and not self.open:
             self.open = True
             self._enqueue(SpeechEvent(SpeechEventType.START_OF_SPEECH, event.timestamp))
-        elif kind is _VAD_END and self.open:
-            self._close(event.timestamp)
+        elif kind is _VAD_END:
+            if self.open:
+                self._close(event.timestamp)
+            else:  # a segment that started before this subscription: its frames are not whole
+                self.buffer.clear()
 
     def on_frame(self, frame: AudioFrame) -> None:
         buffer = self.buffer
@@ -267,7 +270,9 @@ def recognize_segments(stt: STT, vad_events: Observable[VADEvent], *,
     """``gated_audio.pipe(recognize_segments(stt, vad_events, scheduler=s))``: a batch STT on
     the VAD's speech segments.
 
-    Per VAD segment (its START_OF_SPEECH .. END_OF_SPEECH; repeated STARTs or ENDs are ignored):
+    Per VAD segment (its START_OF_SPEECH .. END_OF_SPEECH; a repeated START is ignored, and an END
+    without a START drops the frames held, as the tail of a segment this subscription did not see
+    start):
     START_OF_SPEECH dated at the VAD's start; then, when the END arrives, ``stt.recognize`` on the
     frames received since the previous segment ended (the gate's pre-roll and the speech), once,
     under the default connect options (retries, timeout); a FINAL_TRANSCRIPT dated when the
