@@ -78,7 +78,7 @@ class AudioFrame:
 
     @property
     def end_time(self) -> float:
-        return self.timestamp + self.duration
+        return self.timestamp + len(self.data) / (self.num_channels * self.sample_rate)
 
     @classmethod
     def silence(

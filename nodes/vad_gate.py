@@ -61,7 +61,7 @@ def gate(
     def _gate(audio: Observable[AudioFrame]) -> Observable[AudioFrame]:
         def subscribe(observer: abc.ObserverBase[AudioFrame],
                       scheduler: abc.SchedulerBase | None = None) -> abc.DisposableBase:
-            ring: deque[AudioFrame] = deque()
+            ring: deque[tuple[float, AudioFrame]] = deque()  # (end time, frame), oldest first
             is_open = False
 
             def on_vad(event: VADEvent) -> None:
@@ -70,7 +70,7 @@ def gate(
                 if kind is _START and not is_open:
                     is_open = True
                     earliest = event.timestamp - pre_roll
-                    released = [frame for frame in ring if frame.end_time > earliest]
+                    released = [frame for end, frame in ring if end > earliest]
                     ring.clear()
                     for frame in released:
                         observer.on_next(frame)
@@ -81,9 +81,10 @@ def gate(
                 if is_open:
                     observer.on_next(frame)
                     return
-                ring.append(frame)
-                keep_after = frame.end_time - horizon
-                while ring and ring[0].end_time <= keep_after:
+                end = frame.end_time  # once per frame: the ring keeps it beside the frame
+                ring.append((end, frame))
+                keep_after = end - horizon
+                while ring and ring[0][0] <= keep_after:
                     ring.popleft()
 
             return CompositeDisposable(

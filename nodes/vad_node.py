@@ -61,9 +61,10 @@ def vad_events(vad: VAD, *, report: Callable[[VADMetrics], None] | None = None,
                 w = window
                 w.inference += time.perf_counter() - started
                 w.count += 1
-                w.audio += frame.duration
+                duration = frame.duration
+                w.audio += duration
                 if not w.speaking:
-                    w.idle += frame.duration
+                    w.idle += duration
                 for event in events:
                     if event.type is VADEventType.START_OF_SPEECH:
                         w.speaking = True

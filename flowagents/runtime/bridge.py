@@ -30,43 +30,39 @@ _T = TypeVar("_T")
 
 class Sink(abc.ObserverBase[_T], abc.DisposableBase):
     """An observer's callbacks, forwarded until the end (``on_error``/``on_completed``) or until
-    disposed, whichever comes first: what reactivex's auto-detach observer guarantees."""
+    disposed, whichever comes first: what reactivex's auto-detach observer guarantees. A hot
+    source that checks ``stopped`` itself may call ``handle_next`` directly (a call less per
+    value)."""
 
-    __slots__ = ("_on_completed", "_on_error", "_on_next", "stopped")
+    __slots__ = ("handle_completed", "handle_error", "handle_next", "stopped")
 
     def __init__(self, observer: Any, on_error: Any = None, on_completed: Any = None) -> None:
         if callable(getattr(observer, "on_next", None)):
-            self._on_next = observer.on_next
-            self._on_error = observer.on_error
-            self._on_completed = observer.on_completed
+            self.handle_next = observer.on_next
+            self.handle_error = observer.on_error
+            self.handle_completed = observer.on_completed
         else:
-            self._on_next = observer or noop
-            self._on_error = on_error or default_error
-            self._on_completed = on_completed or noop
+            self.handle_next = observer or noop
+            self.handle_error = on_error or default_error
+            self.handle_completed = on_completed or noop
         self.stopped = False
 
     def on_next(self, value: _T) -> None:
         if not self.stopped:
-            self._on_next(value)
+            self.handle_next(value)
 
     def on_error(self, error: Exception) -> None:
         if not self.stopped:
             self.stopped = True
-            self._on_error(error)
+            self.handle_error(error)
 
     def on_completed(self) -> None:
         if not self.stopped:
             self.stopped = True
-            self._on_completed()
+            self.handle_completed()
 
     def dispose(self) -> None:
         self.stopped = True
-
-    @property
-    def forward(self) -> Callable[[_T], None]:
-        """The subscriber's own ``on_next``, unguarded: for a source that already stops
-        forwarding after its end or disposal."""
-        return self._on_next  # type: ignore[no-any-return]
 
 
 class DirectObservable(Observable[_T]):

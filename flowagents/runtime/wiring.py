@@ -65,7 +65,7 @@ def guard(source: Observable[Any], node: str, port: str,
 
         # the source's own subscription stops values after the end or disposal: its values go
         # straight to the subscriber's callback, one layer less per value at every node output
-        return source.subscribe(sink.forward, on_error, sink.on_completed)
+        return source.subscribe(sink.handle_next, on_error, sink.on_completed)
 
     return DirectObservable(subscribe)
 
@@ -85,28 +85,28 @@ class FanOut:
 
     def __init__(self, source: Observable[Any]) -> None:
         self._source = source
-        self._slots: dict[tuple[int, str], list[abc.ObserverBase[Any]]] = {}
-        self._ordered: tuple[abc.ObserverBase[Any], ...] = ()
+        self._slots: dict[tuple[int, str], list[Sink[Any]]] = {}
+        self._ordered: tuple[Sink[Any], ...] = ()
         self._terminal: Callable[[abc.ObserverBase[Any]], None] | None = None
 
     def port(self, rank: tuple[int, str]) -> Observable[Any]:
-        def subscribe(observer: abc.ObserverBase[Any],
-                      scheduler: abc.SchedulerBase | None = None) -> abc.DisposableBase:
+        def subscribe(sink: Sink[Any]) -> abc.DisposableBase:
             if self._terminal is not None:
-                self._terminal(observer)
-                return Disposable()
-            self._slots.setdefault(rank, []).append(observer)
+                self._terminal(sink)
+                return sink
+            self._slots.setdefault(rank, []).append(sink)
             self._reorder()
 
             def remove() -> None:
+                sink.stopped = True  # not even the value being handed out now
                 slot = self._slots.get(rank)
-                if slot is not None and observer in slot:
-                    slot.remove(observer)
+                if slot is not None and sink in slot:
+                    slot.remove(sink)
                     self._reorder()
 
             return Disposable(remove)
 
-        return Observable(subscribe)
+        return DirectObservable(subscribe)
 
     def _reorder(self) -> None:
         self._ordered = tuple(o for key in sorted(self._slots) for o in self._slots[key])
@@ -115,8 +115,9 @@ class FanOut:
         return self._source.subscribe(self._on_next, self._on_error, self._on_completed)
 
     def _on_next(self, value: Any) -> None:
-        for observer in self._ordered:
-            observer.on_next(value)
+        for sink in self._ordered:
+            if not sink.stopped:
+                sink.handle_next(value)
 
     def _end(self, terminal: Callable[[abc.ObserverBase[Any]], None]) -> None:
         self._terminal = terminal
