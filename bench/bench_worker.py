@@ -400,6 +400,11 @@ def write(results: dict[str, Any]) -> None:
                 f"{', '.join(str(x) for x in c['load_1m'])} |")
 
     rows = "\n".join(row(c) for c in steps)
+    known = all("machine_cpu_pct" in c for c in steps)
+    others_note = (", and the CPU other processes took during each step is in the table" if known
+                   else "; other processes' CPU was not measured in this run (n/a: it was read "
+                   "with `psutil.cpu_percent`, whose base the worker's load monitor resets; the "
+                   "script now uses `cpu_times`)")
     cols = ["jobs", "p50 lateness (ms)", "worst-job p99, median (ms)", "per run (ms)",
             "late frames (%)", "jobs' CPU (%)", "CPU per job (%)", "others' CPU (%)", "replies",
             "load 1m"]
@@ -434,24 +439,27 @@ def write(results: dict[str, Any]) -> None:
     first_late = next((c for c in steps if c["jobs"] == bad), None)
     late_text = ""
     if first_late:
+        failed_text = "" if not first_late.get("failed") else f"""
+  {first_late['failed']} of its jobs were reported failed (their run counts as late; the bench
+  prints the error)."""
         busy = first_late.get("machine_cpu_pct")
         why = ("" if busy is None else "; the cores were full" if busy >= 90 * cpus else
                "; the cores were not full, so the late frames are bursts: many processes made "
                "runnable at the same moment queue for 2 cores")
+        rest = f" and other processes {others(first_late)} %" if known else ""
         late_text = f"""
-  At {bad} jobs the jobs used {first_late['jobs_cpu_pct']} % CPU and other processes
-  {others(first_late)} % (of {100 * cpus} %){why}. The median frame
+  At {bad} jobs the jobs used {first_late['jobs_cpu_pct']} % CPU{rest} (of {100 * cpus} %){why}.
+  The median frame
   was {first_late['median_p50_ms']} ms late and {first_late['late_frames_pct']} % of frames
-  more than {late_ms} ms; no single job stalled."""
+  more than {late_ms} ms; no single job stalled.{failed_text}"""
     body = f"""{START}
 ## Worker (`python bench/bench_worker.py --write`)
 
 Real worker, fake LiveKit server over a local WebSocket, forkserver job processes,
 {cpus} CPUs, code at `{results.get('commit', '?')}`. **Load:** the machine is shared with
 other engineers' runs; 1/5/15-minute load average {results['loadavg_before']} before and
-{results['loadavg_after']} after this run, and the CPU other processes took during each step is
-in the table. The capacity below is what this worker got on the shared machine, a floor for a
-dedicated one.
+{results['loadavg_after']} after this run{others_note}. The capacity below is what this worker
+got on the shared machine, a floor for a dedicated one.
 
 - Assignment -> entrypoint start, pre-warmed process, {results['jobs']} jobs:
   **p50 {results['launch_p50_ms']} ms, p99 {results['launch_p99_ms']} ms** (goal p50 <= 50 ms).
