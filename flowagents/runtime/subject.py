@@ -2,19 +2,24 @@
 
 A graph is synchronous inside and runs on one loop thread (see the runtime), so its subjects
 (graph inputs and outputs, feedback edges, the session's event stream) need not take a lock
-twice per value as reactivex's ``Subject`` does. The audio input carries a value every 10-20 ms
-of every session, and a reply's state changes cross several of these on the path from the end of
-speech to the first audio. Same contract otherwise: values go to a snapshot of the observers
-(an observer may subscribe or leave meanwhile), nothing after the end, and a disposed subject
+twice per value as reactivex's ``Subject`` does, nor wrap each subscriber in an auto-detach
+observer behind the current-thread trampoline. The audio input carries a value every 10-20 ms of
+every session, and a reply's state changes cross several of these on the path from the end of
+speech to the first audio. Same contract otherwise: values go to a snapshot of the subscribers
+(one that leaves meanwhile gets nothing more), nothing after the end, and a disposed subject
 raises.
 """
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from reactivex import abc
+from reactivex.disposable import Disposable
 from reactivex.internal import DisposedException
 from reactivex.subject import Subject
+
+from .bridge import Sink
 
 __all__ = ["LoopSubject"]
 
@@ -22,12 +27,40 @@ _T = TypeVar("_T")
 
 
 class LoopSubject(Subject[_T]):
-    """A ``Subject`` whose ``on_next`` is lock-free (loop thread only; see the module docstring)."""
+    """A lock-free ``Subject`` whose subscribers are :class:`Sink` values (loop thread only; see
+    the module docstring)."""
+
+    def subscribe(
+        self, on_next: Any = None, on_error: Any = None, on_completed: Any = None, *,
+        scheduler: abc.SchedulerBase | None = None,
+    ) -> abc.DisposableBase:
+        return self._subscribe_core(Sink(on_next, on_error, on_completed), scheduler)
+
+    def _subscribe_core(self, observer: abc.ObserverBase[_T],
+                        scheduler: abc.SchedulerBase | None = None) -> abc.DisposableBase:
+        sink = observer if isinstance(observer, Sink) else Sink(observer)
+        self.check_disposed()
+        if self.is_stopped:
+            if self.exception is not None:
+                sink.on_error(self.exception)
+            else:
+                sink.on_completed()
+            return Disposable()
+        self.observers.append(sink)
+
+        def remove() -> None:
+            sink.stopped = True
+            if sink in self.observers:
+                self.observers.remove(sink)
+
+        return Disposable(remove)
 
     def on_next(self, value: _T) -> None:
         if self.is_disposed:
             raise DisposedException()
         if self.is_stopped:
             return
-        for observer in self.observers.copy():
-            observer.on_next(value)
+        sinks: list[Sink[_T]] = self.observers.copy()  # type: ignore[assignment]
+        for sink in sinks:
+            if not sink.stopped:
+                sink.handle_next(value)
