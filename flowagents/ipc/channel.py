@@ -29,6 +29,23 @@ class ProtocolError(ValueError):
     """A frame that is not a valid message."""
 
 
+class _Reader(asyncio.StreamReader):
+    """A stream reader that hands over every byte received before a reset.
+
+    A peer that exits with our messages still unread in its socket (a job process closing while
+    a ping is in flight) makes the kernel report ECONNRESET. asyncio's StreamReader then raises
+    that error before the bytes it already holds, so the peer's last message (its JobDone) would
+    be lost and a finished job reported as crashed. Here a reset ends the stream like EOF:
+    buffered frames come first, then :class:`ChannelClosed`.
+    """
+
+    def set_exception(self, exc: BaseException) -> None:
+        if isinstance(exc, ConnectionResetError):
+            self.feed_eof()
+        else:
+            super().set_exception(exc)
+
+
 class Channel:
     """Send and receive :data:`Message` values over a connected stream socket."""
 
@@ -40,8 +57,11 @@ class Channel:
     @classmethod
     async def open(cls, sock: socket.socket) -> Channel:
         """Wrap a connected socket (one end of ``socket.socketpair()``) on the running loop."""
-        reader, writer = await asyncio.open_connection(sock=sock)
-        return cls(reader, writer)
+        loop = asyncio.get_running_loop()
+        reader = _Reader()
+        protocol = asyncio.StreamReaderProtocol(reader)
+        transport, _ = await loop.create_connection(lambda: protocol, sock=sock)
+        return cls(reader, asyncio.StreamWriter(transport, protocol, reader, loop))
 
     async def send(self, msg: Message) -> None:
         """Write one message; raise :class:`ChannelClosed` when the peer is gone."""
