@@ -39,7 +39,7 @@ class _Reader(asyncio.StreamReader):
     buffered frames come first, then :class:`ChannelClosed`.
     """
 
-    def set_exception(self, exc: BaseException) -> None:
+    def set_exception(self, exc: Exception) -> None:
         if isinstance(exc, ConnectionResetError):
             self.feed_eof()
         else:
