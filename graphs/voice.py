@@ -22,7 +22,9 @@ Architecture (the SVG of :func:`voice_graph` is this picture; every turn-taking 
 * The input side is pure stream logic: the VAD gates STT (pre-roll 0.5 s) and also delimits
   the segments a batch STT (Whisper) recognizes: on the VAD's end of speech the STT node calls
   ``recognize`` once on the segment's gated audio, so there is no second VAD (a streaming STT
-  ignores that edge); endpointing debounces the end of speech into one ``UserTurn``
+  ignores that edge); with ``speculative_stt_delay`` (0.2 s) of silence it starts that call
+  during the VAD's silence wait and keeps its result unless the user speaks again;
+  endpointing debounces the end of speech into one ``UserTurn``
   (``deaf_gate`` keeps STT deaf during a speech that disallows interruptions)
   (``min/max_endpointing_delay``, optional turn-detector probability); ``turn_filter`` drops
   turns a deaf (``allow_interruptions=False``) speech must not hear and short turns under
@@ -99,7 +101,8 @@ def voice_graph(*, vad: VAD | None = None, stt: STT | None = None,
         user_audio = Gate(pre_roll=o.pre_roll)(audio, vad_events)
         heard = DeafGate(discard_audio_if_uninterruptible=o.discard_audio_if_uninterruptible)(
             user_audio, activity)
-        transcripts = STTNode(stt)(heard, agent.agent, vad_events)
+        transcripts = STTNode(stt, speculative_delay=o.speculative_stt_delay)(
+            heard, agent.agent, vad_events)
         eou = TurnDetectorNode(turn_detection)(transcripts, vad_events, agent.turn, committed)
         endpointed = Endpointing(min_delay=o.min_endpointing_delay,
                                  max_delay=o.max_endpointing_delay)(

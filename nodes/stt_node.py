@@ -15,6 +15,27 @@ Two paths, chosen by the STT's ``capabilities.streaming``:
   ``stt.recognize`` once, bridged by :func:`~flowagents.runtime.bridge.from_coroutine` so that
   disposal cancels the call in flight. See :func:`recognize_segments` for the events.
 
+  **Speculative recognition** (``speculative_delay``, 0.2 s by default in the voice graph): the
+  VAD's silence wait (0.55 s) would be dead time for a batch STT that starts at the END. Once
+  the VAD's INFERENCE_DONE events report ``speculative_delay`` of silence inside an open
+  segment, ``recognize`` starts on the frames held so far (pre-roll and all the speech; the
+  silence after that point adds no words). If the silence is broken (an INFERENCE_DONE whose
+  ``silence_duration`` went down: the VAD heard speech again and reset its silence count), the
+  speculation is disposed (the call is cancelled and any late result dropped) and collecting
+  goes on; a later silence may speculate again, one speculation in flight per segment at most.
+  At the END, a speculation that survived covers every speech frame of the segment: its result
+  is used (awaited if still running) instead of a second call; without one, ``recognize`` runs
+  on the whole segment as before. The events are unchanged: START, FINAL, END, and the FINAL
+  is never emitted before the VAD's END reaches this node. That is a choice: a final before
+  the END could be contradicted by speech resuming in the same segment (the whole segment's
+  final would repeat its words, and transcripts cannot be retracted), while holding it costs
+  only the part of the silence wait a recognition would not fill anyway (Whisper here takes
+  longer than the 0.35 s left of it), and endpointing cannot commit a turn before that END.
+  Speculation needs a VAD that reports INFERENCE_DONE events (Silero does, per 32 ms window);
+  without them the node behaves exactly as with speculation disabled. An abandoned call may
+  still finish in a provider's executor (Whisper's one thread): its result is dropped, and the
+  next call waits for that thread.
+
 Each final transcript is also reported as an :class:`~flowagents.metrics.STTMetrics` through the
 ``metrics`` resource when there is one.
 
@@ -33,12 +54,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from pydantic import Field
 from reactivex import Observable, abc
 from reactivex import operators as ops
 from reactivex.disposable import CompositeDisposable, Disposable
 
 from flowagents.graph import BuildContext, In, Out
-from flowagents.graph.provider import ProviderNode
+from flowagents.graph.provider import ProviderNode, ProviderNodeConfig
 from flowagents.metrics import STTMetrics
 from flowagents.retry import call_with_retry
 from flowagents.runtime.bridge import from_async_iterable, from_coroutine, to_async_iterator
@@ -55,15 +77,20 @@ from flowagents.types import (
 from flowagents.voice.agent import Agent, ModelSettings
 from flowagents.voice.signals import ActiveAgent
 
-__all__ = ["IDLE_BUFFER", "STTNode", "agent_transcribe", "recognize_segments", "transcribe"]
+__all__ = ["IDLE_BUFFER", "SPECULATIVE_DELAY", "STTNode", "STTNodeConfig", "agent_transcribe",
+           "recognize_segments", "transcribe"]
 
 IDLE_BUFFER = 2.0
 """Seconds of audio a batch recognition keeps between segments (newest frames): the gate's
 pre-roll arrives there just before the START it belongs to. Bounds memory when the audio given
 is not gated."""
 
+SPECULATIVE_DELAY = 0.2
+"""Default seconds of silence inside a segment before a batch STT recognizes speculatively."""
+
 _VAD_START = VADEventType.START_OF_SPEECH
 _VAD_END = VADEventType.END_OF_SPEECH
+_VAD_INFERENCE = VADEventType.INFERENCE_DONE
 
 
 def _stage(active: ActiveAgent) -> Agent | None:
@@ -128,12 +155,36 @@ def transcribe(stt: STT, *, scheduler: abc.SchedulerBase, loop: Any = None,
     return _op
 
 
+class _Speculation:
+    """One speculative ``recognize`` on an open segment's frames (see the module docstring)."""
+
+    __slots__ = ("audio_duration", "done", "failed", "finished", "result", "started",
+                 "subscription", "waiter")
+
+    def __init__(self, audio_duration: float, started: float) -> None:
+        self.audio_duration, self.started = audio_duration, started
+        self.result: SpeechEvent | None = None
+        self.finished = started  # when the result came back
+        self.done = False
+        self.failed = False
+        self.subscription: abc.DisposableBase | None = None
+        self.waiter: Callable[[], None] | None = None  # the drain waiting for this result
+
+    def cancel(self) -> None:
+        """Abandon the call: the task is cancelled and nothing it returns is delivered."""
+        self.waiter = None
+        if self.subscription is not None:
+            self.subscription.dispose()
+            self.subscription = None
+
+
 @dataclass(slots=True)
 class _Segment:
     """One VAD speech segment waiting for (or in) recognition."""
 
     frames: list[AudioFrame]
     end: float  # the VAD's (dated) end of speech
+    speculation: _Speculation | None = None  # a recognition that covers all its speech
 
 
 def _joined(frames: Sequence[AudioFrame]) -> Sequence[AudioFrame]:
@@ -154,26 +205,35 @@ class _BatchRecognition:
     """The state of one :func:`recognize_segments` subscription (see its docstring)."""
 
     __slots__ = ("audio_done", "buffer", "done", "flight", "idle_buffer", "loop", "observer",
-                 "open", "queue", "report", "scheduler", "stt", "subscriptions")
+                 "open", "queue", "report", "scheduler", "silence", "speculation",
+                 "speculative_delay", "stt", "subscriptions")
 
     def __init__(self, stt: STT, observer: abc.ObserverBase[SpeechEvent],
                  scheduler: abc.SchedulerBase, loop: Any,
-                 report: Callable[[STTMetrics], None] | None, idle_buffer: float) -> None:
+                 report: Callable[[STTMetrics], None] | None, idle_buffer: float,
+                 speculative_delay: float | None = None) -> None:
         self.stt, self.observer, self.scheduler, self.loop = stt, observer, scheduler, loop
         self.report, self.idle_buffer = report, idle_buffer
+        self.speculative_delay = speculative_delay or None  # 0 disables, as None does
         self.buffer: deque[AudioFrame] = deque()
         self.open = False
         self.audio_done = False
         self.done = False
         self.queue: deque[SpeechEvent | _Segment] = deque()
         self.flight: abc.DisposableBase | None = None
+        self.speculation: _Speculation | None = None  # on the open segment
+        self.silence = 0.0  # the VAD's last silence_duration inside the open segment
         self.subscriptions = CompositeDisposable()
 
     # -- inputs ------------------------------------------------------------------------------
     def on_vad(self, event: VADEvent) -> None:
         kind = event.type
-        if kind is _VAD_START and not self.open:
+        if kind is _VAD_INFERENCE:
+            if self.open and self.speculative_delay is not None:
+                self._on_silence(event.silence_duration)
+        elif kind is _VAD_START and not self.open:
             self.open = True
+            self.silence = 0.0
             self._enqueue(SpeechEvent(SpeechEventType.START_OF_SPEECH, event.timestamp))
         elif kind is _VAD_END:
             if self.open:
@@ -201,19 +261,70 @@ class _BatchRecognition:
         self.observer.on_error(exc)
 
     def dispose(self) -> None:
+        for item in self.queue:
+            if isinstance(item, _Segment) and item.speculation is not None:
+                item.speculation.cancel()
         self.queue.clear()
         self.buffer.clear()
+        if self.speculation is not None:
+            self.speculation.cancel()
+            self.speculation = None
         if self.flight is not None:
             self.flight.dispose()  # cancels the recognize call in flight
             self.flight = None
         self.subscriptions.dispose()
+
+    # -- speculation -------------------------------------------------------------------------
+    def _on_silence(self, silence: float) -> None:
+        """An INFERENCE_DONE inside the open segment: speculate once the silence is long enough,
+        abandon the speculation when the VAD's silence count went down (speech again)."""
+        delay = self.speculative_delay
+        assert delay is not None
+        resumed = silence < self.silence - 1e-9 or silence < delay - 1e-9
+        self.silence = silence
+        spec = self.speculation
+        if spec is not None:
+            if resumed:
+                spec.cancel()
+                self.speculation = None
+        elif not resumed and self.buffer:
+            self._speculate()
+
+    def _speculate(self) -> None:
+        stt = self.stt
+        frames = _joined(list(self.buffer))
+        spec = _Speculation(sum(f.duration for f in frames), seconds(self.scheduler))
+        self.speculation = spec
+
+        def call() -> Awaitable[SpeechEvent]:
+            return call_with_retry(lambda: stt.recognize(frames), label=stt.label)
+
+        def on_result(result: SpeechEvent) -> None:
+            spec.result, spec.finished = result, seconds(self.scheduler)
+
+        def on_error(_: Exception) -> None:  # a failed speculation: the END recognizes as usual
+            spec.failed = True
+            on_done()
+
+        def on_done() -> None:
+            spec.done = True
+            spec.subscription = None
+            waiter, spec.waiter = spec.waiter, None
+            if waiter is not None:
+                waiter()
+
+        # from_coroutine delivers from a task, never during this call: the subscription is set
+        # first; disposing it cancels the task, after which nothing is delivered
+        spec.subscription = from_coroutine(call, self.loop).subscribe(on_result, on_error,
+                                                                      on_done)
 
     # -- segments ----------------------------------------------------------------------------
     def _close(self, end: float) -> None:
         self.open = False
         frames = list(self.buffer)
         self.buffer.clear()
-        self._enqueue(_Segment(frames, end))
+        spec, self.speculation = self.speculation, None
+        self._enqueue(_Segment(frames, end, spec))
 
     def _enqueue(self, item: SpeechEvent | _Segment) -> None:
         self.queue.append(item)
@@ -226,6 +337,8 @@ class _BatchRecognition:
             item = queue.popleft()
             if isinstance(item, SpeechEvent):
                 self.observer.on_next(item)
+            elif item.speculation is not None:
+                self._use_speculation(item, item.speculation)
             elif item.frames:
                 self._recognize(item)
             else:  # the gate passed nothing (a deaf gate): nothing to recognize
@@ -234,6 +347,36 @@ class _BatchRecognition:
             self.done = True
             self.subscriptions.dispose()
             self.observer.on_completed()
+
+    def _use_speculation(self, segment: _Segment, spec: _Speculation) -> None:
+        """The segment's result is the speculation's: emit it now, or when it comes back."""
+        if not spec.done:
+            def resume() -> None:
+                self.flight = None
+                self._use_speculation(segment, spec)
+                self._drain()
+
+            spec.waiter = resume
+            self.flight = Disposable(spec.cancel)
+            return
+        segment.speculation = None
+        if spec.failed:
+            self._recognize(segment)
+            return
+        if spec.result is not None:
+            self._final(spec.result, spec.finished - spec.started, spec.audio_duration)
+        self.observer.on_next(SpeechEvent(SpeechEventType.END_OF_SPEECH, segment.end))
+
+    def _final(self, result: SpeechEvent, duration: float, audio_duration: float) -> None:
+        """A recognition's result as a FINAL_TRANSCRIPT (none when it has no words)."""
+        if not result.text.strip():
+            return
+        now = seconds(self.scheduler)
+        if self.report is not None:
+            self.report(STTMetrics(now, result.request_id, self.stt.label, duration=duration,
+                                   audio_duration=audio_duration))
+        self.observer.on_next(SpeechEvent(SpeechEventType.FINAL_TRANSCRIPT, now,
+                                          result.alternatives, result.request_id))
 
     def _recognize(self, segment: _Segment) -> None:
         stt = self.stt
@@ -245,14 +388,7 @@ class _BatchRecognition:
             return call_with_retry(lambda: stt.recognize(frames), label=stt.label)
 
         def on_result(result: SpeechEvent) -> None:
-            if not result.text.strip():
-                return
-            now = seconds(self.scheduler)
-            if self.report is not None:
-                self.report(STTMetrics(now, result.request_id, stt.label,
-                                       duration=now - started, audio_duration=audio_duration))
-            self.observer.on_next(SpeechEvent(SpeechEventType.FINAL_TRANSCRIPT, now,
-                                              result.alternatives, result.request_id))
+            self._final(result, seconds(self.scheduler) - started, audio_duration)
 
         def on_done() -> None:
             self.flight = None
@@ -266,7 +402,8 @@ class _BatchRecognition:
 def recognize_segments(stt: STT, vad_events: Observable[VADEvent], *,
                        scheduler: abc.SchedulerBase, loop: Any = None,
                        report: Callable[[STTMetrics], None] | None = None,
-                       idle_buffer: float = IDLE_BUFFER) -> Any:
+                       idle_buffer: float = IDLE_BUFFER,
+                       speculative_delay: float | None = None) -> Any:
     """``gated_audio.pipe(recognize_segments(stt, vad_events, scheduler=s))``: a batch STT on
     the VAD's speech segments.
 
@@ -282,12 +419,18 @@ def recognize_segments(stt: STT, vad_events: Observable[VADEvent], *,
     one's. Audio completing inside speech ends that segment at its last frame; the output
     completes once the audio has completed and the last recognition is done. Disposal cancels
     the recognition in flight; a failed recognition is the output's error.
+
+    ``speculative_delay`` (seconds; None or 0: off): recognize during the VAD's silence wait, as
+    the module docstring says; the events and their order are the same, the FINAL comes at
+    the END (or when the speculation's result does, if later). A failed speculation is not an
+    error: the END recognizes the segment as without one.
     """
 
     def _op(audio: Observable[AudioFrame]) -> Observable[SpeechEvent]:
         def subscribe(observer: abc.ObserverBase[SpeechEvent],
                       _: abc.SchedulerBase | None = None) -> abc.DisposableBase:
-            state = _BatchRecognition(stt, observer, scheduler, loop, report, idle_buffer)
+            state = _BatchRecognition(stt, observer, scheduler, loop, report, idle_buffer,
+                                      speculative_delay)
             state.subscriptions.add(vad_events.subscribe(state.on_vad, state.on_error))
             state.subscriptions.add(
                 audio.subscribe(state.on_frame, state.on_error, state.on_audio_completed))
@@ -298,12 +441,20 @@ def recognize_segments(stt: STT, vad_events: Observable[VADEvent], *,
     return _op
 
 
+class STTNodeConfig(ProviderNodeConfig):
+    speculative_delay: float | None = Field(
+        SPECULATIVE_DELAY, ge=0.0,
+        description="batch STT: seconds of silence inside a VAD segment after which recognize "
+                    "starts on the speech so far (None or 0: only at the VAD's end)")
+
+
 class STTNode(ProviderNode[STT]):
     """Speech to text. Emits :class:`SpeechEvent` (interim and final) on ``transcripts``.
     The STT is given, or the ``stt`` resource. ``vad``: the session VAD's events, which
     delimit the segments a batch STT recognizes (required for a batch STT, unused by a
-    streaming one)."""
+    streaming one). ``speculative_delay``: see the module docstring."""
 
+    Config = STTNodeConfig
     provider_type = STT
     resource = "stt"
     inputs = (In("audio", AudioFrame), In("agent", ActiveAgent, required=False),
@@ -324,8 +475,11 @@ class STTNode(ProviderNode[STT]):
             default = audio.pipe(transcribe(stt, scheduler=ctx.scheduler, loop=ctx.loop,
                                             report=report))
         elif vad is not None:
-            default = audio.pipe(recognize_segments(stt, vad, scheduler=ctx.scheduler,
-                                                    loop=ctx.loop, report=report))
+            cfg = self.config
+            assert isinstance(cfg, STTNodeConfig)
+            default = audio.pipe(recognize_segments(
+                stt, vad, scheduler=ctx.scheduler, loop=ctx.loop, report=report,
+                speculative_delay=cfg.speculative_delay))
         else:
             raise TypeError(
                 f"{type(stt).__name__} is a batch STT: connect the STT node's 'vad' input (the "

@@ -228,12 +228,14 @@ class FakeVADStream(VADStream):
 
 @dataclass(slots=True)
 class RecognizeCall:
-    """One batch ``recognize`` call: when, the audio span it covered, and what it returned."""
+    """One batch ``recognize`` call: when, the audio span it covered, what it returned, and
+    whether it was cancelled before returning (its caller abandoned it)."""
 
     time: float
     start: float
     end: float
     text: str = ""
+    cancelled: bool = False
 
 
 class FakeSTT(STT):
@@ -266,7 +268,11 @@ class FakeSTT(STT):
                  if not s.is_noise and s.start < end - _EPS and s.end > start + _EPS]
         call = RecognizeCall(now, start, end)
         self.calls.append(call)
-        await sleep_until(now + max((s.stt_delay for s in heard), default=0.0))
+        try:
+            await sleep_until(now + max((s.stt_delay for s in heard), default=0.0))
+        except asyncio.CancelledError:
+            call.cancelled = True
+            raise
         call.text = " ".join(normalize_text(s.transcript) for s in heard)
         data = (SpeechData(call.text, language or "en", 1.0, start, end),)
         return SpeechEvent(SpeechEventType.FINAL_TRANSCRIPT, loop.time(), data)

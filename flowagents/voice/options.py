@@ -44,6 +44,7 @@ class SessionOptions(BaseModel):
     min_speech_duration: float = Field(0.05, ge=0.0)
     min_silence_duration: float = Field(0.55, ge=0.0)
     pre_roll: float = Field(0.5, ge=0.0)
+    speculative_stt_delay: float | None = Field(0.2, ge=0.0)
     activation_threshold: float = Field(0.5, gt=0.0, lt=1.0)
 
     @model_validator(mode="after")

@@ -7,6 +7,11 @@ the testing kit's fakes: a batch-only :class:`FakeSTT` (``streaming=False``) and
 called then, on the gated frames 0.0-3.04 s (0.5 s of pre-roll; the frame on which the VAD
 decided the end is not passed), and the final transcript comes ``stt_delay`` later. A session
 test runs a whole turn through ``simulate`` with the batch STT.
+
+Speculative recognition (``speculative_delay``) needs the VAD's INFERENCE_DONE events, which
+:class:`FakeVAD` does not give inside a merged segment's pauses: those tests use
+:class:`DetectorVAD`, the real :class:`SpeechDetector` scoring each 10 ms frame 1.0 inside the
+script's speech and 0.0 outside, so a pause resets its silence count as Silero's would.
 """
 
 from __future__ import annotations
@@ -26,8 +31,9 @@ from flowagents.runtime.scheduler import LoopScheduler
 from flowagents.testing import FakeSTT, FakeVAD, Script
 from flowagents.testing.audio import VirtualAudioInput
 from flowagents.testing.fakes import sleep_until
-from flowagents.types import AudioFrame, SpeechEvent, SpeechEventType
-from flowagents.vad import VADOptions
+from flowagents.types import AudioFrame, SpeechEvent, SpeechEventType, VADEvent
+from flowagents.vad import VAD, VADOptions, VADStream
+from flowagents.vad.detector import SpeechDetector
 from flowagents.voice import Agent
 from nodes.stt_node import STTNode
 from nodes.vad_gate import Gate
@@ -72,24 +78,57 @@ class Run:
         return [(round(t, 6), e.type, round(e.timestamp, 6), e.text) for t, e in self.events]
 
 
-def graph(stt: FakeSTT, vad: FakeVAD) -> Graph:
+class DetectorVAD(VAD):
+    """The script's speech scored per frame (1.0 inside a segment) through the real detector."""
+
+    label = "detector-vad"
+
+    def __init__(self, script: Script) -> None:
+        super().__init__(OPTIONS)
+        self.script = script
+
+    def stream(self) -> VADStream:
+        return _DetectorStream(self.script)
+
+
+class _DetectorStream(VADStream):
+    def __init__(self, script: Script) -> None:
+        self._speech = [(s.start, s.end) for s in script.speech]
+        self._detector = SpeechDetector(OPTIONS)
+
+    def process(self, frame: AudioFrame) -> Sequence[VADEvent]:
+        mid = frame.timestamp + frame.duration / 2
+        p = 1.0 if any(a <= mid < b for a, b in self._speech) else 0.0
+        return self._detector.update(p, frame.end_time, frame.duration)
+
+    def flush(self) -> Sequence[VADEvent]:
+        return self._detector.flush()
+
+    def close(self) -> None:
+        pass
+
+
+def graph(stt: FakeSTT, vad: VAD, speculative_delay: float | None = None) -> Graph:
     with Graph("batch_stt") as g:
         audio = g.input("audio", AudioFrame)
         vad_events = VADNode(vad)(audio)
         gated = Gate(pre_roll=OPTIONS.prefix_padding)(audio, vad_events)
-        g.output("transcripts", STTNode(stt)(gated, vad=vad_events))
+        g.output("transcripts", STTNode(stt, speculative_delay=speculative_delay)(
+            gated, vad=vad_events))
     return g
 
 
 def run_graph(script: Script, stt: FakeSTT, *, audio: float, close_at: float | None = None,
-              until: float = 8.0) -> Run:
+              until: float = 8.0, vad: VAD | None = None,
+              speculative_delay: float | None = None) -> Run:
     """Feed ``audio`` seconds of 10 ms frames in virtual time; close the runtime at
-    ``close_at`` (disposal) or complete the audio at its end."""
+    ``close_at`` (disposal) or complete the audio at its end. The VAD is a :class:`FakeVAD`
+    unless given; speculation is off unless ``speculative_delay`` is given."""
     result = Run()
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        runtime = GraphRuntime(graph(stt, FakeVAD(script, OPTIONS)),
+        runtime = GraphRuntime(graph(stt, vad or FakeVAD(script, OPTIONS), speculative_delay),
                                scheduler=LoopScheduler(loop), loop=loop,
                                resources={"report_metrics": result.metrics.append})
         runtime.start()
@@ -218,3 +257,151 @@ def test_a_whole_turn_through_the_session_with_a_batch_stt(
     assert finals == [approx(3.25)]
     assert r.output is not None
     assert r.output.first_frame_time == approx(3.75)
+
+
+# -- speculative recognition during the VAD's silence wait ---------------------------------------
+
+
+class InFlightSTT(CountingSTT):
+    """Also records the most ``recognize`` calls running at once."""
+
+    def __init__(self, script: Script) -> None:
+        super().__init__(script)
+        self.running = self.most = 0
+
+    async def recognize(
+        self, frames: Sequence[AudioFrame], *, language: str | None = None,
+        conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
+    ) -> SpeechEvent:
+        self.running += 1
+        self.most = max(self.most, self.running)
+        try:
+            return await super().recognize(frames, language=language, conn_options=conn_options)
+        finally:
+            self.running -= 1
+
+
+def test_the_detector_vad_dates_like_the_fake_vad() -> None:
+    script = Script().user_speech(start=0.5, end=2.5, transcript="Hello there", stt_delay=0.3)
+    stt = FakeSTT(script, streaming=False)
+    r = run_graph(script, stt, audio=4.0, vad=DetectorVAD(script))
+    assert r.timeline() == [
+        (0.55, START, 0.5, ""),
+        (3.35, FINAL, 3.35, "Hello there"),
+        (3.35, END, 2.5, ""),
+    ]
+
+
+def test_a_speculation_done_before_the_vad_end_gives_the_final_at_the_end() -> None:
+    """Silence from 2.5: speculation at 2.7 on the frames so far, done at 2.9; the FINAL is held
+    until the VAD's END (3.05) and no second call is made."""
+    script = Script().user_speech(start=0.5, end=2.5, transcript="Hello there", stt_delay=0.2)
+    stt = FakeSTT(script, streaming=False)
+    r = run_graph(script, stt, audio=4.0, vad=DetectorVAD(script), speculative_delay=0.2)
+    assert r.timeline() == [
+        (0.55, START, 0.5, ""),
+        (3.05, FINAL, 3.05, "Hello there"),
+        (3.05, END, 2.5, ""),
+    ]
+    (call,) = stt.calls
+    assert (call.time, call.start, call.end, call.cancelled) == (
+        approx(2.7), approx(0.0), approx(2.69), False)  # pre-roll, speech, 0.19 s of silence
+    # (the frame on which the VAD counted 0.2 s reaches the STT just after the VAD's event)
+    (metrics,) = [m for m in r.metrics if isinstance(m, STTMetrics)]
+    assert (metrics.timestamp, metrics.duration, metrics.audio_duration) == (
+        approx(3.05), approx(0.2), approx(2.69))
+    assert r.completed_at == approx(4.0)
+
+
+def test_a_speculation_still_running_at_the_end_is_awaited() -> None:
+    """Speculation 2.7 + 0.6 s = 3.3: after the END (3.05), before a call started at the END
+    would return (3.65)."""
+    script = Script().user_speech(start=0.5, end=2.5, transcript="Hello there", stt_delay=0.6)
+    stt = FakeSTT(script, streaming=False)
+    r = run_graph(script, stt, audio=4.0, vad=DetectorVAD(script), speculative_delay=0.2)
+    assert r.timeline() == [
+        (0.55, START, 0.5, ""),
+        (3.3, FINAL, 3.3, "Hello there"),
+        (3.3, END, 2.5, ""),
+    ]
+    assert [round(c.time, 6) for c in stt.calls] == [2.7]
+
+
+def test_speech_resuming_cancels_the_speculation_and_the_final_covers_the_utterance() -> None:
+    """A 0.3 s pause (shorter than the VAD's 0.55 s): the speculation at 1.7 is cancelled when
+    speech resumes at 1.8; a new one starts at 2.7 on the whole utterance."""
+    script = (Script().user_speech(start=0.5, end=1.5, transcript="one two", stt_delay=0.4)
+              .user_speech(start=1.8, end=2.5, transcript="three", stt_delay=0.4))
+    stt = InFlightSTT(script)
+    r = run_graph(script, stt, audio=4.0, vad=DetectorVAD(script), speculative_delay=0.2)
+    assert r.timeline() == [
+        (0.55, START, 0.5, ""),
+        (3.1, FINAL, 3.1, "one two three"),
+        (3.1, END, 2.5, ""),
+    ]
+    assert [(round(c.time, 6), c.cancelled) for c in stt.calls] == [(1.7, True), (2.7, False)]
+    assert (stt.calls[1].start, stt.calls[1].end) == (approx(0.0), approx(2.69))
+    assert stt.cancelled == 1
+    assert stt.most == 1
+
+
+def test_a_speculation_done_before_speech_resumes_is_dropped() -> None:
+    """The speculation at 1.7 returns "one two" at 1.8, before speech resumes at 2.0: that result
+    is dropped; the one at 2.7 (whole utterance) gives the final at the END."""
+    script = (Script().user_speech(start=0.5, end=1.5, transcript="one two", stt_delay=0.1)
+              .user_speech(start=2.0, end=2.5, transcript="three", stt_delay=0.1))
+    stt = FakeSTT(script, streaming=False)
+    r = run_graph(script, stt, audio=4.0, vad=DetectorVAD(script), speculative_delay=0.2)
+    assert [(t, kind, text) for t, kind, _, text in r.timeline()] == [
+        (0.55, START, ""), (3.05, FINAL, "one two three"), (3.05, END, "")]
+    assert [(round(c.time, 6), c.text, c.cancelled) for c in stt.calls] == [
+        (1.7, "one two", False), (2.7, "one two three", False)]
+
+
+def test_at_most_one_recognize_in_flight_per_segment_over_many_pauses() -> None:
+    """Three pauses of 0.3 s, each long enough to speculate, with slow recognition (1 s)."""
+    script = Script()
+    for i in range(4):
+        script.user_speech(start=0.5 + i, end=1.2 + i, transcript=f"word{i}", stt_delay=1.0)
+    stt = InFlightSTT(script)
+    r = run_graph(script, stt, audio=6.0, vad=DetectorVAD(script), speculative_delay=0.2)
+    assert [(t, kind, text) for t, kind, _, text in r.timeline()] == [
+        (0.55, START, ""), (5.4, FINAL, "word0 word1 word2 word3"), (5.4, END, "")]
+    assert [(round(c.time, 6), c.cancelled) for c in stt.calls] == [
+        (1.4, True), (2.4, True), (3.4, True), (4.4, False)]
+    assert stt.most == 1
+
+
+def test_speculation_disabled_behaves_as_before() -> None:
+    script = (Script().user_speech(start=0.5, end=1.5, transcript="one two", stt_delay=0.4)
+              .user_speech(start=1.8, end=2.5, transcript="three", stt_delay=0.4))
+    timelines = []
+    for delay in (None, 0.0):
+        stt = FakeSTT(script, streaming=False)
+        r = run_graph(script, stt, audio=4.0, vad=DetectorVAD(script), speculative_delay=delay)
+        timelines.append(r.timeline())
+        assert [round(c.time, 6) for c in stt.calls] == [3.05]
+    assert timelines[0] == timelines[1] == [
+        (0.55, START, 0.5, ""),
+        (3.45, FINAL, 3.45, "one two three"),
+        (3.45, END, 2.5, ""),
+    ]
+
+
+def test_disposal_cancels_a_speculation() -> None:
+    script = Script().user_speech(start=0.5, end=2.5, transcript="too late", stt_delay=2.0)
+    stt = CountingSTT(script)
+    r = run_graph(script, stt, audio=6.0, close_at=2.9, vad=DetectorVAD(script),
+                  speculative_delay=0.2)
+    assert r.timeline() == [(0.55, START, 0.5, "")]
+    assert [(round(c.time, 6), c.cancelled) for c in stt.calls] == [(2.7, True)]
+
+
+def test_disposal_cancels_a_speculation_awaited_at_the_end() -> None:
+    script = Script().user_speech(start=0.5, end=2.5, transcript="too late", stt_delay=2.0)
+    stt = CountingSTT(script)
+    r = run_graph(script, stt, audio=6.0, close_at=3.5, vad=DetectorVAD(script),
+                  speculative_delay=0.2)
+    assert r.timeline() == [(0.55, START, 0.5, "")]
+    assert [(round(c.time, 6), c.cancelled) for c in stt.calls] == [(2.7, True)]
+    assert stt.cancelled == 1
