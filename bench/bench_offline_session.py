@@ -65,9 +65,12 @@ async def _clips(providers: object) -> list[object]:
     return clips
 
 
-CONFIGS: dict[str, dict[str, Any]] = {"default": {}, "preemptive_tts": {"preemptive_tts": True}}
-"""Session options per configuration: LiveKit's defaults (preemptive LLM only), and with the TTS
-also started on the final transcript."""
+CONFIGS: dict[str, dict[str, Any]] = {"no_speculation": {"speculative_stt_delay": None},
+                                      "default": {},
+                                      "preemptive_tts": {"preemptive_tts": True}}
+"""Session options per configuration: the defaults (preemptive LLM; Whisper started
+speculatively after 0.2 s of the VAD's silence wait) with speculation off, as they are, and with
+the TTS also started on the final transcript."""
 
 
 async def _run(turns: int, options: dict[str, Any]
@@ -114,17 +117,20 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def _table(runs: dict[str, list[TurnTimings]], asked: int, silence: float, endpointing: float,
-           load: tuple[float, float, float], wall: float) -> str:
+           load: tuple[float, float, float], wall: float,
+           load_before: tuple[float, float, float] | None = None) -> str:
     names = list(runs)
     measured = ", ".join(f"{len(runs[n])} of {asked} turns with `{n}`" for n in names)
+    before = (f"{load_before[0]:.2f} / {load_before[1]:.2f} / {load_before[2]:.2f} at the "
+              "start, " if load_before is not None else "")
     rows = [
         f"### Through the session: end of user speech -> first agent audio "
         f"(`python bench/bench_offline_session.py --turns {asked}`)",
         "",
         f"{time.strftime('%Y-%m-%d')}; {os.cpu_count()} cores, {platform.machine()}, Python "
         f"{platform.python_version()}; {measured}, in {wall:.0f} s; **load average "
-        f"{load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}** (1/5/15 min) at the end: the cores "
-        "were shared with other work, which inflates every model stage (the p90s most). "
+        f"{before}{load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}** (1/5/15 min) at the end: the "
+        "cores are shared with other work, which inflates every model stage (the p90s most). "
         "Spoken questions of about 2 s played in real time into one `AgentSession` on the "
         f"four offline models; VAD silence wait {silence:.2f} s, min endpointing delay "
         f"{endpointing:.2f} s, preemptive generation on (`preemptive_tts`: the TTS too starts "
@@ -150,10 +156,13 @@ def _table(runs: dict[str, list[TurnTimings]], asked: int, silence: float, endpo
              + "**. The stages overlap (STT runs during the endpointing delay, the LLM starts "
              "on the final transcript before the turn commits), so they do not add up to the "
              "total. End of utterance equal to STT means the turn waited for the transcript: "
-             "Whisper (a batch STT, called once per segment on the session VAD's end of speech, "
-             "no second VAD) is then the critical path: after the silence wait, a turn costs "
-             "Whisper's inference, then LLM first token and TTS first byte (preemptive "
-             "generation starts the LLM on the final transcript)."]
+             "Whisper (a batch STT on the session VAD's segments, no second VAD) is then the "
+             "critical path. Without speculation it starts at the VAD's end of speech; with it "
+             "(`speculative_stt_delay`, 0.2 s by default) it starts after 0.2 s of the silence "
+             "wait on the speech so far, and its final is held until the VAD's end. After the "
+             "silence wait, a turn then costs what is left of Whisper's inference, LLM first "
+             "token and TTS first byte (preemptive generation starts the LLM on the final "
+             "transcript)."]
     return "\n".join(rows)
 
 
@@ -179,6 +188,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     started = time.perf_counter()
+    load_before = os.getloadavg()
     runs: dict[str, list[TurnTimings]] = {}
     silence = endpointing = 0.0
     for name in args.configs.split(","):
@@ -186,7 +196,7 @@ def main() -> None:
         runs[name], silence, endpointing = asyncio.run(_run(args.turns, CONFIGS[name]))
     load = os.getloadavg()
     block = _table(runs, args.turns, silence, endpointing, load,
-                   time.perf_counter() - started)
+                   time.perf_counter() - started, load_before)
     print(block)
     if not args.no_write:
         _write(block)
