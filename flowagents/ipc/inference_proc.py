@@ -17,10 +17,10 @@ import logging
 import socket
 import time
 import uuid
-from collections.abc import Callable
 from multiprocessing.context import BaseContext
 from typing import Any
 
+from flowagents.events import EventEmitter
 from flowagents.ipc.channel import Channel, ChannelClosed, ProtocolError
 from flowagents.ipc.inference import InferenceRunner, InferenceStartArgs, inference_main
 from flowagents.ipc.messages import (
@@ -37,7 +37,7 @@ __all__ = ["InferenceProcess"]
 logger = logging.getLogger("flowagents.inference")
 
 
-class InferenceProcess:
+class InferenceProcess(EventEmitter):
     """Supervises the inference process. Events (``on``): ``ready(pid)``, ``died(exitcode)``."""
 
     def __init__(self, *, runners: dict[str, type[InferenceRunner]], mp_ctx: BaseContext,
@@ -59,7 +59,7 @@ class InferenceProcess:
         self._ready = asyncio.Event()
         self._pending: dict[str, asyncio.Future[InferenceResponse]] = {}
         self._task: asyncio.Task[None] | None = None
-        self._listeners: dict[str, list[Callable[..., Any]]] = {}
+        EventEmitter.__init__(self)
         self.restarts = 0
         self.requests_total = 0
         self.errors_total = 0
@@ -73,15 +73,6 @@ class InferenceProcess:
     def ready(self) -> bool:
         return self._ready.is_set()
 
-    def on(self, event: str, fn: Callable[..., Any]) -> None:
-        self._listeners.setdefault(event, []).append(fn)
-
-    def _emit(self, event: str, *args: Any) -> None:
-        for fn in self._listeners.get(event, []):
-            try:
-                fn(*args)
-            except Exception:
-                logger.exception("inference event listener failed", extra={"event": event})
 
     def start(self) -> None:
         """Start supervising (the process starts in the background)."""

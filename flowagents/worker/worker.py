@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,7 @@ import aiohttp
 from google.protobuf.message import DecodeError
 from livekit.protocol import agent, models
 
+from flowagents.events import EventEmitter
 from flowagents.ipc.inference import registered_runners
 from flowagents.ipc.inference_proc import InferenceProcess
 from flowagents.ipc.job_proc import JobProcessHandle, ProcOptions, default_mp_context
@@ -82,7 +83,7 @@ class _Tasks:
         await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
-class Worker:
+class Worker(EventEmitter):
     """One worker process; ``await run()`` until drained or closed."""
 
     def __init__(self, opts: WorkerOptions, *, dev_mode: bool = False,
@@ -104,7 +105,7 @@ class Worker:
         self._stopped = asyncio.Event()
         self._running = False
         self._registered = asyncio.Event()
-        self._listeners: dict[str, list[Callable[..., Any]]] = {}
+        EventEmitter.__init__(self)
         self.worker_id = ""
         self.registrations = 0
         self.server_rtt: float | None = None  # seconds, from the last WorkerPong
@@ -196,15 +197,6 @@ class Worker:
     def full(self) -> bool:
         return self._draining or self.load >= self._opts.effective_load_threshold
 
-    def on(self, event: str, fn: Callable[..., Any]) -> None:
-        self._listeners.setdefault(event, []).append(fn)
-
-    def _emit(self, event: str, *args: Any) -> None:
-        for fn in self._listeners.get(event, []):
-            try:
-                fn(*args)
-            except Exception:
-                logger.exception("worker event listener failed", extra={"event": event})
 
     def state(self) -> dict[str, Any]:
         """The worker's state as JSON-able data (served at ``/worker``)."""
