@@ -67,10 +67,11 @@ async def _clips(providers: object) -> list[object]:
 
 CONFIGS: dict[str, dict[str, Any]] = {"no_speculation": {"speculative_stt_delay": None},
                                       "default": {},
-                                      "preemptive_tts": {"preemptive_tts": True}}
+                                      "preemptive_tts": {"preemptive_tts": True},
+                                      "speculation_0.1": {"speculative_stt_delay": 0.1}}
 """Session options per configuration: the defaults (preemptive LLM; Whisper started
-speculatively after 0.2 s of the VAD's silence wait) with speculation off, as they are, and with
-the TTS also started on the final transcript."""
+speculatively after 0.2 s of the VAD's silence wait) with speculation off, as they are, with
+the TTS also started on the final transcript, and with Whisper started after 0.1 s."""
 
 
 async def _run(turns: int, options: dict[str, Any]
