@@ -85,10 +85,11 @@ async def _voice(speech: Speech, now: Callable[[], float],
 
 def speech_audio(*, now: Callable[[], float], report: Callable[[Any], None], loop: Any = None
                  ) -> Callable[[Speech], Observable[AgentAudio]]:
-    """The audio stream of one speech (see the module docstring)."""
+    """The audio stream of one speech (see the module docstring). Subscribing runs it at once up
+    to its first wait (``eager``): playout gets the audio already at hand without a loop hop."""
 
     def make(speech: Speech) -> Observable[AgentAudio]:
-        return from_async_iterable(lambda: _voice(speech, now, report), loop)
+        return from_async_iterable(lambda: _voice(speech, now, report), loop, eager=True)
 
     return make
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+import contextvars
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine, Generator
 from typing import Any, TypeVar
 
 from reactivex import Observable, abc
@@ -95,13 +96,61 @@ class _TaskSubscription(abc.DisposableBase):
         self.task.cancel()
 
 
+class _Started(Coroutine[Any, Any, None]):
+    """A coroutine already run up to its first suspension, handed to a task: the task's first
+    step returns what it yielded there, every later step goes to the coroutine."""
+
+    __slots__ = ("coro", "first")
+
+    def __init__(self, coro: Coroutine[Any, Any, None], first: Any) -> None:
+        self.coro, self.first = coro, first
+
+    def send(self, value: Any) -> Any:
+        first = self.first
+        if first is not _NOTHING:
+            self.first = _NOTHING
+            return first
+        return self.coro.send(value)
+
+    def throw(self, *args: Any) -> Any:
+        self.first = _NOTHING
+        return self.coro.throw(*args)
+
+    def close(self) -> None:
+        self.coro.close()
+
+    def __await__(self) -> Generator[Any, None, None]:  # pragma: no cover - tasks use send
+        raise TypeError("not awaitable")
+
+
+_NOTHING: Any = object()
+
+
+def _start_eagerly(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None]
+                   ) -> asyncio.Task[None] | None:
+    """Run ``coro`` now up to its first suspension (in a copy of the current context, as a task
+    would) and continue it as a task on ``loop``; None if it finished meanwhile."""
+    context = contextvars.copy_context()
+    try:
+        first = context.run(coro.send, None)
+    except StopIteration:
+        return None
+    return loop.create_task(_Started(coro, first), context=context)
+
+
 def from_async_iterable(
     factory: Callable[[], AsyncIterable[_T]],
     loop: asyncio.AbstractEventLoop | None = None,
+    *,
+    eager: bool = False,
 ) -> Observable[_T]:
     """A cold observable that iterates a fresh ``factory()`` per subscription, on the loop.
 
     Must be subscribed on the loop's thread. Disposal cancels the task and closes the iterator.
+    ``eager``: the subscription runs the iteration at once up to its first suspension (items
+    already available reach the observer during ``subscribe``), then goes on in a task, as
+    Python 3.12's eager tasks do: a loop hop less before the first item. Only for subscribers
+    that accept values during ``subscribe``.
     """
 
     def subscribe(sink: Sink[_T]) -> abc.DisposableBase:
@@ -124,6 +173,11 @@ def from_async_iterable(
                         await aclose()
             sink.on_completed()
 
+        if eager:
+            task = _start_eagerly(the_loop, pump())
+            if task is None:
+                return sink
+            return _TaskSubscription(sink, task)
         return _TaskSubscription(sink, the_loop.create_task(pump()))
 
     return DirectObservable(subscribe)

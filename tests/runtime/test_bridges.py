@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -95,6 +96,56 @@ def test_an_error_of_the_stream_is_on_error_and_still_closes_it() -> None:
     assert probe.events == [(1.0, "next", 0), (2.0, "next", 1),
                             (3.0, "error", "ConnectionError('stream broke')")]
     assert stream.log == ["open", "closed"]
+
+
+def test_eager_subscription_delivers_what_is_ready_then_goes_on_in_a_task() -> None:
+    probe, log = Probe(), []
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="caller")
+
+    async def items() -> AsyncIterator[int]:
+        var.set("stream")  # the stream's context is its own, as in a task
+        yield 0
+        yield 1
+        await asyncio.sleep(1.0)
+        log.append(var.get())
+        yield 2
+
+    async def main() -> list[tuple[float, str, Any]]:
+        from_async_iterable(items, eager=True).subscribe(**probe.observer())
+        during = list(probe.events)  # delivered inside subscribe
+        assert var.get() == "caller"
+        await asyncio.sleep(5)
+        return during
+
+    during = run_virtual(main())
+    assert during == [(0.0, "next", 0), (0.0, "next", 1)]
+    assert probe.events[2:] == [(1.0, "next", 2), (1.0, "completed", None)]
+    assert log == ["stream"]
+
+
+def test_eager_subscription_disposed_before_its_task_runs_cancels_and_closes() -> None:
+    stream, probe = Stream(items=10), Probe()
+
+    async def main() -> int:
+        own = asyncio.all_tasks()
+        from_async_iterable(stream, eager=True).subscribe(**probe.observer()).dispose()
+        await asyncio.sleep(0)
+        return len(asyncio.all_tasks() - own)
+
+    assert run_virtual(main()) == 0
+    assert probe.events == []
+    assert stream.log == ["open", "cancelled", "closed"]
+
+    finished = Probe()
+
+    async def ready() -> AsyncIterator[int]:
+        yield 7
+
+    async def main2() -> None:
+        from_async_iterable(ready, eager=True).subscribe(**finished.observer())
+
+    run_virtual(main2())
+    assert finished.events == [(0.0, "next", 7), (0.0, "completed", None)]
 
 
 def test_each_subscription_runs_its_own_stream() -> None:
