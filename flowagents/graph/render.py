@@ -50,7 +50,8 @@ def dot_id(path: str) -> str:
     an XML character reference, which the SVG shows as the character itself; a character XML
     cannot hold either is written ``&#xFFFD;`` and its code. (Graphviz reserves IDs that start
     with ``%``; this never writes one.)"""
-    return "".join(_id_char(c) for c in path)
+    text = "".join(_id_char(c) for c in path)
+    return "&#37;" + text[1:] if text.startswith("%") else text
 
 
 def _id_char(c: str) -> str:

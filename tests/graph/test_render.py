@@ -161,3 +161,19 @@ def test_render_to_stdout(fmt: str) -> None:
     assert result.exit_code == 0, result.output
     head = "digraph phone_agent {" if fmt == "dot" else "<?xml"
     assert result.stdout.startswith(head)
+
+
+def test_a_node_named_with_a_leading_percent_is_drawn() -> None:
+    """Graphviz reserves IDs that start with '%' (its anonymous objects): such a name is escaped,
+    so the node is still drawn under its own name (hypothesis found a node named '%')."""
+    import pygraphviz as pgv
+
+    from flowagents.graph import Graph
+    from flowagents.graph.render import dot_id, to_dot
+
+    with Graph("g") as g:
+        x = g.input("%", int)
+        g.output("%out", x)
+    drawn = pgv.AGraph(string=to_dot(g))
+    assert sorted(drawn.nodes()) == sorted([dot_id("%"), dot_id("%out")])
+    assert "%" in g.to_svg()
