@@ -370,7 +370,8 @@ class FakeSpeechStream(SpeechStream):
 
 @dataclass(slots=True)
 class LLMCall:
-    """One ``chat`` call: the context it saw (a copy), the tools, and how it ended."""
+    """One ``chat`` call: the context it saw (its items at the call, shared with the caller's),
+    the tools, and how it ended."""
 
     time: float
     chat_ctx: ChatContext
@@ -432,7 +433,10 @@ class FakeLLM(LLM):
         now = asyncio.get_running_loop().time()
         keys = llm_input_keys(chat_ctx)
         reply = self.script.find_llm_reply(keys)
-        call = LLMCall(now, chat_ctx.copy(), tuple(tools), tool_choice,
+        # the items as they were (a new list; the items are shared, as in the contexts the
+        # session builds, not deep-copied: a deep copy per call is O(history) per turn)
+        seen = ChatContext.model_construct(items=list(chat_ctx.items))
+        call = LLMCall(now, seen, tuple(tools), tool_choice,
                        keys[0] if keys else None, reply)
         self.calls.append(call)
         return self._run(call, self._plan(call, chat_ctx))
