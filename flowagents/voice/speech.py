@@ -246,7 +246,10 @@ class Speech:
             fut.set_result(result)
 
     def cancel(self) -> None:
-        """Drop a preemptive speech that will never play: dispose what it started early."""
+        """Drop a preemptive speech that will never play, or end one that has played: dispose
+        what it started early and let go of its streams (their closures refer back to the
+        speech: without this every reply is a reference cycle left to the garbage collector)."""
         self.resources.dispose()
+        self.text = self.audio = None
         for fut in self._steps.values():
             fut.cancel()
