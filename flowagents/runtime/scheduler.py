@@ -63,6 +63,7 @@ class LoopScheduler(PeriodicScheduler):
         return UTC_ZERO + timedelta(seconds=self.loop.time())
 
     def _run(self, handle: _Handle, action: typing.ScheduledAction[Any], state: Any) -> None:
+        handle.handle = None  # run: the loop's handle (whose arguments hold ours) is not a cycle
         if not handle.is_disposed:
             handle._sad.disposable = self.invoke_action(action, state=state)
 
