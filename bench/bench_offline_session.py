@@ -65,13 +65,17 @@ async def _clips(providers: object) -> list[object]:
     return clips
 
 
-CONFIGS: dict[str, dict[str, Any]] = {"no_speculation": {"speculative_stt_delay": None},
-                                      "default": {},
-                                      "preemptive_tts": {"preemptive_tts": True},
-                                      "speculation_0.1": {"speculative_stt_delay": 0.1}}
-"""Session options per configuration: the defaults (preemptive LLM; Whisper started
-speculatively after 0.2 s of the VAD's silence wait) with speculation off, as they are, with
-the TTS also started on the final transcript, and with Whisper started after 0.1 s."""
+CONFIGS: dict[str, dict[str, Any]] = {
+    "library_default": {"speculative_stt_delay": 0.2, "preemptive_tts": False},
+    "0.2_preemptive_tts": {"speculative_stt_delay": 0.2, "preemptive_tts": True},
+    "local": {},
+    "no_speculation": {"speculative_stt_delay": None, "preemptive_tts": False},
+}
+"""Session options per configuration, over ``LocalProviders.session_kwargs()``: the library's
+defaults (preemptive LLM; Whisper started speculatively after 0.2 s of the VAD's silence wait;
+TTS on the committed turn), the same with the TTS started on the final transcript, what
+``session_kwargs()`` gives the console and examples (``nodes.local.SESSION_OPTIONS``: Whisper
+after 0.1 s, preemptive TTS), and speculation off."""
 
 
 async def _run(turns: int, options: dict[str, Any]
@@ -159,8 +163,10 @@ def _table(runs: dict[str, list[TurnTimings]], asked: int, silence: float, endpo
              "total. End of utterance equal to STT means the turn waited for the transcript: "
              "Whisper (a batch STT on the session VAD's segments, no second VAD) is then the "
              "critical path. Without speculation it starts at the VAD's end of speech; with it "
-             "(`speculative_stt_delay`, 0.2 s by default) it starts after 0.2 s of the silence "
-             "wait on the speech so far, and its final is held until the VAD's end. After the "
+             "(`speculative_stt_delay`: 0.2 s the library default, 0.1 s in `local`, what "
+             "`LocalProviders.session_kwargs()` gives the console and examples) it starts after "
+             "that much of the silence wait on the speech so far, and its final is held until "
+             "the VAD's end. After the "
              "silence wait, a turn then costs what is left of Whisper's inference, LLM first "
              "token and TTS first byte (preemptive generation starts the LLM on the final "
              "transcript)."]
@@ -184,7 +190,7 @@ def _write(block: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, default=12)
-    parser.add_argument("--configs", default=",".join(CONFIGS),
+    parser.add_argument("--configs", default="library_default,0.2_preemptive_tts,local",
                         help=f"comma-separated, from {', '.join(CONFIGS)}")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()

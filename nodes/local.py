@@ -19,13 +19,19 @@ from .piper_tts import PiperTTS
 from .silero_vad import SileroVAD
 from .whisper_stt import WhisperSTT
 
-__all__ = ["MODEL_NAMES", "LocalProviders", "local_providers"]
+__all__ = ["MODEL_NAMES", "SESSION_OPTIONS", "LocalProviders", "local_providers"]
 
 _T = TypeVar("_T")
 
 MODEL_NAMES = {"vad": "Silero VAD", "stt": "Whisper tiny.en", "llm": "SmolLM2-135M",
                "tts": "Piper joe"}
 """What each provider runs, for progress displays (keys are the provider roles)."""
+
+SESSION_OPTIONS: Mapping[str, Any] = {"speculative_stt_delay": 0.1, "preemptive_tts": True}
+"""The :class:`~flowagents.voice.options.SessionOptions` that :meth:`LocalProviders.session_kwargs`
+adds for the offline models: Whisper started after 0.1 s of the VAD's silence wait (library
+default 0.2 s) and the TTS started on the final transcript (library default off). Measured in
+``bench/bench_offline_session.py`` (configuration ``local``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,14 +44,30 @@ class LocalProviders:
     def __iter__(self) -> Iterator[SileroVAD | WhisperSTT | LlamaLLM | PiperTTS]:
         return iter((self.vad, self.stt, self.llm, self.tts))
 
-    def session_kwargs(self) -> dict[str, Any]:
-        """``AgentSession(**providers.session_kwargs())``: the four providers.
+    def session_kwargs(self, **options: Any) -> dict[str, Any]:
+        """``AgentSession(**providers.session_kwargs())``: the four providers and the turn
+        options measured best for them (:data:`SESSION_OPTIONS`), ``options`` overriding those.
 
         Whisper is a batch STT and goes in as it is: the voice graph calls its ``recognize``
         once per speech segment of the session's VAD (on its end of speech), so no second VAD
         and no second silence wait stand between the user and the transcript.
+
+        Whisper tiny.en on two cores takes most of a second per utterance, so the transcript is
+        what a turn waits for. Here it starts speculatively after 0.1 s of the VAD's 0.55 s
+        silence wait (``speculative_stt_delay``; the library default is a conservative 0.2 s),
+        and the TTS starts on the final transcript with the LLM (``preemptive_tts``). The cost
+        is CPU, not correctness: a speculative call is cancelled (its result dropped) when the
+        user speaks again, and a real speaker's pauses of 0.1-0.2 s within a sentence start and
+        abandon more Whisper calls at 0.1 s than at 0.2 s, each an inference that competes for
+        the two cores (an abandoned call still runs to its end in Whisper's one thread, so the
+        next call may wait behind it); a preemptive reply's audio is dropped if its turn does
+        not commit. ``session_kwargs(speculative_stt_delay=0.2, preemptive_tts=False)`` gives
+        the library defaults back. ``docs/offline.md`` and ``docs/benchmarks.md`` have the
+        measurements.
         """
-        return {"vad": self.vad, "stt": self.stt, "llm": self.llm, "tts": self.tts}
+        providers: dict[str, Any] = {"vad": self.vad, "stt": self.stt, "llm": self.llm,
+                                     "tts": self.tts}
+        return providers | dict(SESSION_OPTIONS) | options
 
     async def warm_up(self) -> None:
         """One small call of each model, so the first user turn does not pay for first-call

@@ -71,7 +71,7 @@ class LiveSession:
 
 
 async def start_session(providers: LocalProviders, agent: Agent, **options: Any) -> LiveSession:
-    session = AgentSession(**providers.session_kwargs(), **options)
+    session = AgentSession(**providers.session_kwargs(**options))
     mic, speaker = ClipAudioInput(), WavAudioOutput()
     watch = SessionWatch(session, io.StringIO(), speaker)
     await session.start(agent=agent, io=SessionIO(audio_input=mic, audio_output=speaker))

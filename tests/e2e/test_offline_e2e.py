@@ -204,3 +204,20 @@ def test_a_verified_model_is_assembled_once(tmp_path: Path) -> None:
 def test_a_missing_package_names_the_install_command() -> None:
     with pytest.raises(ModelNotInstalledError, match=re.escape(INSTALL_HINT)):
         require("flowagents_no_such_model_package", "no-such-model-package")
+
+
+def test_session_kwargs_give_the_offline_latency_options(local: LocalProviders) -> None:
+    from flowagents.voice import AgentSession
+    from flowagents.voice.options import SessionOptions
+
+    session = AgentSession(**local.session_kwargs())
+    assert (session.stt, session.vad, session.llm, session.tts) == (
+        local.stt, local.vad, local.llm, local.tts)
+    assert session.options.speculative_stt_delay == 0.1
+    assert session.options.preemptive_tts
+    # the library's own defaults stay conservative, and the caller's options win
+    assert SessionOptions().speculative_stt_delay == 0.2
+    assert not SessionOptions().preemptive_tts
+    back = AgentSession(**local.session_kwargs(speculative_stt_delay=0.2, preemptive_tts=False))
+    assert back.options.speculative_stt_delay == 0.2
+    assert not back.options.preemptive_tts
