@@ -239,3 +239,15 @@ async def to_async_iterator(source: Observable[_T], maxsize: int = 0) -> AsyncIt
                 return
     finally:
         subscription.dispose()
+
+
+async def iterate_queue(queue: asyncio.Queue[Any]) -> AsyncIterator[Any]:
+    """Yield a producer task's results from ``queue`` until ``None``; an exception put there is
+    raised here (how a stream adapter hands its background work to the consumer)."""
+    while True:
+        item = await queue.get()
+        if item is None:
+            return
+        if isinstance(item, BaseException):
+            raise item
+        yield item

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from flowagents.errors import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions
 from flowagents.retry import call_with_retry
+from flowagents.runtime.bridge import iterate_queue
 from flowagents.types import AudioFrame, SpeechEvent, SpeechEventType, VADEvent, VADEventType
 from flowagents.vad import VAD, VADStream
 
@@ -114,12 +115,7 @@ class StreamAdapterStream(SpeechStream):
         self._segments.put_nowait(_END)
 
     async def __aiter__(self) -> AsyncIterator[SpeechEvent]:
-        while True:
-            item = await self._out.get()
-            if item is None:
-                return
-            if isinstance(item, BaseException):
-                raise item
+        async for item in iterate_queue(self._out):
             yield item
 
     async def aclose(self) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 
 from flowagents.errors import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions
 from flowagents.retry import retry_stream
+from flowagents.runtime.bridge import iterate_queue
 from flowagents.tokenize import SentenceStream
 from flowagents.types import AudioFrame, SynthesizedAudio
 
@@ -112,12 +113,7 @@ class StreamAdapterStream(SynthesizeStream):
         self._pump()
 
     async def __aiter__(self) -> AsyncIterator[SynthesizedAudio]:
-        while True:
-            item = await self._out.get()
-            if item is None:
-                return
-            if isinstance(item, BaseException):
-                raise item
+        async for item in iterate_queue(self._out):
             yield item
 
     async def aclose(self) -> None:
