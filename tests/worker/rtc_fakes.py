@@ -76,15 +76,14 @@ class FakeRoom:
         del self.text_handlers[topic]
 
 
-class FakeAudioStream:
-    """Yields rtc.AudioFrameEvent-like objects pushed by the test."""
+class _QueuedStream:
+    """An SDK stream fake: yields what the test puts on ``queue`` until ``None``."""
 
-    def __init__(self, rate: int, channels: int) -> None:
-        self.rate, self.channels = rate, channels
+    def __init__(self) -> None:
         self.queue: asyncio.Queue[Any] = asyncio.Queue()
         self.closed = False
 
-    def __aiter__(self) -> FakeAudioStream:
+    def __aiter__(self) -> Any:
         return self
 
     async def __anext__(self) -> Any:
@@ -95,6 +94,14 @@ class FakeAudioStream:
 
     async def aclose(self) -> None:
         self.closed = True
+
+
+class FakeAudioStream(_QueuedStream):
+    """Yields rtc.AudioFrameEvent-like objects pushed by the test."""
+
+    def __init__(self, rate: int, channels: int) -> None:
+        self.rate, self.channels = rate, channels
+        super().__init__()
 
 
 @dataclass
@@ -131,24 +138,8 @@ class FakeVideoTrack:
     kind: Any = rtc.TrackKind.KIND_VIDEO
 
 
-class FakeVideoStream:
+class FakeVideoStream(_QueuedStream):
     """Yields ``rtc.VideoFrameEvent``-like objects pushed by the test."""
-
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[Any] = asyncio.Queue()
-        self.closed = False
-
-    def __aiter__(self) -> FakeVideoStream:
-        return self
-
-    async def __anext__(self) -> Any:
-        item = await self.queue.get()
-        if item is None:
-            raise StopAsyncIteration
-        return item
-
-    async def aclose(self) -> None:
-        self.closed = True
 
 
 @dataclass
