@@ -234,18 +234,21 @@ class _Mouth:
 
     def play(self, speech: Speech, step: _Step, seg: _Segment, frame: AudioFrame,
              now: float) -> None:
-        self.transcribe(speech, seg)
         rate = frame.sample_rate
         if not self.on_time or rate != self.run_rate:
             # a new run of frames: paced from now (first frame, after an underrun or a pause)
             self.run_start, self.run_rate, self.run_samples = now, rate, 0
         when = self.run_start + self.run_samples / rate
+        # the frame goes out first: what follows is bookkeeping of the same instant (the
+        # transcript up to this frame, "started", "speaking"), not worth delaying a reply's
+        # first audio for
+        self.emit("audio", frame.with_timestamp(when))
+        self.transcribe(speech, seg)
         if step.started_at is None:
             step.started_at = when
             self.emit("playback", PlaybackEvent("started", speech, when))
         self.playing = True
         self.set_state("speaking")
-        self.emit("audio", frame.with_timestamp(when))
         duration = frame.duration
         seg.played += duration
         step.played += duration

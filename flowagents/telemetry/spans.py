@@ -5,13 +5,15 @@ SDK tracer provider. Spans carry sizes, labels, ids and outcomes, never content:
 transcripts, tool arguments and exception messages can hold personal data or secrets, so they are
 not recorded unless ``include_content=True`` is passed explicitly, and exceptions are recorded by
 type only. Each helper is a context manager yielding the span, so the caller can add attributes
-(token usage, time to first token) once they are known.
+(token usage, time to first token) once they are known. Without an SDK a helper hands back one
+shared no-op context at the cost of two checks: a reply opens several spans between the end of
+speech and its first audio.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from opentelemetry import trace
@@ -28,7 +30,9 @@ __all__ = [
     "ATTR_SPEECH_ID",
     "function_tool",
     "llm_request",
+    "enabled",
     "set_error",
+    "start_user_turn",
     "tracer",
     "tts_request",
     "user_turn",
@@ -44,6 +48,15 @@ ATTR_FUNCTION_NAME = "flowagents.function_tool.name"
 ATTR_CALL_ID = "flowagents.function_tool.call_id"
 ATTR_CONTENT = "flowagents.content"
 ATTR_ERROR_TYPE = "error.type"
+
+
+_DISABLED: AbstractContextManager[Span] = nullcontext(trace.INVALID_SPAN)
+
+
+def enabled() -> bool:
+    """Whether spans are recorded: an SDK tracer provider is installed (or ``tracer`` replaced)."""
+    return not (isinstance(tracer, trace.ProxyTracer)
+                and isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider))
 
 
 def set_error(span: Span, exc: BaseException) -> None:
@@ -72,48 +85,67 @@ def _span(name: str, attributes: dict[str, Any]) -> Iterator[Span]:
             raise
 
 
-@contextmanager
-def user_turn(*, speech_id: str | None = None, transcript: str | None = None,
-              include_content: bool = False) -> Iterator[Span]:
-    """From the committed user turn to the end of the agent's reply (parent of the others)."""
+def _turn_attributes(speech_id: str | None, transcript: str | None,
+                     include_content: bool) -> dict[str, Any]:
     attrs: dict[str, Any] = {ATTR_SPEECH_ID: speech_id}
     if transcript is not None:
         attrs["flowagents.user.transcript_chars"] = len(transcript)
         if include_content:
             attrs[ATTR_CONTENT] = transcript
-    with _span("user_turn", attrs) as span:
-        yield span
+    return attrs
 
 
-@contextmanager
+def user_turn(*, speech_id: str | None = None, transcript: str | None = None,
+              include_content: bool = False) -> AbstractContextManager[Span]:
+    """From the committed user turn to the end of the agent's reply (parent of the others)."""
+    if not enabled():
+        return _DISABLED
+    return _span("user_turn", _turn_attributes(speech_id, transcript, include_content))
+
+
+def start_user_turn(*, speech_id: str | None = None, transcript: str | None = None,
+                    include_content: bool = False) -> Span | None:
+    """A started ``user_turn`` span that the caller ends (a turn ends in a callback, not in the
+    block that began it), or None without an SDK. It is not made current: work under the turn
+    attaches it explicitly."""
+    if not enabled():
+        return None
+    attrs = _turn_attributes(speech_id, transcript, include_content)
+    return tracer.start_span("user_turn", attributes={k: v for k, v in attrs.items()
+                                                      if v is not None},
+                             record_exception=False, set_status_on_exception=False)
+
+
 def llm_request(*, label: str, model: str = "", items: int | None = None,
-                tools: int | None = None, speech_id: str | None = None) -> Iterator[Span]:
+                tools: int | None = None, speech_id: str | None = None
+                ) -> AbstractContextManager[Span]:
     """One LLM request: the provider, model, history size and tool count, not the prompt."""
-    with _span("llm_request", {
+    if not enabled():
+        return _DISABLED
+    return _span("llm_request", {
         ATTR_LABEL: label, ATTR_MODEL: model or None, ATTR_SPEECH_ID: speech_id,
         "flowagents.llm.chat_items": items, "flowagents.llm.tools": tools,
-    }) as span:
-        yield span
+    })
 
 
-@contextmanager
 def tts_request(*, label: str, text: str | None = None, speech_id: str | None = None,
-                include_content: bool = False) -> Iterator[Span]:
+                include_content: bool = False) -> AbstractContextManager[Span]:
     """One TTS request: the provider and the number of characters voiced."""
+    if not enabled():
+        return _DISABLED
     attrs: dict[str, Any] = {ATTR_LABEL: label, ATTR_SPEECH_ID: speech_id,
                              ATTR_CHARACTERS: None if text is None else len(text)}
     if include_content and text is not None:
         attrs[ATTR_CONTENT] = text
-    with _span("tts_request", attrs) as span:
-        yield span
+    return _span("tts_request", attrs)
 
 
-@contextmanager
 def function_tool(*, name: str, call_id: str, arguments: str | None = None,
-                  include_content: bool = False) -> Iterator[Span]:
+                  include_content: bool = False) -> AbstractContextManager[Span]:
     """One tool execution. Set ``is_error`` when the tool's output is an error for the model."""
+    if not enabled():
+        return _DISABLED
     attrs: dict[str, Any] = {ATTR_FUNCTION_NAME: name, ATTR_CALL_ID: call_id}
     if include_content and arguments is not None:
         attrs[ATTR_CONTENT] = arguments
-    with _span("function_tool", attrs) as span:
-        yield span
+    return _span("function_tool", attrs)

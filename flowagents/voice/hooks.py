@@ -137,7 +137,7 @@ class SessionHooks:
             speech = self._new_speech("generate_reply", NOT_GIVEN, user_initiated=False,
                                       chat_ctx=ctx, replaces_current=True, user_turn=turn)
         speech.user_turn = turn
-        self._spawn(self._trace_turn(speech, turn))
+        self._trace_turn(speech, turn)
         self._preempted.clear()
         if not typed:
             self._eou_metrics(turn, committed, speech.id)
@@ -145,12 +145,19 @@ class SessionHooks:
         return speech
 
     @staticmethod
-    async def _trace_turn(speech: Speech, turn: UserTurn) -> None:
-        """The ``user_turn`` span: from the commit until the reply has played (or stopped)."""
-        with spans.user_turn(speech_id=speech.id, transcript=turn.transcript) as span:
-            speech.span = span
-            await speech.handle.wait_for_playout()
-            span.set_attribute("flowagents.interrupted", speech.handle.interrupted)
+    def _trace_turn(speech: Speech, turn: UserTurn) -> None:
+        """The ``user_turn`` span: from the commit until the reply has played (or stopped);
+        ended by the handle's done callback, so a turn costs no task of its own."""
+        span = spans.start_user_turn(speech_id=speech.id, transcript=turn.transcript)
+        if span is None:
+            return
+        speech.span = span
+
+        def end(handle: SpeechHandle) -> None:
+            span.set_attribute("flowagents.interrupted", handle.interrupted)
+            span.end()
+
+        speech.handle.add_done_callback(end)
 
     def _eou_metrics(self, turn: UserTurn, committed: float, speech_id: str) -> None:
         final = self._last_final_at if self._last_final_at is not None else turn.speech_end

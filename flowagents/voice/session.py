@@ -129,6 +129,7 @@ class AgentSession(SessionHooks):
         self._usage = UsageCollector()
         self._last_final_at: float | None = None
         self._preempted: dict[str, tuple[Any, ...]] = {}
+        self._instructions_item: ChatMessage | None = None  # the last one built, reused
         self._started = False
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -447,15 +448,21 @@ class AgentSession(SessionHooks):
         shares the items (LiveKit's copy semantics): built per turn, it must not cost a copy of
         the whole conversation."""
         agent = self.current_agent
-        # the instructions are the agent's own string: built without validation (one per turn)
-        items: list[ChatItem] = [ChatMessage.model_construct(
-            role="system", content=[agent.instructions], created_at=-1.0)]
+        items: list[ChatItem] = [self._instructions(agent.instructions)]
         items += [i for i in agent._chat_ctx.items
                   if not (i.type == "message" and i.role == "system")]
         if extra_instructions:
             items.append(ChatMessage(role="system", content=[extra_instructions],
                                      created_at=self.now()))
         return ChatContext.model_construct(items=items)
+
+    def _instructions(self, text: str) -> ChatMessage:
+        """The system message of ``text``: one per distinct instructions, not one per turn."""
+        item = self._instructions_item
+        if item is None or item.content[0] != text:
+            item = self._instructions_item = ChatMessage(role="system", content=[text],
+                                                         created_at=-1.0)
+        return item
 
     # -- called by the graph's nodes -------------------------------------------------------
     def report_metrics(self, metrics: AgentMetrics) -> None:

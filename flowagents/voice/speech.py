@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import AsyncIterable, Callable, Generator, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["AgentAudio", "ReplyText", "Speech", "SpeechHandle", "StepResult"]
 
 _ids = itertools.count(1)
+_UNTRACED: AbstractContextManager[None] = nullcontext()
 
 
 class SpeechHandle:
@@ -198,14 +199,17 @@ class Speech:
     def id(self) -> str:
         return self.handle.id
 
-    @contextmanager
-    def traced(self) -> Iterator[None]:
+    def traced(self) -> AbstractContextManager[None]:
         """Make this speech's turn span the current one (spans opened inside are its children).
-        Enter and leave it in the same task."""
-        if self.span is None or not self.span.get_span_context().is_valid:  # no SDK: no-op
-            yield
-            return
-        token = otel_context.attach(trace.set_span_in_context(self.span))
+        Enter and leave it in the same task. Without a span (no SDK) a shared no-op context."""
+        if self.span is None or not self.span.get_span_context().is_valid:
+            return _UNTRACED
+        return self._traced(self.span)
+
+    @staticmethod
+    @contextmanager
+    def _traced(span: trace.Span) -> Iterator[None]:
+        token = otel_context.attach(trace.set_span_in_context(span))
         try:
             yield
         finally:
