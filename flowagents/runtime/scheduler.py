@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from reactivex import abc, typing
-from reactivex.disposable import Disposable, SingleAssignmentDisposable
 from reactivex.internal.constants import UTC_ZERO
 from reactivex.scheduler.periodicscheduler import PeriodicScheduler
 
@@ -33,19 +32,28 @@ def seconds(scheduler: abc.SchedulerBase) -> float:
     return float(scheduler.to_seconds(scheduler.now))
 
 
-class _Handle(Disposable):
-    __slots__ = ("_sad", "handle")
+class _Handle(abc.DisposableBase):
+    """A scheduled action: cancels the loop's handle, or disposes what the action returned.
+    Lock-free (loop thread only): playout schedules one per frame of speech, endpointing and
+    interruption one per turn."""
+
+    __slots__ = ("handle", "inner", "is_disposed")
 
     def __init__(self) -> None:
-        super().__init__()
-        self._sad = SingleAssignmentDisposable()
         self.handle: asyncio.Handle | None = None
+        self.inner: abc.DisposableBase | None = None
+        self.is_disposed = False
 
     def dispose(self) -> None:
+        if self.is_disposed:
+            return
+        self.is_disposed = True
         if self.handle is not None:
             self.handle.cancel()
-        self._sad.dispose()
-        super().dispose()
+            self.handle = None
+        inner, self.inner = self.inner, None
+        if inner is not None:
+            inner.dispose()
 
 
 class LoopScheduler(PeriodicScheduler):
@@ -64,8 +72,15 @@ class LoopScheduler(PeriodicScheduler):
 
     def _run(self, handle: _Handle, action: typing.ScheduledAction[Any], state: Any) -> None:
         handle.handle = None  # run: the loop's handle (whose arguments hold ours) is not a cycle
-        if not handle.is_disposed:
-            handle._sad.disposable = self.invoke_action(action, state=state)
+        if handle.is_disposed:
+            return
+        inner = action(self, state)  # what invoke_action does, minus a no-op Disposable per run
+        if not isinstance(inner, abc.DisposableBase):
+            return
+        if handle.is_disposed:  # disposed by its own action
+            inner.dispose()
+        else:
+            handle.inner = inner
 
     def schedule(
         self, action: typing.ScheduledAction[_TState], state: _TState | None = None

@@ -46,12 +46,14 @@ class LoopSubject(Subject[_T]):
             else:
                 sink.on_completed()
             return Disposable()
-        self.observers.append(sink)
+        # copy on write: a subscription is rare, a value is not, so ``on_next`` iterates the
+        # current list as its snapshot instead of copying it per value
+        self.observers = [*self.observers, sink]
 
         def remove() -> None:
             sink.stopped = True
             if sink in self.observers:
-                self.observers.remove(sink)
+                self.observers = [o for o in self.observers if o is not sink]
 
         return Disposable(remove)
 
@@ -60,7 +62,7 @@ class LoopSubject(Subject[_T]):
             raise DisposedException()
         if self.is_stopped:
             return
-        sinks: list[Sink[_T]] = self.observers.copy()  # type: ignore[assignment]
+        sinks: list[Sink[_T]] = self.observers  # type: ignore[assignment]  # never mutated
         for sink in sinks:
             if not sink.stopped:
                 sink.handle_next(value)
