@@ -12,6 +12,7 @@ speech and its first audio.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
@@ -54,9 +55,23 @@ _DISABLED: AbstractContextManager[Span] = nullcontext(trace.INVALID_SPAN)
 
 
 def enabled() -> bool:
-    """Whether spans are recorded: an SDK tracer provider is installed (or ``tracer`` replaced)."""
-    return not (isinstance(tracer, trace.ProxyTracer)
-                and isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider))
+    """Whether spans are recorded: an SDK tracer provider is installed (or ``tracer`` replaced).
+
+    Reads the API's global provider slot when it has one: ``get_tracer_provider()`` looks up an
+    environment variable per call while none is set (a raised and caught KeyError), which costs
+    more than the no-op span it would spare."""
+    if not isinstance(tracer, trace.ProxyTracer):
+        return True
+    installed = getattr(trace, "_TRACER_PROVIDER", _UNKNOWN)
+    if installed is _UNKNOWN or (installed is None and _PROVIDER_FROM_ENV):
+        # another opentelemetry-api layout, or a provider the API loads on first use: the
+        # public, slower check
+        return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+    return installed is not None
+
+
+_UNKNOWN = object()
+_PROVIDER_FROM_ENV = "OTEL_PYTHON_TRACER_PROVIDER" in os.environ
 
 
 def set_error(span: Span, exc: BaseException) -> None:

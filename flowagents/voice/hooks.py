@@ -114,10 +114,11 @@ class SessionHooks:
                 message.content.append(image)
         self._add_item(message)
         try:
-            # a new list sharing the agent's items (LiveKit's turn_ctx), not a deep copy of the
-            # whole conversation per turn
-            turn_ctx = ChatContext.model_construct(items=list(agent._chat_ctx.items))
-            await agent.on_user_turn_completed(turn_ctx, message)
+            if type(agent).on_user_turn_completed is not Agent.on_user_turn_completed:
+                # a new list sharing the agent's items (LiveKit's turn_ctx), not a deep copy
+                # of the whole conversation per turn; the base hook does nothing: not called
+                turn_ctx = ChatContext.model_construct(items=list(agent._chat_ctx.items))
+                await agent.on_user_turn_completed(turn_ctx, message)
         except StopResponse:
             if preemptive is not None:
                 preemptive.cancel()

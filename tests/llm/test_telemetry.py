@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -67,3 +70,23 @@ def test_no_op_without_an_sdk() -> None:
         pytest.skip("an SDK tracer provider was installed globally by another test")
     with spans.llm_request(label="x") as span:
         assert not span.is_recording()
+
+
+def test_spans_record_once_an_sdk_provider_is_installed_globally() -> None:
+    """The module's own tracer (a proxy) starts recording when the application installs a
+    provider after import, as OpenTelemetry's setup usually runs (in a fresh interpreter: the
+    global provider can be set once per process)."""
+    code = (
+        "from opentelemetry import trace\n"
+        "from opentelemetry.sdk.trace import TracerProvider\n"
+        "from flowagents.telemetry import spans\n"
+        "before = spans.enabled()\n"
+        "with spans.llm_request(label='x') as s: off = s.is_recording()\n"
+        "trace.set_tracer_provider(TracerProvider())\n"
+        "with spans.llm_request(label='x') as s: on = s.is_recording()\n"
+        "print(before, off, spans.enabled(), on)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={k: v for k, v in os.environ.items()
+                                          if not k.startswith("OTEL_")})
+    assert out.stdout.split() == ["False", "False", "True", "True"]
