@@ -41,6 +41,7 @@ class VirtualAudioInput(AudioInput):
         self._zeros = np.zeros(round(frame_duration * sample_rate), dtype=np.int16)
         self._zeros.flags.writeable = False  # shared by every frame
         self._wake: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self._closed = False
 
     def __aiter__(self) -> AsyncIterator[AudioFrame]:
@@ -53,13 +54,18 @@ class VirtualAudioInput(AudioInput):
                  else round(self.duration / self.frame_duration))
         k = 0
         while not self._closed and (total is None or k < total):
+            # one future and one timer per frame, the timer resolving the future itself: a
+            # real-time input wakes the loop 50-100 times a second per session
             fut = self._wake = loop.create_future()
-            handle = loop.call_at(start + (k + 1) * self.frame_duration, _resolve, fut)
+            timer = self._timer = loop.call_at(start + (k + 1) * self.frame_duration,
+                                               fut.set_result, None)
             try:
                 await fut
+            except BaseException:  # cancelled: the timer must not resolve a cancelled future
+                timer.cancel()
+                raise
             finally:
-                handle.cancel()
-                self._wake = None
+                self._wake = self._timer = None
             if self._closed:
                 return
             self.frames += 1
@@ -69,6 +75,8 @@ class VirtualAudioInput(AudioInput):
     async def aclose(self) -> None:
         """End the iteration (a pending wait returns at once)."""
         self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
         if self._wake is not None:
             _resolve(self._wake)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import TypeVar
@@ -94,6 +95,31 @@ def test_virtual_input_stops_on_aclose() -> None:
         return len(frames)
 
     assert run_virtual(main()) == 10
+
+
+def test_virtual_input_read_by_a_cancelled_task_leaves_no_timer_behind() -> None:
+    """A reader cancelled mid-wait (a session closing) must not leave the frame timer to
+    resolve a cancelled future: the loop would report an error in a callback."""
+
+    async def main() -> list[dict[str, object]]:
+        loop = asyncio.get_running_loop()
+        errors: list[dict[str, object]] = []
+        loop.set_exception_handler(lambda _loop, context: errors.append(context))
+        mic = VirtualAudioInput(None, frame_duration=0.02)
+
+        async def read() -> None:
+            async for _ in mic:
+                pass
+
+        reader = asyncio.create_task(read())
+        await asyncio.sleep(0.05)  # mid-wait for the third frame
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+        await asyncio.sleep(0.1)
+        return errors
+
+    assert run_virtual(main()) == []
 
 
 def test_recording_output_records_times_and_clears() -> None:
