@@ -44,15 +44,16 @@ def _content(item: ChatItem) -> tuple[Any, ...]:
 
 
 def _fingerprint(ctx: ChatContext) -> tuple[Any, ...]:
-    """What a preemptive reply depends on: the instructions and the newest item (the user's
-    message) by content, and every item in between by identity. Contexts built by the session
-    share the history's items (never copies, see ``_llm_context``), so this costs a pointer
-    comparison per item, not a copy or a string join of the whole conversation per turn (a
-    context replaced by a copy compares by value, id included, and so counts as changed)."""
+    """What a preemptive reply depends on: the newest item (the user's message) by content, and
+    every item before it by identity. Contexts built by the session share the history's items and
+    one instructions message per distinct instructions (never copies, see ``_llm_context``), so
+    this costs a pointer comparison per item, not a copy or a string join of the whole
+    conversation per turn (a context replaced by a copy compares by value, id included, and so
+    counts as changed; so do instructions changed in between)."""
     items = ctx.items
     if not items:
         return ()
-    return (_content(items[0]), tuple(items[1:-1]), _content(items[-1]) if len(items) > 1 else ())
+    return (tuple(items[:-1]), _content(items[-1]))
 
 
 class SessionHooks:

@@ -70,6 +70,34 @@ def test_preemptive_reply_is_dropped_when_the_hook_changes_the_context() -> None
     assert r.messages()[1] == ("assistant", "Great today!", False)
 
 
+def test_preemptive_reply_is_dropped_when_the_hook_changes_the_instructions() -> None:
+    class Switcher(Agent):
+        async def on_user_turn_completed(self, turn_ctx: ChatContext,
+                                         new_message: ChatMessage) -> None:
+            await self.update_instructions("Answer in French.")
+
+    r = run(hello(), agent=Switcher(instructions="Answer in English."))
+    assert r.llm is not None
+    assert [(c.time, c.closed_at) for c in r.llm.calls] == [
+        (approx(2.7), None),  # preemptive, on the old instructions: completed, unused
+        (approx(3.05), None)]
+    assert [c.chat_ctx.items[0].text_content for c in r.llm.calls] == [  # type: ignore[union-attr]
+        "Answer in English.", "Answer in French."]
+    assert r.playbacks[0].start == approx(3.55)  # the fresh reply's latency, not preemption's
+
+
+def test_preemptive_reply_is_used_when_the_instructions_are_unchanged() -> None:
+    class Same(Agent):
+        async def on_user_turn_completed(self, turn_ctx: ChatContext,
+                                         new_message: ChatMessage) -> None:
+            await self.update_instructions("Answer in English.")  # the same text again
+
+    r = run(hello(), agent=Same(instructions="Answer in English."))
+    assert r.llm is not None
+    assert [c.time for c in r.llm.calls] == [approx(2.7)]
+    assert r.playbacks[0].start == approx(3.25)
+
+
 def test_second_utterance_during_on_user_turn_completed() -> None:
     class Slow(Agent):
         def __init__(self) -> None:
