@@ -1,6 +1,6 @@
 """Voice agents: ``AgentSession`` and ``Agent`` over the voice graph, with LiveKit Agents' API."""
 
-from .agent import Agent, ModelSettings, StopResponse
+from .agent import Agent, ModelSettings, StopResponse, TextSegment
 from .events import (
     AgentEvent,
     AgentFalseInterruptionEvent,
@@ -36,7 +36,7 @@ __all__ = [
     "AgentStateChangedEvent", "AudioInput", "AudioOutput", "CloseEvent", "CloseReason",
     "ConversationItemAddedEvent", "ErrorEvent", "FunctionToolsExecutedEvent",
     "MetricsCollectedEvent", "ModelSettings", "SessionIO", "SessionOptions", "SpeechCreatedEvent",
-    "SpeechHandle", "StopResponse", "TextInput", "TextOutput", "TranscriptionSegment",
-    "TurnDetector", "TurnOptions", "UserInputTranscribedEvent", "UserState",
+    "SpeechHandle", "StopResponse", "TextInput", "TextOutput", "TextSegment",
+    "TranscriptionSegment", "TurnDetector", "TurnOptions", "UserInputTranscribedEvent", "UserState",
     "UserStateChangedEvent", "VideoInput",
 ]

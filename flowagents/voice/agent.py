@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from .session import AgentSession
     from .turn_detector import TurnDetector
 
-__all__ = ["Agent", "ModelSettings", "StopResponse"]
+__all__ = ["Agent", "ModelSettings", "StopResponse", "TextSegment"]
 
 
 class StopResponse(Exception):  # noqa: N818 (LiveKit's name)
@@ -45,6 +45,25 @@ class StopResponse(Exception):  # noqa: N818 (LiveKit's name)
 @dataclass(frozen=True, slots=True)
 class ModelSettings:
     tool_choice: ToolChoice = "auto"
+
+
+class TextSegment(AsyncIterable[str]):
+    """One segment of the agent's speech (a sentence) as the ``text`` a ``tts_node`` gets: a
+    text stream like any other, with the whole text at hand as ``text``, so the default
+    ``tts_node`` voices it without collecting a stream first (one async generator less per
+    sentence on the way to the first audio)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return _once(self.text)
+
+
+async def _once(text: str) -> AsyncIterator[str]:
+    yield text
 
 
 class Agent(HandoffTarget):
@@ -164,6 +183,9 @@ class Agent(HandoffTarget):
         tts = self.session.tts
         if tts is None:
             raise RuntimeError("no TTS: pass tts= to AgentSession or override tts_node")
+
+        if isinstance(text, TextSegment):
+            return tts.synthesize(text.text)
 
         async def run() -> AsyncIterator[AudioFrame | SynthesizedAudio]:
             parts = [piece async for piece in text]
