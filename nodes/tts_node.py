@@ -2,10 +2,13 @@
 
 Per speech, the text of each step goes through a streaming sentence splitter; each sentence (and
 what is left when the step ends) is voiced by the agent's ``tts_node`` in order, so the first
-sentence plays while the LLM is still writing the rest. The audio stream carries markers around
-each sentence: its start (with the text to show, from the agent's ``transcription_node``), its end,
-and the end of each step, which playout uses to sync the transcription and to cut the history.
-Disposing the audio stream cancels the synthesis in flight and the text stream behind it. With
+sentence plays while the LLM is still writing the rest. The first piece of a step may end at a
+clause boundary (``first_clause_words``, 4 by default: "The weather in Tokyo is mostly sunny,"),
+so a TTS that voices a whole piece before its first audio starts sooner; the rest go by
+sentence. The audio stream carries markers around each piece: its start (with the text to show,
+from the agent's ``transcription_node``), its end, and the end of each step, which playout uses
+to sync the transcription and to cut the history. Disposing the audio stream cancels the
+synthesis in flight and the text stream behind it. With
 ``preemptive_tts`` a preemptive speech's audio starts before its turn commits (and is replayed).
 Each synthesis is reported as :class:`~flowagents.metrics.TTSMetrics` and traced as a
 ``tts_request`` span under the turn's span.
@@ -16,6 +19,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
+from pydantic import Field
 from reactivex import Observable
 from reactivex import operators as ops
 
@@ -24,7 +28,7 @@ from flowagents.metrics import TTSMetrics
 from flowagents.runtime.bridge import from_async_iterable, to_async_iterator
 from flowagents.runtime.replay import replay_now
 from flowagents.telemetry import spans
-from flowagents.tokenize import SentenceStream
+from flowagents.tokenize import DEFAULT_FIRST_CLAUSE_WORDS, SentenceStream
 from flowagents.types import AudioFrame, SynthesizedAudio
 from flowagents.voice.agent import ModelSettings
 from flowagents.voice.speech import AgentAudio, ReplyText, Speech
@@ -34,18 +38,22 @@ __all__ = ["TTSNode", "TTSNodeConfig", "speech_audio"]
 
 class TTSNodeConfig(NodeConfig):
     preemptive_tts: bool = False
+    first_clause_words: int | None = Field(
+        DEFAULT_FIRST_CLAUSE_WORDS, ge=0,
+        description="words after which a step's first piece may end at a clause boundary "
+                    "(',', ';', ':'); None: whole sentences only")
 
 
 async def _one(text: str) -> AsyncIterator[str]:
     yield text
 
 
-async def _voice(speech: Speech, now: Callable[[], float],
-                 report: Callable[[Any], None]) -> AsyncIterator[AgentAudio]:
+async def _voice(speech: Speech, now: Callable[[], float], report: Callable[[Any], None],
+                 first_clause_words: int | None) -> AsyncIterator[AgentAudio]:
     agent = speech.agent
     assert speech.text is not None
     settings = ModelSettings()
-    splitter = SentenceStream()
+    splitter = SentenceStream(first_clause_words=first_clause_words)
 
     async def sentence(step: int, text: str) -> AsyncIterator[AgentAudio]:
         shown = text
@@ -83,13 +91,15 @@ async def _voice(speech: Speech, now: Callable[[], float],
             yield AgentAudio(None, piece.step, end_of_step=True)
 
 
-def speech_audio(*, now: Callable[[], float], report: Callable[[Any], None], loop: Any = None
+def speech_audio(*, now: Callable[[], float], report: Callable[[Any], None], loop: Any = None,
+                 first_clause_words: int | None = DEFAULT_FIRST_CLAUSE_WORDS
                  ) -> Callable[[Speech], Observable[AgentAudio]]:
     """The audio stream of one speech (see the module docstring). Subscribing runs it at once up
     to its first wait (``eager``): playout gets the audio already at hand without a loop hop."""
 
     def make(speech: Speech) -> Observable[AgentAudio]:
-        return from_async_iterable(lambda: _voice(speech, now, report), loop, eager=True)
+        return from_async_iterable(lambda: _voice(speech, now, report, first_clause_words),
+                                   loop, eager=True)
 
     return make
 
@@ -110,7 +120,8 @@ class TTSNode(Node):
         cfg = self.config
         assert isinstance(cfg, TTSNodeConfig)
         report = ctx.resources.get("report_metrics") or (lambda m: None)
-        make = speech_audio(now=ctx.now, report=report, loop=ctx.loop)
+        make = speech_audio(now=ctx.now, report=report, loop=ctx.loop,
+                            first_clause_words=cfg.first_clause_words)
 
         def attach(speech: Speech) -> Speech:
             if speech.audio is None:

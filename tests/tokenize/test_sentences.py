@@ -55,12 +55,51 @@ def test_stream_emits_only_certain_sentences_and_flush_resets() -> None:
     assert s.flush() == []
 
 
+def test_first_piece_ends_at_a_clause_then_sentences_follow() -> None:
+    text = ("The weather in Tokyo is mostly sunny, with a light breeze. Tomorrow, it will rain "
+            "a little, then clear up. Bring an umbrella.")
+    assert split_sentences(text, first_clause_words=4) == [
+        "The weather in Tokyo is mostly sunny,", "with a light breeze.",
+        "Tomorrow, it will rain a little, then clear up.", "Bring an umbrella."]
+    assert split_sentences(text) == [  # off by default
+        "The weather in Tokyo is mostly sunny, with a light breeze.",
+        "Tomorrow, it will rain a little, then clear up.", "Bring an umbrella."]
+
+
+def test_a_clause_needs_enough_words_and_whitespace_after_its_mark() -> None:
+    assert split_sentences("Sure, I can help with that today; just ask me.",
+                           first_clause_words=4) == [
+        "Sure, I can help with that today;", "just ask me."]
+    assert split_sentences("It costs 1,000 dollars at 20:30 tonight, or less.",
+                           first_clause_words=4) == [
+        "It costs 1,000 dollars at 20:30 tonight,", "or less."]
+    assert split_sentences("Mr. Smith paid 3.14 dollars, e.g. in cash.",
+                           first_clause_words=3, min_sentence_len=1) == [
+        "Mr. Smith paid 3.14 dollars,", "e.g. in cash."]
+    # a sentence long enough that ends first wins; a clause too short is no cut
+    assert split_sentences("This is a whole sentence. Then, more text, and more.",
+                           first_clause_words=2) == [
+        "This is a whole sentence.", "Then, more text, and more."]
+
+
+def test_stream_cuts_the_first_clause_as_soon_as_the_next_word_starts() -> None:
+    s = SentenceStream(first_clause_words=4)
+    assert s.push("The weather in Tokyo is sunny,") == []  # maybe the end of the text
+    assert s.push(" ") == []
+    assert s.push("w") == ["The weather in Tokyo is sunny,"]
+    assert s.push("ith a breeze, and warm, all day. Next") == ["with a breeze, and warm, all day."]
+    assert s.flush() == ["Next"]
+    assert s.push("A new reply starts here, again") == ["A new reply starts here,"]
+    assert s.flush() == ["again"]
+
+
 def test_empty_and_whitespace() -> None:
     assert split_sentences("") == []
     assert split_sentences("  \n ") == []
 
 
-_ALPHABET = st.sampled_from(list("abcXY 3.?!\"'…。\n") + [" Mr.", " U.S.", " e.g.", "...", " The"])
+_ALPHABET = st.sampled_from(list("abcXY 3.?!\"'…。\n,;:")
+                            + [" Mr.", " U.S.", " e.g.", "...", " The", ", ", " word"])
 texts = st.lists(_ALPHABET, max_size=60).map("".join)
 
 
@@ -69,25 +108,30 @@ def _normalize(s: str) -> str:
 
 
 @settings(max_examples=300, deadline=None)
-@given(text=texts, min_len=st.integers(0, 30))
-def test_sentences_reassemble_the_text(text: str, min_len: int) -> None:
-    sentences = split_sentences(text, min_sentence_len=min_len)
+@given(text=texts, min_len=st.integers(0, 30), words=st.none() | st.integers(0, 6))
+def test_sentences_reassemble_the_text(text: str, min_len: int, words: int | None) -> None:
+    sentences = split_sentences(text, min_sentence_len=min_len, first_clause_words=words)
     assert _normalize("".join(sentences)) == _normalize(text)
     assert all(s == s.strip() and s for s in sentences)
-    assert all(len(s) >= min_len for s in sentences[:-1])
+    clause = words is not None and len(sentences) > 1 and sentences[0][-1] in ",;:"
+    assert all(len(s) >= min_len for s in sentences[1 if clause else 0:-1])
+    if words is not None and clause:  # a first clause has its words
+        assert len(sentences[0].split()) >= words
 
 
 @settings(max_examples=300, deadline=None)
-@given(text=texts, cuts=st.lists(st.integers(0, 200)), min_len=st.integers(0, 30))
-def test_streaming_in_any_chunks_equals_batch(text: str, cuts: list[int], min_len: int) -> None:
-    stream = SentenceStream(min_sentence_len=min_len)
+@given(text=texts, cuts=st.lists(st.integers(0, 200)), min_len=st.integers(0, 30),
+       words=st.none() | st.integers(0, 6))
+def test_streaming_in_any_chunks_equals_batch(text: str, cuts: list[int], min_len: int,
+                                              words: int | None) -> None:
+    stream = SentenceStream(min_sentence_len=min_len, first_clause_words=words)
     out: list[str] = []
     prev = 0
     for cut in sorted(c for c in cuts if c <= len(text)) + [len(text)]:
         out += stream.push(text[prev:cut])
         prev = cut
     out += stream.flush()
-    assert out == split_sentences(text, min_sentence_len=min_len)
+    assert out == split_sentences(text, min_sentence_len=min_len, first_clause_words=words)
 
 
 def test_split_words() -> None:
