@@ -11,6 +11,7 @@ interrupts the agent and is a user turn like a spoken one. :class:`SessionHooks`
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from flowagents.errors import NOT_GIVEN, NotGiven
@@ -43,14 +44,13 @@ def _content(item: ChatItem) -> tuple[Any, ...]:
     return (item.type,)
 
 
-def _fingerprint(ctx: ChatContext) -> tuple[Any, ...]:
+def _fingerprint(items: Sequence[ChatItem]) -> tuple[Any, ...]:
     """What a preemptive reply depends on: the newest item (the user's message) by content, and
     every item before it by identity. Contexts built by the session share the history's items and
     one instructions message per distinct instructions (never copies, see ``_llm_context``), so
     this costs a pointer comparison per item, not a copy or a string join of the whole
     conversation per turn (a context replaced by a copy compares by value, id included, and so
     counts as changed; so do instructions changed in between)."""
-    items = ctx.items
     if not items:
         return ()
     return (tuple(items[:-1]), _content(items[-1]))
@@ -74,6 +74,7 @@ class SessionHooks:
         def _add_item(self, item: ChatItem) -> None: ...
         def _emit(self, event: AgentEvent) -> None: ...
         def _llm_context(self, extra_instructions: str | None = None) -> ChatContext: ...
+        def _context_items(self, extra_instructions: str | None = None) -> list[ChatItem]: ...
         def _new_speech(self, source: SpeechSource, allow: bool | NotGiven, *,
                         user_initiated: bool, **fields: Any) -> Speech: ...
         def _schedule(self, speech: Speech) -> SpeechHandle: ...
@@ -95,12 +96,13 @@ class SessionHooks:
     def preempt(self, transcript: str) -> Speech | None:
         if self._agent is None or self._closed:
             return None
-        ctx = self._llm_context()
-        ctx.items.append(ChatMessage(role="user", content=[transcript], created_at=self.now()))
-        speech = self._new_speech("generate_reply", NOT_GIVEN, user_initiated=False, chat_ctx=ctx,
+        items = self._context_items()
+        items.append(ChatMessage(role="user", content=[transcript], created_at=self.now()))
+        speech = self._new_speech("generate_reply", NOT_GIVEN, user_initiated=False,
+                                  chat_ctx=ChatContext.model_construct(items=items),
                                   preemptive=True, scheduled=False, replaces_current=True)
-        self._preempted[speech.id] = (_fingerprint(ctx), tuple(t.name for t in
-                                                                self.current_agent.tools))
+        self._preempted[speech.id] = (_fingerprint(items), tuple(t.name for t in
+                                                                  self.current_agent.tools))
         return speech
 
     async def user_turn(self, turn: UserTurn, preemptive: Speech | None, *,
@@ -126,8 +128,8 @@ class SessionHooks:
             if not typed:
                 self._eou_metrics(turn, committed, "")
             return None
-        ctx = self._llm_context()
-        key = (_fingerprint(ctx), tuple(t.name for t in agent.tools))
+        items = self._context_items()  # compared with the preemptive reply's: no context yet
+        key = (_fingerprint(items), tuple(t.name for t in agent.tools))
         speech: Speech
         if preemptive is not None and self._preempted.pop(preemptive.id, None) == key \
                 and preemptive.agent is agent:
@@ -137,7 +139,8 @@ class SessionHooks:
             if preemptive is not None:
                 preemptive.cancel()
             speech = self._new_speech("generate_reply", NOT_GIVEN, user_initiated=False,
-                                      chat_ctx=ctx, replaces_current=True, user_turn=turn)
+                                      chat_ctx=ChatContext.model_construct(items=items),
+                                      replaces_current=True, user_turn=turn)
         speech.user_turn = turn
         self._trace_turn(speech, turn)
         self._preempted.clear()

@@ -444,9 +444,12 @@ class AgentSession(SessionHooks):
             self._emit(ConversationItemAddedEvent(item, self.now()))
 
     def _llm_context(self, extra_instructions: str | None = None) -> ChatContext:
-        """The context of a reply: the instructions, then the agent's items. A new list that
-        shares the items (LiveKit's copy semantics): built per turn, it must not cost a copy of
-        the whole conversation."""
+        """The context of a reply: the instructions, then the agent's items."""
+        return ChatContext.model_construct(items=self._context_items(extra_instructions))
+
+    def _context_items(self, extra_instructions: str | None = None) -> list[ChatItem]:
+        """The items of a reply's context. A new list that shares the items (LiveKit's copy
+        semantics): built per turn, it must not cost a copy of the whole conversation."""
         agent = self.current_agent
         items: list[ChatItem] = [self._instructions(agent.instructions)]
         items += [i for i in agent._chat_ctx.items
@@ -454,7 +457,7 @@ class AgentSession(SessionHooks):
         if extra_instructions:
             items.append(ChatMessage(role="system", content=[extra_instructions],
                                      created_at=self.now()))
-        return ChatContext.model_construct(items=items)
+        return items
 
     def _instructions(self, text: str) -> ChatMessage:
         """The system message of ``text``: one per distinct instructions, not one per turn."""
