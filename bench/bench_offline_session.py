@@ -160,16 +160,15 @@ def _table(runs: dict[str, list[TurnTimings]], asked: int, silence: float, endpo
     rows += ["", "Goal: p50 <= 0.8 s after the VAD's silence wait: **" + "; ".join(verdicts)
              + "**. The stages overlap (STT runs during the endpointing delay, the LLM starts "
              "on the final transcript before the turn commits), so they do not add up to the "
-             "total. End of utterance equal to STT means the turn waited for the transcript: "
-             "Whisper (a batch STT on the session VAD's segments, no second VAD) is then the "
-             "critical path. Without speculation it starts at the VAD's end of speech; with it "
-             "(`speculative_stt_delay`: 0.2 s the library default, 0.1 s in `local`, what "
-             "`LocalProviders.session_kwargs()` gives the console and examples) it starts after "
-             "that much of the silence wait on the speech so far, and its final is held until "
-             "the VAD's end. After the "
-             "silence wait, a turn then costs what is left of Whisper's inference, LLM first "
-             "token and TTS first byte (preemptive generation starts the LLM on the final "
-             "transcript)."]
+             "total. Whisper (a batch STT on the session VAD's segments, no second VAD) starts "
+             "after `speculative_stt_delay` of the VAD's silence wait (0.2 s the library "
+             "default, 0.1 s in `local`, what `LocalProviders.session_kwargs()` gives the "
+             "console and examples) on the speech so far, and its final is held until the "
+             "VAD's end: STT at the silence wait (0.55 s, plus the VAD's 32 ms windows) means "
+             "the transcript was ready before the VAD ended, and the turn commits then. After "
+             "the silence wait a turn costs the LLM's first token, the LLM writing the first "
+             "piece the TTS voices (a sentence, or a clause of 4 words or more) and Piper "
+             "voicing it (TTS first byte)."]
     return "\n".join(rows)
 
 

@@ -52,18 +52,18 @@ class LocalProviders:
         once per speech segment of the session's VAD (on its end of speech), so no second VAD
         and no second silence wait stand between the user and the transcript.
 
-        Whisper tiny.en on two cores takes most of a second per utterance, so the transcript is
-        what a turn waits for. Here it starts speculatively after 0.1 s of the VAD's 0.55 s
-        silence wait (``speculative_stt_delay``; the library default is a conservative 0.2 s),
-        and the TTS starts on the final transcript with the LLM (``preemptive_tts``). The cost
-        is CPU, not correctness: a speculative call is cancelled (its result dropped) when the
-        user speaks again, and a real speaker's pauses of 0.1-0.2 s within a sentence start and
-        abandon more Whisper calls at 0.1 s than at 0.2 s, each an inference that competes for
-        the two cores (an abandoned call still runs to its end in Whisper's one thread, so the
-        next call may wait behind it); a preemptive reply's audio is dropped if its turn does
-        not commit. ``session_kwargs(speculative_stt_delay=0.2, preemptive_tts=False)`` gives
-        the library defaults back. ``docs/offline.md`` and ``docs/benchmarks.md`` have the
-        measurements.
+        Whisper starts speculatively after 0.1 s of the VAD's 0.55 s silence wait
+        (``speculative_stt_delay``; the library default is a conservative 0.2 s), so its
+        transcript (about 0.2-0.25 s for a short question on two cores, 10 s encoder window) is
+        ready before the VAD ends with room to spare under load, and the TTS starts on the final
+        transcript with the LLM (``preemptive_tts``: it gains when the turn commits after the
+        transcript, e.g. with a turn detector). The cost is CPU, not correctness: a speculative
+        call is cancelled (its result dropped) when the user speaks again, so a real speaker's
+        pauses of 0.1-0.2 s within a sentence start and abandon more Whisper calls at 0.1 s
+        than at 0.2 s (an abandoned call stops after Whisper's encoder, about 0.07 s); a
+        preemptive reply's audio is dropped if its turn does not commit.
+        ``session_kwargs(speculative_stt_delay=0.2, preemptive_tts=False)`` gives the library
+        defaults back. ``docs/offline.md`` and ``docs/benchmarks.md`` have the measurements.
         """
         providers: dict[str, Any] = {"vad": self.vad, "stt": self.stt, "llm": self.llm,
                                      "tts": self.tts}

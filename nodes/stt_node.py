@@ -33,8 +33,8 @@ Two paths, chosen by the STT's ``capabilities.streaming``:
   longer than the 0.35 s left of it), and endpointing cannot commit a turn before that END.
   Speculation needs a VAD that reports INFERENCE_DONE events (Silero does, per 32 ms window);
   without them the node behaves exactly as with speculation disabled. An abandoned call may
-  still finish in a provider's executor (Whisper's one thread): its result is dropped, and the
-  next call waits for that thread.
+  still finish in a provider's executor (Whisper's one thread; Whisper stops one after its
+  encoder): its result is dropped, and the next call waits for that thread.
 
 Each final transcript is also reported as an :class:`~flowagents.metrics.STTMetrics` through the
 ``metrics`` resource when there is one.
