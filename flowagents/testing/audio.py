@@ -11,7 +11,7 @@ does not drift however long it runs.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +26,8 @@ class VirtualAudioInput(AudioInput):
     """Silent frames of ``frame_duration`` seconds, each delivered at its end time.
 
     ``start`` defaults to the loop time when iteration begins; ``duration=None`` runs until
-    :meth:`aclose`. Iterate it once.
+    :meth:`aclose`. Iterate it once, or have it push its frames (:meth:`push_to`, what a
+    session does: one timer per frame, no future or task step).
     """
 
     def __init__(self, duration: float | None, frame_duration: float = 0.01,
@@ -42,6 +43,7 @@ class VirtualAudioInput(AudioInput):
         self._zeros.flags.writeable = False  # shared by every frame
         self._wake: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._pusher: _FramePusher | None = None
         self._closed = False
 
     def __aiter__(self) -> AsyncIterator[AudioFrame]:
@@ -72,13 +74,71 @@ class VirtualAudioInput(AudioInput):
             yield AudioFrame(self._zeros, self.sample_rate, 1, start + k * self.frame_duration)
             k += 1
 
+    def push_to(self, on_frame: Callable[[AudioFrame], None],
+                on_end: Callable[[BaseException | None], None]) -> Callable[[], None]:
+        loop = asyncio.get_running_loop()
+        start = loop.time() if self.start is None else self.start
+        total = None if self.duration is None else round(self.duration / self.frame_duration)
+        pusher = self._pusher = _FramePusher(self, loop, start, total, on_frame, on_end)
+        pusher.next()
+        return pusher.stop
+
     async def aclose(self) -> None:
-        """End the iteration (a pending wait returns at once)."""
+        """End the iteration or the pushing (a pending wait returns at once)."""
         self._closed = True
+        if self._pusher is not None:
+            self._pusher.finish(None)
         if self._timer is not None:
             self._timer.cancel()
         if self._wake is not None:
             _resolve(self._wake)
+
+
+class _FramePusher:
+    """Pushes a :class:`VirtualAudioInput`'s frames: one loop timer per frame, at its end."""
+
+    __slots__ = ("done", "index", "input", "loop", "on_end", "on_frame", "start", "timer",
+                 "total")
+
+    def __init__(self, mic: VirtualAudioInput, loop: asyncio.AbstractEventLoop, start: float,
+                 total: int | None, on_frame: Callable[[AudioFrame], None],
+                 on_end: Callable[[BaseException | None], None]) -> None:
+        self.input, self.loop, self.start, self.total = mic, loop, start, total
+        self.on_frame, self.on_end = on_frame, on_end
+        self.index = 0
+        self.timer: asyncio.TimerHandle | None = None
+        self.done = False
+
+    def next(self) -> None:
+        if self.total is not None and self.index >= self.total:
+            self.finish(None)
+        else:
+            self.timer = self.loop.call_at(
+                self.start + (self.index + 1) * self.input.frame_duration, self.tick)
+
+    def tick(self) -> None:
+        mic, k = self.input, self.index
+        mic.frames += 1
+        self.index = k + 1
+        try:
+            self.on_frame(AudioFrame(mic._zeros, mic.sample_rate, 1,
+                                     self.start + k * mic.frame_duration))
+        except Exception as exc:  # the consumer failed: the input ends with its error
+            self.finish(exc)
+            return
+        if not self.done:
+            self.next()
+
+    def stop(self) -> None:
+        self.done = True
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def finish(self, error: BaseException | None) -> None:
+        if not self.done:
+            self.stop()
+            self.on_end(error)
 
 
 def _resolve(fut: asyncio.Future[None]) -> None:

@@ -292,8 +292,24 @@ class AgentSession(SessionHooks):
         source = self._io.audio_input
         assert source is not None
         push = self.runtime.input("audio")
-        async for frame in source:
-            push.on_next(frame)
+        ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def on_end(error: BaseException | None) -> None:
+            if not ended.done():
+                if error is None:
+                    ended.set_result(None)
+                else:
+                    ended.set_exception(error)
+
+        stop = source.push_to(push.on_next, on_end)
+        if stop is None:  # an input that is only iterated
+            async for frame in source:
+                push.on_next(frame)
+            return
+        try:
+            await ended
+        finally:
+            stop()
 
     def _spawn(self, coro: Coroutine[Any, Any, _T]) -> asyncio.Task[_T]:
         task = asyncio.get_running_loop().create_task(coro)

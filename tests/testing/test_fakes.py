@@ -122,6 +122,53 @@ def test_virtual_input_read_by_a_cancelled_task_leaves_no_timer_behind() -> None
     assert run_virtual(main()) == []
 
 
+def test_virtual_input_pushes_each_frame_at_its_end_time_then_ends() -> None:
+    async def main() -> tuple[list[tuple[float, float]], list[tuple[float, object]]]:
+        loop = asyncio.get_running_loop()
+        frames: list[tuple[float, float]] = []
+        ends: list[tuple[float, object]] = []
+        mic = VirtualAudioInput(0.05, start=1.0)
+        mic.push_to(lambda f: frames.append((loop.time(), f.timestamp)),
+                    lambda error: ends.append((loop.time(), error)))
+        await asyncio.sleep(2.0)
+        return frames, ends
+
+    frames, ends = run_virtual(main())
+    assert [t for t, _ in frames] == approx([1.01, 1.02, 1.03, 1.04, 1.05])
+    assert [ts for _, ts in frames] == approx([1.0, 1.01, 1.02, 1.03, 1.04])
+    assert ends == [(pytest.approx(1.05), None)]
+
+
+def test_virtual_input_pushing_ends_on_aclose_stops_on_stop_and_fails_with_its_consumer() -> None:
+    async def main() -> dict[str, tuple[int, list[object]]]:
+        out: dict[str, tuple[int, list[object]]] = {}
+
+        closed, closed_ends = VirtualAudioInput(None), []  # type: ignore[var-annotated]
+        closed.push_to(lambda f: None, closed_ends.append)
+        stopped, stopped_ends = VirtualAudioInput(None), []  # type: ignore[var-annotated]
+        stop = stopped.push_to(lambda f: None, stopped_ends.append)
+        failing, failing_ends = VirtualAudioInput(None), []  # type: ignore[var-annotated]
+
+        def refuse(frame: AudioFrame) -> None:
+            if failing.frames == 3:
+                raise ValueError("bad frame")
+
+        failing.push_to(refuse, failing_ends.append)
+        await asyncio.sleep(0.105)
+        await closed.aclose()
+        stop()
+        await asyncio.sleep(0.1)
+        out["closed"] = (closed.frames, closed_ends)
+        out["stopped"] = (stopped.frames, stopped_ends)
+        out["failing"] = (failing.frames, [type(e).__name__ for e in failing_ends])
+        return out
+
+    out = run_virtual(main())
+    assert out["closed"] == (10, [None])
+    assert out["stopped"] == (10, [])  # stopping is the consumer's doing: no end reported
+    assert out["failing"] == (3, ["ValueError"])
+
+
 def test_recording_output_records_times_and_clears() -> None:
     async def main() -> RecordingAudioOutput:
         out = RecordingAudioOutput(can_pause=False)
