@@ -30,7 +30,7 @@ from flowagents.runtime.replay import replay_now
 from flowagents.telemetry import spans
 from flowagents.tokenize import DEFAULT_FIRST_CLAUSE_WORDS, SentenceStream
 from flowagents.types import AudioFrame, SynthesizedAudio
-from flowagents.voice.agent import ModelSettings
+from flowagents.voice.agent import Agent, ModelSettings, TextSegment
 from flowagents.voice.speech import AgentAudio, ReplyText, Speech
 
 __all__ = ["TTSNode", "TTSNodeConfig", "speech_audio"]
@@ -44,50 +44,49 @@ class TTSNodeConfig(NodeConfig):
                     "(',', ';', ':'); None: whole sentences only")
 
 
-async def _one(text: str) -> AsyncIterator[str]:
-    yield text
-
-
 async def _voice(speech: Speech, now: Callable[[], float], report: Callable[[Any], None],
                  first_clause_words: int | None) -> AsyncIterator[AgentAudio]:
+    """The speech's audio, piece by piece, in one generator: on the way from the end of speech
+    to the first audio every nested generator or awaited no-op hook costs calls per piece."""
     agent = speech.agent
     assert speech.text is not None
     settings = ModelSettings()
     splitter = SentenceStream(first_clause_words=first_clause_words)
-
-    async def sentence(step: int, text: str) -> AsyncIterator[AgentAudio]:
-        shown = text
-        if agent is not None:
-            shown = await agent.transcription_node(text, settings)
-        yield AgentAudio(None, step, text=shown)
-        if agent is None:
-            raise RuntimeError("a speech needs an agent to be voiced")
-        started = now()
-        first: float | None = None
-        audio = 0.0
-        tts = agent.session.tts
-        label = getattr(tts, "label", "tts")
-        with speech.traced(), spans.tts_request(label=label, text=text, speech_id=speech.id):
-            async for chunk in agent.tts_node(_one(text), settings):
-                frame: AudioFrame = chunk.frame if isinstance(chunk, SynthesizedAudio) else chunk
-                if first is None:
-                    first = now() - started
-                audio += frame.duration
-                yield AgentAudio(frame, step)
-        yield AgentAudio(None, step, end_of_segment=True)
-        report(TTSMetrics(now(), label=label,
-                          ttfb=-1.0 if first is None else first, duration=now() - started,
-                          audio_duration=audio, characters_count=len(text), speech_id=speech.id))
+    shows_as_is = agent is None or (type(agent).transcription_node
+                                    is Agent.transcription_node)
 
     piece: ReplyText
     async for piece in to_async_iterator(speech.text):
-        for text in splitter.push(piece.delta) if piece.delta else ():
-            async for item in sentence(piece.step, text):
-                yield item
+        texts = splitter.push(piece.delta) if piece.delta else []
         if piece.end_of_step:
-            for text in splitter.flush():
-                async for item in sentence(piece.step, text):
-                    yield item
+            texts = [*texts, *splitter.flush()]
+        for text in texts:
+            step = piece.step
+            shown = text
+            if not shows_as_is:
+                assert agent is not None
+                shown = await agent.transcription_node(text, settings)
+            yield AgentAudio(None, step, text=shown)
+            if agent is None:
+                raise RuntimeError("a speech needs an agent to be voiced")
+            started = now()
+            first: float | None = None
+            audio = 0.0
+            tts = agent.session.tts
+            label = getattr(tts, "label", "tts")
+            with speech.traced(), spans.tts_request(label=label, text=text, speech_id=speech.id):
+                async for chunk in agent.tts_node(TextSegment(text), settings):
+                    frame: AudioFrame = (chunk.frame if isinstance(chunk, SynthesizedAudio)
+                                         else chunk)
+                    if first is None:
+                        first = now() - started
+                    audio += frame.duration
+                    yield AgentAudio(frame, step)
+            yield AgentAudio(None, step, end_of_segment=True)
+            report(TTSMetrics(now(), label=label, ttfb=-1.0 if first is None else first,
+                              duration=now() - started, audio_duration=audio,
+                              characters_count=len(text), speech_id=speech.id))
+        if piece.end_of_step:
             yield AgentAudio(None, piece.step, end_of_step=True)
 
 

@@ -75,3 +75,26 @@ def test_an_override_reads_segments_as_streams() -> None:
     assert [c.text for c in r.tts.calls] == [FIRST.upper(), SECOND.upper()]
     assert [p.start for p in r.playbacks] == [approx(r.playbacks[0].start)]
     assert r.messages()[-1] == ("assistant", REPLY, False)  # the text shown is the LLM's
+
+
+class Masked(Agent):
+    """Shows (and records) each segment with its digits masked; the TTS voices the original."""
+
+    def __init__(self) -> None:
+        super().__init__(instructions="x")
+
+    async def transcription_node(self, text: str, model_settings: ModelSettings) -> str:
+        return "".join("#" if c.isdigit() else c for c in text)
+
+
+def test_transcription_node_rewrites_what_is_shown_not_what_is_voiced() -> None:
+    s = Script()
+    s.user_speech(start=0.5, end=2.5, transcript="My code?")
+    s.llm_reply(input="My code?", content="Your code is 4321, keep it safe.")
+    s.tts_audio(input="Your code is 4321,", audio_duration=1.0)  # the first piece: a clause
+    s.tts_audio(input="keep it safe.", audio_duration=1.0)
+    r = run(s, agent=Masked())
+    assert r.tts is not None
+    assert [c.text for c in r.tts.calls] == ["Your code is 4321,", "keep it safe."]
+    assert r.messages()[-1] == ("assistant", "Your code is ####, keep it safe.", False)
+    assert [p.end - p.start for p in r.playbacks] == [approx(2.0)]
