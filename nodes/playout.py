@@ -169,7 +169,7 @@ class _Mouth:
             self.step = None
             self.set_state("thinking")
             audio = speech.audio
-            subs = CompositeDisposable()
+            subs = _Holds()
             self.subscription = subs
             subs.add(speech.handle.on_interrupted(self.stopper(speech)))
             if self.current is speech:
@@ -365,6 +365,31 @@ class _Mouth:
         if self.subscription is not None:
             self.subscription.dispose()
             self.subscription = None
+
+
+class _Holds(abc.DisposableBase):
+    """What playout holds for the current speech (its interruption watch and its audio): a
+    lock-free composite, one per reply. Added after disposal, a part is disposed at once (the
+    audio may end the speech while it is being subscribed)."""
+
+    __slots__ = ("disposed", "parts")
+
+    def __init__(self) -> None:
+        self.parts: list[abc.DisposableBase] = []
+        self.disposed = False
+
+    def add(self, part: abc.DisposableBase) -> None:
+        if self.disposed:
+            part.dispose()
+        else:
+            self.parts.append(part)
+
+    def dispose(self) -> None:
+        if not self.disposed:
+            self.disposed = True
+            parts, self.parts = self.parts, []
+            for part in parts:
+                part.dispose()
 
 
 class Playout(Node):

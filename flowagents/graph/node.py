@@ -59,6 +59,9 @@ class BuildContext:
 
     def now(self) -> float:
         """The session clock in seconds (virtual under test)."""
+        loop = getattr(self.scheduler, "loop", None)  # a LoopScheduler's clock is its loop's:
+        if loop is not None:  # read it directly, not through a datetime
+            return float(loop.time())
         return self.scheduler.to_seconds(self.scheduler.now)
 
 

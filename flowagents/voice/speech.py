@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from reactivex import Observable, abc
-from reactivex.disposable import CompositeDisposable, Disposable
+from reactivex.disposable import CompositeDisposable
 
 from flowagents.llm import ChatContext, ChatItem, ToolChoice
 from flowagents.types import AudioFrame
@@ -38,6 +38,18 @@ __all__ = ["AgentAudio", "ReplyText", "Speech", "SpeechHandle", "StepResult"]
 
 _ids = itertools.count(1)
 _UNTRACED: AbstractContextManager[None] = nullcontext()
+
+
+class _Unwatch(abc.DisposableBase):
+    """Unregisters an ``on_interrupted`` callback (lock-free: loop thread only)."""
+
+    __slots__ = ("entry",)
+
+    def __init__(self, entry: list[Callable[[], None] | None]) -> None:
+        self.entry = entry
+
+    def dispose(self) -> None:
+        self.entry[0] = None
 
 
 class SpeechHandle:
@@ -67,14 +79,10 @@ class SpeechHandle:
         subject piped through operators, since a subscription is set up per reply."""
         if self._interrupted:
             callback()
-            return Disposable()
+            return _Unwatch([None])
         entry: list[Callable[[], None] | None] = [callback]
         self._watchers.append(entry)
-
-        def remove() -> None:
-            entry[0] = None
-
-        return Disposable(remove)
+        return _Unwatch(entry)
 
     @property
     def interrupted_stream(self) -> Observable[bool]:
