@@ -114,6 +114,26 @@ async def _run(turns: int, options: dict[str, Any]
     return [t for t in live.watch.turns if t.total is not None], silence, endpointing
 
 
+def _cpu() -> tuple[float, float, float] | None:
+    """(wall, this process's CPU, the whole machine's busy CPU) in seconds; None without
+    ``/proc/stat``. Two samples give the CPU other processes took between them."""
+    try:
+        with open("/proc/stat") as f:
+            ticks = [int(x) for x in f.readline().split()[1:]]
+    except OSError:
+        return None
+    busy = (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # not idle, not iowait
+    return time.monotonic(), sum(os.times()[:2]), busy
+
+
+def _others(before: tuple[float, float, float] | None,
+            after: tuple[float, float, float] | None) -> float | None:
+    """Other processes' CPU between two :func:`_cpu` samples, in % of one core."""
+    if before is None or after is None or after[0] <= before[0]:
+        return None
+    return max(0.0, (after[2] - before[2]) - (after[1] - before[1])) / (after[0] - before[0]) * 100
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     k = (len(ordered) - 1) * q
@@ -123,9 +143,14 @@ def _pct(values: list[float], q: float) -> float:
 
 def _table(runs: dict[str, list[TurnTimings]], asked: int, silence: float, endpointing: float,
            load: tuple[float, float, float], wall: float,
-           load_before: tuple[float, float, float] | None = None) -> str:
+           load_before: tuple[float, float, float] | None = None,
+           others: dict[str, float | None] | None = None) -> str:
     names = list(runs)
     measured = ", ".join(f"{len(runs[n])} of {asked} turns with `{n}`" for n in names)
+    busy = {n: v for n, v in (others or {}).items() if v is not None}
+    shares = ("; other processes took " + ", ".join(f"{v:.0f} %" for v in busy.values())
+              + f" of {100 * (os.cpu_count() or 1)} % CPU during the "
+              + ", ".join(f"`{n}`" for n in busy) + " turns" if busy else "")
     before = (f"{load_before[0]:.2f} / {load_before[1]:.2f} / {load_before[2]:.2f} at the "
               "start, " if load_before is not None else "")
     rows = [
@@ -134,8 +159,8 @@ def _table(runs: dict[str, list[TurnTimings]], asked: int, silence: float, endpo
         "",
         f"{time.strftime('%Y-%m-%d')}; {os.cpu_count()} cores, {platform.machine()}, Python "
         f"{platform.python_version()}; {measured}, in {wall:.0f} s; **load average "
-        f"{before}{load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}** (1/5/15 min) at the end: the "
-        "cores are shared with other work, which inflates every model stage (the p90s most). "
+        f"{before}{load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}** (1/5/15 min) at the end{shares}: "
+        "the cores are shared with other work, which inflates every model stage (the p90s most). "
         "Spoken questions of about 2 s played in real time into one `AgentSession` on the "
         f"four offline models; VAD silence wait {silence:.2f} s, min endpointing delay "
         f"{endpointing:.2f} s, preemptive generation on (`preemptive_tts`: the TTS too starts "
@@ -196,13 +221,17 @@ def main() -> None:
     started = time.perf_counter()
     load_before = os.getloadavg()
     runs: dict[str, list[TurnTimings]] = {}
+    others: dict[str, float | None] = {}
     silence = endpointing = 0.0
     for name in args.configs.split(","):
         print(f"-- {name}", flush=True)
+        sample = _cpu()
         runs[name], silence, endpointing = asyncio.run(_run(args.turns, CONFIGS[name]))
+        others[name] = _others(sample, _cpu())
+        print(f"-- {name}: other processes' CPU {others[name]} % of one core", flush=True)
     load = os.getloadavg()
     block = _table(runs, args.turns, silence, endpointing, load,
-                   time.perf_counter() - started, load_before)
+                   time.perf_counter() - started, load_before, others)
     print(block)
     if not args.no_write:
         _write(block)
