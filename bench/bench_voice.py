@@ -1,11 +1,14 @@
 """Benchmark of the voice session's own overhead (a script, not a test).
 
-Two figures, both in real time on a normal asyncio loop with the testing kit's fake providers:
+Two figures, both in real time on a normal asyncio loop:
 
 1. **Turn overhead**: from the user's end of speech (the later of the VAD's end of speech and
    the final transcript, as delivered) to the first agent audio frame handed to the output, with
    every provider at zero latency and an endpointing delay of 0. Everything in between is the
-   framework: endpointing, the reply pipeline, TTS plumbing and playout. Median and p99 over 50
+   framework: endpointing, the reply pipeline, TTS plumbing and playout. The testing kit's fakes
+   stand for the VAD, STT and LLM (all called before the end of speech: the LLM preemptively)
+   and a TTS that hands over a ready frame for the TTS; the same with the kit's ``FakeTTS``
+   (which also looks the text up in its script and records the call) is reported beside it. Median and p99 over 50
    turns per run; the median of each over several runs. Beside it, the same loop's timer
    lateness (a ``call_at`` measured in the same run), the floor any asyncio program pays.
 2. **Idle CPU**: CPU per session of sessions receiving 20 ms frames in real time with a fake VAD
@@ -29,10 +32,11 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from flowagents.errors import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions
 from flowagents.testing import (
     FakeLLM,
     FakeSTT,
@@ -43,7 +47,8 @@ from flowagents.testing import (
     VirtualAudioInput,
 )
 from flowagents.testing.fakes import FakeSpeechStream, FakeVADStream
-from flowagents.types import AudioFrame, SpeechEvent, VADEvent, VADEventType
+from flowagents.tts import TTS, TTSCapabilities
+from flowagents.types import AudioFrame, SpeechEvent, SynthesizedAudio, VADEvent, VADEventType
 from flowagents.vad import VADOptions
 from flowagents.voice import Agent, AgentSession
 from flowagents.voice.io import SessionIO
@@ -103,6 +108,25 @@ class _TimedSTT(FakeSTT):
         return _TimedSpeechStream(self, "en")
 
 
+class _InstantTTS(TTS):
+    """A TTS that costs nothing: one ready 20 ms frame per text, at once. The only provider
+    called between the end of speech and the first audio (the LLM ran preemptively on the final
+    transcript, the VAD and STT before the end), so the figure is the framework's alone; the
+    testing kit's FakeTTS adds its script lookup and call record (``--fake-tts``)."""
+
+    def __init__(self) -> None:
+        super().__init__(TTSCapabilities(streaming=False), 24000)
+        self._chunk = SynthesizedAudio(AudioFrame.silence(0.02, 24000), is_final=True)
+
+    def synthesize(self, text: str, *,
+                   conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
+                   ) -> AsyncIterator[SynthesizedAudio]:
+        return self._once()
+
+    async def _once(self) -> AsyncIterator[SynthesizedAudio]:
+        yield self._chunk
+
+
 def _turn_script(turns: int, t0: float) -> Script:
     """Turn ``i``: the user speaks at ``t0 + 0.5 + i * PERIOD``; every provider answers at once."""
     script = Script()
@@ -127,7 +151,8 @@ async def _timer_lateness(samples: int = 200) -> list[float]:
     return late
 
 
-async def turn_overhead(turns: int) -> tuple[list[float], list[float]]:
+async def turn_overhead(turns: int, *, fake_tts: bool = False
+                        ) -> tuple[list[float], list[float]]:
     """Seconds from each turn's end of speech to its first agent audio frame, and the loop's
     timer lateness measured before the conversation starts."""
     loop = asyncio.get_running_loop()
@@ -140,7 +165,8 @@ async def turn_overhead(turns: int) -> tuple[list[float], list[float]]:
     total = 0.5 + turns * PERIOD + 0.5
     mic = VirtualAudioInput(total, frame_duration=0.01, start=t0)
     session = AgentSession(
-        vad=vad, stt=stt, llm=FakeLLM(script), tts=FakeTTS(script),
+        vad=vad, stt=stt, llm=FakeLLM(script),
+        tts=FakeTTS(script) if fake_tts else _InstantTTS(),
         min_endpointing_delay=0.0, max_endpointing_delay=0.0, min_silence_duration=SILENCE,
         preemptive_generation=True, user_away_timeout=None,
     )
@@ -226,6 +252,7 @@ def main() -> None:
     args = ap.parse_args()
 
     medians, p99s, late_medians, counts = [], [], [], []
+    fake_medians, fake_p99s = [], []
     for run in range(args.runs):
         overhead, lateness = asyncio.run(turn_overhead(args.turns))
         counts.append(len(overhead))
@@ -234,6 +261,11 @@ def main() -> None:
         late_medians.append(statistics.median(lateness))
         print(f"run {run + 1}: {len(overhead)} turns, median {_ms(medians[-1])}, "
               f"p99 {_ms(p99s[-1])}, timer lateness median {_ms(late_medians[-1])}")
+        with_fake, _ = asyncio.run(turn_overhead(args.turns, fake_tts=True))
+        fake_medians.append(statistics.median(with_fake))
+        fake_p99s.append(_p(with_fake, 0.99))
+        print(f"run {run + 1} with the testing kit's FakeTTS: median {_ms(fake_medians[-1])}, "
+              f"p99 {_ms(fake_p99s[-1])}")
     idle: dict[bool, list[float]] = {False: [], True: []}
     base: dict[bool, list[float]] = {False: [], True: []}
     for run in range(args.runs):
@@ -262,6 +294,9 @@ def main() -> None:
         f"| end of user speech -> first agent audio frame, median of {args.turns} turns "
         f"| {_ms(med)} | <= 1 ms {'ok' if med <= 1e-3 else 'MISSED'} |",
         f"| same, p99 | {_ms(p99)} | <= 2 ms {'ok' if p99 <= 2e-3 else 'MISSED'} |",
+        f"| same with the testing kit's FakeTTS (its script lookup and call record), median "
+        f"/ p99 | {_ms(statistics.median(fake_medians))} / "
+        f"{_ms(statistics.median(fake_p99s))} | |",
         f"| baseline: asyncio timer lateness on the same loop, median "
         f"| {_ms(statistics.median(late_medians))} | |",
         f"| idle session (20 ms frames, fake VAD), CPU of one core "
@@ -272,7 +307,10 @@ def main() -> None:
         f"| baseline, staggered phases | {st_base:.3%} | |",
         f"| the session's own share, staggered | {st_idle - st_base:.3%} | |",
         "",
-        f"Providers are the testing kit's fakes at zero latency; endpointing delay 0; "
+        "Turns: the testing kit's fake VAD, STT and LLM at zero latency (the LLM runs "
+        "preemptively on the final transcript, before the end of speech) and a TTS that hands "
+        "over a ready frame at once, the only provider called between the end of speech and the "
+        "first audio: the figure is the framework's; endpointing delay 0. Idle: the fakes; "
         f"{args.sessions} idle sessions on one loop for {args.idle_seconds:g} s per run, each "
         "input pushing a 20 ms frame in real time (`AudioInput.push_to`); the baseline takes "
         "the same frames with a no-op. The goal row has every input on one 20 ms grid (the loop "
