@@ -87,15 +87,19 @@ def latest_reply(
                         observer.on_next(value)
 
                 def on_reply_error(exc: Exception) -> None:
-                    nonlocal active
+                    nonlocal active, current
                     if mine == generation:
                         active = False
+                        current = None  # ended: nothing left to cancel
                         fail(exc)
 
                 def on_reply_completed() -> None:
-                    nonlocal active
+                    nonlocal active, current
                     if mine == generation:
                         active = False
+                        # let the finished reply go now, not when the next turn replaces it:
+                        # freeing its objects is then off the next reply's path
+                        current = None
                         if turns_done:
                             observer.on_completed()
 
