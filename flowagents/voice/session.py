@@ -15,6 +15,7 @@ Events (``session.on(name, callback)``, or all of them as ``session.events``):
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterable, Callable, Coroutine, Mapping
 from typing import Any, TypeVar
@@ -244,6 +245,10 @@ class AgentSession(SessionHooks):
         if self._room_io is not None:
             self._spawn(self._watch_room(self._room_io))
         self._spawn(self._run_hook(agent.on_enter(), "on_enter"))
+        # the graph just built thousands of long-lived objects: collect the young generations
+        # now, so the first collection of the conversation does not traverse them inside a
+        # reply (a turn's allocations trigger most collections; a first one costs ms here)
+        gc.collect(1)
 
     async def _open_room(self, room: Any, options: Mapping[str, Any]) -> SessionIO:
         from flowagents.job.room_io import room_session_io
