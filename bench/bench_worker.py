@@ -490,7 +490,7 @@ got on the shared machine, a floor for a dedicated one.
 
   Prediction from CPU: a job costs **{per_job:.2f} % of a core** (median over the on-time
   counts >= 4), so {100 * cpus} % would hold about **{capacity:.0f} jobs** on an idle machine. The
-  bench_voice figure (an idle session's graph, 0.36 % of a core, 10 sessions sharing one loop)
+  bench_voice figure (an idle session's graph, 0.27-0.36 % of a core, 10 sessions sharing one loop)
   predicts far more; the gap is per process, not per graph.{floor_text}
   The scripted turns add the fake providers' work and 50 output frames a second while the agent
   speaks. Where the measured capacity falls short of the prediction, the difference is what other
