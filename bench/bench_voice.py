@@ -8,9 +8,10 @@ Two figures, both in real time on a normal asyncio loop:
    framework: endpointing, the reply pipeline, TTS plumbing and playout. The testing kit's fakes
    stand for the VAD, STT and LLM (all called before the end of speech: the LLM preemptively)
    and a TTS that hands over a ready frame for the TTS; the same with the kit's ``FakeTTS``
-   (which also looks the text up in its script and records the call) is reported beside it. Median and p99 over 50
-   turns per run; the median of each over several runs. Beside it, the same loop's timer
-   lateness (a ``call_at`` measured in the same run), the floor any asyncio program pays.
+   (which also looks the text up in its script and records the call) is reported beside it.
+   Median and p99 over 50 turns per run; the median of each over several runs. Beside it, the
+   same loop's timer lateness (a ``call_at`` measured in the same run), the floor any asyncio
+   program pays.
 2. **Idle CPU**: CPU per session of sessions receiving 20 ms frames in real time with a fake VAD
    and nobody speaking, against a baseline of the same audio inputs read by a loop that does
    nothing with the frames, measured side by side; with the inputs on one 20 ms grid and on
