@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from nodes.local import LocalProviders
+    from flowagents.plugins.local import LocalProviders
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -48,11 +48,11 @@ NAMES = ("vad", "stt", "llm", "tts")
 
 def _child(mode: str) -> None:
     """In a fresh process: load the models, exercise each once, print timings and peak RSS."""
-    from nodes.llama_llm import LlamaLLM
-    from nodes.local import LocalProviders, local_providers
-    from nodes.piper_tts import PiperTTS
-    from nodes.silero_vad import SileroVAD
-    from nodes.whisper_stt import WhisperSTT
+    from flowagents.plugins.llama import LlamaLLM
+    from flowagents.plugins.local import LocalProviders, local_providers
+    from flowagents.plugins.piper import PiperTTS
+    from flowagents.plugins.silero import SileroVAD
+    from flowagents.plugins.whisper import WhisperSTT
 
     out: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -107,7 +107,7 @@ def _run_child(mode: str) -> dict[str, float]:
 
 async def _stages(runs: int) -> dict[str, float]:
     from flowagents.llm import ChatContext
-    from nodes.local import local_providers
+    from flowagents.plugins.local import local_providers
 
     p = local_providers()
     res: dict[str, float] = {}

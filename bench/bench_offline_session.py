@@ -86,7 +86,7 @@ async def _run(turns: int, options: dict[str, Any]
         wait_quiet,
     )
 
-    from nodes.local import local_providers
+    from flowagents.plugins.local import local_providers
 
     providers = local_providers()
     await providers.warm_up()

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from flowagents.errors import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions
+from flowagents.session import AgentSession
 from flowagents.testing import (
     FakeLLM,
     FakeSTT,
@@ -51,7 +52,7 @@ from flowagents.testing.fakes import FakeSpeechStream, FakeVADStream
 from flowagents.tts import TTS, TTSCapabilities
 from flowagents.types import AudioFrame, SpeechEvent, SynthesizedAudio, VADEvent, VADEventType
 from flowagents.vad import VADOptions
-from flowagents.voice import Agent, AgentSession
+from flowagents.voice import Agent
 from flowagents.voice.io import SessionIO
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"

@@ -119,8 +119,9 @@ async def bench_entry(ctx: JobContext) -> None:
     if script["mode"] == "latency":
         Path(script["out"]).write_text(str(t0))  # noqa: ASYNC240 - tiny write, measured path
         return
+    from flowagents.session import AgentSession
     from flowagents.testing import FakeLLM, FakeSTT, FakeTTS, FakeVAD, Script
-    from flowagents.voice import Agent, AgentSession, SessionIO
+    from flowagents.voice import Agent, SessionIO
 
     loop = asyncio.get_running_loop()
     start_at = await barrier(script["barrier"])  # every job is running before anyone starts

@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING
 
 from flowagents.job import JobContext, JobProcess
 from flowagents.llm import ChatContext, RunContext, function_tool
-from flowagents.voice import Agent, AgentSession
+from flowagents.session import AgentSession
+from flowagents.voice import Agent
 
 if TYPE_CHECKING:
-    from nodes.local import LocalProviders
+    from flowagents.plugins.local import LocalProviders
 
 RECEPTIONIST_INSTRUCTIONS = (
     "You are the receptionist of Acme Corp. Ask for the caller's name and what they need. "
@@ -86,7 +87,7 @@ def create_session(providers: LocalProviders) -> AgentSession:
 
 def prewarm(proc: JobProcess) -> None:
     """Load the four offline models once per job process, before a job arrives."""
-    from nodes.local import local_providers
+    from flowagents.plugins.local import local_providers
 
     proc.userdata["providers"] = local_providers()
 

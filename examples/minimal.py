@@ -13,10 +13,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from flowagents.job import JobContext, JobProcess
-from flowagents.voice import Agent, AgentSession
+from flowagents.session import AgentSession
+from flowagents.voice import Agent
 
 if TYPE_CHECKING:
-    from nodes.local import LocalProviders
+    from flowagents.plugins.local import LocalProviders
 
 INSTRUCTIONS = "You are a helpful voice AI assistant. Keep your answers short."
 GREETING = "Greet the user and offer your assistance."
@@ -42,7 +43,7 @@ def create_session(providers: LocalProviders) -> AgentSession:
 
 def prewarm(proc: JobProcess) -> None:
     """Load the four offline models once per job process, before a job arrives."""
-    from nodes.local import local_providers
+    from flowagents.plugins.local import local_providers
 
     proc.userdata["providers"] = local_providers()
 

@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from flowagents.job import JobContext, JobProcess
 from flowagents.llm import RunContext, ToolError, function_tool
-from flowagents.voice import Agent, AgentSession
+from flowagents.session import AgentSession
+from flowagents.voice import Agent
 
 if TYPE_CHECKING:
-    from nodes.local import LocalProviders
+    from flowagents.plugins.local import LocalProviders
 
 INSTRUCTIONS = (
     "You are a friendly voice assistant. You can look up the weather; answer in one or two "
@@ -74,7 +75,7 @@ def create_session(providers: LocalProviders) -> AgentSession:
 
 def prewarm(proc: JobProcess) -> None:
     """Load the four offline models once per job process, before a job arrives."""
-    from nodes.local import local_providers
+    from flowagents.plugins.local import local_providers
 
     proc.userdata["providers"] = local_providers()
 

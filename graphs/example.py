@@ -17,9 +17,9 @@ from flowagents.testing.script import Script
 from flowagents.types import AudioFrame
 from flowagents.voice.speech import Speech
 from graphs.voice import OUTPUTS, voice_graph
-from nodes.basic import Gain
-from nodes.chunker import Chunker
-from nodes.resample import Resampler
+from nodes.audio.chunker import Chunker
+from nodes.audio.resample import Resampler
+from nodes.ops.basic import Gain
 
 __all__ = ["example_graph", "front_end"]
 

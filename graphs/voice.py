@@ -59,21 +59,22 @@ from flowagents.voice.options import SessionOptions
 from flowagents.voice.signals import AgentActivity
 from flowagents.voice.speech import Speech
 from flowagents.voice.turn_detector import TurnDetector
-from nodes.active_agent import ActiveAgentNode
-from nodes.deaf_gate import DeafGate
-from nodes.endpointing import Endpointing, UserTurn
-from nodes.false_interruption import FalseInterruption
-from nodes.interruption import Interruption
-from nodes.llm_reply import LLMReply
-from nodes.playout import Playout
-from nodes.stt_node import STTNode
-from nodes.tts_node import TTSNode
-from nodes.turn_detector import TurnDetectorNode
-from nodes.turn_filter import TurnFilter
-from nodes.turn_reply import TurnReply
-from nodes.user_state import UserStateNode
-from nodes.vad_gate import Gate
-from nodes.vad_node import VADNode
+from flowagents.voice.turns import UserTurn
+from nodes.audio.deaf_gate import DeafGate
+from nodes.audio.gate import Gate
+from nodes.audio.stt import STTNode
+from nodes.audio.vad import VADNode
+from nodes.reply.llm_reply import LLMReply
+from nodes.reply.playout import Playout
+from nodes.reply.tts import TTSNode
+from nodes.reply.turn_reply import TurnReply
+from nodes.turn.active_agent import ActiveAgentNode
+from nodes.turn.endpointing import Endpointing
+from nodes.turn.false_interruption import FalseInterruption
+from nodes.turn.interruption import Interruption
+from nodes.turn.turn_detector import TurnDetectorNode
+from nodes.turn.turn_filter import TurnFilter
+from nodes.turn.user_state import UserStateNode
 
 __all__ = ["OUTPUTS", "voice_graph"]
 

@@ -1,1 +1,2 @@
-"""The node library: building blocks and provider nodes, one module per concern."""
+"""The node library, grouped by role: ``ops`` (generic operators), ``audio``, ``turn`` and
+``reply``. A node wraps a provider through its interface, never a concrete plugin."""

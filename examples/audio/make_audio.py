@@ -32,7 +32,7 @@ QUESTIONS = {
 
 
 async def speak(text: str) -> tuple[np.ndarray, int]:
-    from nodes.piper_tts import PiperTTS
+    from flowagents.plugins.piper import PiperTTS
 
     tts = PiperTTS()
     try:

@@ -48,8 +48,9 @@ from typing import TYPE_CHECKING, Annotated, Any, TextIO
 import typer
 
 if TYPE_CHECKING:
-    from flowagents.voice import Agent, AgentSession
-    from nodes.local import LocalProviders
+    from flowagents.plugins.local import LocalProviders
+    from flowagents.session import AgentSession
+    from flowagents.voice import Agent
 
     from .console_io import WavAudioInput, WavAudioOutput
 
@@ -93,7 +94,8 @@ def _import(target: str) -> ModuleType:
 
 def load_agent_app(target: str) -> AgentApp:
     """Import ``target`` and find its agent and session factories (see the module docstring)."""
-    from flowagents.voice import Agent, AgentSession
+    from flowagents.session import AgentSession
+    from flowagents.voice import Agent
 
     module = _import(target)
     create_agent = getattr(module, "create_agent", None)
@@ -116,7 +118,7 @@ def load_agent_app(target: str) -> AgentApp:
 
 def load_providers(out: TextIO) -> LocalProviders:
     """The four offline models, loaded in parallel, with one progress line per model."""
-    from nodes.local import MODEL_NAMES, local_providers
+    from flowagents.plugins.local import MODEL_NAMES, local_providers
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     started = time.perf_counter()

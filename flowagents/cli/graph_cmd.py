@@ -20,7 +20,15 @@ from typing import Annotated, Any
 
 import typer
 
-from flowagents.graph import Graph, GraphError, SpecError
+from flowagents.graph import (
+    Graph,
+    GraphError,
+    SpecError,
+    graph_to_json,
+    graph_to_yaml,
+    to_dot,
+    to_svg,
+)
 
 __all__ = ["Format", "GraphLoadError", "app", "load_graph"]
 
@@ -152,13 +160,13 @@ def render(
     fmt = format or _format_of(output)
     try:
         if fmt is Format.svg:
-            text = graph.to_svg()
+            text = to_svg(graph)
         elif fmt is Format.dot:
-            text = graph.to_dot()
+            text = to_dot(graph)
         elif fmt is Format.json:
-            text = graph.to_json() + "\n"
+            text = graph_to_json(graph) + "\n"
         else:
-            text = graph.to_yaml()
+            text = graph_to_yaml(graph)
     except (GraphError, ValueError) as e:
         typer.echo(f"error: cannot write {fmt.value}: {e}", err=True)
         raise typer.Exit(1) from None

@@ -69,7 +69,7 @@ def add_worker_commands(app: typer.Typer, get_opts: Callable[..., WorkerOptions]
 
     Returns the three command functions by name.
     """
-    from flowagents.cli.run_app import run_connect, run_worker, setup_logging
+    from flowagents.cli.runner import run_connect, run_worker, setup_logging
 
     def resolve(agent: str | None) -> WorkerOptions:
         if not agent_arg:

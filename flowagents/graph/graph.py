@@ -9,7 +9,7 @@ only edges allowed to close a cycle). A graph called like a node inside another 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -102,11 +102,6 @@ class Subgraph(Node):
         return tuple(
             Out(n.name or "", n.input_ports()[0].type) for n in self.graph.nodes_of(GraphOutput)
         )
-
-    def build(self, ctx: Any, inputs: Any) -> Any:
-        from flowagents.runtime.wiring import wire_graph
-
-        return wire_graph(self.graph, ctx, inputs)
 
     def summary(self) -> str:
         return f"{len(self.graph)} nodes"
@@ -367,50 +362,14 @@ class Graph:
             first.problems = problems
             raise first
 
-    # -- specs and pictures (see spec.py and render.py) ----------------------------------------
-    def to_spec(self) -> Any:
-        from .spec import graph_to_spec
+    # -- pictures ----------------------------------------------------------------------------
+    #: How a notebook draws a graph: set by :mod:`flowagents.graph.render` when it loads, so that
+    #: the model does not import its picture (which imports the model).
+    svg_renderer: ClassVar[Callable[[Graph], str] | None] = None
 
-        return graph_to_spec(self)
-
-    @classmethod
-    def from_spec(cls, spec: Any) -> Graph:
-        from .spec import graph_from_spec
-
-        return graph_from_spec(spec)
-
-    def to_json(self, indent: int | None = 2) -> str:
-        return str(self.to_spec().model_dump_json(indent=indent))
-
-    def to_yaml(self) -> str:
-        from .spec import spec_to_yaml
-
-        return spec_to_yaml(self.to_spec())
-
-    @classmethod
-    def from_json(cls, text: str) -> Graph:
-        from .spec import spec_from_json
-
-        return cls.from_spec(spec_from_json(text))
-
-    @classmethod
-    def from_yaml(cls, text: str) -> Graph:
-        from .spec import spec_from_yaml
-
-        return cls.from_spec(spec_from_yaml(text))
-
-    def to_dot(self) -> str:
-        from .render import to_dot
-
-        return to_dot(self)
-
-    def to_svg(self) -> str:
-        from .render import to_svg
-
-        return to_svg(self)
-
-    def _repr_svg_(self) -> str:
-        return self.to_svg()
+    def _repr_svg_(self) -> str | None:
+        render = Graph.svg_renderer
+        return None if render is None else render(self)
 
     def __repr__(self) -> str:
         return f"Graph({self.name!r}, {len(self)} nodes, {len(self.edges())} edges)"

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
 from reactivex import Observable, abc
@@ -20,15 +20,23 @@ from reactivex import Observable, abc
 from .errors import NodeError, UnknownPortError
 from .ports import PortDecl, PortRef
 
-if TYPE_CHECKING:
-    from .graph import Graph
-
 __all__ = ["BuildContext", "Node", "NodeConfig", "OutPort", "Outputs", "current_graph"]
 
-_current_graph: ContextVar[Graph | None] = ContextVar("flowagents_current_graph", default=None)
+class Composer(Protocol):
+    """What composing a node needs of the graph it goes into (``Graph`` is one): the node module
+    sits below the graph module, which holds nodes."""
+
+    def add(self, node: Node, /) -> Node: ...
+
+    def connect(self, source: OutPort | PortRef, target: PortRef, /) -> object: ...
+
+    def outputs_of(self, node_name: str, /) -> Any: ...
 
 
-def current_graph() -> Graph | None:
+_current_graph: ContextVar[Composer | None] = ContextVar("flowagents_current_graph", default=None)
+
+
+def current_graph() -> Composer | None:
     """The graph being composed by the innermost ``with Graph(...)`` block, if any."""
     return _current_graph.get()
 
@@ -69,7 +77,7 @@ class BuildContext:
 class OutPort:
     """An output port of a node that is in a graph: what node calls take as arguments."""
 
-    graph: Graph
+    graph: Composer
     ref: PortRef
     decl: PortDecl
 
@@ -197,7 +205,7 @@ class Node:
         return graph.outputs_of(self.name or "")
 
 
-def _graph_of(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Graph:
+def _graph_of(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Composer:
     graph = current_graph()
     if graph is not None:
         return graph

@@ -14,7 +14,6 @@ from html import escape
 from typing import Any
 
 import networkx as nx
-import pygraphviz as pgv
 
 from .errors import GraphValidationError
 from .graph import Graph, GraphInput, GraphOutput, Subgraph
@@ -70,6 +69,8 @@ def _text(text: str) -> str:
 
 
 def _agraph(graph: Graph) -> Any:
+    import pygraphviz as pgv  # bundles Graphviz; loaded when a picture is drawn
+
     root = pgv.AGraph(directed=True, strict=False, name=dot_id(graph.name), rankdir="TB",
                       label=f"<{_text(graph.name)}>", labelloc="t", fontname=_FONT, nodesep="0.3")
     root.node_attr.update(shape="plain", fontname=_FONT, fontsize="10")
@@ -151,3 +152,6 @@ def _port_row(ports: tuple[PortDecl, ...], side: str) -> str:
         f'<FONT POINT-SIZE="8">{_text(p.name)}</FONT></TD>' for p in ports)
     return (f'<TR><TD><TABLE BORDER="0" CELLSPACING="3" CELLPADDING="2"><TR>{cells}</TR>'
             f"</TABLE></TD></TR>")
+
+
+Graph.svg_renderer = to_svg

@@ -40,8 +40,12 @@ __all__ = [
     "EdgeSpec",
     "GraphSpec",
     "NodeSpec",
+    "graph_from_json",
     "graph_from_spec",
+    "graph_from_yaml",
+    "graph_to_json",
     "graph_to_spec",
+    "graph_to_yaml",
     "node_type_name",
     "register_node",
     "resolve_node",
@@ -118,7 +122,7 @@ _NAMES: dict[type[Node], str] = {}
 
 
 def register_node(cls: _N, name: str | None = None) -> _N:
-    """Give a node class a short name in specs (``Gate`` instead of ``nodes.vad_gate:Gate``).
+    """Give a node class a short name in specs (``Gate`` instead of ``nodes.audio.gate:Gate``).
 
     Usable as a decorator. A spec that uses the short name loads only where the registering
     module has been imported; an import path always loads.
@@ -318,3 +322,19 @@ def spec_from_yaml(text: str | bytes) -> GraphSpec:
         return GraphSpec.model_validate(data)
     except ValidationError as e:
         raise _spec_error(e, "") from None
+
+
+def graph_to_json(graph: Graph, indent: int | None = 2) -> str:
+    return spec_to_json(graph_to_spec(graph), indent)
+
+
+def graph_to_yaml(graph: Graph) -> str:
+    return spec_to_yaml(graph_to_spec(graph))
+
+
+def graph_from_json(text: str | bytes) -> Graph:
+    return graph_from_spec(spec_from_json(text))
+
+
+def graph_from_yaml(text: str | bytes) -> Graph:
+    return graph_from_spec(spec_from_yaml(text))

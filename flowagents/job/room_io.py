@@ -22,9 +22,10 @@ import asyncio
 import collections
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
+from flowagents.session import AgentSession
 from flowagents.types import AudioFrame
 from flowagents.voice.io import (
     AudioInput,
@@ -32,13 +33,14 @@ from flowagents.voice.io import (
     SessionIO,
     TextOutput,
     TranscriptionSegment,
+    VideoInput,
 )
 
 if TYPE_CHECKING:
     from flowagents.llm import ImageContent
 
 __all__ = ["RoomAudioInput", "RoomAudioOutput", "RoomChatInput", "RoomIO", "RoomTextOutput",
-           "TOPIC_CHAT", "TOPIC_TRANSCRIPTION", "room_session_io"]
+           "TOPIC_CHAT", "TOPIC_TRANSCRIPTION", "open_session_room", "room_session_io"]
 
 logger = logging.getLogger("flowagents.job")
 
@@ -543,3 +545,28 @@ async def room_session_io(room: Any, *, session: _Session | None = None,
                      sample_rate=sample_rate, output_sample_rate=output_sample_rate, **kwargs)
     await room_io.start()
     return room_io
+
+
+class _RoomVideo(VideoInput):
+    """The room participant's camera as the session's video input."""
+
+    def __init__(self, room_io: RoomIO) -> None:
+        self._room_io = room_io
+
+    async def capture_image(self) -> ImageContent | None:
+        return await self._room_io.capture_image()
+
+
+async def open_session_room(session: AgentSession, room: Any,
+                            options: Mapping[str, Any]) -> RoomIO:
+    """``AgentSession.start(room=...)``: the room's I/O for ``session``. The participant's
+    ``lk.chat`` text is a text turn; inside a job, the session's metrics go to the worker."""
+    room_io = await room_session_io(
+        room, on_text=lambda text, _identity: session.push_text(text), **options)
+    RoomIO._report_metrics_to_worker(session)
+    if room_io.video_input is not None:
+        room_io.io.video_input = _RoomVideo(room_io)
+    return room_io
+
+
+AgentSession.room_opener = open_session_room

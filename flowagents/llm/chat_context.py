@@ -17,12 +17,16 @@ import json
 import os
 import time
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
+from typing import Annotated, Any, Literal, Protocol, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
-if TYPE_CHECKING:
-    from .tool_context import FunctionTool
+
+class NamedTool(Protocol):
+    """A tool as ``ChatContext.copy(tools=...)`` sees it: its name (a FunctionTool is one)."""
+
+    @property
+    def name(self) -> str: ...
 
 __all__ = [
     "AgentHandoff",
@@ -202,7 +206,7 @@ class ChatContext(BaseModel):
         exclude_function_call: bool = False,
         exclude_instructions: bool = False,
         exclude_empty_message: bool = False,
-        tools: Sequence[FunctionTool | str] | None = None,
+        tools: Sequence[NamedTool | str] | None = None,
     ) -> ChatContext:
         """A deep copy, optionally without tool items, instructions, or empty messages.
 

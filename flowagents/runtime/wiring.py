@@ -22,7 +22,7 @@ from reactivex.disposable import CompositeDisposable, Disposable
 from reactivex.subject import Subject
 
 from flowagents.graph.errors import NodeError
-from flowagents.graph.graph import Edge, Graph, GraphInput, GraphOutput
+from flowagents.graph.graph import Edge, Graph, GraphInput, GraphOutput, Subgraph
 from flowagents.graph.node import BuildContext
 from flowagents.graph.ports import PortRef
 
@@ -173,7 +173,10 @@ def wire_graph(graph: Graph, ctx: BuildContext,
                 else:
                     node_inputs[port] = stream_of(edge)
             try:
-                outs = node.build(ctx.child(path), node_inputs)
+                if isinstance(node, Subgraph):  # a graph in a graph: wired here, in place
+                    outs = wire_graph(node.graph, ctx.child(path), node_inputs)
+                else:
+                    outs = node.build(ctx.child(path), node_inputs)
             except NodeError:
                 raise
             except Exception as exc:

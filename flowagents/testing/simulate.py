@@ -26,10 +26,10 @@ from typing import Any
 from flowagents.llm import ChatContext
 from flowagents.metrics import AgentMetrics
 from flowagents.runtime.virtual_time import VirtualTimeEventLoop
+from flowagents.session import AgentSession
 from flowagents.vad import VADOptions
 from flowagents.voice import (
     Agent,
-    AgentSession,
     SessionIO,
     TextInput,
     TextOutput,

@@ -1,4 +1,7 @@
-"""Voice agents: ``AgentSession`` and ``Agent`` over the voice graph, with LiveKit Agents' API."""
+"""The voice vocabulary: ``Agent``, speeches, signals, turn options, events and session I/O.
+
+The nodes and graphs speak it; ``flowagents.session.AgentSession`` (one layer up) runs them.
+"""
 
 from .agent import Agent, ModelSettings, StopResponse, TextSegment
 from .events import (
@@ -27,12 +30,11 @@ from .io import (
     VideoInput,
 )
 from .options import SessionOptions, TurnOptions
-from .session import AgentSession
 from .speech import SpeechHandle
 from .turn_detector import TurnDetector
 
 __all__ = [
-    "Agent", "AgentEvent", "AgentFalseInterruptionEvent", "AgentSession", "AgentState",
+    "Agent", "AgentEvent", "AgentFalseInterruptionEvent", "AgentState",
     "AgentStateChangedEvent", "AudioInput", "AudioOutput", "CloseEvent", "CloseReason",
     "ConversationItemAddedEvent", "ErrorEvent", "FunctionToolsExecutedEvent",
     "MetricsCollectedEvent", "ModelSettings", "SessionIO", "SessionOptions", "SpeechCreatedEvent",

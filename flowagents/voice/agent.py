@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from flowagents.errors import NOT_GIVEN, NotGiven
 from flowagents.llm import (
@@ -31,11 +31,18 @@ from flowagents.llm import (
 from flowagents.llm.tool_context import HandoffTarget
 from flowagents.types import AudioFrame, ChatChunk, SpeechEvent, SynthesizedAudio
 
+from .handle import SpeechHandle
+from .states import AgentState, UserState
+
 if TYPE_CHECKING:
-    from .session import AgentSession
+    from flowagents.llm import LLM
+    from flowagents.stt import STT
+    from flowagents.tts import TTS
+    from flowagents.vad import VAD
+
     from .turn_detector import TurnDetector
 
-__all__ = ["Agent", "ModelSettings", "StopResponse", "TextSegment"]
+__all__ = ["Agent", "ModelSettings", "SessionAPI", "StopResponse", "TextSegment"]
 
 
 class StopResponse(Exception):  # noqa: N818 (LiveKit's name)
@@ -64,6 +71,51 @@ class TextSegment(AsyncIterable[str]):
 
 async def _once(text: str) -> AsyncIterator[str]:
     yield text
+
+
+class SessionAPI(Protocol):
+    """What an agent sees of the session running it (``Agent.session``). The session lives a
+    layer up (``flowagents.session``), above the nodes and graphs; this protocol keeps the
+    vocabulary from importing the layer that uses it."""
+
+    vad: VAD | None
+    stt: STT | None
+    llm: LLM | None
+    tts: TTS | None
+    userdata: Any
+
+    @property
+    def history(self) -> ChatContext: ...
+
+    @property
+    def current_agent(self) -> Agent: ...
+
+    @property
+    def agent_state(self) -> AgentState: ...
+
+    @property
+    def user_state(self) -> UserState: ...
+
+    def say(self, text: str | AsyncIterable[str], *,
+            allow_interruptions: bool | NotGiven = ..., add_to_chat_ctx: bool = ...
+            ) -> SpeechHandle: ...
+
+    def generate_reply(self, *, user_input: str | NotGiven = ...,
+                       instructions: str | NotGiven = ...,
+                       tool_choice: ToolChoice | NotGiven = ...,
+                       allow_interruptions: bool | NotGiven = ...) -> SpeechHandle: ...
+
+    def interrupt(self) -> asyncio.Future[None]: ...
+
+    def update_agent(self, agent: Agent) -> None: ...
+
+    def push_text(self, text: str) -> None: ...
+
+    def now(self) -> float: ...
+
+    def on(self, event: str, callback: Callable[[Any], Any] | None = None) -> Any: ...
+
+    async def aclose(self) -> None: ...
 
 
 class Agent(HandoffTarget):
@@ -96,7 +148,7 @@ class Agent(HandoffTarget):
         self.min_endpointing_delay = min_endpointing_delay
         self.max_endpointing_delay = max_endpointing_delay
         self.false_interruption_timeout = false_interruption_timeout
-        self._session: AgentSession | None = None
+        self._session: SessionAPI | None = None
 
     @property
     def id(self) -> str:
@@ -107,7 +159,7 @@ class Agent(HandoffTarget):
         return type(self).__name__
 
     @property
-    def session(self) -> AgentSession:
+    def session(self) -> SessionAPI:
         if self._session is None:
             raise RuntimeError("the agent is not running in a session")
         return self._session

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from flowagents.llm import ChatItem, FunctionCall, FunctionCallOutput
 from flowagents.metrics import AgentMetrics
 
+from .states import AgentState, SpeechSource, UserState
+
 if TYPE_CHECKING:
-    from .speech import SpeechHandle
+    from .handle import SpeechHandle
 
 __all__ = [
     "AgentEvent",
@@ -35,9 +37,6 @@ __all__ = [
     "UserStateChangedEvent",
 ]
 
-AgentState = Literal["initializing", "listening", "thinking", "speaking"]
-UserState = Literal["speaking", "listening", "away"]
-SpeechSource = Literal["say", "generate_reply", "tool_response"]
 
 
 class CloseReason(enum.StrEnum):

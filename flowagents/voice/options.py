@@ -49,7 +49,7 @@ class SessionOptions(BaseModel):
     (``None`` or 0: on the end of speech). 0.2 s is a conservative default: a shorter delay
     brings the transcript sooner, but a speaker's mid-sentence pauses start (and, when the
     speech resumes, abandon) more calls, which costs CPU, not correctness (an abandoned call may
-    still run to its end in a provider's one thread). ``nodes.local.LocalProviders
+    still run to its end in a provider's one thread). ``flowagents.plugins.local.LocalProviders
     .session_kwargs()`` uses 0.1 s with ``preemptive_tts`` for the offline models
     (``docs/offline.md``)."""
     activation_threshold: float = Field(0.5, gt=0.0, lt=1.0)

@@ -5,7 +5,8 @@ VAD silence alone cannot tell "I want to order a..." (a pause to think) from "I 
 and returns the probability that the turn is over; below its ``unlikely_threshold`` the
 endpointing node waits ``max_endpointing_delay`` instead of ``min_endpointing_delay``. Pass one as
 ``AgentSession(turn_detection=...)`` or ``Agent(turn_detection=...)``. Implementations:
-:class:`nodes.turn_detector.HeuristicTurnDetector` (offline, punctuation and trailing words) and
+:class:`nodes.turn.turn_detector.HeuristicTurnDetector` (offline, punctuation and trailing
+words) and
 :class:`flowagents.testing.ScriptedTurnDetector` (for tests).
 """
 

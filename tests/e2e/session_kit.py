@@ -19,10 +19,11 @@ from typing import Any
 from flowagents.cli.console_cmd import SessionWatch, wait_quiet
 from flowagents.cli.console_io import ClipAudioInput, WavAudioOutput, read_wav
 from flowagents.llm import ChatContext, FunctionTool
+from flowagents.plugins.local import LocalProviders
+from flowagents.session import AgentSession
 from flowagents.types import ChatChunk
-from flowagents.voice import Agent, AgentSession, SessionIO
+from flowagents.voice import Agent, SessionIO
 from flowagents.voice.agent import ModelSettings
-from nodes.local import LocalProviders
 
 AUDIO = Path(__file__).resolve().parents[2] / "examples" / "audio"
 QUESTION_WAV, HELLO_WAV = AUDIO / "question.wav", AUDIO / "hello.wav"

@@ -19,9 +19,8 @@ import numpy as np
 import pytest
 
 from flowagents.llm import ChatContext, function_tool
-from flowagents.types import AudioFrame, VADEventType
-from nodes.local import LocalProviders, local_providers
-from nodes.models import (
+from flowagents.plugins.local import LocalProviders, local_providers
+from flowagents.plugins.model_files import (
     INSTALL_HINT,
     SILERO_VAD,
     ModelChecksumError,
@@ -30,6 +29,7 @@ from nodes.models import (
     package_root,
     require,
 )
+from flowagents.types import AudioFrame, VADEventType
 
 pytestmark = pytest.mark.e2e
 
@@ -207,7 +207,7 @@ def test_a_missing_package_names_the_install_command() -> None:
 
 
 def test_session_kwargs_give_the_offline_latency_options(local: LocalProviders) -> None:
-    from flowagents.voice import AgentSession
+    from flowagents.session import AgentSession
     from flowagents.voice.options import SessionOptions
 
     session = AgentSession(**local.session_kwargs())

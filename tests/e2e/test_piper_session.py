@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nodes.piper_tts import PiperTTS
+from flowagents.plugins.piper import PiperTTS
 
 pytestmark = pytest.mark.e2e
 

@@ -32,8 +32,8 @@ from session_kit import (
 )
 
 from flowagents.llm import function_tool
+from flowagents.plugins.local import LocalProviders, local_providers
 from flowagents.types import AudioFrame, VADEventType
-from nodes.local import LocalProviders, local_providers
 
 pytestmark = pytest.mark.e2e
 

@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 
 from flowagents.cli.console_cmd import ConsoleError, load_agent_app, run_text
 from flowagents.cli.main import app
+from flowagents.session import AgentSession
 from flowagents.testing import FakeLLM, FakeSTT, FakeTTS, FakeVAD, Script
-from flowagents.voice import AgentSession
 
 from .conftest import EXAMPLES
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from reactivex.testing import TestScheduler
 
-from flowagents.graph import Graph, NodeError
+from flowagents.graph import Graph, NodeError, graph_from_json, graph_to_json, graph_to_spec
 from flowagents.runtime import GraphRuntime
 from flowagents.testing import FakeVAD, Script
 from flowagents.types import AudioFrame, VADEventType
 from graphs.example import example_graph
-from nodes.vad_node import VADNode
+from nodes.audio.vad import VADNode
 
 
 def _vad_graph() -> Graph:
@@ -22,14 +22,14 @@ def _vad_graph() -> Graph:
 
 def test_example_graph_with_providers_round_trips_through_json() -> None:
     graph = example_graph()
-    spec = graph.to_spec()
-    loaded = Graph.from_json(graph.to_json())
-    assert loaded.to_spec() == spec
+    spec = graph_to_spec(graph)
+    loaded = graph_from_json(graph_to_json(graph))
+    assert graph_to_spec(loaded) == spec
     assert spec.model_dump(mode="json")["nodes"]  # non-trivial
 
 
 def test_loaded_provider_node_without_a_resource_names_node_and_resource() -> None:
-    loaded = Graph.from_json(_vad_graph().to_json())
+    loaded = graph_from_json(graph_to_json(_vad_graph()))
     runtime = GraphRuntime(loaded, scheduler=TestScheduler())
     with pytest.raises(NodeError) as caught:
         runtime.start()
@@ -40,7 +40,7 @@ def test_loaded_provider_node_without_a_resource_names_node_and_resource() -> No
 def test_loaded_provider_node_takes_its_provider_from_the_resources() -> None:
     script = Script()
     script.user_speech(start=0.1, end=0.3, transcript="hi")
-    loaded = Graph.from_json(_vad_graph().to_json())
+    loaded = graph_from_json(graph_to_json(_vad_graph()))
     scheduler = TestScheduler()
     runtime = GraphRuntime(loaded, scheduler=scheduler, resources={"vad": FakeVAD(script)})
     runtime.start()

@@ -10,7 +10,7 @@ from reactivex.subject import Subject
 from flowagents.graph import Graph, RequiredInputError
 from flowagents.runtime import GraphRuntime
 from flowagents.types import AudioFrame
-from nodes.basic import Delay, Gain, Identity, Merge, Tap, Throttle, gain, merge_sync
+from nodes.ops.basic import Delay, Gain, Identity, Merge, Tap, Throttle, gain, merge_sync
 
 
 def test_identity_and_tap(timeline) -> None:

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from reactivex.subject import Subject
 
 from flowagents.types import AudioFrame
-from nodes.chunker import Chunker, chunk
+from nodes.audio.chunker import Chunker, chunk
 
 
 def run(frames: list[AudioFrame], n: int, remainder: str = "pad") -> list[AudioFrame]:

@@ -9,7 +9,8 @@ from reactivex.subject import Subject
 from flowagents.graph import Graph
 from flowagents.runtime import GraphRuntime
 from flowagents.types import SpeechData, SpeechEvent, SpeechEventType, VADEvent, VADEventType
-from nodes.endpointing import Endpointing, EndpointingConfig, UserTurn, endpointing
+from flowagents.voice.turns import UserTurn
+from nodes.turn.endpointing import Endpointing, EndpointingConfig, endpointing
 
 START, END = VADEventType.START_OF_SPEECH, VADEventType.END_OF_SPEECH
 

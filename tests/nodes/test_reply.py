@@ -12,8 +12,8 @@ from reactivex.subject import Subject
 
 from flowagents.graph import Graph, NodeError
 from flowagents.runtime import GraphRuntime, from_async_iterable, run_virtual
-from nodes.endpointing import UserTurn
-from nodes.reply import Reply, latest_reply
+from flowagents.voice.turns import UserTurn
+from nodes.reply.latest_reply import Reply, latest_reply
 
 
 def turn(text: str, t: float = 0.0) -> UserTurn:

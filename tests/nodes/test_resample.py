@@ -9,7 +9,7 @@ import pytest
 from reactivex.subject import Subject
 
 from flowagents.types import AudioFrame
-from nodes.resample import Resampler, resample
+from nodes.audio.resample import Resampler, resample
 
 
 def tone(seconds: float, rate: int, hz: float = 440.0, channels: int = 1) -> np.ndarray:

@@ -10,7 +10,7 @@ from reactivex.subject import Subject
 from flowagents.graph import Graph
 from flowagents.runtime import GraphRuntime
 from flowagents.types import AudioFrame, VADEvent, VADEventType
-from nodes.vad_gate import Gate, gate
+from nodes.audio.gate import Gate, gate
 
 RATE = 16000
 FRAME = 0.02  # 320 samples

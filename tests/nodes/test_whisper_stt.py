@@ -17,8 +17,8 @@ import pytest
 
 pytest.importorskip("faster_whisper")
 
+from flowagents.plugins.whisper import WhisperSTT, plausible, window_frames  # noqa: E402
 from flowagents.types import AudioFrame  # noqa: E402
-from nodes.whisper_stt import WhisperSTT, plausible, window_frames  # noqa: E402
 
 WORDS = ["<sot>", "<notimestamps>", "what", "is", "the", "weather", "in", "tokyo", "stop"]
 

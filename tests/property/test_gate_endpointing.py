@@ -32,8 +32,8 @@ from flowagents.types import (
     VADEvent,
     VADEventType,
 )
-from nodes.endpointing import endpointing
-from nodes.vad_gate import gate
+from nodes.audio.gate import gate
+from nodes.turn.endpointing import endpointing
 
 START, END = VADEventType.START_OF_SPEECH, VADEventType.END_OF_SPEECH
 RATE = 16000
@@ -68,7 +68,7 @@ def gate_scripts(draw: Any) -> dict[str, Any]:
 
 def expected_gate(frames: list[AudioFrame], events: list[tuple[int, VADEvent]],
                   pre_roll: float) -> list[int]:
-    """Indices of the frames that pass, by the definition in nodes/vad_gate.py."""
+    """Indices of the frames that pass, by the definition in nodes/audio/gate.py."""
     passed: list[int] = []
     closed_after = -1  # the gate buffers frames that arrive after this index
     for n in range(0, len(events), 2):

@@ -12,7 +12,7 @@ from reactivex import operators as ops
 
 from flowagents.graph import BuildContext, Graph, In, Node, NodeConfig, NodeError, Out
 from flowagents.runtime import GraphRuntime, run_virtual
-from nodes.basic import Delay, Identity
+from nodes.ops.basic import Delay, Identity
 
 
 class FailsConfig(NodeConfig):

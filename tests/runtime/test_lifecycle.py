@@ -15,7 +15,7 @@ from voice_sim import arrival, frames, token_reply, voice_graph
 from flowagents.graph import BuildContext, Graph, Node, NodeConfig, Out
 from flowagents.runtime import GraphRuntime, run_virtual
 from flowagents.types import AudioFrame
-from nodes.basic import Delay, Merge, Throttle
+from nodes.ops.basic import Delay, Merge, Throttle
 
 
 class ExternalConfig(NodeConfig):

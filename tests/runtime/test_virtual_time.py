@@ -12,7 +12,7 @@ from reactivex.testing import TestScheduler
 from voice_sim import FRAME, arrival, frames, token_reply, voice_graph
 
 from flowagents.runtime import GraphRuntime, run_virtual
-from nodes.endpointing import UserTurn
+from flowagents.voice.turns import UserTurn
 
 
 def summary(turn: UserTurn) -> tuple[float, float, str]:

@@ -12,7 +12,7 @@ from reactivex import operators as ops
 
 from flowagents.graph import BuildContext, CycleError, Graph, In, Node, NodeConfig, Out
 from flowagents.runtime import GraphRuntime
-from nodes.basic import Delay, Identity, Merge, Tap, merge_sync
+from nodes.ops.basic import Delay, Identity, Merge, Tap, merge_sync
 
 
 class AddConfig(NodeConfig):

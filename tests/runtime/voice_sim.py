@@ -30,9 +30,10 @@ from flowagents.types import (
     VADEvent,
     VADEventType,
 )
-from nodes.endpointing import Endpointing, UserTurn
-from nodes.reply import Reply
-from nodes.vad_gate import Gate
+from flowagents.voice.turns import UserTurn
+from nodes.audio.gate import Gate
+from nodes.reply.latest_reply import Reply
+from nodes.turn.endpointing import Endpointing
 
 RATE = 16000
 SAMPLES = 320

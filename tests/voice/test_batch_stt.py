@@ -35,9 +35,9 @@ from flowagents.types import AudioFrame, SpeechEvent, SpeechEventType, VADEvent
 from flowagents.vad import VAD, VADOptions, VADStream
 from flowagents.vad.detector import SpeechDetector
 from flowagents.voice import Agent
-from nodes.stt_node import STTNode
-from nodes.vad_gate import Gate
-from nodes.vad_node import VADNode
+from nodes.audio.gate import Gate
+from nodes.audio.stt import STTNode
+from nodes.audio.vad import VADNode
 
 from .conftest import approx, run
 

@@ -7,8 +7,9 @@ import asyncio
 from typing import Any
 
 from flowagents.runtime import run_virtual
+from flowagents.session import AgentSession
 from flowagents.testing import FakeLLM, FakeSTT, FakeTTS, FakeVAD, Script
-from flowagents.voice import Agent, AgentSession, CloseEvent, CloseReason
+from flowagents.voice import Agent, CloseEvent, CloseReason
 from tests.worker.rtc_fakes import (
     FakeAudioStream,
     FakeParticipant,
@@ -66,7 +67,7 @@ def test_a_session_in_a_room_answers_chat_and_closes_when_the_participant_leaves
 
 
 def test_inside_a_job_the_sessions_metrics_reach_the_worker(monkeypatch: Any) -> None:
-    import flowagents.job
+    import flowagents.job.context
 
     reported: list[Any] = []
 
@@ -74,7 +75,7 @@ def test_inside_a_job_the_sessions_metrics_reach_the_worker(monkeypatch: Any) ->
         def report_metrics(self, event: Any) -> None:
             reported.append(event)
 
-    monkeypatch.setattr(flowagents.job, "get_job_context", lambda: Job())
+    monkeypatch.setattr(flowagents.job.context, "get_job_context", lambda: Job())
     script = Script()
     script.llm_reply(input="Hello from the chat.", content="Hi!")
     script.tts_audio(input="Hi!", audio_duration=0.5)

@@ -16,7 +16,7 @@ from flowagents.testing import FakeToolCall, Script, ScriptedTurnDetector
 from flowagents.types import AudioFrame, SpeechEvent, SpeechEventType
 from flowagents.voice import Agent, ModelSettings
 from flowagents.voice.options import SessionOptions, turn_options
-from nodes.turn_detector import HeuristicTurnDetector
+from nodes.turn.turn_detector import HeuristicTurnDetector
 
 from .conftest import approx, run, timeline
 

@@ -17,8 +17,9 @@ from rtc_fakes import FakeParticipant, FakeReader, FakeRoom, FakeSource, FakeTra
 
 from flowagents.job.room_io import TOPIC_CHAT, TOPIC_TRANSCRIPTION, room_session_io
 from flowagents.runtime import run_virtual
+from flowagents.session import AgentSession
 from flowagents.testing import FakeLLM, FakeSTT, FakeTTS, FakeVAD, Script, sleep_until
-from flowagents.voice import Agent, AgentSession
+from flowagents.voice import Agent
 
 FRAME = 0.01
 

@@ -25,8 +25,7 @@ from flowagents.graph import BuildContext, In, Node, NodeConfig, Out
 from flowagents.tokenize import split_words
 from flowagents.voice.options import TurnOptions
 from flowagents.voice.signals import AgentActivity
-
-from .endpointing import UserTurn
+from flowagents.voice.turns import UserTurn
 
 __all__ = ["TurnFilter", "TurnFilterConfig", "turn_filter"]
 

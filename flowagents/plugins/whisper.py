@@ -41,10 +41,9 @@ import numpy as np
 import numpy.typing as npt
 
 from flowagents.errors import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions
+from flowagents.plugins.model_files import WHISPER_TINY_EN, ensure_model, require
 from flowagents.stt import STT, STTCapabilities
 from flowagents.types import AudioFrame, SpeechData, SpeechEvent, SpeechEventType
-
-from .models import WHISPER_TINY_EN, ensure_model, require
 
 __all__ = ["FULL_WINDOW", "SHORT_WINDOW", "WhisperSTT", "plausible", "window_frames"]
 

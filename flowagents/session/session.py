@@ -17,8 +17,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterable, Callable, Coroutine, Mapping
-from typing import Any, TypeVar
+from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine, Mapping
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from reactivex import Observable
 from reactivex.disposable import CompositeDisposable
@@ -32,7 +32,6 @@ from flowagents.llm import (
     ChatContext,
     ChatItem,
     ChatMessage,
-    ImageContent,
     ToolChoice,
 )
 from flowagents.metrics import AgentMetrics, UsageCollector, UsageSummary
@@ -42,9 +41,8 @@ from flowagents.stt import STT
 from flowagents.tts import TTS
 from flowagents.types import SpeechEvent, SpeechEventType
 from flowagents.vad import VAD
-
-from .agent import Agent
-from .events import (
+from flowagents.voice.agent import Agent
+from flowagents.voice.events import (
     AgentEvent,
     AgentFalseInterruptionEvent,
     AgentState,
@@ -60,18 +58,19 @@ from .events import (
     UserState,
     UserStateChangedEvent,
 )
-from .hooks import SessionHooks
-from .io import SessionIO, TranscriptionSegment, VideoInput
-from .options import SessionOptions, turn_options
-from .signals import (
+from flowagents.voice.io import SessionIO, TranscriptionSegment
+from flowagents.voice.options import SessionOptions, turn_options
+from flowagents.voice.signals import (
     ActiveAgent,
     AgentActivity,
     FalseInterruptionExpired,
     PlaybackEvent,
     UserStateChange,
 )
-from .speech import Speech, SpeechHandle
-from .turn_detector import TurnDetector
+from flowagents.voice.speech import Speech, SpeechHandle
+from flowagents.voice.turn_detector import TurnDetector
+
+from .hooks import SessionHooks
 
 __all__ = ["AgentSession"]
 
@@ -79,15 +78,17 @@ logger = logging.getLogger("flowagents.voice")
 _T = TypeVar("_T")
 
 
-class _RoomVideo(VideoInput):
-    """The room participant's camera as the session's video input."""
+class RoomLink(Protocol):
+    """A session's link to a LiveKit room (``flowagents.job.room_io.RoomIO`` is one): the I/O
+    the session runs on, and ``closed``, resolved with the reason when the room ends for it."""
 
-    def __init__(self, room_io: Any) -> None:
-        self._room_io = room_io
+    io: SessionIO
+    closed: asyncio.Future[str]
 
-    async def capture_image(self) -> ImageContent | None:
-        image: ImageContent | None = await self._room_io.capture_image()
-        return image
+    async def aclose(self) -> None: ...
+
+
+RoomOpener = Callable[["AgentSession", Any, Mapping[str, Any]], Awaitable[RoomLink]]
 
 
 class AgentSession(SessionHooks):
@@ -101,6 +102,10 @@ class AgentSession(SessionHooks):
 
     Emits the events listed in the module docstring.
     """
+
+    #: How ``start(room=...)`` joins a room's I/O: set by ``flowagents.job.room_io`` (the room
+    #: layer sits above the session and plugs itself in; the session never imports it).
+    room_opener: ClassVar[RoomOpener | None] = None
 
     def __init__(self, *, vad: VAD | None = None, stt: STT | None = None, llm: LLM | None = None,
                  tts: TTS | None = None, graph: Graph | None = None, userdata: Any = None,
@@ -120,7 +125,7 @@ class AgentSession(SessionHooks):
         self._user_state: UserState = "listening"
         self._events: Subject[AgentEvent] = LoopSubject()
         self._active: ReplaySubject[ActiveAgent] = ReplaySubject(1)
-        self._room_io: Any = None  # flowagents.job.room_io.RoomIO with start(room=)
+        self._room_io: RoomLink | None = None
         self._listeners: dict[str, list[Callable[[Any], Any]]] = {}
         self._runtime: GraphRuntime | None = None
         self._io = SessionIO()
@@ -251,28 +256,14 @@ class AgentSession(SessionHooks):
         gc.collect(1)
 
     async def _open_room(self, room: Any, options: Mapping[str, Any]) -> SessionIO:
-        from flowagents.job.room_io import room_session_io
+        opener = AgentSession.room_opener
+        if opener is None:
+            raise RuntimeError("start(room=...) needs the room I/O of flowagents.job: "
+                               "import flowagents.job (a JobContext's room does)")
+        self._room_io = await opener(self, room, options)
+        return self._room_io.io
 
-        room_io = await room_session_io(
-            room, on_text=lambda text, _identity: self.push_text(text), **options)
-        self._room_io = room_io
-        self._report_to_job()
-        io = room_io.io
-        if room_io.video_input is not None:
-            io.video_input = _RoomVideo(room_io)
-        return io
-
-    def _report_to_job(self) -> None:
-        """Inside a worker's job, forward this session's metrics to the worker (``/metrics``)."""
-        from flowagents.job import get_job_context
-
-        try:
-            job = get_job_context()
-        except RuntimeError:  # a room joined outside a worker job (tests, scripts)
-            return
-        self.on("metrics_collected", job.report_metrics)
-
-    async def _watch_room(self, room_io: Any) -> None:
+    async def _watch_room(self, room_io: RoomLink) -> None:
         reason = await asyncio.shield(room_io.closed)
         if reason != "closed":
             logger.info("the linked participant left, closing", extra={"reason": reason})

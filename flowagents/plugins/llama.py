@@ -45,9 +45,8 @@ import numpy.typing as npt
 
 from flowagents.errors import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions, APIError
 from flowagents.llm.llm import LLM, ToolChoice
+from flowagents.plugins.model_files import SMOLLM2_135M, ensure_model, require
 from flowagents.types import ChatChunk, FunctionToolCallDelta, TokenUsage
-
-from .models import SMOLLM2_135M, ensure_model, require
 
 if TYPE_CHECKING:
     from flowagents.llm.chat_context import ChatContext

@@ -25,10 +25,9 @@ from typing import Any
 import numpy as np
 
 from flowagents.errors import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions
+from flowagents.plugins.model_files import PIPER_JOE, ensure_model, require
 from flowagents.tts import TTS, TTSCapabilities
 from flowagents.types import AudioFrame, SynthesizedAudio
-
-from .models import PIPER_JOE, ensure_model, require
 
 __all__ = ["PiperTTS"]
 

@@ -14,10 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .llama_llm import LlamaLLM
-from .piper_tts import PiperTTS
-from .silero_vad import SileroVAD
-from .whisper_stt import WhisperSTT
+from flowagents.plugins.llama import LlamaLLM
+from flowagents.plugins.piper import PiperTTS
+from flowagents.plugins.silero import SileroVAD
+from flowagents.plugins.whisper import WhisperSTT
 
 __all__ = ["MODEL_NAMES", "SESSION_OPTIONS", "LocalProviders", "local_providers"]
 

@@ -22,9 +22,8 @@ from flowagents.graph import BuildContext, In, Node, NodeConfig, Out
 from flowagents.runtime.bridge import from_coroutine
 from flowagents.types import SpeechEvent, SpeechEventType, VADEvent, VADEventType
 from flowagents.voice.speech import Speech
-
-from .endpointing import UserTurn
-from .reply import latest_reply
+from flowagents.voice.turns import UserTurn
+from nodes.reply.latest_reply import latest_reply
 
 __all__ = ["TurnReply", "TurnReplyConfig", "TurnSession"]
 

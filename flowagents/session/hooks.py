@@ -18,17 +18,15 @@ from flowagents.errors import NOT_GIVEN, NotGiven
 from flowagents.llm import ChatContext, ChatItem, ChatMessage, ImageContent, ToolExecution
 from flowagents.metrics import AgentMetrics, EOUMetrics
 from flowagents.telemetry import spans
-
-from .agent import Agent, StopResponse
-from .events import AgentEvent, FunctionToolsExecutedEvent, SpeechSource
-from .speech import Speech, SpeechHandle, StepResult
+from flowagents.voice.agent import Agent, StopResponse
+from flowagents.voice.events import AgentEvent, FunctionToolsExecutedEvent, SpeechSource
+from flowagents.voice.speech import Speech, SpeechHandle, StepResult
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
 
-    from nodes.endpointing import UserTurn
-
-    from .io import SessionIO
+    from flowagents.voice.io import SessionIO
+    from flowagents.voice.turns import UserTurn
 
 __all__ = ["SessionHooks"]
 
@@ -205,7 +203,7 @@ class SessionHooks:
         text = text.strip()
         if self._closed or not text:
             return
-        from nodes.endpointing import UserTurn
+        from flowagents.voice.turns import UserTurn
 
         self.interrupt()
         now = self.now()

@@ -16,11 +16,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from flowagents.plugins.model_files import SILERO_VAD, ensure_model, require
 from flowagents.types import AudioFrame, VADEvent
 from flowagents.vad import VAD, VADOptions, VADStream
 from flowagents.vad.detector import SpeechDetector
-
-from .models import SILERO_VAD, ensure_model, require
 
 __all__ = ["SileroVAD", "SileroVADStream"]
 

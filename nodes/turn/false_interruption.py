@@ -38,8 +38,7 @@ from flowagents.tokenize import split_words
 from flowagents.types import SpeechEvent, SpeechEventType, VADEvent, VADEventType
 from flowagents.voice.options import TurnOptions
 from flowagents.voice.signals import AgentActivity, FalseInterruptionExpired, PlayoutControl
-
-from .interruption import BargeIn
+from nodes.turn.interruption import BargeIn
 
 __all__ = ["FalseInterruption", "FalseInterruptionConfig", "false_interruption"]
 

@@ -30,8 +30,7 @@ from flowagents.runtime.bridge import from_coroutine
 from flowagents.types import SpeechEvent, SpeechEventType, VADEvent, VADEventType
 from flowagents.voice.options import TurnOptions
 from flowagents.voice.turn_detector import TurnDetector
-
-from .endpointing import UserTurn
+from flowagents.voice.turns import UserTurn
 
 __all__ = ["HeuristicTurnDetector", "TurnDetectorNode"]
 

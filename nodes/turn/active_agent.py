@@ -23,8 +23,7 @@ from reactivex import operators as ops
 from flowagents.graph import BuildContext, Node, Out, register_type
 from flowagents.voice.options import TurnOptions
 from flowagents.voice.signals import ActiveAgent
-
-from .endpointing import EndpointingConfig
+from nodes.turn.endpointing import EndpointingConfig
 
 __all__ = ["ActiveAgentNode", "endpointing_config"]
 

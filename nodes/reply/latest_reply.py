@@ -22,8 +22,7 @@ from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable
 
 from flowagents.graph import ANY, BuildContext, In, Node, NodeConfig, NodeError, Out
-
-from .endpointing import UserTurn
+from flowagents.voice.turns import UserTurn
 
 __all__ = ["Reply", "ReplyConfig", "latest_reply"]
 

@@ -44,16 +44,16 @@ has fired.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import Field, model_validator
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable
 
-from flowagents.graph import BuildContext, In, Node, NodeConfig, Out, register_type
+from flowagents.graph import BuildContext, In, Node, NodeConfig, Out
 from flowagents.runtime.scheduler import seconds
 from flowagents.types import SpeechEvent, SpeechEventType, VADEvent, VADEventType
+from flowagents.voice.turns import UserTurn
 
 __all__ = ["Endpointing", "EndpointingConfig", "UserTurn", "endpointing"]
 
@@ -62,31 +62,6 @@ _END = VADEventType.END_OF_SPEECH
 _FINAL = SpeechEventType.FINAL_TRANSCRIPT
 
 
-@dataclass(frozen=True, slots=True)
-class UserTurn:
-    """What the user said in one turn, and when.
-
-    ``speech_start``: when the user started (the turn's first dated START_OF_SPEECH, or the first
-    final transcript's arrival when the VAD heard nothing). ``speech_end``: when they stopped (the
-    last dated END_OF_SPEECH, or the latest final transcript's arrival). ``committed_at``: when the
-    turn was committed. ``transcripts``: the final transcripts, in arrival order; ``transcript``
-    joins their texts with spaces. ``end_of_turn_probability``: the turn detector's last value.
-    """
-
-    transcript: str
-    speech_start: float
-    speech_end: float
-    committed_at: float
-    transcripts: tuple[SpeechEvent, ...] = ()
-    end_of_turn_probability: float | None = None
-
-    @property
-    def endpointing_delay(self) -> float:
-        """How long after the user stopped the turn was committed."""
-        return self.committed_at - self.speech_end
-
-
-register_type(UserTurn)
 
 
 class EndpointingConfig(NodeConfig):

@@ -1,0 +1,1 @@
+"""Generic stream operators as nodes (gain, map, ...), with no voice meaning."""

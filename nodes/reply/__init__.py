@@ -1,0 +1,1 @@
+"""The reply side: one reply per turn (switch-latest), the LLM tool loop, TTS, and playout."""
