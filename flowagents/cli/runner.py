@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import sys
 import time
 import uuid
 from typing import Any
@@ -23,6 +22,8 @@ from flowagents.ipc.job_proc import ProcOptions
 from flowagents.ipc.messages import AcceptArguments, StartJobRequest
 from flowagents.ipc.proc_pool import ProcPool
 from flowagents.worker.connection import agent_ws_url
+from flowagents.worker.logs import LogFormat
+from flowagents.worker.logs import setup_logging as _setup_logging
 from flowagents.worker.options import WorkerOptions
 from flowagents.worker.worker import Worker
 
@@ -31,10 +32,9 @@ __all__ = ["run_connect", "run_worker", "setup_logging"]
 logger = logging.getLogger("flowagents.cli")
 
 
-def setup_logging(level: str | int) -> None:
-    """Plain stderr logging for the worker process."""
-    logging.basicConfig(level=level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+def setup_logging(level: str | int, fmt: LogFormat = "text") -> None:
+    """stderr logging for the worker process: text with every record's fields, or JSON."""
+    _setup_logging(level, fmt)
 
 
 async def run_worker(opts: WorkerOptions, *, dev_mode: bool) -> None:
@@ -67,6 +67,7 @@ async def run_worker(opts: WorkerOptions, *, dev_mode: bool) -> None:
 
 async def run_connect(opts: WorkerOptions, *, room: str, identity: str = "") -> str | None:
     """Join ``room`` directly (no dispatch): run one job in a fresh process; return its error."""
+    opts.check_settings()
     identity = identity or f"agent-{uuid.uuid4().hex[:8]}"
     token = (AccessToken(opts.api_key, opts.api_secret.get_secret_value())
              .with_identity(identity).with_kind("agent")

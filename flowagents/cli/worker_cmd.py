@@ -4,7 +4,9 @@
 ``module:attr`` (a ``WorkerOptions`` or an entrypoint function); the module-level :func:`start`,
 :func:`dev` and :func:`connect` are the same commands for ``cli.main``'s ``mount``;
 ``run_app(opts)`` adds them bound to an agent file's options. Credentials come from flags or the
-``LIVEKIT_*`` environment variables; the secret is never echoed.
+``LIVEKIT_*`` environment variables; the secret is never echoed. ``start`` and ``dev`` check the
+settings before starting anything (exit 2 naming what is missing) and exit 1 with the cause and
+the URL tried when the server refuses the credentials or the worker gives up reconnecting.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from typing import Annotated, Any
 
 import typer
 
-from flowagents.worker.options import WorkerOptions
+from flowagents.worker.connection import ConnectError
+from flowagents.worker.logs import LogFormat
+from flowagents.worker.options import MissingSettingsError, WorkerOptions
 
 __all__ = ["add_worker_commands", "connect", "dev", "load_agent", "register", "start"]
 
@@ -28,7 +32,10 @@ Key = Annotated[str | None, typer.Option("--api-key", envvar="LIVEKIT_API_KEY", 
 Secret = Annotated[str | None, typer.Option("--api-secret", envvar="LIVEKIT_API_SECRET",
                                             help="API secret", show_default=False)]
 LogLevel = Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING, ERROR")]
-Port = Annotated[int | None, typer.Option("--port", help="health/metrics HTTP port")]
+Port = Annotated[int | None, typer.Option(
+    "--port", help="health/metrics HTTP port (default 8081; dev: any free port)")]
+Format = Annotated[LogFormat, typer.Option(
+    "--log-format", help="text, or json (one object a line, for log collectors)")]
 AgentArg = Annotated[str | None, typer.Argument(
     help="the agent as module:attr (WorkerOptions or entrypoint); not needed from an agent file")]
 
@@ -63,13 +70,33 @@ def _with(opts: WorkerOptions, url: str | None, key: str | None, secret: str | N
     return opts.model_copy(update=update)
 
 
+def _run(opts: WorkerOptions, *, dev_mode: bool, log_format: LogFormat) -> None:
+    """Run the worker; a fatal start-up or connection error is one line and a non-zero exit.
+
+    In JSON mode the connection error is left to the worker's log record (one JSON line).
+    """
+    from flowagents.cli.runner import run_worker
+
+    try:
+        opts.check_settings()
+    except MissingSettingsError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        asyncio.run(run_worker(opts, dev_mode=dev_mode))
+    except ConnectError as e:
+        if log_format != "json":
+            typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
+
+
 def add_worker_commands(app: typer.Typer, get_opts: Callable[..., WorkerOptions],
                         *, agent_arg: bool = False) -> dict[str, Callable[..., None]]:
     """Add start/dev/connect; with ``agent_arg`` each takes the agent as ``module:attr`` first.
 
     Returns the three command functions by name.
     """
-    from flowagents.cli.runner import run_connect, run_worker, setup_logging
+    from flowagents.cli.runner import run_connect, setup_logging
 
     def resolve(agent: str | None) -> WorkerOptions:
         if not agent_arg:
@@ -81,20 +108,20 @@ def add_worker_commands(app: typer.Typer, get_opts: Callable[..., WorkerOptions]
     @app.command()
     def start(agent: AgentArg = None, url: Url = None, api_key: Key = None,
               api_secret: Secret = None, log_level: LogLevel = "INFO",
-              port: Port = None) -> None:
+              port: Port = None, log_format: Format = "text") -> None:
         """Run the worker in production mode."""
-        setup_logging(log_level.upper())
-        opts = _with(resolve(agent), url, api_key, api_secret, port)
-        asyncio.run(run_worker(opts, dev_mode=False))
+        setup_logging(log_level.upper(), log_format)
+        _run(_with(resolve(agent), url, api_key, api_secret, port), dev_mode=False,
+             log_format=log_format)
 
     @app.command()
     def dev(agent: AgentArg = None, url: Url = None, api_key: Key = None,
             api_secret: Secret = None, log_level: LogLevel = "DEBUG",
-            port: Port = None) -> None:
+            port: Port = None, log_format: Format = "text") -> None:
         """Run the worker in dev mode: no load limit, no idle processes, debug logs."""
-        setup_logging(log_level.upper())
-        opts = _with(resolve(agent), url, api_key, api_secret, port)
-        asyncio.run(run_worker(opts, dev_mode=True))
+        setup_logging(log_level.upper(), log_format)
+        _run(_with(resolve(agent), url, api_key, api_secret, port), dev_mode=True,
+             log_format=log_format)
 
     @app.command()
     def connect(agent: AgentArg = None,
@@ -108,6 +135,11 @@ def add_worker_commands(app: typer.Typer, get_opts: Callable[..., WorkerOptions]
             raise typer.BadParameter("--room is required")
         setup_logging(log_level.upper())
         opts = _with(resolve(agent), url, api_key, api_secret, None)
+        try:
+            opts.check_settings()
+        except MissingSettingsError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from None
         error = asyncio.run(run_connect(opts, room=room, identity=participant_identity))
         if error:
             logging.getLogger("flowagents.cli").error("job failed", extra={"error": error})

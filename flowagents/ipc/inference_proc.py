@@ -6,7 +6,8 @@ answering pings, or fails to initialise. :meth:`InferenceProcess.do_inference` i
 inference handler: each job's request arrives over the job's channel, goes to the inference
 process with a fresh request id, and the response goes back to the job. Requests in flight when
 the process dies are answered with an error (never left hanging); requests made while it restarts
-wait for it (up to ``request_timeout``).
+wait for it (up to ``request_timeout``). Between a death and the restart it is :attr:`dead`, and
+the worker reports itself unhealthy.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from flowagents.ipc.messages import (
     PingRequest,
     PongResponse,
 )
+from flowagents.ipc.spawn import start_process
 
 __all__ = ["InferenceProcess"]
 
@@ -60,6 +62,7 @@ class InferenceProcess(EventEmitter):
         self._pending: dict[str, asyncio.Future[InferenceResponse]] = {}
         self._task: asyncio.Task[None] | None = None
         EventEmitter.__init__(self)
+        self._dead = False
         self.restarts = 0
         self.requests_total = 0
         self.errors_total = 0
@@ -72,6 +75,11 @@ class InferenceProcess(EventEmitter):
     @property
     def ready(self) -> bool:
         return self._ready.is_set()
+
+    @property
+    def dead(self) -> bool:
+        """The process has exited and is waiting to be restarted."""
+        return self._dead
 
 
     def start(self) -> None:
@@ -130,6 +138,7 @@ class InferenceProcess(EventEmitter):
                     await self._channel.aclose()
                     self._channel = None
             exitcode = await self._reap()
+            self._dead = True
             self._emit("died", exitcode)
             logger.error("inference process exited, restarting it",
                          extra={"exitcode": exitcode})
@@ -138,6 +147,7 @@ class InferenceProcess(EventEmitter):
             await asyncio.sleep(delay)
             delay = min(delay * 2, self._restart_max_delay)
             self.restarts += 1
+            self._dead = False
 
     async def _run_once(self) -> None:
         parent_sock, child_sock = socket.socketpair()
@@ -145,9 +155,10 @@ class InferenceProcess(EventEmitter):
         self._proc = self._mp_ctx.Process(  # type: ignore[attr-defined]
             target=inference_main, args=(args,), daemon=True, name="flowagents-inference")
         try:
-            await asyncio.get_running_loop().run_in_executor(None, self._proc.start)
-        finally:
-            child_sock.close()
+            await start_process(self._proc, child_sock)
+        except BaseException:
+            parent_sock.close()
+            raise
         channel = self._channel = await Channel.open(parent_sock)
         try:
             async with asyncio.timeout(self._initialize_timeout):

@@ -139,7 +139,8 @@ class _JobProcMain:
             if not isinstance(first, InitializeRequest):
                 return
             _setup_logging(first.log_level, self._send_soon)
-            await channel.send(InitializeResponse(error=await self._prewarm()))
+            # through the outbox, behind prewarm's log records, so the worker relays them first
+            self._send_soon(InitializeResponse(error=await self._prewarm()))
             reader = asyncio.create_task(self._read_loop(), name="job-ipc-reader")
             try:
                 await self._start.wait()

@@ -3,7 +3,9 @@
 Everything that can go wrong in a job process (a hang in prewarm, a crash, ``kill -9``, a memory
 blow-up, a loop that stops answering pings) ends here as a :class:`JobResult` with an error, and
 never as an exception in the worker. Each handle owns its supervising tasks and cancels them on
-close.
+close. The process's log records are relayed into the worker's logging from the first one,
+prewarm's included. Memory is polled every ``memory_check_interval`` (0.1 s by default: at
+250 MB/s of growth that holds a 250 MB limit within 10 %).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from flowagents.ipc.messages import (
     ShutdownRequest,
     StartJobRequest,
 )
+from flowagents.ipc.spawn import start_process
 from flowagents.job.reporting import record_from_message
 
 __all__ = ["JobProcessHandle", "JobResult", "ProcOptions", "ProcessInitError"]
@@ -61,7 +64,9 @@ class ProcOptions:
     ping_timeout: float = 90.0
     memory_warn_mb: float = 1000.0
     memory_limit_mb: float = 0.0
-    memory_check_interval: float = 5.0
+    memory_check_interval: float = 0.1
+    restart_base_delay: float = 0.5
+    restart_max_delay: float = 30.0
     log_level: int = logging.INFO
 
 
@@ -124,24 +129,34 @@ class JobProcessHandle:
         self._proc = self._mp_ctx.Process(target=proc_main, args=(args,), daemon=True,  # type: ignore[attr-defined]
                                           name="flowagents-job")
         try:
-            await asyncio.get_running_loop().run_in_executor(None, self._proc.start)
-        finally:
-            child_sock.close()
+            await start_process(self._proc, child_sock)
+        except BaseException:
+            parent_sock.close()
+            raise
         self._channel = await Channel.open(parent_sock)
 
     async def initialize(self) -> None:
-        """Run prewarm in the process; kill it and raise when it is not ready in time."""
+        """Run prewarm in the process; kill it and raise when it is not ready in time.
+
+        Log records the process sends meanwhile (prewarm's) are relayed as they come.
+        """
         assert self._channel is not None
         try:
             async with asyncio.timeout(self._opts.initialize_timeout):
                 await self._channel.send(InitializeRequest(log_level=self._opts.log_level))
-                resp = await self._channel.recv()
+                while True:
+                    resp = await self._channel.recv()
+                    if isinstance(resp, LogRecordMessage):
+                        _relay_log(resp, self.pid)
+                    elif isinstance(resp, InitializeResponse):
+                        break
         except (TimeoutError, ChannelClosed, ProtocolError) as e:
             await self.kill()
-            raise ProcessInitError(f"process not ready: {type(e).__name__}") from None
-        if not isinstance(resp, InitializeResponse) or resp.error is not None:
+            what = "timed out" if isinstance(e, TimeoutError) else type(e).__name__
+            raise ProcessInitError(f"process not ready: {what}") from None
+        if resp.error is not None:
             await self.kill()
-            raise ProcessInitError("prewarm_fnc failed")
+            raise ProcessInitError(f"prewarm_fnc failed: {resp.error}")
         self._supervisor = asyncio.create_task(self._supervise(), name="job-proc-supervisor")
 
     async def launch_job(self, req: StartJobRequest, job_id: str) -> None:
@@ -310,15 +325,15 @@ class JobProcessHandle:
             except psutil.Error:
                 return
             extra = {"pid": self.pid, "job_id": self.job_id, "memory_mb": round(self.memory_mb, 1)}
+            if opts.memory_warn_mb > 0 and self.memory_mb > opts.memory_warn_mb and not warned:
+                warned = True
+                logger.warning("job process memory is high",
+                               extra={**extra, "warn_mb": opts.memory_warn_mb})
             if opts.memory_limit_mb > 0 and self.memory_mb > opts.memory_limit_mb:
                 logger.error("job process over its memory limit, killing it",
                              extra={**extra, "limit_mb": opts.memory_limit_mb})
                 await self.kill("memory limit exceeded")
                 return
-            if opts.memory_warn_mb > 0 and self.memory_mb > opts.memory_warn_mb and not warned:
-                warned = True
-                logger.warning("job process memory is high",
-                               extra={**extra, "warn_mb": opts.memory_warn_mb})
             await asyncio.sleep(opts.memory_check_interval)
 
 

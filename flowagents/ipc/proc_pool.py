@@ -1,9 +1,13 @@
 """A pool of pre-warmed job processes: ``num_idle_processes`` are kept started and initialised.
 
 A job takes a ready process, so assignment to entrypoint costs one IPC message. A process that does
-not become ready within ``initialize_timeout`` is killed and replaced; a job waiting for a process
-gives up after two initialisation windows instead of hanging. With ``num_idle_processes=0`` (dev
-mode) a process is started on demand for each job.
+not become ready within ``initialize_timeout`` (or whose prewarm raises) is killed and replaced
+after an exponential back-off (tenacity, ``restart_base_delay`` to ``restart_max_delay``), so a
+broken prewarm costs a few restarts a minute, not hundreds; each failure is logged with its error.
+After two failures in a row :attr:`ProcPool.can_start` turns False (the worker then reports 503
+and refuses jobs) until a process gets ready again. A job waiting for a process gives up after two
+initialisation windows instead of hanging. With ``num_idle_processes=0`` (dev mode) a process is
+started on demand for each job.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ import asyncio
 import contextlib
 import logging
 from multiprocessing.context import BaseContext
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
 from flowagents.ipc.job_main import EntrypointFnc, PrewarmFnc
 from flowagents.ipc.job_proc import (
@@ -26,6 +32,8 @@ from flowagents.ipc.job_proc import (
 __all__ = ["NoProcessAvailable", "ProcPool"]
 
 logger = logging.getLogger("flowagents.ipc")
+
+FAILURES_BEFORE_UNHEALTHY = 2
 
 
 class NoProcessAvailable(RuntimeError):
@@ -59,6 +67,7 @@ class ProcPool:
         self._closed = False
         self.processes: list[JobProcessHandle] = []
         self.init_failures = 0
+        self.consecutive_failures = 0
 
     @property
     def idle_count(self) -> int:
@@ -67,6 +76,11 @@ class ProcPool:
     @property
     def warming_count(self) -> int:
         return len(self._warming)
+
+    @property
+    def can_start(self) -> bool:
+        """False after repeated initialisation failures, until a process gets ready again."""
+        return self.consecutive_failures < FAILURES_BEFORE_UNHEALTHY
 
     def start(self) -> None:
         """Begin warming ``num_idle_processes`` processes."""
@@ -104,6 +118,21 @@ class ProcPool:
             self._refill()
 
     async def _warm_one(self) -> None:
+        """Start processes until one is ready, backing off after each failure."""
+        o = self._opts
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(ProcessInitError),
+            wait=wait_exponential_jitter(multiplier=o.restart_base_delay,
+                                         max=o.restart_max_delay, jitter=o.restart_base_delay / 2),
+            before_sleep=self._log_failure, reraise=True)
+        async for attempt in retrying:
+            with attempt:
+                proc = await self._start_one()
+        self.consecutive_failures = 0
+        proc.done.add_done_callback(lambda _f: self._forget(proc))
+        self._ready.put_nowait(proc)
+
+    async def _start_one(self) -> JobProcessHandle:
         proc = JobProcessHandle(mp_ctx=self._mp_ctx, entrypoint_fnc=self._entrypoint_fnc,
                                 prewarm_fnc=self._prewarm_fnc, opts=self._opts,
                                 inference_handler=self._inference_handler,
@@ -114,16 +143,22 @@ class ProcPool:
             await proc.initialize()
         except ProcessInitError:
             self.init_failures += 1
-            logger.warning("job process failed to initialise, replacing it",
-                           extra={"pid": proc.pid})
+            self.consecutive_failures += 1
             self._forget(proc)
-            return
+            raise
         except BaseException:
             await proc.aclose()
             self._forget(proc)
             raise
-        proc.done.add_done_callback(lambda _f: self._forget(proc))
-        self._ready.put_nowait(proc)
+        return proc
+
+    @staticmethod
+    def _log_failure(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        delay = state.next_action.sleep if state.next_action is not None else 0.0
+        logger.warning("job process failed to initialise, retrying",
+                       extra={"error": str(error), "attempt": state.attempt_number,
+                              "retry_in": round(delay, 2)})
 
     def _forget(self, proc: JobProcessHandle) -> None:
         with contextlib.suppress(ValueError):

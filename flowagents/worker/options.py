@@ -1,9 +1,11 @@
 """WorkerOptions: everything a worker needs, with LiveKit Agents' defaults.
 
-Settings that differ between production and dev mode (``load_threshold``, ``num_idle_processes``)
-are :data:`NOT_GIVEN` until :meth:`WorkerOptions.resolved` picks the mode's default. Credentials
-default to the ``LIVEKIT_URL`` / ``LIVEKIT_API_KEY`` / ``LIVEKIT_API_SECRET`` environment
-variables; the secret is a ``SecretStr`` so it never shows in a repr or a log line.
+Settings that differ between production and dev mode (``load_threshold``, ``num_idle_processes``,
+``port``) are :data:`NOT_GIVEN` until :meth:`WorkerOptions.resolved` picks the mode's default.
+Credentials default to the ``LIVEKIT_URL`` / ``LIVEKIT_API_KEY`` / ``LIVEKIT_API_SECRET``
+environment variables, with no fallback: :meth:`WorkerOptions.check_settings` names what is missing
+before anything starts, rather than a worker retrying ``localhost`` forever. The secret is a
+``SecretStr`` so it never shows in a repr or a log line.
 """
 
 from __future__ import annotations
@@ -21,7 +23,17 @@ from flowagents.job.context import JobContext
 from flowagents.job.process import JobProcess
 from flowagents.job.request import JobRequest, default_request_fnc
 
-__all__ = ["WorkerOptions", "WorkerPermissions", "WorkerType"]
+__all__ = ["MissingSettingsError", "WorkerOptions", "WorkerPermissions", "WorkerType"]
+
+DEFAULT_PORT = 8081
+
+
+class MissingSettingsError(ValueError):
+    """The server URL, API key or secret is not set (the message names the flags and variables)."""
+
+    def __init__(self, missing: list[str]) -> None:
+        super().__init__("missing " + ", ".join(missing))
+        self.missing = missing
 
 
 class WorkerType(enum.Enum):
@@ -67,7 +79,9 @@ class WorkerOptions(BaseModel):
     shutdown_process_timeout: float = 60.0
     job_memory_warn_mb: float = 1000.0
     job_memory_limit_mb: float = 0.0
-    memory_check_interval: float = 5.0
+    memory_check_interval: float = 0.1
+    process_restart_base_delay: float = 0.5
+    process_restart_max_delay: float = 30.0
     drain_timeout: float = 1800.0
     assignment_timeout: float = 7.5
     update_status_interval: float = 2.5
@@ -76,16 +90,29 @@ class WorkerOptions(BaseModel):
     max_retry: int = 16
     retry_base_delay: float = 1.0
     retry_max_delay: float = 10.0
-    ws_url: str = Field(default_factory=lambda: os.environ.get("LIVEKIT_URL", "ws://localhost:7880"))
+    connect_timeout: float = 10.0
+    ws_url: str = Field(default_factory=lambda: os.environ.get("LIVEKIT_URL", ""))
     api_key: str = Field(default_factory=lambda: os.environ.get("LIVEKIT_API_KEY", ""))
     api_secret: SecretStr = Field(
         default_factory=lambda: SecretStr(os.environ.get("LIVEKIT_API_SECRET", "")))
     host: str = ""
-    port: int = 8081
+    port: int | NotGiven = NOT_GIVEN
+
+    def check_settings(self) -> None:
+        """Raise :class:`MissingSettingsError` unless the URL, key and secret are all set."""
+        missing = [what for what, value in (
+            ("the server URL (--url or LIVEKIT_URL)", self.ws_url),
+            ("the API key (--api-key or LIVEKIT_API_KEY)", self.api_key),
+            ("the API secret (--api-secret or LIVEKIT_API_SECRET)",
+             self.api_secret.get_secret_value())) if not value.strip()]
+        if missing:
+            raise MissingSettingsError(missing)
 
     def resolved(self, *, dev_mode: bool) -> WorkerOptions:
-        """A copy with the mode-dependent defaults filled in."""
+        """A copy with the mode-dependent defaults filled in (dev: any free health port)."""
         updates: dict[str, Any] = {}
+        if isinstance(self.port, NotGiven):
+            updates["port"] = 0 if dev_mode else DEFAULT_PORT
         if isinstance(self.load_threshold, NotGiven):
             updates["load_threshold"] = math.inf if dev_mode else 0.7
         if isinstance(self.num_idle_processes, NotGiven):
@@ -95,6 +122,10 @@ class WorkerOptions(BaseModel):
     @property
     def effective_load_threshold(self) -> float:
         return 0.7 if isinstance(self.load_threshold, NotGiven) else self.load_threshold
+
+    @property
+    def effective_port(self) -> int:
+        return DEFAULT_PORT if isinstance(self.port, NotGiven) else self.port
 
     @property
     def effective_num_idle_processes(self) -> int:

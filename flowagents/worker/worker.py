@@ -4,7 +4,12 @@ Server messages arrive on one WebSocket; each is decoded defensively (garbage an
 are logged and dropped) and handled without blocking the read loop. Job status goes out as the job
 runs and ends; worker status (load, available/full, job count) every ``update_status_interval``.
 When the connection drops, the worker reconnects with back-off, re-registers and migrates its
-running jobs, which keep running in their processes throughout.
+running jobs, which keep running in their processes throughout. The back-off outlives a session:
+one that ends within ``retry_max_delay`` of registering counts as a failed attempt, so a flapping
+server is not hammered. Refused credentials (401/403) and running out of attempts are fatal: once
+its running jobs are done, ``run()`` raises the :class:`ConnectError` so the process exits non-zero
+and its supervisor restarts it. Every job the server assigned ends with a final status, whether
+it ends by itself, by a drain timeout or by ``aclose()``.
 
 Events (``on(name, fn)``): ``registered(worker_id)``, ``job_started(job_id)``, ``job_ended(job_id,
 error)``.
@@ -31,7 +36,13 @@ from flowagents.ipc.job_proc import JobProcessHandle, ProcOptions, default_mp_co
 from flowagents.ipc.messages import AcceptArguments, StartJobRequest
 from flowagents.ipc.proc_pool import NoProcessAvailable, ProcPool
 from flowagents.job.request import JobRequest
-from flowagents.worker.connection import ConnectError, connect_and_register, retrying
+from flowagents.worker.connection import (
+    AuthError,
+    ConnectError,
+    connect_and_register,
+    public_url,
+    retrying,
+)
 from flowagents.worker.health import HealthServer
 from flowagents.worker.load import CpuLoadMonitor
 from flowagents.worker.metrics import WorkerMetrics
@@ -131,8 +142,12 @@ class Worker(EventEmitter):
                 ping_interval=o.process_ping_interval, ping_timeout=o.process_ping_timeout,
                 memory_warn_mb=o.job_memory_warn_mb, memory_limit_mb=o.job_memory_limit_mb,
                 memory_check_interval=o.memory_check_interval,
+                restart_base_delay=o.process_restart_base_delay,
+                restart_max_delay=o.process_restart_max_delay,
                 log_level=logging.DEBUG if dev_mode else logging.INFO))
-        self._health = HealthServer(host=o.host, port=o.port, healthy=lambda: self.healthy,
+        self._fatal: ConnectError | None = None
+        self._health = HealthServer(host=o.host, port=o.effective_port,
+                                    healthy=lambda: self.healthy,
                                     state=self.state, metrics=self.metrics.render)
         self.metrics.bind("flowagents_worker_load", "Worker load (0-1)", lambda: self.load)
         self.metrics.bind("flowagents_worker_jobs_running", "Jobs running",
@@ -178,7 +193,9 @@ class Worker(EventEmitter):
 
     @property
     def healthy(self) -> bool:
-        return self._healthy
+        """Connected (or still retrying), job processes can start, the inference process lives."""
+        return (self._healthy and self._pool.can_start
+                and (self._inference is None or not self._inference.dead))
 
     @property
     def draining(self) -> bool:
@@ -195,24 +212,28 @@ class Worker(EventEmitter):
 
     @property
     def full(self) -> bool:
-        return self._draining or self.load >= self._opts.effective_load_threshold
+        """Refusing jobs: draining, unhealthy, or at ``load_threshold``."""
+        return (self._draining or not self.healthy
+                or self.load >= self._opts.effective_load_threshold)
 
 
     def state(self) -> dict[str, Any]:
         """The worker's state as JSON-able data (served at ``/worker``)."""
         return {
             "worker_id": self.worker_id, "agent_name": self._opts.agent_name,
-            "healthy": self._healthy, "connected": self._ws is not None and not self._ws.closed,
+            "healthy": self.healthy, "connected": self._ws is not None and not self._ws.closed,
             "draining": self._draining, "dev_mode": self._dev_mode,
             "load": round(self.load, 3), "load_threshold": self._opts.effective_load_threshold
             if self._opts.effective_load_threshold != float("inf") else None,
             "status": "full" if self.full else "available",
             "jobs": [j.snapshot() for j in self._jobs.values()],
             "pool": {"idle": self._pool.idle_count, "warming": self._pool.warming_count,
-                     "init_failures": self._pool.init_failures},
+                     "init_failures": self._pool.init_failures,
+                     "can_start": self._pool.can_start},
             "server_rtt_ms": None if self.server_rtt is None else round(self.server_rtt * 1000, 1),
             "inference": None if self._inference is None else {
-                "ready": self._inference.ready, "pid": self._inference.pid,
+                "ready": self._inference.ready, "dead": self._inference.dead,
+                "pid": self._inference.pid,
                 "restarts": self._inference.restarts,
                 "requests": self._inference.requests_total},
         }
@@ -223,7 +244,13 @@ class Worker(EventEmitter):
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Start the pool and health server, then stay connected until closed."""
+        """Start the pool and health server, then stay connected until closed.
+
+        Raises :class:`~flowagents.worker.options.MissingSettingsError` before starting anything
+        when the URL, key or secret is missing, and the fatal :class:`ConnectError` (refused
+        credentials, or ``max_retry`` attempts failed) once the worker has shut down.
+        """
+        self._opts.check_settings()
         self._running = True
         self._http = aiohttp.ClientSession()
         self._load_monitor.start()
@@ -232,26 +259,40 @@ class Worker(EventEmitter):
         self._pool.start()
         if self._serve_http:
             await self._health.start()
+            logger.info("health server listening", extra={"port": self._health.port})
         self._tasks.spawn(self._connection_loop(), "worker-connection")
         try:
             await self._closed.wait()
         finally:
             await self._shutdown()
+        if self._fatal is not None:
+            raise self._fatal
 
     async def drain(self, drain_timeout: float | None = None) -> None:
-        """Stop accepting jobs, wait for running ones (up to ``drain_timeout``), then close."""
+        """Stop accepting jobs, wait for running ones (up to ``drain_timeout``), then close.
+
+        Jobs accepted before the drain whose assignment arrives during it are waited for too.
+        """
         self._draining = True
+        logger.info("draining", extra={"jobs": len(self._job_tasks.tasks)})
         await self._send_status()
         timeout = self._opts.drain_timeout if drain_timeout is None else drain_timeout
-        waits = [asyncio.shield(j.proc.done) for j in self._jobs.values() if j.proc is not None]
-        if waits:
-            done, pending = await asyncio.wait(waits, timeout=timeout)
-            for p in pending:
-                p.cancel()
-            if pending:
-                logger.warning("drain timed out, ending remaining jobs",
-                               extra={"jobs": len(pending)})
+        if not await self._wait_for_jobs(timeout):
+            logger.warning("drain timed out, ending remaining jobs",
+                           extra={"jobs": len(self._job_tasks.tasks), "timeout": timeout})
         await self.aclose()
+
+    async def _wait_for_jobs(self, within: float | None) -> bool:
+        """Wait until no job runs or awaits its assignment; False if ``within`` ran out."""
+        loop = asyncio.get_running_loop()
+        deadline = None if within is None else loop.time() + within
+        while self._job_tasks.tasks:
+            remaining = None if deadline is None else deadline - loop.time()
+            if remaining is not None and remaining <= 0:
+                return False
+            await asyncio.wait(list(self._job_tasks.tasks), timeout=remaining,
+                               return_when=asyncio.FIRST_COMPLETED)
+        return True
 
     async def aclose(self) -> None:
         """End all jobs, stop the pool and the connection; returns once ``run()`` has."""
@@ -262,11 +303,15 @@ class Worker(EventEmitter):
 
     async def _shutdown(self) -> None:
         self._closing = True
-        await self._tasks.cancel_all()
+        # end the jobs while the connection is still up, so their final status reaches the server
         ends = [j.proc.shutdown("worker shutting down")
                 for j in self._jobs.values() if j.proc is not None]
         await asyncio.gather(*ends, return_exceptions=True)
-        await self._job_tasks.cancel_all()
+        if self._job_tasks.tasks:
+            await asyncio.wait(list(self._job_tasks.tasks), timeout=1.0)
+        await self._job_tasks.cancel_all()  # launching jobs: each sends its final status
+        await self._send_status()
+        await self._tasks.cancel_all()
         await self._pool.aclose()
         if self._inference is not None:
             await self._inference.aclose()
@@ -292,31 +337,51 @@ class Worker(EventEmitter):
                 hidden=p.hidden, agent=True))
 
     async def _connection_loop(self) -> None:
+        try:
+            while not self._closing:
+                await self._connect_and_serve()
+        except ConnectError as e:
+            await self._give_up(e)
+
+    async def _connect_and_serve(self) -> None:
+        """Connect, register and serve sessions until one lasts; back off on short ones."""
         o = self._opts
         assert self._http is not None
-        while not self._closing:
-            try:
-                async for attempt in retrying(o.max_retry, o.retry_base_delay, o.retry_max_delay):
-                    with attempt:
-                        n = attempt.retry_state.attempt_number
-                        if n > 1:
-                            logger.info("reconnecting to the server", extra={"attempt": n})
-                        ws, resp = await connect_and_register(
-                            self._http, url=o.ws_url, api_key=o.api_key,
-                            api_secret=o.api_secret.get_secret_value(),
-                            register=self._register_request())
-            except ConnectError as e:
-                # running jobs carry on; /health turns 503 so the orchestrator replaces us
-                self._healthy = False
-                logger.error("giving up connecting to the server, worker unhealthy",
-                             extra={"attempts": o.max_retry, "reason": str(e)})
-                return
-            await self._on_registered(ws, resp)
-            await self._session(ws)
-            self._ws = None
-            if not self._closing:
+        loop = asyncio.get_running_loop()
+        async for attempt in retrying(o.max_retry, o.retry_base_delay, o.retry_max_delay):
+            with attempt:
+                n = attempt.retry_state.attempt_number
+                if n > 1:
+                    logger.info("reconnecting to the server",
+                                extra={"attempt": n, "url": public_url(o.ws_url)})
+                ws, resp = await connect_and_register(
+                    self._http, url=o.ws_url, api_key=o.api_key,
+                    api_secret=o.api_secret.get_secret_value(),
+                    register=self._register_request(), step_timeout=o.connect_timeout)
+                began = loop.time()
+                await self._on_registered(ws, resp)
+                await self._session(ws)
+                self._ws = None
+                if self._closing:
+                    return
                 self.metrics.reconnects_total.inc()
-                logger.warning("connection to the server lost")
+                lasted = loop.time() - began
+                logger.warning("connection to the server lost",
+                               extra={"worker_id": self.worker_id,
+                                      "session_seconds": round(lasted, 3)})
+                if lasted < o.retry_max_delay:  # a flapping server: keep backing off
+                    raise ConnectError("the connection was lost right after registering")
+
+    async def _give_up(self, error: ConnectError) -> None:
+        """Fatal connection error: turn unhealthy, let running jobs finish, then stop ``run()``."""
+        self._healthy = False
+        self._fatal = error
+        what = ("the server refused the worker's credentials" if isinstance(error, AuthError)
+                else "giving up connecting to the server")
+        logger.error(what, extra={"reason": str(error), "attempts": self._opts.max_retry,
+                                  "running_jobs": len(self._job_tasks.tasks)})
+        await self._wait_for_jobs(None)
+        self._closed.set()
 
     async def _on_registered(self, ws: aiohttp.ClientWebSocketResponse,
                              resp: agent.RegisterWorkerResponse) -> None:
@@ -435,22 +500,14 @@ class Worker(EventEmitter):
             return
 
         async def on_answer(accept: bool, args: AcceptArguments | None) -> None:
-            if not accept or args is None:
+            if not accept or args is None or self._draining or self._closing:
                 await self._answer(job.id, False)
                 return
             fut: asyncio.Future[agent.JobAssignment] = asyncio.get_running_loop().create_future()
             self._pending[job.id] = fut
-            try:
-                await self._answer(job.id, True, args)
-                assignment = await asyncio.wait_for(fut, self._opts.assignment_timeout)
-            except TimeoutError:
-                logger.warning("no assignment received in time, dropping the job",
-                               extra={"job_id": job.id,
-                                      "timeout": self._opts.assignment_timeout})
-                return
-            finally:
-                self._pending.pop(job.id, None)
-            self._job_tasks.spawn(self._run_job(assignment, args), "worker-job")
+            # a job task from the moment we accept, so a drain waits for its assignment too
+            self._job_tasks.spawn(self._assigned_job(job, fut, args), "worker-job")
+            await self._answer(job.id, True, args)
 
         req = JobRequest(job, on_answer, resuming=areq.resuming)
         try:
@@ -484,11 +541,24 @@ class Worker(EventEmitter):
         await self._send(agent.WorkerMessage(update_job=agent.UpdateJobStatus(
             job_id=job_id, status=status, error=error)), queue=True)
 
+    async def _assigned_job(self, job: agent.Job, fut: asyncio.Future[agent.JobAssignment],
+                            args: AcceptArguments) -> None:
+        try:
+            assignment = await asyncio.wait_for(fut, self._opts.assignment_timeout)
+        except TimeoutError:
+            logger.warning("no assignment received in time, dropping the job",
+                           extra={"job_id": job.id, "room_name": job.room.name,
+                                  "timeout": self._opts.assignment_timeout})
+            return
+        finally:
+            self._pending.pop(job.id, None)
+        await self._run_job(assignment, args)
+
     async def _run_job(self, assignment: agent.JobAssignment, args: AcceptArguments) -> None:
         job = assignment.job
         running = RunningJob(job=job, accept=args, assigned_at=time.time())
         self._jobs[job.id] = running
-        extra = {"job_id": job.id, "room_name": job.room.name}
+        extra = {"job_id": job.id, "room_name": job.room.name, "worker_id": self.worker_id}
         try:
             try:
                 proc = await self._pool.launch_job()
@@ -513,18 +583,28 @@ class Worker(EventEmitter):
                     raise
             result = await proc.done
             await self._end_job(running, result.error)
+        except asyncio.CancelledError:
+            # closed before the job ended by itself: it still gets its final status
+            if running.proc is not None:
+                await running.proc.kill("worker shutting down")
+            await self._end_job(running, "worker shutting down")
+            raise
         finally:
             self._jobs.pop(job.id, None)
 
     async def _end_job(self, running: RunningJob, error: str | None) -> None:
+        if running.status in ("success", "failed"):
+            return
         job_id = running.job.id
         running.status = "failed" if error else "success"
         self.metrics.jobs_total.labels(running.status).inc()
+        extra = {"job_id": job_id, "room_name": running.job.room.name,
+                 "worker_id": self.worker_id}
         if error:
-            logger.warning("job failed", extra={"job_id": job_id, "error": error})
+            logger.warning("job failed", extra={**extra, "error": error})
             await self._update_job(job_id, agent.JS_FAILED, error)
         else:
-            logger.info("job ended", extra={"job_id": job_id})
+            logger.info("job ended", extra=extra)
             await self._update_job(job_id, agent.JS_SUCCESS)
         self._jobs.pop(job_id, None)
         self._emit("job_ended", job_id, error)

@@ -46,6 +46,8 @@ class FakeLiveKitServer:
         self.connections = 0
         self.auth_failures = 0
         self.refuse = False  # answer 503 to new connections while set
+        self.flap = False  # close each connection right after answering its registration
+        self.registered_at: list[float] = []  # loop time of each registration answered
         self.port = 0
 
     @property
@@ -93,6 +95,9 @@ class FakeLiveKitServer:
                 await ws.send_bytes(agent.ServerMessage(register=agent.RegisterWorkerResponse(
                     worker_id=f"AW_{conn}",
                     server_info=models.ServerInfo(version="fake"))).SerializeToString())
+                self.registered_at.append(asyncio.get_running_loop().time())
+                if self.flap:
+                    await ws.close()
             if msg.WhichOneof("message") == "ping":
                 await ws.send_bytes(agent.ServerMessage(pong=agent.WorkerPong(
                     last_timestamp=msg.ping.timestamp,

@@ -31,14 +31,6 @@ async def test_registration_carries_type_name_and_permissions(server: FakeLiveKi
     assert server.auth_failures == 0
 
 
-async def test_bad_secret_is_refused(server: FakeLiveKitServer, make_worker) -> None:
-    worker = await make_worker(api_secret="wrong-secret-wrong-secret-wrong-secret", wait=False,
-                               max_retry=2)
-    from fake_server import until
-    await until(lambda: not worker.healthy)
-    assert server.auth_failures == 2
-
-
 async def test_assignment_runs_entrypoint_in_prewarmed_process(
         server: FakeLiveKitServer, make_worker, tmp_path: Path) -> None:
     worker = await make_worker()
@@ -140,8 +132,8 @@ def test_default_options_match_livekit() -> None:
     assert opts.max_retry == 16
     assert opts.initialize_process_timeout == 10.0
     assert (opts.job_memory_warn_mb, opts.job_memory_limit_mb) == (1000.0, 0.0)
-    assert opts.port == 8081
     prod, dev = opts.resolved(dev_mode=False), opts.resolved(dev_mode=True)
+    assert (prod.port, dev.port) == (8081, 0)  # dev: any free port
     assert prod.load_threshold == 0.7
     assert dev.load_threshold == float("inf")
     assert dev.num_idle_processes == 0
@@ -202,16 +194,3 @@ async def test_reconnect_reregisters_and_migrates_running_job(
     await server.terminate("J1")
     await server.job_status("J1", agent.JS_SUCCESS)
     assert [ln.split()[0] for ln in read_lines(out)] == ["started", "shutdown"]
-
-
-async def test_gives_up_after_max_retry_and_reports_unhealthy(server: FakeLiveKitServer,
-                                                               make_worker) -> None:
-    worker = await make_worker(max_retry=3, serve_http=True)
-    server.refuse = True
-    await server.drop()
-    from fake_server import until
-    await until(lambda: not worker.healthy)
-    import aiohttp
-    async with aiohttp.ClientSession() as http, \
-            http.get(f"http://127.0.0.1:{worker.health_port}/") as resp:
-        assert resp.status == 503

@@ -43,6 +43,16 @@ async def scripted(ctx: JobContext) -> None:
         for i in range(0, len(ctx.proc.userdata["ballast"]), 4096):
             ctx.proc.userdata["ballast"][i] = 1
         await ctx.wait_for_shutdown()
+    elif mode == "grow":  # allocate step_mb every interval, reporting the RSS, until killed
+        ballast: list[bytearray] = []
+        while True:
+            block = bytearray(script["step_mb"] * 1024 * 1024)
+            block[::4096] = b"\1" * (len(block) // 4096)  # touch every page: resident now
+            ballast.append(block)
+            _report(out, f"rss {rss_mb():.1f}")
+            await asyncio.sleep(script["interval"])
+    elif mode == "block":  # block the job's loop: it cannot answer a shutdown request
+        time.sleep(script.get("seconds", 30))  # noqa: ASYNC251 - blocking on purpose
     elif mode == "sleep":
         await asyncio.sleep(script.get("seconds", 0.3))
     elif mode == "report":
@@ -122,3 +132,33 @@ async def probe(ctx: JobContext) -> None:
     _report(os.environ["FLOWAGENTS_TEST_OUT"],
             f"probe {ctx.job.room.name} {ctx.accept_arguments.identity} {ctx.job.id}")
 
+
+
+class FailWhile:
+    """Prewarm that raises while a flag file exists (a broken model path, fixed later)."""
+
+    def __init__(self, flag: str) -> None:
+        self.flag = flag
+
+    def __call__(self, proc: JobProcess) -> None:
+        if os.path.exists(self.flag):
+            logging.getLogger("wk.prewarm").info("loading the model")
+            raise ValueError(f"no model at {self.flag}")
+        proc.userdata["warm"] = True
+
+
+class SlowWhile:
+    """Prewarm that takes an hour while a flag file exists (a process that never gets ready)."""
+
+    def __init__(self, flag: str) -> None:
+        self.flag = flag
+
+    def __call__(self, proc: JobProcess) -> None:
+        if os.path.exists(self.flag):
+            time.sleep(3600)
+        proc.userdata["warm"] = True
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
