@@ -7,5 +7,19 @@ bash scripts/setup.sh
 export HF_HUB_OFFLINE=1
 .venv/bin/ruff check .
 .venv/bin/mypy
+# The `livekit` tests run against a real LiveKit server: built from its Go module the first
+# time (cached per version), started on loopback for this run, stopped on exit. Without Go they
+# skip (saying so), except in CI, where a server that does not start fails the run.
+lk_state="$(mktemp -d -t flowagents-livekit.XXXXXX)"
+trap 'bash scripts/livekit-server.sh stop --state "$lk_state" 2>/dev/null || true' EXIT
+lk_status=0
+lk_env="$(bash scripts/livekit-server.sh start --state "$lk_state")" || lk_status=$?
+if [ "$lk_status" -eq 0 ]; then
+    eval "$lk_env"
+elif [ "$lk_status" -eq 3 ] && [ -z "${CI:-}" ]; then
+    echo "test.sh: no Go toolchain, the livekit tests will skip" >&2
+else
+    exit "$lk_status"
+fi
 .venv/bin/pytest -q -p no:cacheprovider tests
 .venv/bin/pytest -q -p no:cacheprovider --nbmake notebooks

@@ -129,7 +129,7 @@ class JobContext:
         room.on("disconnected", self._on_room_disconnected)
         await room.connect(self._url, self._token, rtc.RoomOptions(auto_subscribe=auto_subscribe))
         self._connected = True
-        logger.info("connected to room", extra=self.log_context_fields)
+        logger.info("connected to room")  # the job's fields come from the log context
 
     def _on_room_disconnected(self, *_: Any) -> None:
         self.shutdown("room disconnected")
@@ -169,7 +169,7 @@ class JobContext:
                 coro = cb(reason) if n_params else cb()  # type: ignore[call-arg]
                 await asyncio.wait_for(coro, per_callback)
             except Exception:
-                logger.exception("shutdown callback failed", extra=self.log_context_fields)
+                logger.exception("shutdown callback failed")
 
     async def _disconnect(self) -> None:
         if self._room is not None and self._connected:
@@ -177,4 +177,4 @@ class JobContext:
             try:
                 await self._room.disconnect()
             except Exception:
-                logger.exception("room disconnect failed", extra=self.log_context_fields)
+                logger.exception("room disconnect failed")

@@ -7,6 +7,8 @@
 - :class:`RoomTextOutput`: transcriptions on the ``lk.transcription`` text stream, one stream per
   segment (attributes ``lk.segment_id``, ``lk.transcription_final``).
 - :class:`RoomChatInput`: user text from ``lk.chat`` text streams.
+- :class:`AgentStateAttribute`: the session's agent state as the agent participant's
+  ``lk.agent.state`` attribute (what LiveKit's clients show: listening, thinking, speaking).
 - :class:`RoomIO` and :func:`room_session_io`: all of the above (and the linked participant's
   camera, :mod:`flowagents.job.room_video`) as one :class:`SessionIO`, plus the end of the session
   when the linked participant leaves or the room disconnects.
@@ -39,13 +41,15 @@ from flowagents.voice.io import (
 if TYPE_CHECKING:
     from flowagents.llm import ImageContent
 
-__all__ = ["RoomAudioInput", "RoomAudioOutput", "RoomChatInput", "RoomIO", "RoomTextOutput",
-           "TOPIC_CHAT", "TOPIC_TRANSCRIPTION", "open_session_room", "room_session_io"]
+__all__ = ["ATTRIBUTE_AGENT_STATE", "TOPIC_CHAT", "TOPIC_TRANSCRIPTION", "AgentStateAttribute",
+           "RoomAudioInput", "RoomAudioOutput", "RoomChatInput", "RoomIO", "RoomTextOutput",
+           "open_session_room", "room_session_io"]
 
 logger = logging.getLogger("flowagents.job")
 
 TOPIC_TRANSCRIPTION = "lk.transcription"
 TOPIC_CHAT = "lk.chat"
+ATTRIBUTE_AGENT_STATE = "lk.agent.state"
 
 _CLOSE = object()
 
@@ -380,6 +384,35 @@ class RoomChatInput:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
+class AgentStateAttribute:
+    """The agent's state as its participant attribute ``lk.agent.state``, every change in order.
+
+    Updates go out from one owned task, so a slow server round trip never blocks the session
+    and ``thinking`` can never overtake ``listening``.
+    """
+
+    def __init__(self, room: Any) -> None:
+        self._room = room
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._task = asyncio.create_task(self._send(), name="room-agent-state")
+
+    def set(self, state: str) -> None:
+        self._queue.put_nowait(state)
+
+    async def _send(self) -> None:
+        while True:
+            state = await self._queue.get()
+            try:
+                await self._room.local_participant.set_attributes(
+                    {ATTRIBUTE_AGENT_STATE: state})
+            except Exception:
+                logger.exception("failed to publish the agent state", extra={"state": state})
+
+    async def aclose(self) -> None:
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+
 class _Session(Protocol):
     """What :class:`RoomIO` needs of an ``AgentSession``."""
 
@@ -423,6 +456,7 @@ class RoomIO:
                                             source_factory=source_factory, publish=publish)
         self.text_output = RoomTextOutput(room, sender=self._sender)
         self.chat_input = RoomChatInput(room, self._on_text)
+        self.agent_state = AgentStateAttribute(room)
         self.video_input = RoomVideoInput(
             room, participant_identity=participant_identity,
             stream_factory=video_stream_factory or _video_stream) if video else None
@@ -430,6 +464,8 @@ class RoomIO:
                             text_output=self.text_output)
         self._watcher: asyncio.Task[None] | None = None
         self._aclosed = False
+        self._done = asyncio.Event()
+        self._job: Any = None  # the JobContext this I/O ends when its session ends
         room.on("participant_connected", self._on_joined)
         room.on("participant_disconnected", self._on_left)
         room.on("disconnected", self._on_room_disconnected)
@@ -449,6 +485,29 @@ class RoomIO:
             self._watcher = asyncio.create_task(self._close_session(self._session),
                                                 name="room-io-close")
             self._report_metrics_to_worker(self._session)
+            if hasattr(self._session, "on"):
+                self.attach(self._session)
+
+    def attach(self, session: Any) -> None:
+        """Follow ``session``: its agent state goes out as ``lk.agent.state``. Inside a job, the
+        job's shutdown closes the session first (its history complete before the room is left),
+        and the session's end in the room (linked participant gone, room closed) ends the job,
+        whose process then goes back to the pool: LiveKit's job lifecycle."""
+        session.on("agent_state_changed", lambda ev: self.agent_state.set(str(ev.new_state)))
+        from flowagents.job.context import get_job_context
+
+        try:
+            self._job = get_job_context()
+        except RuntimeError:
+            return
+
+        async def close_for_job() -> None:
+            from flowagents.voice.events import CloseReason
+
+            await session.aclose(CloseReason.JOB_SHUTDOWN)
+            await self.aclose()
+
+        self._job.add_shutdown_callback(close_for_job)
 
     @staticmethod
     def _report_metrics_to_worker(session: Any) -> None:
@@ -509,10 +568,13 @@ class RoomIO:
 
         logger.info("linked participant gone, closing the session", extra={"reason": reason})
         await session.aclose(CloseReason.PARTICIPANT_DISCONNECTED)
+        await self.aclose()
 
     async def aclose(self) -> None:
-        """Stop everything (idempotent; safe to call from the session's own ``aclose``)."""
+        """Stop everything (idempotent: a second call waits for the first to finish; safe to
+        call from the session's own ``aclose``)."""
         if self._aclosed:
+            await self._done.wait()
             return
         self._aclosed = True
         for event, fn in (("participant_connected", self._on_joined),
@@ -524,8 +586,8 @@ class RoomIO:
         if watcher is not None and watcher is not asyncio.current_task():
             watcher.cancel()
             await asyncio.gather(watcher, return_exceptions=True)
-        parts: list[Any] = [self.chat_input, self.text_output, self.audio_input,
-                            self.audio_output]
+        parts: list[Any] = [self.chat_input, self.text_output, self.agent_state,
+                            self.audio_input, self.audio_output]
         if self.video_input is not None:
             parts.append(self.video_input)
         for part in parts:
@@ -535,6 +597,10 @@ class RoomIO:
                 logger.exception("failed to close room I/O")
         if not self.closed.done():
             self.closed.set_result("closed")
+        self._done.set()
+        reason = self.closed.result()
+        if self._job is not None and reason != "closed":
+            self._job.shutdown(reason.replace("_", " "))
 
 
 async def room_session_io(room: Any, *, session: _Session | None = None,
@@ -560,10 +626,12 @@ class _RoomVideo(VideoInput):
 async def open_session_room(session: AgentSession, room: Any,
                             options: Mapping[str, Any]) -> RoomIO:
     """``AgentSession.start(room=...)``: the room's I/O for ``session``. The participant's
-    ``lk.chat`` text is a text turn; inside a job, the session's metrics go to the worker."""
+    ``lk.chat`` text is a text turn; the agent state goes out as ``lk.agent.state``; inside a
+    job, the session's metrics go to the worker and the session and the job end together."""
     room_io = await room_session_io(
         room, on_text=lambda text, _identity: session.push_text(text), **options)
     RoomIO._report_metrics_to_worker(session)
+    room_io.attach(session)
     if room_io.video_input is not None:
         room_io.io.video_input = _RoomVideo(room_io)
     return room_io

@@ -502,18 +502,21 @@ class FakeTTS(TTS):
 
     ``streaming=False`` (the default) declares a chunked TTS, so the framework's sentence
     splitter calls ``synthesize`` per sentence; ``stream()`` works either way, voicing each
-    flushed piece of text as one segment.
+    flushed piece of text as one segment. ``tone_hz`` voices a sine at that pitch (at a third of
+    full scale) instead of silence, for a listener that checks the audio is there (a room
+    participant measuring RMS).
     """
 
     label = "fake-tts"
 
     def __init__(self, script: Script, *, sample_rate: int = 24000,
                  frame_duration: float = 0.02, streaming: bool = False,
-                 unscripted_audio: bool = True) -> None:
+                 unscripted_audio: bool = True, tone_hz: float | None = None) -> None:
         super().__init__(TTSCapabilities(streaming=streaming), sample_rate)
         self.script = script
         self.frame_duration = frame_duration
         self.unscripted_audio = unscripted_audio
+        self.tone_hz = tone_hz
         self.calls: list[TTSCall] = []
         self._frame_samples = round(frame_duration * sample_rate)
         self._zeros = np.zeros(self._frame_samples, dtype=np.int16)
@@ -542,11 +545,20 @@ class FakeTTS(TTS):
     def _frames(self, audio_duration: float) -> list[AudioFrame]:
         total = round(audio_duration * self.sample_rate)
         n = self._frame_samples
+        tone = None if self.tone_hz is None else self._tone(total)
         frames = []
         for offset in range(0, total, n):
-            data = self._zeros if offset + n <= total else self._zeros[: total - offset]
+            if tone is not None:
+                data = tone[offset:offset + n]
+            else:
+                data = self._zeros if offset + n <= total else self._zeros[: total - offset]
             frames.append(AudioFrame(data, self.sample_rate, 1, offset / self.sample_rate))
         return frames
+
+    def _tone(self, samples: int) -> np.ndarray:
+        assert self.tone_hz is not None
+        t = np.arange(samples) / self.sample_rate
+        return (np.sin(2 * np.pi * self.tone_hz * t) * (32767 / 3)).astype(np.int16)
 
     async def _run(self, call: TTSCall, segment_id: str) -> AsyncIterator[SynthesizedAudio]:
         try:

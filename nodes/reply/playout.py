@@ -93,6 +93,7 @@ class _Step:
     segments: list[_Segment] = field(default_factory=list)
     started_at: float | None = None
     played: float = 0.0
+    transcribed: bool = False  # some of its text went out as transcription
 
 
 class _Mouth:
@@ -285,8 +286,15 @@ class _Mouth:
             upto = _covered(seg.text, seg.played / total) if total > 0 else 0
         if upto > seg.emitted:
             delta = seg.text[seg.emitted:upto]
+            first_of_segment = seg.emitted == 0
             seg.emitted = upto
             if delta.strip():
+                step = self.step
+                if step is not None:
+                    # segments are sentences voiced apart: the space between them is in none
+                    if first_of_segment and step.transcribed and not delta[0].isspace():
+                        delta = " " + delta
+                    step.transcribed = True
                 self.emit("transcription", TranscriptionSegment(
                     speech.id, delta, "agent", False, self.now()))
 

@@ -40,6 +40,13 @@ def test_default_tts_stage_voices_each_sentence() -> None:
     assert r.messages()[-1] == ("assistant", REPLY, False)
 
 
+def test_transcription_of_a_reply_keeps_the_space_between_its_sentences() -> None:
+    r = run(two_sentences())
+    agent = [seg for _, seg in r.transcriptions if seg.participant == "agent"]
+    assert "".join(seg.text for seg in agent) == REPLY
+    assert agent[-1].final
+
+
 class Loud(Agent):
     """Reads each segment as a stream, as a user's override does, and voices it upper-cased."""
 

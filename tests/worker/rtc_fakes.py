@@ -43,6 +43,11 @@ class FakeWriter:
 class FakeLocalParticipant:
     def __init__(self) -> None:
         self.writers: list[FakeWriter] = []
+        self.attribute_updates: list[dict[str, str]] = []
+
+    async def set_attributes(self, attributes: dict[str, str]) -> None:
+        await asyncio.sleep(0)  # a server round trip
+        self.attribute_updates.append(dict(attributes))
 
     async def stream_text(self, *, topic: str = "", attributes: dict[str, str] | None = None,
                           sender_identity: str | None = None, **_: Any) -> FakeWriter:

@@ -105,6 +105,10 @@ def test_session_on_room_io_hears_replies_transcribes_chats_and_closes_when_user
     user = [w for w in writers if w.sender_identity == "alice"]
     assert user
     assert all(w.attributes["lk.transcribed_track_id"] == "TR_alice" for w in user)
+    # the agent's state, as LiveKit's clients read it: the lk.agent.state attribute, in order
+    states = [u["lk.agent.state"] for u in r["room"].local_participant.attribute_updates]
+    assert states == ["listening", "thinking", "speaking", "listening",
+                      "thinking", "speaking", "listening"]
     assert r["closes"] == ["participant_disconnected"]
     assert r["mics"][0].closed
     assert r["mics"][0].rate == 16000
