@@ -74,7 +74,7 @@ def _config(base: AgentConfig, ctx: JobContext) -> AgentConfig:
 
 def prewarm(proc: JobProcess) -> None:
     """Load the Silero VAD once per process (what the voice agent listens with)."""
-    from nodes.silero_vad import SileroVAD
+    from flowagents.plugins.silero import SileroVAD
 
     proc.userdata["vad"] = SileroVAD()
 
@@ -113,10 +113,11 @@ def _scripted(cfg: AgentConfig, vad: Any) -> dict[str, Any]:
 
 
 async def _voice(cfg: AgentConfig, ctx: JobContext) -> None:
-    from flowagents.voice import Agent, AgentSession
+    from flowagents.session import AgentSession
+    from flowagents.voice import Agent
 
     if cfg.providers == "local":
-        from nodes.local import local_providers
+        from flowagents.plugins.local import local_providers
 
         kwargs = local_providers().session_kwargs()
     else:

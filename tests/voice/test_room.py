@@ -75,6 +75,11 @@ def test_inside_a_job_the_sessions_metrics_reach_the_worker(monkeypatch: Any) ->
         def report_metrics(self, event: Any) -> None:
             reported.append(event)
 
+        def add_shutdown_callback(self, callback: Any) -> None:
+            """Room I/O closes the session first when the job shuts down."""
+
+        def shutdown(self, reason: str = "") -> None: ...
+
     monkeypatch.setattr(flowagents.job.context, "get_job_context", lambda: Job())
     script = Script()
     script.llm_reply(input="Hello from the chat.", content="Hi!")
