@@ -54,15 +54,20 @@ class APIError(Exception):
 
 
 class APIStatusError(APIError):
-    """The service answered with an error status. 4xx other than 408/429 are not retryable."""
+    """The service answered with an error status. 4xx other than 408/429 are not retryable.
+
+    ``retry_after`` is the wait in seconds the service asked for (a 429's ``Retry-After``): a
+    retry waits at least that long."""
 
     def __init__(self, message: str, *, status_code: int = -1, request_id: str | None = None,
-                 body: Any = None, retryable: bool | None = None) -> None:
+                 body: Any = None, retryable: bool | None = None,
+                 retry_after: float | None = None) -> None:
         if retryable is None:
             retryable = not (400 <= status_code < 500) or status_code in (408, 429)
         super().__init__(message, body=body, retryable=retryable)
         self.status_code = status_code
         self.request_id = request_id
+        self.retry_after = retry_after
 
     def __str__(self) -> str:
         return f"{self.message} (status_code={self.status_code}, request_id={self.request_id})"

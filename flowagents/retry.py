@@ -3,8 +3,9 @@
 The framework, not each provider, decides how hard to try: :func:`call_with_retry` runs one
 provider call under :class:`~flowagents.errors.APIConnectOptions` (each attempt bounded by
 ``timeout``, up to ``max_retry`` retries, only for an :class:`~flowagents.errors.APIError` that
-says it is ``retryable``). :func:`retry_stream` does the same for a streamed reply, but only until
-its first item was delivered: after that a retry would repeat output the user already heard.
+says it is ``retryable``; a service's ``retry_after`` is the least wait before the next one).
+:func:`retry_stream` does the same for a streamed reply, but only until its first item was
+delivered: after that a retry would repeat output the user already heard.
 Waits use the running loop (``asyncio.sleep``), so they are virtual in tests.
 
 :class:`Availability` is the shared bookkeeping of the fallback adapters: which providers are up,
@@ -55,7 +56,10 @@ def is_retryable(exc: BaseException) -> bool:
 def _retrying(options: APIConnectOptions, label: str,
               retry_if: Callable[[BaseException], bool] = is_retryable) -> AsyncRetrying:
     def wait(state: RetryCallState) -> float:
-        return options.interval_for(state.attempt_number - 1)
+        interval = options.interval_for(state.attempt_number - 1)
+        exc = state.outcome.exception() if state.outcome is not None else None
+        asked = getattr(exc, "retry_after", None)  # a 429's Retry-After is a floor
+        return max(interval, asked) if isinstance(asked, int | float) else interval
 
     def before_sleep(state: RetryCallState) -> None:
         logger.warning("provider call failed, retrying",

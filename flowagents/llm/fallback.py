@@ -4,9 +4,12 @@ Each LLM gets its own short retry budget (``max_retry_per_llm``, ``attempt_timeo
 retryable failure after it marks that LLM unavailable (an ``availability_changed`` event), starts
 a recovery probe owned by the adapter (it replays the failed request every
 ``recovery_interval`` s until it succeeds; cancelled by ``aclose()``), and moves to the next
-LLM. A reply that already streamed chunks is never switched (the user may have heard them): its
-error is raised. When every LLM failed, ``APIConnectionError("all LLMs failed")`` is raised (not
-retryable: the chain was already retried). Non-retryable errors (a bad request) are raised as is.
+LLM. A reply that fails after some of its text streamed is not restarted (the user may have
+heard that text) but completed: the next LLM gets the context with the text said so far as the
+assistant's message and continues it, so the turn keeps one reply. A reply that already streamed
+tool-call pieces cannot be completed that way: its error is raised. When every LLM failed,
+``APIConnectionError("all LLMs failed")`` is raised (not retryable: the chain was already
+retried). Non-retryable errors (a bad request) are raised as is.
 """
 
 from __future__ import annotations
@@ -68,22 +71,29 @@ class FallbackAdapter(LLM):
     async def _chat(self, chat_ctx: ChatContext, tools: Sequence[FunctionTool],
                     tool_choice: ToolChoice) -> AsyncIterator[ChatChunk]:
         opts = self._options
+        said: list[str] = []  # the reply's text so far, over every LLM that took part
         for index in self.availability.order():
             llm = self.llms[index]
-            delivered = False
+            ctx = chat_ctx
+            if said:
+                ctx = chat_ctx.copy()
+                ctx.add_message(role="assistant", content="".join(said))
+            calls_sent = False
 
-            def open_stream(llm: LLM = llm) -> AsyncIterator[ChatChunk]:
-                return llm.chat(chat_ctx=chat_ctx, tools=tools, tool_choice=tool_choice,
+            def open_stream(llm: LLM = llm, ctx: ChatContext = ctx) -> AsyncIterator[ChatChunk]:
+                return llm.chat(chat_ctx=ctx, tools=tools, tool_choice=tool_choice,
                                 conn_options=opts)
 
             try:
                 async for chunk in retry_stream(open_stream, conn_options=opts, label=llm.label):
-                    delivered = True
+                    said.append(chunk.delta)
+                    calls_sent = calls_sent or bool(chunk.tool_calls)
                     yield chunk
             except APIError as e:
-                if delivered or not e.retryable:
+                if calls_sent or not e.retryable:
                     raise
-                logger.warning("LLM failed, trying the next one", extra={"llm": llm.label})
+                logger.warning("LLM failed, trying the next one",
+                               extra={"llm": llm.label, "mid_reply": any(said)})
                 self.availability.mark_unavailable(index, self._probe(llm, chat_ctx, tools))
                 continue
             self.availability.mark_available(index)

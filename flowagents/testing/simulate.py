@@ -158,7 +158,8 @@ async def simulate(
     t0 = loop.time()
     stt, llm, tts = FakeSTT(script), FakeLLM(script), FakeTTS(script)
     output = RecordingAudioOutput(can_pause=pausable_output)
-    session = AgentSession(stt=stt, llm=llm, tts=tts, **dict(options or {}))
+    # options may replace a fake by a real provider (an LLM against a local server)
+    session = AgentSession(**{"stt": stt, "llm": llm, "tts": tts, **dict(options or {})})
     # the VAD hears with the session's options (min_speech/min_silence_duration, ...), as a real
     # VAD built from them would
     session.vad = vad = FakeVAD(script, _vad_options(session.options))

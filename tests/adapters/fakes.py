@@ -14,6 +14,7 @@ from flowagents.tts import TTS, TTSCapabilities
 from flowagents.types import (
     AudioFrame,
     ChatChunk,
+    FunctionToolCallDelta,
     SpeechData,
     SpeechEvent,
     SpeechEventType,
@@ -134,11 +135,14 @@ class FakeVAD(VAD):
 
 class FakeLLM(LLM):
     """Streams ``reply`` word by word, ``ttft`` then 0.1 s per word; ``fail`` attempts fail
-    before any chunk; ``fail_mid`` fails after the first chunk."""
+    before any chunk; ``fail_mid`` fails after the first chunk; ``tool_call`` sends a tool-call
+    piece with each word. ``contexts`` records the context of each call."""
 
     def __init__(self, label: str, reply: str = "hello there", *, ttft: float = 0.1,
-                 fail: int = 0, fail_mid: bool = False) -> None:
+                 fail: int = 0, fail_mid: bool = False, tool_call: bool = False) -> None:
         self.label = label
+        self.tool_call = tool_call
+        self.contexts: list[ChatContext] = []
         self.reply = reply
         self.ttft = ttft
         self.fail = fail
@@ -149,6 +153,7 @@ class FakeLLM(LLM):
              tool_choice: ToolChoice = "auto",
              conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
              ) -> AsyncIterator[ChatChunk]:
+        self.contexts.append(chat_ctx)
         return self._run()
 
     async def _run(self) -> AsyncIterator[ChatChunk]:
@@ -158,7 +163,8 @@ class FakeLLM(LLM):
             self.fail -= 1
             raise APIConnectionError()
         for word in self.reply.split():
-            yield ChatChunk(id=self.label, delta=word + " ")
+            calls = (FunctionToolCallDelta(name="f", arguments="{}"),) if self.tool_call else ()
+            yield ChatChunk(id=self.label, delta=word + " ", tool_calls=calls)
             if self.fail_mid:
                 raise APIConnectionError()
             await asyncio.sleep(0.1)

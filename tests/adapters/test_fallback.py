@@ -52,24 +52,36 @@ def test_llm_switches_after_retries_and_back_after_recovery() -> None:
     assert events == [("a", False, 0.2), ("a", True, 10.6)]
 
 
-def test_llm_never_switches_after_output_was_delivered() -> None:
+def test_llm_failing_mid_reply_is_completed_by_the_next_llm() -> None:
     a = FakeLLM("a", "one two", fail_mid=True)
-    b = FakeLLM("b")
+    b = FakeLLM("b", "three four")
 
     async def main() -> list[str]:
         adapter = LLMFallback([a, b])
-        got: list[str] = []
-
-        async def consume() -> None:
-            async for c in adapter.chat(chat_ctx=ChatContext()):
-                got.append(c.delta)
-
-        with pytest.raises(APIConnectionError):
-            await consume()
+        ctx = ChatContext()
+        ctx.add_message(role="user", content="count")
+        got = [c.delta async for c in adapter.chat(chat_ctx=ctx)]
         await adapter.aclose()
         return got
 
-    assert run_virtual(main()) == ["one "]
+    assert run_virtual(main()) == ["one ", "three ", "four "]
+    assert len(a.calls) == 1  # not retried: "one" was already said
+    assert [(m.role, m.text_content) for m in b.contexts[0].items] == [
+        ("user", "count"), ("assistant", "one ")]  # b continues what a said
+
+
+def test_llm_never_switches_after_tool_call_pieces_were_delivered() -> None:
+    a = FakeLLM("a", "one two", fail_mid=True, tool_call=True)
+    b = FakeLLM("b")
+
+    async def main() -> None:
+        adapter = LLMFallback([a, b])
+        with pytest.raises(APIConnectionError):
+            async for _ in adapter.chat(chat_ctx=ChatContext()):
+                pass
+        await adapter.aclose()
+
+    run_virtual(main())
     assert b.calls == []
 
 

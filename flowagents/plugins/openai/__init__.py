@@ -1,0 +1,11 @@
+"""OpenAI and OpenAI-compatible services, as ``livekit.plugins.openai`` names them.
+
+``openai.LLM(model=..., base_url=...)`` streams chat completions (OpenAI, Groq, Together, Ollama,
+vLLM, the llama.cpp server); ``openai.STT`` transcribes the VAD's segments with
+``/audio/transcriptions``; ``openai.TTS`` streams PCM from ``/audio/speech``. Keys come from
+``api_key=`` or ``OPENAI_API_KEY``.
+"""
+
+from .llm import LLM
+
+__all__ = ["LLM"]

@@ -1,0 +1,27 @@
+"""Pytest fixtures that serve the local provider servers on their own thread, for other tests.
+
+Import the ones you need into a conftest (``from providers.fixtures import openai_server``) and
+point the provider at ``openai_server.base_url`` (``OPENAI_BASE_URL`` for code that reads the
+environment). The server runs on its own loop, so an agent under test may run anywhere: another
+loop, a job process. Script replies with ``openai_server.replies.append(Reply(...))``; without a
+script it echoes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from .openai_server import OpenAIServer
+from .threaded import serve_in_thread
+
+__all__ = ["openai_server"]
+
+
+@pytest.fixture
+def openai_server() -> Iterator[OpenAIServer]:
+    """An OpenAI-compatible server (key ``sk-test-0123456789``); ``.base_url`` ends in /v1."""
+    server = OpenAIServer()
+    with serve_in_thread(server):
+        yield server
