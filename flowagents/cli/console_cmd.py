@@ -31,8 +31,6 @@ The worker's ``entrypoint`` is not run: the console has no room.
 from __future__ import annotations
 
 import asyncio
-import importlib
-import importlib.util
 import inspect
 import io
 import os
@@ -43,9 +41,11 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Annotated, Any, TextIO
+from typing import TYPE_CHECKING, Annotated, Any, TextIO, TypeVar
 
 import typer
+
+from .loading import LoadError, Verbose, exit_with, import_target, user_frame
 
 if TYPE_CHECKING:
     from flowagents.plugins.local import LocalProviders
@@ -57,8 +57,11 @@ if TYPE_CHECKING:
 __all__ = ["ConsoleError", "TurnTimings", "console", "load_agent_app", "register"]
 
 
-class ConsoleError(RuntimeError):
+class ConsoleError(LoadError):
     """A console run cannot go on (bad agent file, no device, unreadable WAV, timeout)."""
+
+
+_R = TypeVar("_R")
 
 
 # -- loading the agent file ------------------------------------------------------------------
@@ -71,33 +74,12 @@ class AgentApp:
     create_session: Callable[[LocalProviders], AgentSession]
 
 
-def _import(target: str) -> ModuleType:
-    path = Path(target)
-    if target.endswith(".py") or path.exists():
-        if not path.is_file():
-            raise ConsoleError(f"agent file {target} does not exist")
-        name = f"flowagents_console_{path.stem}"
-        spec = importlib.util.spec_from_file_location(name, path)
-        if spec is None or spec.loader is None:
-            raise ConsoleError(f"cannot load {target} as a Python module")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-        return module
-    try:
-        return importlib.import_module(target)
-    except ModuleNotFoundError as e:
-        if e.name == target:
-            raise ConsoleError(f"no agent file or module named {target!r}") from None
-        raise
-
-
 def load_agent_app(target: str) -> AgentApp:
     """Import ``target`` and find its agent and session factories (see the module docstring)."""
     from flowagents.session import AgentSession
     from flowagents.voice import Agent
 
-    module = _import(target)
+    module = import_target(target)
     create_agent = getattr(module, "create_agent", None)
     if create_agent is None:
         agents = [obj for obj in vars(module).values()
@@ -113,21 +95,38 @@ def load_agent_app(target: str) -> AgentApp:
     if create_session is None:
         def create_session(providers: LocalProviders) -> AgentSession:
             return AgentSession(**providers.session_kwargs())
-    return AgentApp(module, create_agent, create_session)
+    return AgentApp(module, _as_user_code(create_agent, f"{target}: create_agent()"),
+                    _as_user_code(create_session, f"{target}: create_session()"))
 
 
-def load_providers(out: TextIO) -> LocalProviders:
-    """The four offline models, loaded in parallel, with one progress line per model."""
+def _as_user_code(fn: Callable[..., _R], what: str) -> Callable[..., _R]:
+    """``fn`` with an exception it raises turned into a one-line ConsoleError naming where."""
+
+    def call(*args: Any) -> _R:
+        try:
+            return fn(*args)
+        except Exception as e:
+            where = user_frame(e.__traceback__)
+            at = f" (at {where})" if where else ""
+            raise ConsoleError(f"{what} failed: {type(e).__name__}: {e}{at}") from e
+
+    return call
+
+
+def load_providers(out: TextIO, *, tts: bool = True) -> LocalProviders:
+    """The offline models, loaded in parallel, with one progress line per model (``tts``:
+    Piper too; a text conversation needs no voice)."""
     from flowagents.plugins.local import MODEL_NAMES, local_providers
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     started = time.perf_counter()
-    print(f"loading offline models ({', '.join(MODEL_NAMES.values())})...", file=out, flush=True)
+    names = [name for role, name in MODEL_NAMES.items() if tts or role != "tts"]
+    print(f"loading offline models ({', '.join(names)})...", file=out, flush=True)
 
     def loaded(role: str, seconds: float) -> None:
         print(f"  {MODEL_NAMES[role]} ready in {seconds:.2f} s", file=out, flush=True)
 
-    providers = local_providers(on_loaded=loaded)
+    providers = local_providers(on_loaded=loaded, tts=tts)
     print(f"models loaded in {time.perf_counter() - started:.2f} s", file=out, flush=True)
     return providers
 
@@ -171,6 +170,24 @@ class TurnTimings:
                 f"({s(self.after_vad)} after the VAD's silence wait)")
 
 
+@dataclass(slots=True)
+class TextTurn:
+    """One typed turn's latency, in seconds on the session clock (``None``: not measured)."""
+
+    sent_at: float
+    llm_ttft: float | None = None
+    shown_at: float | None = None  # the reply's first text shown
+    done_at: float | None = None  # the reply complete (its tool rounds included)
+
+    def line(self, n: int) -> str:
+        def s(v: float | None) -> str:
+            return "-" if v is None else f"{v - self.sent_at:.2f} s"
+
+        ttft = "-" if self.llm_ttft is None else f"{self.llm_ttft:.2f} s"
+        return (f"turn {n} latency: LLM first token {ttft} | first text {s(self.shown_at)} | "
+                f"whole reply {s(self.done_at)}")
+
+
 @dataclass
 class SessionWatch:
     """Follows a running session: prints the transcript, collects per-turn timings."""
@@ -183,6 +200,8 @@ class SessionWatch:
     _vad_ends: list[tuple[float, float]] = field(default_factory=list)  # (timestamp, arrival)
     _printed: int = 0
     _by_speech: dict[str, TurnTimings] = field(default_factory=dict)
+    text_turns: dict[str, TextTurn] = field(default_factory=dict)  # typed turns by speech id
+    text_done: int = 0
 
     def attach(self) -> None:
         from flowagents.types import VADEventType
@@ -193,6 +212,7 @@ class SessionWatch:
         s.on("function_tools_executed", self._on_tools)
         s.on("metrics_collected", self._on_metrics)
         s.on("agent_state_changed", self._on_state)
+        s.runtime.output("playback").subscribe(self._on_playback)
         s.on("error", lambda ev: self._say(f"[error] {type(ev.error).__name__}: {ev.error}"))
 
         def vad(event: Any) -> None:
@@ -234,6 +254,9 @@ class SessionWatch:
             self.turns.append(turn)
             self._by_speech[m.speech_id] = turn
         elif isinstance(m, LLMMetrics):
+            typed = self.text_turns.get(m.speech_id)
+            if typed is not None and typed.llm_ttft is None and m.ttft >= 0:
+                typed.llm_ttft = m.ttft
             known = self._by_speech.get(m.speech_id)
             if known is not None and known.llm_ttft is None and m.ttft >= 0:
                 known.llm_ttft = m.ttft
@@ -241,6 +264,11 @@ class SessionWatch:
             known = self._by_speech.get(m.speech_id)
             if known is not None and known.tts_ttfb is None and m.ttfb >= 0:
                 known.tts_ttfb = m.ttfb
+
+    def _on_playback(self, event: Any) -> None:
+        typed = self.text_turns.get(event.speech.id)
+        if event.kind == "started" and typed is not None and typed.shown_at is None:
+            typed.shown_at = event.time
 
     def _on_state(self, ev: Any) -> None:
         if ev.new_state == "speaking":
@@ -316,7 +344,10 @@ async def run_wav(app: AgentApp, providers: LocalProviders, input_path: Path,
         watch.print_timings(final=True)
         await session.aclose()
         if output_path is not None:
-            speaker.save(output_path)
+            try:
+                speaker.save(output_path)
+            except (OSError, RuntimeError) as e:  # checked up front; the disk may still fail
+                raise ConsoleError(f"cannot write {output_path}: {e}") from None
             print(f"[wrote {speaker.duration:.1f} s of agent audio to {output_path}]",
                   file=out, flush=True)
     return watch
@@ -362,10 +393,19 @@ async def run_text(app: AgentApp, providers: LocalProviders, *, limit: float,
             if text in ("/quit", "/exit"):
                 break
             print(f"user: {text}", file=out, flush=True)
+            turn = TextTurn(session.now())
             handle = session.generate_reply(user_input=text)
-            await asyncio.wait_for(handle.wait_for_playout(), limit)
+            watch.text_turns[handle.id] = turn
+            try:
+                await asyncio.wait_for(handle.wait_for_playout(), limit)
+            except TimeoutError:
+                raise ConsoleError("timed out waiting for the agent's reply (--timeout)"
+                                   ) from None
+            turn.done_at = session.now()
             if not await wait_quiet(watch, hold=0.3, within=limit):
                 raise ConsoleError("timed out waiting for the agent's reply (--timeout)")
+            watch.text_done += 1
+            print(turn.line(watch.text_done), file=out, flush=True)
     finally:
         await session.aclose()
     return watch
@@ -405,7 +445,8 @@ async def run_device(app: AgentApp, providers: LocalProviders, *, out: TextIO) -
     from .console_io import NoAudioDeviceError, open_device
 
     try:
-        mic, speaker = open_device(output_rate=providers.tts.sample_rate)
+        rate = providers.tts.sample_rate if providers.tts is not None else 24000
+        mic, speaker = open_device(output_rate=rate)
     except NoAudioDeviceError as e:
         raise ConsoleError(str(e)) from None
     session = app.create_session(providers)
@@ -426,38 +467,28 @@ def console(
     agent_file: Annotated[str, typer.Argument(
         help="The agent: a Python file (examples/minimal.py) or a module name.")],
     text: Annotated[bool, typer.Option(
-        "--text", help="Type the user's turns (stdin); print the agent's replies.")] = False,
+        "--text", help="Type the user's turns (stdin); print the agent's replies (no TTS).")
+    ] = False,
     input: Annotated[Path | None, typer.Option(  # noqa: A002 (the option's name)
-        "--input", "-i", help="Play this WAV file as the user (real time), then exit.",
-        dir_okay=False)] = None,
+        "--input", "-i", help="Play this WAV file as the user (real time), then exit.")] = None,
     output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="Record the agent's audio to this WAV file (with --input).",
-        dir_okay=False)] = None,
+        "--output", "-o", help="Record the agent's audio to this WAV file (with --input).")
+    ] = None,
     timeout: Annotated[float, typer.Option(
         help="Give up after this many seconds (--input, --text: per reply).")] = 120.0,
+    verbose: Verbose = False,
 ) -> None:
     """Talk to an agent on this machine: microphone and speaker, --text, or WAV files."""
-    if output is not None and input is None:
-        _fail("--output needs --input (the microphone mode plays the reply on the speaker)")
-    if text and input is not None:
-        _fail("choose one of --text and --input")
-    if input is not None and not input.is_file():
-        _fail(f"input file {input} does not exist")
-    if input is None and not text:  # fail before loading models when there is no device
-        from .console_io import NoAudioDeviceError, open_device
-
-        try:
-            mic, speaker = open_device()
-        except NoAudioDeviceError as e:
-            _fail(str(e))
-        asyncio.run(_close_devices(mic, speaker))
     try:
+        _check_arguments(text, input, output)
         app = load_agent_app(agent_file)
-        providers = load_providers(sys.stderr)
-    except ConsoleError as e:
-        _fail(str(e))
+        if input is None and not text:  # fail before loading models when there is no device
+            _check_device()
+        providers = load_providers(sys.stderr, tts=not text)
     except ImportError as e:  # a model package is missing: the message says what to install
-        _fail(str(e))
+        exit_with(LoadError(str(e)), verbose=verbose)
+    except LoadError as e:
+        exit_with(e, verbose=verbose)
     try:
         if input is not None:
             asyncio.run(_warm(run_wav(app, providers, input, output, limit=timeout,
@@ -467,12 +498,57 @@ def console(
                                        stdin=sys.stdin), providers))
         else:
             asyncio.run(_warm(run_device(app, providers, out=sys.stdout), providers))
-    except ConsoleError as e:
-        _fail(str(e))
+    except LoadError as e:
+        exit_with(e, verbose=verbose)
     except KeyboardInterrupt:
         pass
     finally:
         asyncio.run(providers.aclose())
+
+
+def _check_arguments(text: bool, input: Path | None,  # noqa: A002 (the option's name)
+                     output: Path | None) -> None:
+    """Refuse what would fail later, before any model loads: the WAV to play (readable audio,
+    not empty) and the folder to write to."""
+    if output is not None and input is None:
+        raise ConsoleError("--output needs --input (the microphone mode plays the reply on the "
+                           "speaker)")
+    if text and input is not None:
+        raise ConsoleError("choose one of --text and --input")
+    if input is not None:
+        if input.is_dir():
+            raise ConsoleError(f"input {input} is a folder: give a WAV file")
+        if not input.is_file():
+            raise ConsoleError(f"input file {input} does not exist")
+        import soundfile as sf
+
+        try:
+            info = sf.info(str(input))
+        except (sf.LibsndfileError, RuntimeError):
+            raise ConsoleError(f"input file {input} is not audio (a WAV, FLAC or OGG file)"
+                               ) from None
+        if info.frames == 0:
+            raise ConsoleError(f"input file {input} has no audio (0 samples)")
+    if output is not None:
+        folder = output.parent
+        if output.is_dir():
+            raise ConsoleError(f"output {output} is a folder: give a file name (reply.wav)")
+        if not folder.is_dir():
+            raise ConsoleError(f"cannot write {output}: folder {str(folder)!r} does not exist")
+        if not os.access(folder, os.W_OK):
+            raise ConsoleError(f"cannot write {output}: folder {str(folder)!r} is not writable")
+        if output.suffix.lower() != ".wav":
+            raise ConsoleError(f"output {output} must be a .wav file")
+
+
+def _check_device() -> None:
+    from .console_io import NoAudioDeviceError, open_device
+
+    try:
+        mic, speaker = open_device()
+    except NoAudioDeviceError as e:
+        raise ConsoleError(str(e)) from None
+    asyncio.run(_close_devices(mic, speaker))
 
 
 async def _warm(run: Coroutine[Any, Any, SessionWatch], providers: LocalProviders) -> None:
@@ -490,11 +566,6 @@ async def _warm(run: Coroutine[Any, Any, SessionWatch], providers: LocalProvider
 async def _close_devices(*devices: Any) -> None:
     for device in devices:
         await device.aclose()
-
-
-def _fail(message: str) -> Any:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,4 +1,4 @@
-"""``flowagents graph``: render a graph (SVG, DOT, JSON or YAML spec) and validate it.
+"""``flowagents graph``: render a graph (SVG, PNG, PDF, DOT, JSON or YAML spec) and validate it.
 
 A graph is named the way a test names a fixture: ``module:function`` (``graphs.voice:voice``) or
 ``path/to/file.py:function``; the function is called with no arguments and returns a
@@ -9,13 +9,7 @@ directory is importable, as it is for ``python -m``.
 from __future__ import annotations
 
 import enum
-import importlib
-import importlib.util
-import os
-import sys
-import traceback
 from pathlib import Path
-from types import ModuleType
 from typing import Annotated, Any
 
 import typer
@@ -27,7 +21,17 @@ from flowagents.graph import (
     graph_to_json,
     graph_to_yaml,
     to_dot,
-    to_svg,
+    to_image,
+)
+
+from .loading import (
+    LoadError,
+    Verbose,
+    exit_with,
+    import_target,
+    resolve_attr,
+    split_target,
+    user_frame,
 )
 
 __all__ = ["Format", "GraphLoadError", "app", "load_graph"]
@@ -40,12 +44,18 @@ _SPEC_SUFFIXES = (".json", ".yaml", ".yml")
 
 class Format(enum.StrEnum):
     svg = "svg"
+    png = "png"
+    pdf = "pdf"
     dot = "dot"
     json = "json"
     yaml = "yaml"
 
 
-class GraphLoadError(Exception):
+_SUFFIXES = {".svg": Format.svg, ".png": Format.png, ".pdf": Format.pdf, ".dot": Format.dot,
+             ".gv": Format.dot, ".json": Format.json, ".yaml": Format.yaml, ".yml": Format.yaml}
+
+
+class GraphLoadError(LoadError):
     """The target does not name a graph: no such module or attribute, or not a Graph."""
 
 
@@ -63,15 +73,11 @@ def load_graph(target: str) -> Graph:
             raise GraphLoadError(f"cannot read spec file {target!r}: {e.strerror}") from None
         reader = spec_from_json if target.endswith(".json") else spec_from_yaml
         return graph_from_spec(reader(text))
-    module_name, sep, attr = target.rpartition(":")
-    if not sep or not module_name or not attr:
+    module_name, attr = split_target(target)
+    if not attr:
         raise GraphLoadError(f"expected 'module:function' or 'path/to/file.py:function', "
                              f"got {target!r}")
-    obj: Any = _import(module_name)
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise GraphLoadError(f"module {module_name!r} has no attribute {attr!r}")
-        obj = getattr(obj, part)
+    obj: Any = resolve_attr(import_target(module_name), attr, target)
     if isinstance(obj, Graph):
         return obj
     if not callable(obj):
@@ -79,68 +85,24 @@ def load_graph(target: str) -> Graph:
     try:
         graph = obj()
     except Exception as e:
-        raise GraphLoadError(f"{target}() failed: {type(e).__name__}: {e}") from e
+        where = user_frame(e.__traceback__)
+        at = f" (at {where})" if where else ""
+        raise GraphLoadError(f"{target}() failed: {type(e).__name__}: {e}{at}") from e
     if not isinstance(graph, Graph):
         raise GraphLoadError(f"{target}() returned {type(graph).__name__}, not a Graph")
     return graph
 
 
-def _import(name: str) -> ModuleType:
-    if name.endswith(".py") or "/" in name or os.sep in name:
-        return _import_file(Path(name))
-    if os.getcwd() not in sys.path:  # as with `python -m`: the current directory is importable
-        sys.path.insert(0, os.getcwd())
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as e:
-        if e.name is not None and (name == e.name or name.startswith(e.name + ".")):
-            raise GraphLoadError(f"module {name!r} not found (is it on the path, or did you "
-                                 f"mean a file path?)") from None
-        raise GraphLoadError(f"importing {name!r} failed: {e}") from e
-    except Exception as e:
-        raise GraphLoadError(f"importing {name!r} failed: {type(e).__name__}: {e}") from e
-
-
-def _import_file(path: Path) -> ModuleType:
-    """Import a Python file as its own module (named after it), its folder importable."""
-    if not path.is_file():
-        raise GraphLoadError(f"file {str(path)!r} not found")
-    path = path.resolve()
-    name = path.stem
-    loaded = sys.modules.get(name)
-    if loaded is not None:
-        if getattr(loaded, "__file__", None) == str(path):
-            return loaded
-        name = f"_flowagents_file_{abs(hash(str(path)))}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise GraphLoadError(f"cannot import {str(path)!r} as Python")
-    module = importlib.util.module_from_spec(spec)
-    if str(path.parent) not in sys.path:  # as when the file is run as a script
-        sys.path.insert(0, str(path.parent))
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception as e:
-        del sys.modules[name]
-        raise GraphLoadError(f"importing {str(path)!r} failed: {type(e).__name__}: {e}") from e
-    return module
-
-
-def _load_or_exit(target: str) -> Graph:
+def _load_or_exit(target: str, verbose: bool) -> Graph:
     try:
         return load_graph(target)
-    except GraphLoadError as e:
-        cause = e.__cause__
-        if cause is not None and not isinstance(cause, GraphError | ImportError):
-            traceback.print_exception(cause)  # a bug in the user's code: show where
-        typer.echo(f"error: {e}", err=True)
+    except LoadError as e:
+        exit_with(e, verbose=verbose, code=2)
     except SpecError as e:
-        typer.echo(f"error: invalid spec at {e}" if e.location else f"error: invalid spec: {e}",
-                   err=True)
+        message = f"invalid spec at {e}" if e.location else f"invalid spec: {e}"
+        exit_with(LoadError(message), verbose=verbose, code=2)
     except GraphError as e:
-        typer.echo(f"error: {e}", err=True)
-    raise typer.Exit(2)
+        exit_with(e, verbose=verbose, code=2)
 
 
 _TARGET = Annotated[str, typer.Argument(
@@ -153,34 +115,41 @@ def render(
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", help="File to write (default: standard output).")] = None,
     format: Annotated[Format | None, typer.Option(
-        "--format", "-f", help="Default: from the output's suffix, else svg.")] = None,
+        "--format", "-f", help="Default: from the output's suffix (.svg .png .pdf .dot .json "
+        ".yaml), else svg.")] = None,
+    verbose: Verbose = False,
 ) -> None:
-    """Draw a graph as SVG or DOT, or write its spec as JSON or YAML."""
-    graph = _load_or_exit(target)
+    """Draw a graph as SVG, PNG, PDF or DOT, or write its spec as JSON or YAML."""
     fmt = format or _format_of(output)
+    if output is not None and not output.parent.is_dir():
+        exit_with(LoadError(f"cannot write {output}: folder {str(output.parent)!r} does not "
+                            f"exist"), verbose=False, code=2)
+    if fmt in (Format.png, Format.pdf) and output is None:
+        exit_with(LoadError(f"{fmt.value} is binary: give a file with -o"), verbose=False, code=2)
+    graph = _load_or_exit(target, verbose)
     try:
-        if fmt is Format.svg:
-            text = to_svg(graph)
+        if fmt in (Format.svg, Format.png, Format.pdf):
+            data = to_image(graph, fmt.value)
         elif fmt is Format.dot:
-            text = to_dot(graph)
+            data = to_dot(graph).encode()
         elif fmt is Format.json:
-            text = graph_to_json(graph) + "\n"
+            data = (graph_to_json(graph) + "\n").encode()
         else:
-            text = graph_to_yaml(graph)
+            data = graph_to_yaml(graph).encode()
     except (GraphError, ValueError) as e:
         typer.echo(f"error: cannot write {fmt.value}: {e}", err=True)
         raise typer.Exit(1) from None
     if output is None:
-        typer.echo(text, nl=False)
+        typer.echo(data.decode(), nl=False)
     else:
-        output.write_text(text, encoding="utf-8")
+        output.write_bytes(data)
         typer.echo(f"wrote {output} ({fmt.value}, {len(graph)} nodes)", err=True)
 
 
 @app.command()
-def validate(target: _TARGET) -> None:
+def validate(target: _TARGET, verbose: Verbose = False) -> None:
     """Check a graph (port types, required inputs, cycles, feedback) and list every problem."""
-    graph = _load_or_exit(target)
+    graph = _load_or_exit(target, verbose)
     problems = graph.problems()
     for problem in problems:
         typer.echo(f"error: {problem}", err=True)
@@ -190,6 +159,12 @@ def validate(target: _TARGET) -> None:
 
 
 def _format_of(output: Path | None) -> Format:
-    suffix = output.suffix.lower() if output is not None else ""
-    return {".dot": Format.dot, ".gv": Format.dot, ".json": Format.json, ".yaml": Format.yaml,
-            ".yml": Format.yaml}.get(suffix, Format.svg)
+    """The format an output file's suffix names; svg without a file; refused when unknown."""
+    if output is None:
+        return Format.svg
+    fmt = _SUFFIXES.get(output.suffix.lower())
+    if fmt is None:
+        known = " ".join(_SUFFIXES)
+        exit_with(LoadError(f"cannot tell the format of {output}: name it {known}, or give "
+                            f"--format"), verbose=False, code=2)
+    return fmt

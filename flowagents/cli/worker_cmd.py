@@ -12,10 +12,8 @@ the URL tried when the server refuses the credentials or the worker gives up rec
 from __future__ import annotations
 
 import asyncio
-import importlib
+import inspect
 import logging
-import os
-import sys
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -24,6 +22,8 @@ import typer
 from flowagents.worker.connection import ConnectError
 from flowagents.worker.logs import LogFormat
 from flowagents.worker.options import MissingSettingsError, WorkerOptions
+
+from .loading import LoadError, Verbose, exit_with, import_target, resolve_attr, split_target
 
 __all__ = ["add_worker_commands", "connect", "dev", "load_agent", "register", "start"]
 
@@ -37,21 +37,59 @@ Port = Annotated[int | None, typer.Option(
 Format = Annotated[LogFormat, typer.Option(
     "--log-format", help="text, or json (one object a line, for log collectors)")]
 AgentArg = Annotated[str | None, typer.Argument(
-    help="the agent as module:attr (WorkerOptions or entrypoint); not needed from an agent file")]
+    help="the agent: module[:attr] or path/to/file.py[:attr] (WorkerOptions or entrypoint); "
+         "not needed from an agent file")]
 
 
 def load_agent(target: str) -> WorkerOptions:
-    """``module:attr`` -> WorkerOptions (an entrypoint function gets default options)."""
-    module_name, _, attr = target.partition(":")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    module = importlib.import_module(module_name)
-    obj: Any = getattr(module, attr or "opts")
+    """The worker options ``target`` names: ``module[:attr]`` or ``path/to/file.py[:attr]``.
+
+    ``attr`` is a ``WorkerOptions`` or an entrypoint (``async def entrypoint(ctx)``). An
+    entrypoint that the module's own ``WorkerOptions`` runs gets those options (its
+    ``prewarm_fnc``, its limits), so ``examples.minimal:entrypoint`` and ``examples.minimal``
+    run the same worker. Without ``attr``: the module's one ``WorkerOptions``, else its
+    ``entrypoint``. An entrypoint without options gets the module's ``prewarm`` function as its
+    ``prewarm_fnc`` (LiveKit's name for it), so a job finds what prewarm loaded. Raises
+    :class:`LoadError`.
+    """
+    module_name, attr = split_target(target)
+    module = import_target(module_name)
+    found = [v for v in vars(module).values() if isinstance(v, WorkerOptions)]
+    if not attr:
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            raise LoadError(f"{target} has {len(found)} WorkerOptions: name one as "
+                            f"{module_name}:<name>")
+        if not hasattr(module, "entrypoint"):
+            raise LoadError(f"{target} has no WorkerOptions and no entrypoint function: name "
+                            f"one as {module_name}:<name>")
+        attr = "entrypoint"
+    obj: Any = resolve_attr(module, attr, target)
     if isinstance(obj, WorkerOptions):
         return obj
-    if callable(obj):
-        return WorkerOptions(entrypoint_fnc=obj)
-    raise typer.BadParameter(f"{target} is neither WorkerOptions nor an entrypoint function")
+    if not callable(obj):
+        raise LoadError(f"{target} is {type(obj).__name__}: expected WorkerOptions or an "
+                        f"entrypoint function (async def entrypoint(ctx: JobContext))")
+    for opts in found:
+        if opts.entrypoint_fnc is obj:
+            return opts
+    prewarm = getattr(module, "prewarm", None)
+    if not inspect.isfunction(prewarm):
+        prewarm = None
+    try:
+        return WorkerOptions(entrypoint_fnc=obj,
+                             prewarm_fnc=prewarm if callable(prewarm) else None)
+    except ValueError as e:  # pydantic's ValidationError: the entrypoint's shape
+        raise LoadError(f"{target}: {_first_error(e)}") from e
+
+
+def _first_error(error: ValueError) -> str:
+    errors = getattr(error, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        return str(first.get("msg", error)).removeprefix("Value error, ")
+    return str(error)
 
 
 def _with(opts: WorkerOptions, url: str | None, key: str | None, secret: str | None,
@@ -98,30 +136,35 @@ def add_worker_commands(app: typer.Typer, get_opts: Callable[..., WorkerOptions]
     """
     from flowagents.cli.runner import run_connect, setup_logging
 
-    def resolve(agent: str | None) -> WorkerOptions:
+    def resolve(agent: str | None, verbose: bool) -> WorkerOptions:
         if not agent_arg:
             return get_opts()
         if not agent:
-            raise typer.BadParameter("give the agent as module:attr")
-        return get_opts(agent)
+            raise typer.BadParameter("give the agent as module[:attr] or path/to/file.py[:attr]")
+        try:
+            return get_opts(agent)
+        except LoadError as e:
+            exit_with(e, verbose=verbose, code=2)
 
     @app.command()
     def start(agent: AgentArg = None, url: Url = None, api_key: Key = None,
               api_secret: Secret = None, log_level: LogLevel = "INFO",
-              port: Port = None, log_format: Format = "text") -> None:
+              port: Port = None, log_format: Format = "text",
+              verbose: Verbose = False) -> None:
         """Run the worker in production mode."""
+        opts = _with(resolve(agent, verbose), url, api_key, api_secret, port)
         setup_logging(log_level.upper(), log_format)
-        _run(_with(resolve(agent), url, api_key, api_secret, port), dev_mode=False,
-             log_format=log_format)
+        _run(opts, dev_mode=False, log_format=log_format)
 
     @app.command()
     def dev(agent: AgentArg = None, url: Url = None, api_key: Key = None,
             api_secret: Secret = None, log_level: LogLevel = "DEBUG",
-            port: Port = None, log_format: Format = "text") -> None:
+            port: Port = None, log_format: Format = "text",
+            verbose: Verbose = False) -> None:
         """Run the worker in dev mode: no load limit, no idle processes, debug logs."""
+        opts = _with(resolve(agent, verbose), url, api_key, api_secret, port)
         setup_logging(log_level.upper(), log_format)
-        _run(_with(resolve(agent), url, api_key, api_secret, port), dev_mode=True,
-             log_format=log_format)
+        _run(opts, dev_mode=True, log_format=log_format)
 
     @app.command()
     def connect(agent: AgentArg = None,
@@ -129,12 +172,12 @@ def add_worker_commands(app: typer.Typer, get_opts: Callable[..., WorkerOptions]
                 participant_identity: Annotated[str, typer.Option(
                     "--participant-identity", help="the agent's identity")] = "",
                 url: Url = None, api_key: Key = None, api_secret: Secret = None,
-                log_level: LogLevel = "DEBUG") -> None:
+                log_level: LogLevel = "DEBUG", verbose: Verbose = False) -> None:
         """Join a room directly (no dispatch) and run one job there."""
         if not room:
             raise typer.BadParameter("--room is required")
+        opts = _with(resolve(agent, verbose), url, api_key, api_secret, None)
         setup_logging(log_level.upper())
-        opts = _with(resolve(agent), url, api_key, api_secret, None)
         try:
             opts.check_settings()
         except MissingSettingsError as e:

@@ -17,7 +17,7 @@ from .errors import (
 from .graph import Edge, FeedbackPort, Graph, GraphInput, GraphOutput, Subgraph
 from .node import BuildContext, Node, NodeConfig, OutPort, Outputs, current_graph
 from .ports import ANY, In, Out, PortDecl, PortRef, register_type, resolve_type, type_name
-from .render import to_dot, to_svg
+from .render import to_dot, to_image, to_svg
 from .spec import (
     graph_from_json,
     graph_from_spec,
@@ -34,5 +34,5 @@ __all__ = [
     "Out", "OutPort", "Outputs", "PortDecl", "PortRef", "RequiredInputError", "SpecError",
     "Subgraph", "TypeMismatchError", "UnknownNodeError", "UnknownPortError", "current_graph",
     "graph_from_json", "graph_from_spec", "graph_from_yaml", "graph_to_json", "graph_to_spec",
-    "graph_to_yaml", "register_type", "resolve_type", "to_dot", "to_svg", "type_name",
+    "graph_to_yaml", "register_type", "resolve_type", "to_dot", "to_image", "to_svg", "type_name",
 ]

@@ -20,7 +20,7 @@ from .graph import Graph, GraphInput, GraphOutput, Subgraph
 from .node import Node
 from .ports import PortDecl, PortRef, type_name
 
-__all__ = ["dot_id", "to_dot", "to_svg"]
+__all__ = ["IMAGE_FORMATS", "dot_id", "to_dot", "to_image", "to_svg"]
 
 _COLORS = {  # kind -> (fill, line)
     "source": ("#e4f4e1", "#3d8b37"),
@@ -40,6 +40,16 @@ def to_dot(graph: Graph) -> str:
 def to_svg(graph: Graph) -> str:
     """The graph laid out by ``dot`` as an SVG document."""
     return bytes(_agraph(graph).draw(format="svg", prog="dot")).decode()
+
+
+IMAGE_FORMATS = ("svg", "png", "pdf")
+
+
+def to_image(graph: Graph, format: str) -> bytes:  # noqa: A002 (Graphviz's word)
+    """The graph laid out by ``dot`` as an image file's bytes: one of :data:`IMAGE_FORMATS`."""
+    if format not in IMAGE_FORMATS:
+        raise ValueError(f"cannot draw {format!r}: one of {', '.join(IMAGE_FORMATS)}")
+    return bytes(_agraph(graph).draw(format=format, prog="dot"))
 
 
 def dot_id(path: str) -> str:

@@ -39,9 +39,9 @@ class LocalProviders:
     vad: SileroVAD
     stt: WhisperSTT
     llm: LlamaLLM
-    tts: PiperTTS
+    tts: PiperTTS | None  # None: a text-only session (``local_providers(tts=False)``)
 
-    def __iter__(self) -> Iterator[SileroVAD | WhisperSTT | LlamaLLM | PiperTTS]:
+    def __iter__(self) -> Iterator[SileroVAD | WhisperSTT | LlamaLLM | PiperTTS | None]:
         return iter((self.vad, self.stt, self.llm, self.tts))
 
     def session_kwargs(self, **options: Any) -> dict[str, Any]:
@@ -83,19 +83,23 @@ class LocalProviders:
             break
         await reply.aclose()  # type: ignore[attr-defined]
         await self.stt.recognize([AudioFrame.silence(0.5, 16000)])
-        async for _ in self.tts.synthesize("Hello."):
-            pass
+        if self.tts is not None:
+            async for _ in self.tts.synthesize("Hello."):
+                pass
 
     async def aclose(self) -> None:
         await self.stt.aclose()
         await self.llm.aclose()
-        await self.tts.aclose()
+        if self.tts is not None:
+            await self.tts.aclose()
 
 
 def local_providers(*, parallel: bool = True,
                     on_loaded: Callable[[str, float], None] | None = None,
-                    llm_options: Mapping[str, Any] | None = None) -> LocalProviders:
-    """Load the four default models (verifying their pins on first use).
+                    llm_options: Mapping[str, Any] | None = None,
+                    tts: bool = True) -> LocalProviders:
+    """Load the four default models (verifying their pins on first use); ``tts=False`` leaves
+    Piper out, for a text-only session (``LocalProviders.tts`` is then ``None``).
 
     ``on_loaded(role, seconds)`` is called as each model is ready (``role`` is a key of
     :data:`MODEL_NAMES`), from the loading thread when ``parallel``. ``llm_options`` go to
@@ -115,12 +119,16 @@ def local_providers(*, parallel: bool = True,
             on_loaded(role, time.perf_counter() - started)
         return provider
 
+    def make_tts() -> PiperTTS | None:
+        return PiperTTS() if tts else None
+
     if not parallel:
         return LocalProviders(load("vad", SileroVAD), load("stt", WhisperSTT),
-                              load("llm", make_llm), load("tts", PiperTTS))
+                              load("llm", make_llm), load("tts", make_tts) if tts else None)
     with ThreadPoolExecutor(4, thread_name_prefix="load-model") as pool:
         vad = pool.submit(load, "vad", SileroVAD)
         stt = pool.submit(load, "stt", WhisperSTT)
         llm = pool.submit(load, "llm", make_llm)
-        tts = pool.submit(load, "tts", PiperTTS)
-        return LocalProviders(vad.result(), stt.result(), llm.result(), tts.result())
+        piper = pool.submit(load, "tts", make_tts) if tts else None
+        return LocalProviders(vad.result(), stt.result(), llm.result(),
+                              piper.result() if piper is not None else None)

@@ -10,7 +10,8 @@ flight with no audio playing, ``speaking`` from the moment its first frame is pl
 when the queue is empty or the speech is paused. It obeys :class:`PlayoutControl` orders (pause,
 resume, interrupt), emits the agent's transcription word by word as the audio reaches each word
 (a segment's text spread over its audio in proportion to its characters), and reports each step's
-played text, cut at the playout position when interrupted.
+played text, cut at the playout position when interrupted. A segment that ends with no audio
+at all (a text-only session, no TTS) is shown whole at once and counts as played.
 
 Emits: ``audio`` (frames, stamped with their play time), ``activity`` (:class:`AgentActivity`,
 fed back upstream), ``playback`` (:class:`PlaybackEvent`), ``transcription``
@@ -75,7 +76,7 @@ def played_text(segments: list[_Segment]) -> str:
     """The text played so far over ``segments``, cut at a word boundary."""
     parts = []
     for seg in segments:
-        if seg.played <= 0:
+        if seg.played <= 0 and not (seg.final and seg.received <= 0):  # text-only: shown whole
             break
         frac = 1.0 if seg.final and seg.played >= seg.received - 1e-9 else (
             seg.played / seg.received if seg.received > 0 else 0.0)
@@ -222,6 +223,9 @@ class _Mouth:
             if frame is None:
                 if item.end_of_segment and seg is not None:
                     self.transcribe(speech, seg)
+                    if seg.received <= 0 and step.started_at is None:  # shown, no audio
+                        step.started_at = now
+                        self.emit("playback", PlaybackEvent("started", speech, now))
                 if item.end_of_step:
                     self.end_step(speech, interrupted=False)
                     if self.current is not speech:

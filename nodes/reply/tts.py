@@ -10,6 +10,8 @@ from the agent's ``transcription_node``), its end, and the end of each step, whi
 to sync the transcription and to cut the history. Disposing the audio stream cancels the
 synthesis in flight and the text stream behind it. With
 ``preemptive_tts`` a preemptive speech's audio starts before its turn commits (and is replayed).
+A session without a TTS (``AgentSession(tts=None)``, an agent that keeps the base ``tts_node``)
+is text-only: each piece is shown, with no audio, and the reply goes to the text output.
 Each synthesis is reported as :class:`~flowagents.metrics.TTSMetrics` and traced as a
 ``tts_request`` span under the turn's span.
 """
@@ -54,6 +56,9 @@ async def _voice(speech: Speech, now: Callable[[], float], report: Callable[[Any
     splitter = SentenceStream(first_clause_words=first_clause_words)
     shows_as_is = agent is None or (type(agent).transcription_node
                                     is Agent.transcription_node)
+    # no TTS and the base tts_node: a text-only session, each piece shown with no audio
+    text_only = (agent is not None and agent.session.tts is None
+                 and type(agent).tts_node is Agent.tts_node)
 
     piece: ReplyText
     async for piece in to_async_iterator(speech.text):
@@ -69,6 +74,9 @@ async def _voice(speech: Speech, now: Callable[[], float], report: Callable[[Any
             yield AgentAudio(None, step, text=shown)
             if agent is None:
                 raise RuntimeError("a speech needs an agent to be voiced")
+            if text_only:
+                yield AgentAudio(None, step, end_of_segment=True)
+                continue
             started = now()
             first: float | None = None
             audio = 0.0

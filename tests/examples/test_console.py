@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from flowagents.cli.console_cmd import ConsoleError, load_agent_app, run_text
 from flowagents.cli.main import app
+from flowagents.runtime import run_virtual
 from flowagents.session import AgentSession
 from flowagents.testing import FakeLLM, FakeSTT, FakeTTS, FakeVAD, Script
 
@@ -27,11 +28,12 @@ ANSWER = "I can answer questions."
 
 
 class FakeProviders:
-    """Stands in for ``nodes.local.LocalProviders`` (what ``create_session`` receives)."""
+    """Stands in for ``nodes.local.LocalProviders`` (what ``create_session`` receives);
+    ``tts=False``: no TTS, as ``--text`` loads none."""
 
-    def __init__(self, script: Script) -> None:
+    def __init__(self, script: Script, *, tts: bool = True) -> None:
         self.script = script
-        self.tts = FakeTTS(script)
+        self.tts = FakeTTS(script) if tts else None
 
     def session_kwargs(self) -> dict[str, Any]:
         s = self.script
@@ -59,20 +61,26 @@ def test_a_file_without_a_single_agent_is_refused(tmp_path: Path) -> None:
         load_agent_app(str(empty))
 
 
-def test_text_mode_reads_turns_from_stdin_and_prints_the_replies() -> None:
+def test_text_mode_reads_turns_from_stdin_and_prints_the_replies_and_latency() -> None:
+    """No TTS (a text-only session): each reply is shown whole when its text is ready, and
+    each typed turn's latency follows it, in virtual time to the millisecond."""
     minimal = load_agent_app(str(EXAMPLES / "minimal.py"))
     greeting = minimal.module.GREETING
     script = (Script()
-              .llm_reply(input=greeting, content=HELLO)
-              .tts_audio(input=HELLO, audio_duration=0.2)
-              .llm_reply(input="What can you do?", content=ANSWER)
-              .tts_audio(input=ANSWER, audio_duration=0.2))
+              .llm_reply(input=greeting, content=HELLO, ttft=0.05)
+              .llm_reply(input="What can you do?", content=ANSWER, ttft=0.25, duration=0.4))
     out = io.StringIO()
     stdin = io.StringIO("What can you do?\n\n/quit\nnever read\n")
-    asyncio.run(run_text(minimal, FakeProviders(script), limit=10.0,  # type: ignore[arg-type]
-                         out=out, stdin=stdin))
+    providers = FakeProviders(script, tts=False)
+    watch = run_virtual(run_text(minimal, providers, limit=10.0,  # type: ignore[arg-type]
+                                 out=out, stdin=stdin))
     assert out.getvalue().splitlines() == [
-        f"agent: {HELLO}", "user: What can you do?", f"agent: {ANSWER}"]
+        f"agent: {HELLO}", "user: What can you do?", f"agent: {ANSWER}",
+        "turn 1 latency: LLM first token 0.25 s | first text 0.40 s | whole reply 0.40 s"]
+    errors = [e for e in watch.session.history.items if e.type != "message"]
+    assert errors == []
+    assert [(m.role, m.text_content) for m in watch.session.history.items] == [
+        ("assistant", HELLO), ("user", "What can you do?"), ("assistant", ANSWER)]
 
 
 def test_no_audio_device_is_a_clear_error_before_any_model_loads() -> None:

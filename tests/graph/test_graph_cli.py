@@ -115,8 +115,9 @@ def test_an_explicit_format_wins_over_the_suffix(graphs_file: Path, tmp_path: Pa
 
 
 @pytest.mark.parametrize(("target", "message"), [
-    ("no_such_module_xyz:graph", "module 'no_such_module_xyz' not found"),
-    ("json:no_such_function", "module 'json' has no attribute 'no_such_function'"),
+    ("no_such_module_xyz:graph", "no module named 'no_such_module_xyz'"),
+    ("json:no_such_function", "json:no_such_function: 'json' has no attribute "
+                              "'no_such_function' (it has: JSONDecodeError, "),
     ("graphs.example", "expected 'module:function' or 'path/to/file.py:function'"),
     ("missing/file.py:graph", "file 'missing/file.py' not found"),
     ("{file}:not_a_graph", "{file}:not_a_graph() returned int, not a Graph"),
