@@ -4,11 +4,12 @@ transcriptions and state changes; a text on ``lk.chat`` gets an answer too."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from livekit import api
 from lk_agents import ANSWER, CHAT, CHAT_ANSWER, QUESTION, AgentConfig, read_events
-from lk_participant import QUESTION_WAV, Participant
+from lk_participant import HELLO_WAV, QUESTION_WAV, Participant
 from lk_server import LiveKitServer
 
 
@@ -57,3 +58,37 @@ async def test_spoken_question_and_chat_get_answers(livekit_server: LiveKitServe
     agent_identity = next(e["identity"] for e in read_events(out_dir) if e["kind"] == "connected")
     assert (agent_identity, ANSWER) in finals, user.transcriptions
     assert (agent_identity, CHAT_ANSWER) in finals
+
+
+async def test_barge_in_over_the_room_stops_the_agent_and_marks_the_reply_interrupted(
+        livekit_server: LiveKitServer, make_worker, out_dir: str, room_name: str) -> None:
+    await make_worker(agent_name="barge", config=AgentConfig(out_dir=out_dir))
+    user = Participant(livekit_server.url, livekit_server.api_key, livekit_server.api_secret,
+                       room_name)
+    await user.join(dispatch=_dispatch("barge", mode="voice", answer_seconds=6.0))
+    try:
+        await user.wait_for(lambda: any(s == "listening" for _, s in user.agent_states), 20,
+                            "the agent to listen")
+        _, speech_end = await user.say(QUESTION_WAV)
+        await user.wait_for(lambda: any(r.t > speech_end and r.rms > 300 for r in user.audio),
+                            10, "the agent's answer audio")
+        first = user.first_audio_after(speech_end)
+        await asyncio.sleep(1.0)
+        barge_start, _ = await user.say(HELLO_WAV)
+        await user.wait_for(lambda: any(e["kind"] == "item" and e["role"] == "assistant"
+                                        for e in read_events(out_dir)), 10,
+                            "the cut reply in the history")
+    finally:
+        await user.leave()
+    stopped = user.quiet_from(barge_start, quiet=0.3)
+    print("agent audio stopped", None if stopped is None else stopped - barge_start,
+          "s after the user started speaking")
+    assert stopped is not None
+    # min_interruption_duration (0.5 s) of speech, then the audio stops at the participant
+    assert 0.4 < stopped - barge_start < 1.5
+    assert stopped < first + 6.0 - 2.0  # long before the 6 s answer would have ended
+    assert user.audible_seconds(first, stopped) < 4.0
+    reply = next(e for e in read_events(out_dir) if e["kind"] == "item"
+                 and e["role"] == "assistant")
+    assert reply["interrupted"]
+    assert reply["text"] and ANSWER.startswith(reply["text"]) and reply["text"] != ANSWER
