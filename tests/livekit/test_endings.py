@@ -97,7 +97,8 @@ async def test_a_drained_worker_lets_its_job_finish(
     drain = asyncio.create_task(worker.drain(drain_timeout=60))
     try:
         await asyncio.sleep(0.5)
-        assert worker.draining and not drain.done()
+        assert worker.draining
+        assert not drain.done()
         # the job carries on: the question still gets its spoken answer
         _, speech_end = await user.say(QUESTION_WAV)
         await user.wait_for(lambda: any(t.text == ANSWER and t.final
