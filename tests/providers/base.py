@@ -25,7 +25,8 @@ class Fault:
     """One scripted failure. A ``status`` other than 200 answers that status with ``body`` (JSON)
     and ``headers`` after ``delay`` seconds. With 200, the normal payload is sent after ``delay``
     in pieces of ``chunk`` bytes, and the connection is dropped after ``disconnect_after`` bytes
-    or left silent after ``hang_after`` bytes."""
+    or left silent after ``hang_after`` bytes. ``payload`` replaces the normal one, sent as
+    ``content_type``."""
 
     status: int = 500
     body: Any = None
@@ -34,25 +35,28 @@ class Fault:
     chunk: int | None = None
     disconnect_after: int | None = None
     hang_after: int | None = None
+    payload: bytes | None = None
+    content_type: str = "application/octet-stream"
 
     async def respond(self, request: web.Request, payload: bytes = b"",
                       server: LocalServer | None = None) -> web.StreamResponse:
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        if self.status != 200:
-            body = self.body if self.body is not None else {"error": {"message": "scripted"}}
-            return web.Response(status=self.status, text=json.dumps(body),
-                                content_type="application/json", headers=self.headers)
-        resp = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
-        await resp.prepare(request)
-        size = self.chunk or len(payload) or 1
-        cut = len(payload)
-        if self.disconnect_after is not None:
-            cut = min(cut, self.disconnect_after)
-        if self.hang_after is not None:
-            cut = min(cut, self.hang_after)
         watch = server.watch_close() if server is not None else _nothing()
         with watch:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            if self.status != 200:
+                body = self.body if self.body is not None else {"error": {"message": "scripted"}}
+                return web.Response(status=self.status, text=json.dumps(body),
+                                    content_type="application/json", headers=self.headers)
+            payload = self.payload if self.payload is not None else payload
+            resp = web.StreamResponse(headers={"Content-Type": self.content_type})
+            await resp.prepare(request)
+            size = self.chunk or len(payload) or 1
+            cut = len(payload)
+            if self.disconnect_after is not None:
+                cut = min(cut, self.disconnect_after)
+            if self.hang_after is not None:
+                cut = min(cut, self.hang_after)
             for i in range(0, cut, size):
                 await resp.write(payload[i:min(i + size, cut)])
                 await asyncio.sleep(0.001)

@@ -139,7 +139,7 @@ class OpenAIServer(LocalServer):
             return self._unauthorized(request)
         script = self.replies.popleft() if self.replies else None
         if isinstance(script, Fault):
-            return await script.respond(request)
+            return await script.respond(request, server=self)
         reply = script or Reply(text=f"You said: {_last_user_text(body)}")
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:10]}"
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
@@ -176,7 +176,8 @@ class OpenAIServer(LocalServer):
             return self._unauthorized(request)
         script = self.transcripts.popleft() if self.transcripts else self.transcript
         if isinstance(script, Fault):
-            return await script.respond(request)
+            return await script.respond(request, json.dumps({"text": self.transcript}).encode(),
+                                        self)
         return web.json_response({"text": script},
                                  headers={"x-request-id": f"req_{uuid.uuid4().hex[:8]}"})
 

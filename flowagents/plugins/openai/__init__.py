@@ -7,5 +7,7 @@ vLLM, the llama.cpp server); ``openai.STT`` transcribes the VAD's segments with
 """
 
 from .llm import LLM
+from .stt import STT
+from .tts import TTS
 
-__all__ = ["LLM"]
+__all__ = ["LLM", "STT", "TTS"]
