@@ -76,6 +76,7 @@ class JobContext:
         self.log_context_fields: dict[str, Any] = {
             "job_id": job.id,
             "room_name": job.room.name,
+            "worker_id": worker_id,
             "pid": proc.pid,
         }
 

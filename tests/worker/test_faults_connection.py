@@ -47,7 +47,10 @@ async def run_cli(*args: str, env: dict[str, str], within: float = 20.0,
         await proc.wait()
         raise
     assert proc.returncode is not None
-    return proc.returncode, err.decode(errors="replace"), time.monotonic() - began
+    text = err.decode(errors="replace")
+    assert API_SECRET not in text
+    assert WRONG_SECRET not in text
+    return proc.returncode, text, time.monotonic() - began
 
 
 # -- start-up ---------------------------------------------------------------------------------
@@ -75,6 +78,12 @@ async def test_start_without_settings_exits_2_with_one_line() -> None:
         "error: missing the server URL (--url or LIVEKIT_URL), the API key (--api-key or "
         "LIVEKIT_API_KEY), the API secret (--api-secret or LIVEKIT_API_SECRET)"]
     assert took < 15  # no retrying: the import is most of it
+
+
+async def test_connect_without_settings_exits_2() -> None:
+    code, err, _took = await run_cli("connect", "wk_entrypoints:probe", "--room", "r", env={})
+    assert code == 2
+    assert err.strip().splitlines()[-1].startswith("error: missing the server URL")
 
 
 async def test_refused_credentials_are_fatal_at_once(server: FakeLiveKitServer,

@@ -30,7 +30,7 @@ from wk_entrypoints import FailWhile, Sha256Runner, SlowWhile, read_lines
 
 from flowagents.ipc import inference
 from flowagents.ipc.job_proc import JobProcessHandle, ProcOptions
-from flowagents.worker import Worker
+from flowagents.worker import Worker, WorkerOptions
 from flowagents.worker.logs import TextFormatter, json_formatter
 
 
@@ -192,8 +192,10 @@ async def test_dead_inference_process_turns_health_503(
 async def test_memory_limit_holds_within_10_percent(
         server: FakeLiveKitServer, make_worker, tmp_path: Path, log_lines: LogLines) -> None:
     """A job growing 5 MB every 20 ms (250 MB/s) against a 200 MB limit, default polling."""
+    default = WorkerOptions.model_fields["memory_check_interval"].default
+    assert default == 0.1
     await make_worker(job_memory_limit_mb=200, job_memory_warn_mb=150,
-                      memory_check_interval=0.1)
+                      memory_check_interval=default)
     out = tmp_path / "out.txt"
     await server.dispatch(server.make_job("J1", metadata=meta(out, "grow", step_mb=5,
                                                               interval=0.02)))
@@ -287,6 +289,7 @@ async def test_every_line_carries_its_context(
     head, *trace = text.format(crashed).splitlines()
     assert "job_id=J1" in head
     assert "room_name=lobby" in head
+    assert f"worker_id={worker.worker_id}" in head
     assert f"pid={crashed.process}" in head
     assert crashed.process != os.getpid()
     assert trace[0] == "Traceback (most recent call last):"
