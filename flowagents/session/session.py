@@ -2,9 +2,10 @@
 
 ``await session.start(agent=..., io=SessionIO(...))`` instantiates the graph for this job (the
 default one from :func:`graphs.voice.voice_graph`, or ``graph=``), feeds it the user's audio and
-the session's requests (``say``, ``generate_reply``), and turns its outputs into state, history,
-events and audio output calls. The graph decides *when* (turns, interruptions, playout); the
-session and the agent decide *what* (the chat context, hooks, tools, handoffs).
+the session's requests (``say``, ``generate_reply``), typed turns, interrupts and agent changes,
+and turns its outputs into state, history, events and audio output calls. Every decision (turns,
+interruptions, replies, tools, handoffs, the chat context) is made in the graph; the session
+makes none.
 
 Events (``session.on(name, callback)``, or all of them as ``session.events``):
 ``agent_state_changed``, ``user_state_changed``, ``user_input_transcribed``,
@@ -22,18 +23,11 @@ from typing import Any, ClassVar, Protocol, TypeVar
 
 from reactivex import Observable
 from reactivex.disposable import CompositeDisposable
-from reactivex.subject import ReplaySubject, Subject
+from reactivex.subject import Subject
 
 from flowagents.errors import NOT_GIVEN, NotGiven
 from flowagents.graph import Graph, NodeError
-from flowagents.llm import (
-    LLM,
-    AgentHandoff,
-    ChatContext,
-    ChatItem,
-    ChatMessage,
-    ToolChoice,
-)
+from flowagents.llm import LLM, ChatContext, ChatItem, ChatMessage, ImageContent, ToolChoice
 from flowagents.metrics import AgentMetrics, UsageCollector, UsageSummary
 from flowagents.runtime import GraphRuntime, LoopScheduler
 from flowagents.runtime.subject import LoopSubject
@@ -42,6 +36,7 @@ from flowagents.tts import TTS
 from flowagents.types import SpeechEvent, SpeechEventType
 from flowagents.vad import VAD
 from flowagents.voice.agent import Agent
+from flowagents.voice.context import ContextBuilder
 from flowagents.voice.events import (
     AgentEvent,
     AgentFalseInterruptionEvent,
@@ -51,6 +46,7 @@ from flowagents.voice.events import (
     CloseReason,
     ConversationItemAddedEvent,
     ErrorEvent,
+    FunctionToolsExecutedEvent,
     MetricsCollectedEvent,
     SpeechCreatedEvent,
     SpeechSource,
@@ -59,18 +55,19 @@ from flowagents.voice.events import (
     UserStateChangedEvent,
 )
 from flowagents.voice.io import SessionIO, TranscriptionSegment
-from flowagents.voice.options import SessionOptions, turn_options
+from flowagents.voice.options import SessionOptions
 from flowagents.voice.signals import (
     ActiveAgent,
     AgentActivity,
     FalseInterruptionExpired,
     PlaybackEvent,
+    PlayoutControl,
+    ToolRound,
     UserStateChange,
 )
 from flowagents.voice.speech import Speech, SpeechHandle
 from flowagents.voice.turn_detector import TurnDetector
-
-from .hooks import SessionHooks
+from flowagents.voice.turns import UserTurn
 
 __all__ = ["AgentSession"]
 
@@ -91,7 +88,7 @@ class RoomLink(Protocol):
 RoomOpener = Callable[["AgentSession", Any, Mapping[str, Any]], Awaitable[RoomLink]]
 
 
-class AgentSession(SessionHooks):
+class AgentSession:
     """A voice session: one agent at a time, talking with one user over one graph.
 
     Turn options are :class:`SessionOptions` fields, with LiveKit's names and defaults
@@ -120,11 +117,10 @@ class AgentSession(SessionHooks):
         self.userdata = userdata
         self._graph = graph
         self._history = ChatContext.empty()
-        self._agent: Agent | None = None
+        self._active: ActiveAgent | None = None
         self._agent_state: AgentState = "initializing"
         self._user_state: UserState = "listening"
         self._events: Subject[AgentEvent] = LoopSubject()
-        self._active: ReplaySubject[ActiveAgent] = ReplaySubject(1)
         self._room_io: RoomLink | None = None
         self._listeners: dict[str, list[Callable[[Any], Any]]] = {}
         self._runtime: GraphRuntime | None = None
@@ -133,9 +129,7 @@ class AgentSession(SessionHooks):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._speeches: list[SpeechHandle] = []
         self._usage = UsageCollector()
-        self._last_final_at: float | None = None
-        self._preempted: dict[str, tuple[Any, ...]] = {}
-        self._instructions_item: ChatMessage | None = None  # the last one built, reused
+        self._context = ContextBuilder()
         self._started = False
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -156,9 +150,9 @@ class AgentSession(SessionHooks):
 
     @property
     def current_agent(self) -> Agent:
-        if self._agent is None:
+        if self._active is None:
             raise RuntimeError("the session has not started")
-        return self._agent
+        return self._active.agent
 
     @property
     def current_speech(self) -> SpeechHandle | None:
@@ -221,35 +215,27 @@ class AgentSession(SessionHooks):
         if room is not None:
             io = await self._open_room(room, room_options or {})
         self._io = io or SessionIO()
-        graph = self._graph or self._default_graph()
-        self._agent = agent
-        agent._session = self
-        runtime = GraphRuntime(graph, scheduler=LoopScheduler(loop), loop=loop,
-                               resources={"session": self, "report_metrics": self.report_metrics,
-                                          "active_agent": self._active, "vad": self.vad,
-                                          "stt": self.stt, "llm": self.llm, "tts": self.tts})
+        runtime = GraphRuntime(self._graph or self._default_graph(), scheduler=LoopScheduler(loop),
+                               loop=loop, resources={
+                                   "report_metrics": self.report_metrics, "vad": self.vad,
+                                   "stt": self.stt, "llm": self.llm, "tts": self.tts,
+                                   "video": self._io.video_input})
         self._runtime = runtime
         runtime.start()
-        self._publish_agent()
-        out = self._io.audio_output
-        subs = self._subscriptions
+        out, subs, outputs = self._io.audio_output, self._subscriptions, runtime.output
         if out is not None:
-            subs.add(runtime.output("audio_out").subscribe(out.capture))
-        subs.add(runtime.output("agent_activity").subscribe(self._on_activity))
-        subs.add(runtime.output("playback").subscribe(self._on_playback))
-        subs.add(runtime.output("transcription").subscribe(self._on_transcription))
-        subs.add(runtime.output("user_states").subscribe(self._on_user_state))
-        subs.add(runtime.output("user_transcripts").subscribe(self._on_user_transcript))
-        if "false_interruptions" in graph.output_names:
-            subs.add(runtime.output("false_interruptions").subscribe(self._on_false_interruption))
+            subs.add(outputs("audio_out").subscribe(out.capture))
+        for name, handler in self._handlers().items():
+            subs.add(outputs(name).subscribe(handler))
         subs.add(runtime.errors.subscribe(lambda e: self.report_error(e, e.node)))
+        agent._session = self
+        runtime.push("agents", agent)
         if self._io.audio_input is not None:
             self._spawn(self._read_audio())
         if self._io.text_input is not None:
             self._spawn(self._read_text())
         if self._room_io is not None:
             self._spawn(self._watch_room(self._room_io))
-        self._spawn(self._run_hook(agent.on_enter(), "on_enter"))
         # the graph just built thousands of long-lived objects: collect the young generations
         # now, so the first collection of the conversation does not traverse them inside a
         # reply (a turn's allocations trigger most collections; a first one costs ms here)
@@ -277,12 +263,7 @@ class AgentSession(SessionHooks):
         out = self._io.audio_output
         return voice_graph(vad=self.vad, stt=self.stt, options=self.options,
                            can_pause=out.can_pause if out is not None else True,
-                           turn_detection=self.turn_detection)
-
-    def _publish_agent(self) -> None:
-        agent = self.current_agent
-        self._active.on_next(ActiveAgent(
-            agent, turn_options(self.options, agent, self.turn_detection), self.now()))
+                           turn_detection=self.turn_detection, attach_video=self.attach_video)
 
     async def _read_audio(self) -> None:
         source = self._io.audio_input
@@ -307,17 +288,17 @@ class AgentSession(SessionHooks):
         finally:
             stop()
 
+    async def _read_text(self) -> None:
+        source = self._io.text_input
+        assert source is not None
+        async for text in source:
+            self.push_text(text)
+
     def _spawn(self, coro: Coroutine[Any, Any, _T]) -> asyncio.Task[_T]:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
-
-    async def _run_hook(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
-        try:
-            await coro
-        except Exception as exc:
-            self.report_error(exc, name)
 
     async def drain(self) -> None:
         """Wait until every speech created so far has played out."""
@@ -343,7 +324,6 @@ class AgentSession(SessionHooks):
         self._subscriptions.dispose()
         if self._runtime is not None:
             self._runtime.close()
-        self._active.on_completed()
         await asyncio.sleep(0)  # let cancelled bridge tasks clean up
         if self._room_io is not None:
             await self._room_io.aclose()  # every part of the room's I/O
@@ -355,41 +335,25 @@ class AgentSession(SessionHooks):
         self._emit(CloseEvent(reason, self.now() if self._loop else 0.0, error))
         self._events.on_completed()
 
-    # -- speaking --------------------------------------------------------------------------
-    def _allow(self, allow: bool | NotGiven, agent: Agent | None) -> bool:
-        if not isinstance(allow, NotGiven):
-            return allow
-        if agent is not None and not isinstance(agent.allow_interruptions, NotGiven):
-            return agent.allow_interruptions
-        return self.options.allow_interruptions
-
-    def _new_speech(self, source: SpeechSource, allow: bool | NotGiven, *,
-                    user_initiated: bool, **fields: Any) -> Speech:
-        agent = self._agent
-        handle = SpeechHandle(allow_interruptions=self._allow(allow, agent), source=source,
-                              user_initiated=user_initiated)
-        return Speech(handle, agent, created_at=self.now(), **fields)
-
-    def _schedule(self, speech: Speech) -> SpeechHandle:
-        handle = speech.handle
-        self._speeches.append(handle)
-        handle.add_done_callback(self._forget)
-        self._emit(SpeechCreatedEvent(handle.user_initiated, handle.source, handle, self.now()))
+    # -- inputs: what the user and the app ask for -------------------------------------------
+    def _request(self, source: SpeechSource, allow: bool | NotGiven, **fields: Any
+                 ) -> SpeechHandle:
+        active = self._active
+        if isinstance(allow, NotGiven):
+            allow = (active.options.allow_interruptions if active is not None
+                     else self.options.allow_interruptions)
+        handle = SpeechHandle(allow_interruptions=allow, source=source, user_initiated=True)
+        speech = Speech(handle, self.current_agent, created_at=self.now(), **fields)
+        self._register(speech)
+        self.runtime.push("requests", speech)
         return handle
-
-    def _forget(self, handle: SpeechHandle) -> None:
-        if handle in self._speeches:
-            self._speeches.remove(handle)
 
     def say(self, text: str | AsyncIterable[str], *,
             allow_interruptions: bool | NotGiven = NOT_GIVEN,
             add_to_chat_ctx: bool = True) -> SpeechHandle:
         """Speak ``text`` (queued after what is already playing)."""
-        speech = self._new_speech("say", allow_interruptions, user_initiated=True, say_text=text,
-                                  add_to_chat_ctx=add_to_chat_ctx)
-        handle = self._schedule(speech)
-        self.runtime.push("requests", speech)
-        return handle
+        return self._request("say", allow_interruptions, say_text=text,
+                             add_to_chat_ctx=add_to_chat_ctx)
 
     def generate_reply(self, *, user_input: str | NotGiven = NOT_GIVEN,
                        instructions: str | NotGiven = NOT_GIVEN,
@@ -397,20 +361,28 @@ class AgentSession(SessionHooks):
                        allow_interruptions: bool | NotGiven = NOT_GIVEN) -> SpeechHandle:
         """Ask the LLM for a reply (to ``user_input``, recorded as a user message, if given)."""
         if not isinstance(user_input, NotGiven):
-            self._add_item(ChatMessage(role="user", content=[user_input], created_at=self.now()))
-        ctx = self._llm_context(None if isinstance(instructions, NotGiven) else instructions)
-        speech = self._new_speech(
-            "generate_reply", allow_interruptions, user_initiated=True, chat_ctx=ctx,
-            tool_choice="auto" if isinstance(tool_choice, NotGiven) else tool_choice)
-        handle = self._schedule(speech)
-        self.runtime.push("requests", speech)
-        return handle
+            self.runtime.push("messages", ChatMessage(role="user", content=[user_input],
+                                                      created_at=self.now()))
+        ctx = self._context.context(
+            self.current_agent, None if isinstance(instructions, NotGiven) else instructions,
+            self.now())
+        return self._request("generate_reply", allow_interruptions, chat_ctx=ctx,
+                             tool_choice="auto" if isinstance(tool_choice, NotGiven)
+                             else tool_choice)
+
+    def push_text(self, text: str) -> None:
+        """A text message from the user (a chat box): a user turn like a spoken one (it
+        supersedes what the agent is saying, ``on_user_turn_completed`` runs, the message
+        enters the history)."""
+        text = text.strip()
+        if not self._closed and text:
+            now = self.now()
+            self.runtime.push("text", UserTurn(text, now, now, now, typed=True))
 
     def interrupt(self) -> asyncio.Future[None]:
         """Interrupt every interruptible speech in flight or queued; resolves when they ended."""
         handles = [h for h in self._speeches if not h.done() and h.allow_interruptions]
-        for handle in handles:
-            handle.interrupt()
+        self.runtime.push("interrupts", PlayoutControl("interrupt_all", None, self.now()))
 
         async def wait() -> None:
             await asyncio.gather(*(h.wait_for_playout() for h in handles))
@@ -419,67 +391,23 @@ class AgentSession(SessionHooks):
 
     def update_agent(self, agent: Agent) -> None:
         """Hand the conversation to ``agent``: ``on_exit`` of the old, then ``on_enter``."""
-        self._spawn(self._handoff(agent))
-
-    async def _handoff(self, agent: Agent) -> None:
-        old = self._agent
-        if old is not None:
-            await self._run_hook(old.on_exit(), "on_exit")
-        self._history.insert(AgentHandoff(old_agent_id=old.id if old else None,
-                                          new_agent_id=agent.id, created_at=self.now()))
-        self._continue_context(old, agent)
-        self._agent = agent
         agent._session = self
-        self._publish_agent()
-        await self._run_hook(agent.on_enter(), "on_enter")
+        self.runtime.push("agents", agent)
 
-    @staticmethod
-    def _continue_context(old: Agent | None, new: Agent) -> None:
-        """A new agent built from the old one's context (``chat_ctx=self.chat_ctx`` in a handoff
-        tool) also gets what the old agent recorded after that copy was taken: the text played
-        before the tool call, the call and its output."""
-        if old is None:
-            return
-        mine = {item.id for item in new._chat_ctx.items}
-        theirs = old._chat_ctx.items
-        last_shared = max((i for i, item in enumerate(theirs) if item.id in mine), default=None)
-        if last_shared is not None:
-            new._chat_ctx.insert([item for item in theirs[last_shared + 1:]
-                                  if item.id not in mine])
+    async def capture_image(self) -> ImageContent | None:
+        """The newest frame of the session's video input as an image (None without one); call
+        it from ``on_user_turn_completed`` to show the LLM what the camera sees."""
+        video = self._io.video_input
+        return None if video is None else await video.capture_image()
 
-    # -- the chat context ------------------------------------------------------------------
-    def _add_item(self, item: ChatItem) -> None:
-        self._history.insert(item)
-        if self._agent is not None:
-            self._agent._chat_ctx.insert(item)
-        if isinstance(item, ChatMessage):
-            self._emit(ConversationItemAddedEvent(item, self.now()))
+    # -- outputs: events, history, audio ----------------------------------------------------
+    def _handlers(self) -> dict[str, Callable[[Any], None]]:
+        return {"agent": self._on_agent, "agent_activity": self._on_activity,
+                "false_interruptions": self._on_false_interruption, "history": self._on_item,
+                "playback": self._on_playback, "replies": self._register,
+                "tool_rounds": self._on_tools, "transcription": self._on_transcription,
+                "user_states": self._on_user_state, "user_transcripts": self._on_user_transcript}
 
-    def _llm_context(self, extra_instructions: str | None = None) -> ChatContext:
-        """The context of a reply: the instructions, then the agent's items."""
-        return ChatContext.model_construct(items=self._context_items(extra_instructions))
-
-    def _context_items(self, extra_instructions: str | None = None) -> list[ChatItem]:
-        """The items of a reply's context. A new list that shares the items (LiveKit's copy
-        semantics): built per turn, it must not cost a copy of the whole conversation."""
-        agent = self.current_agent
-        items: list[ChatItem] = [self._instructions(agent.instructions)]
-        items += [i for i in agent._chat_ctx.items
-                  if not (i.type == "message" and i.role == "system")]
-        if extra_instructions:
-            items.append(ChatMessage(role="system", content=[extra_instructions],
-                                     created_at=self.now()))
-        return items
-
-    def _instructions(self, text: str) -> ChatMessage:
-        """The system message of ``text``: one per distinct instructions, not one per turn."""
-        item = self._instructions_item
-        if item is None or item.content[0] != text:
-            item = self._instructions_item = ChatMessage(role="system", content=[text],
-                                                         created_at=-1.0)
-        return item
-
-    # -- called by the graph's nodes -------------------------------------------------------
     def report_metrics(self, metrics: AgentMetrics) -> None:
         self._usage(metrics)
         self._emit(MetricsCollectedEvent(metrics, self.now()))
@@ -489,12 +417,29 @@ class AgentSession(SessionHooks):
         logger.error("session error", extra={"source": str(source)})
         self._emit(ErrorEvent(cause, source, self.now()))
 
-    # -- graph outputs ---------------------------------------------------------------------
+    def _register(self, speech: Speech) -> None:
+        handle = speech.handle
+        self._speeches.append(handle)
+        handle.add_done_callback(self._speeches.remove)
+        self._emit(SpeechCreatedEvent(handle.user_initiated, handle.source, handle, self.now()))
+
+    def _on_agent(self, active: ActiveAgent) -> None:
+        self._active = active
+
+    def _on_item(self, item: ChatItem) -> None:
+        self._history.insert(item)
+        if isinstance(item, ChatMessage):
+            self._emit(ConversationItemAddedEvent(item, self.now()))
+
+    def _on_tools(self, done: ToolRound) -> None:
+        self._emit(FunctionToolsExecutedEvent(tuple(e.call for e in done.executions),
+                                              tuple(e.output for e in done.executions),
+                                              done.time))
+
     def _on_activity(self, activity: AgentActivity) -> None:
-        state: AgentState = "listening" if activity.paused else activity.state
-        if state != self._agent_state:
-            old, self._agent_state = self._agent_state, state
-            self._emit(AgentStateChangedEvent(old, state, activity.time))
+        if activity.state != self._agent_state:
+            old, self._agent_state = self._agent_state, activity.state
+            self._emit(AgentStateChangedEvent(old, activity.state, activity.time))
 
     def _on_false_interruption(self, expired: FalseInterruptionExpired) -> None:
         self._emit(AgentFalseInterruptionEvent(False, expired.time))
@@ -509,30 +454,17 @@ class AgentSession(SessionHooks):
                               SpeechEventType.FINAL_TRANSCRIPT) or not event.text:
             return
         final = event.type is SpeechEventType.FINAL_TRANSCRIPT
-        if final:
-            self._last_final_at = self.now()
         language = event.alternatives[0].language if event.alternatives else ""
         self._emit(UserInputTranscribedEvent(event.text, final, self.now(), language))
-        if self._io.text_output is not None:
-            self._io.text_output.capture(TranscriptionSegment(
-                event.request_id or "user", event.text, "user", final, self.now()))
+        self._on_transcription(TranscriptionSegment(event.request_id or "user", event.text,
+                                                    "user", final, self.now()))
 
     def _on_transcription(self, segment: TranscriptionSegment) -> None:
         if self._io.text_output is not None:
             self._io.text_output.capture(segment)
 
     def _on_playback(self, event: PlaybackEvent) -> None:
-        speech = event.speech
-        if event.kind == "cleared":
-            if self._io.audio_output is not None:
-                self._io.audio_output.clear()
+        if event.kind == "cleared" and self._io.audio_output is not None:
+            self._io.audio_output.clear()
         elif event.kind == "resumed":
             self._emit(AgentFalseInterruptionEvent(True, event.time))
-        elif event.kind == "step_done" and event.step is not None:
-            result = event.step
-            if result.text and (speech.say_text is None or speech.add_to_chat_ctx):
-                message = ChatMessage(
-                    role="assistant", content=[result.text], interrupted=result.interrupted,
-                    created_at=result.started_at if result.started_at is not None else event.time)
-                self._add_item(message)
-                speech.handle.chat_items.append(message)

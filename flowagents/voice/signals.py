@@ -12,10 +12,12 @@ from .options import TurnOptions
 from .speech import Speech, StepResult
 
 if TYPE_CHECKING:
+    from flowagents.llm import ToolExecution
+
     from .agent import Agent
 
 __all__ = ["ActiveAgent", "AgentActivity", "FalseInterruptionExpired", "PlaybackEvent",
-           "PlayoutControl", "UserStateChange"]
+           "PlayoutControl", "ToolRound", "UserStateChange"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,10 +57,15 @@ class AgentActivity:
 
 @dataclass(frozen=True, slots=True)
 class PlayoutControl:
-    """An order to playout about the speech in flight: pause it, resume it, or interrupt it."""
+    """An order to playout. About the speech ``speech_id`` in flight: ``pause``, ``resume``,
+    ``interrupt``. About every speech: ``interrupt_all`` (``session.interrupt()``: every
+    interruptible speech, playing or queued). About a user turn committed at ``time`` for a
+    reply: ``supersede`` (the interruptible speech in flight and the queued replies, all from
+    before the turn, stop; the agent is thinking until the turn's reply comes) and ``settle``
+    (the turn gets no reply after all: stop waiting for it)."""
 
-    action: Literal["pause", "resume", "interrupt"]
-    speech_id: str
+    action: Literal["pause", "resume", "interrupt", "interrupt_all", "supersede", "settle"]
+    speech_id: str | None
     time: float
 
 
@@ -79,3 +86,14 @@ class UserStateChange:
 
     state: UserState
     time: float
+
+
+@dataclass(frozen=True, slots=True)
+class ToolRound:
+    """One round of tool calls of a reply, executed: what the history records, and the agent a
+    tool handed the conversation to (``handoff``), which goes back to the active agent."""
+
+    speech: Speech
+    executions: tuple[ToolExecution, ...]
+    time: float
+    handoff: Agent | None = None

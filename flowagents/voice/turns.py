@@ -23,6 +23,7 @@ class UserTurn:
     last dated END_OF_SPEECH, or the latest final transcript's arrival). ``committed_at``: when the
     turn was committed. ``transcripts``: the final transcripts, in arrival order; ``transcript``
     joins their texts with spaces. ``end_of_turn_probability``: the turn detector's last value.
+    ``typed``: a text message (``session.push_text``), not speech.
     """
 
     transcript: str
@@ -31,6 +32,7 @@ class UserTurn:
     committed_at: float
     transcripts: tuple[SpeechEvent, ...] = ()
     end_of_turn_probability: float | None = None
+    typed: bool = False
 
     @property
     def endpointing_delay(self) -> float:

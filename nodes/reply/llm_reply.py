@@ -5,10 +5,12 @@ gets an async generator bridged into an observable (disposing it cancels the LLM
 tool in flight): step 0 streams the agent's ``llm_node`` over the speech's chat context; when the
 model calls tools, they run (concurrently with the playout of the text that came before the
 calls) through :func:`~flowagents.llm.execute_function_call`, whose errors become tool outputs.
-Once that text has played and the tools are done, the session records the calls and outputs and
-the next step asks the model again, at most ``max_tool_steps`` LLM calls per reply. A tool
-returning an ``Agent`` hands off and ends the reply. A preemptive speech's text starts at once and
-is replayed to the subscriber that comes when its turn commits; its tools wait for the commit.
+Once that text has played and the tools are done, the round goes out on ``tools`` (the history
+records the calls and outputs) and the next step asks the model again: up to ``max_tool_steps``
++ 1 rounds, then one last call with ``tool_choice="none"``. A tool returning an ``Agent`` hands
+off (on ``handoff``, a feedback edge to the active agent) and ends the reply. A preemptive
+speech's text starts at once and is replayed to the subscriber that comes when its turn
+commits; its tools wait for the commit.
 Each LLM call is reported as :class:`~flowagents.metrics.LLMMetrics` and traced as an
 ``llm_request`` span, each tool call as a ``function_tool`` span, under the turn's span.
 """
@@ -17,11 +19,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 from pydantic import Field
 from reactivex import Observable
 from reactivex import operators as ops
+from reactivex.subject import Subject
 
 from flowagents.graph import BuildContext, In, Node, NodeConfig, Out
 from flowagents.llm import FunctionCall, RunContext, ToolExecution
@@ -31,26 +34,11 @@ from flowagents.runtime.bridge import from_async_iterable
 from flowagents.runtime.replay import replay_now
 from flowagents.telemetry import spans
 from flowagents.types import ChatChunk
-from flowagents.voice.agent import ModelSettings
-from flowagents.voice.speech import ReplyText, Speech, StepResult
+from flowagents.voice.agent import Agent, ModelSettings
+from flowagents.voice.signals import ToolRound
+from flowagents.voice.speech import ReplyText, Speech
 
-if TYPE_CHECKING:
-    from flowagents.voice.agent import Agent
-
-__all__ = ["LLMReply", "LLMReplyConfig", "ReplySession", "reply_text"]
-
-
-class ReplySession(Protocol):
-    """What the reply loop needs from the session (``AgentSession`` implements it)."""
-
-    def now(self) -> float: ...
-
-    def report_metrics(self, metrics: Any) -> None: ...
-
-    def tools_started(self) -> None: ...
-
-    def tools_executed(self, speech: Speech, step: StepResult,
-                       executions: list[ToolExecution]) -> Agent | None: ...
+__all__ = ["LLMReply", "LLMReplyConfig", "ReplyLoop", "reply_text"]
 
 
 class LLMReplyConfig(NodeConfig):
@@ -74,17 +62,45 @@ async def _run_tool(call: FunctionCall, tools: Any, context: RunContext[Any]) ->
         return execution
 
 
-async def _generate(speech: Speech, session: ReplySession, max_steps: int
-                    ) -> AsyncIterator[ReplyText]:
+class ReplyLoop:
+    """What the reply loop reads and where it reports, for one job: the clock, the metrics
+    sink, and where executed tool rounds go (the history, and a handoff back to the active
+    agent)."""
+
+    __slots__ = ("max_tool_steps", "now", "report", "rounds")
+
+    def __init__(self, now: Callable[[], float], report: Callable[[Any], None],
+                 rounds: Callable[[ToolRound], None], max_tool_steps: int) -> None:
+        self.now, self.report, self.rounds = now, report, rounds
+        self.max_tool_steps = max_tool_steps
+
+
+def _handoff(executions: list[ToolExecution]) -> Agent | None:
+    handoff: Agent | None = None
+    for execution in executions:
+        result = execution.raw_result
+        if isinstance(result, tuple) and result and isinstance(result[0], Agent):
+            result = result[0]
+        if isinstance(result, Agent):
+            handoff = result
+    return handoff
+
+
+async def _generate(speech: Speech, loop: ReplyLoop) -> AsyncIterator[ReplyText]:
+    """LiveKit's tool loop: after the first LLM call, up to ``max_tool_steps`` + 1 rounds of
+    tools each followed by another call; the call after the last allowed round is made with
+    ``tool_choice="none"``, so the user hears an answer, not silence."""
     agent = speech.agent
     assert agent is not None
     assert speech.chat_ctx is not None
     chat_ctx = speech.chat_ctx
     tool_choice = speech.tool_choice
-    for step in range(max_steps):
+    rounds = 0
+    step = 0
+    while True:
         speech.handle.num_steps = step + 1
         tools = agent.tools
-        started = session.now()
+        started = loop.now()
         first: float | None = None
         text: list[str] = []
         calls: dict[int, dict[str, str]] = {}
@@ -103,7 +119,7 @@ async def _generate(speech: Speech, session: ReplySession, max_steps: int
                     usage = chunk.usage or usage
                 if first is None and (delta or (isinstance(chunk, ChatChunk)
                                                 and chunk.tool_calls)):
-                    first = session.now() - started
+                    first = loop.now() - started
                 if delta:
                     text.append(delta)
                     yield ReplyText(step, delta)
@@ -111,48 +127,48 @@ async def _generate(speech: Speech, session: ReplySession, max_steps: int
                 span.set_attribute("gen_ai.usage.output_tokens", usage.completion_tokens)
                 span.set_attribute("gen_ai.usage.input_tokens", usage.prompt_tokens)
         yield ReplyText(step, end_of_step=True)
-        duration = session.now() - started
-        session.report_metrics(LLMMetrics(
-            session.now(), label=label, ttft=-1.0 if first is None else first, duration=duration,
+        duration = loop.now() - started
+        loop.report(LLMMetrics(
+            loop.now(), label=label, ttft=-1.0 if first is None else first, duration=duration,
             completion_tokens=usage.completion_tokens if usage else 0,
             prompt_tokens=usage.prompt_tokens if usage else 0,
             prompt_cached_tokens=usage.cached_tokens if usage else 0,
             tokens_per_second=(usage.completion_tokens / duration if usage and duration > 0
                                else 0.0),
             speech_id=speech.id))
-        if not calls:
+        if not calls or tool_choice == "none":
             return
         await speech.wait_scheduled()
-        now = session.now()
+        now = loop.now()
         function_calls = [FunctionCall(call_id=c["id"] or f"{speech.id}_{step}_{i}",
                                        name=c["name"], arguments=c["args"] or "{}",
                                        created_at=now)
                           for i, c in sorted(calls.items())]
-        session.tools_started()
         with speech.traced():
             executions = list(await asyncio.gather(*(
                 _run_tool(call, tools, RunContext(session=agent.session,
                                                   speech_handle=speech.handle,
                                                   function_call=call))
                 for call in function_calls)))
-        played = await speech.step_future(step)
-        handoff = session.tools_executed(speech, played, executions)
+        rounds += 1
+        await speech.step_future(step)  # the text before the calls has played
+        handoff = _handoff(executions)
+        loop.rounds(ToolRound(speech, tuple(executions), loop.now(), handoff))
         if handoff is not None or not any(e.reply_required for e in executions):
             return
-        if step + 1 >= max_steps:
-            return
         chat_ctx = chat_ctx.copy()
-        now = session.now()
+        now = loop.now()
         if text:
             chat_ctx.add_message(role="assistant", content="".join(text), created_at=now)
         for execution in executions:
             chat_ctx.insert(execution.call.model_copy(update={"created_at": now}))
             if execution.output is not None:
                 chat_ctx.insert(execution.output.model_copy(update={"created_at": now}))
-        tool_choice = "auto"
+        tool_choice = "none" if rounds > loop.max_tool_steps else "auto"
+        step += 1
 
 
-def reply_text(session: ReplySession, *, max_tool_steps: int = 3, loop: Any = None
+def reply_text(reply_loop: ReplyLoop, loop: Any = None
                ) -> Callable[[Speech], Observable[ReplyText]]:
     """The text stream of one speech (see the module docstring)."""
 
@@ -160,7 +176,7 @@ def reply_text(session: ReplySession, *, max_tool_steps: int = 3, loop: Any = No
         if speech.say_text is not None:
             say = speech.say_text
             return from_async_iterable(lambda: _as_text(say), loop)
-        return from_async_iterable(lambda: _generate(speech, session, max_tool_steps), loop)
+        return from_async_iterable(lambda: _generate(speech, reply_loop), loop)
 
     return make
 
@@ -183,15 +199,26 @@ class LLMReply(Node):
 
     Config = LLMReplyConfig
     kind = "provider"
-    inputs = (In("speeches", Speech),)
-    outputs = (Out("speeches", Speech),)
+    inputs = (In("speeches", Speech, doc="speech"),)
+    outputs = (Out("speeches", Speech, doc="speech + text"),
+               Out("tools", ToolRound, doc="tools executed"),
+               Out("handoff", Agent, doc="handoff"))
 
     def build(self, ctx: BuildContext,
               inputs: Mapping[str, Observable[Any]]) -> Mapping[str, Observable[Any]]:
         cfg = self.config
         assert isinstance(cfg, LLMReplyConfig)
-        session: ReplySession = ctx.resources["session"]
-        make = reply_text(session, max_tool_steps=cfg.max_tool_steps, loop=ctx.loop)
-        return {"speeches": inputs["speeches"].pipe(ops.map(_attach(make)))}
+        rounds: Subject[ToolRound] = Subject()
+        handoffs: Subject[Agent] = Subject()
+
+        def on_round(round_: ToolRound) -> None:
+            rounds.on_next(round_)
+            if round_.handoff is not None:
+                handoffs.on_next(round_.handoff)
+
+        report = ctx.resources.get("report_metrics") or (lambda m: None)
+        make = reply_text(ReplyLoop(ctx.now, report, on_round, cfg.max_tool_steps), ctx.loop)
+        return {"speeches": inputs["speeches"].pipe(ops.map(_attach(make))),
+                "tools": rounds, "handoff": handoffs}
 
 

@@ -1,8 +1,9 @@
 """Playout: the agent's mouth. Plays one speech at a time, paced on the session clock.
 
-Speeches arrive scheduled (a ``say``, a reply); they queue and play in order. A user turn's reply
-(``replaces_current``) interrupts the interruptible speech in flight and the queued turn replies
-(switch-latest); any other speech waits its turn. Each frame is handed on at its deadline: the
+Speeches arrive scheduled (a ``say``, a reply); they queue and play in order. A committed user
+turn supersedes what was said before it (a ``supersede`` order from the turn reply): the
+interruptible speech in flight and the queued replies to older turns stop, and the agent is
+thinking until the turn's reply arrives. Each frame is handed on at its deadline: the
 first when it arrives, each next one at the previous deadline plus the previous frame's duration,
 scheduled with ``schedule_absolute`` so playback never drifts (a late frame starts a new run at
 its arrival). Playout is the single source of the agent's state: ``thinking`` while a speech is in
@@ -120,12 +121,15 @@ class _Mouth:
         self.playing = False
         self.step: _Step | None = None
         self.activity: AgentActivity | None = None
+        self.awaiting = False  # a committed turn's reply is coming: thinking, not listening
 
     def now(self) -> float:
         return seconds(self.scheduler)
 
     # -- state -----------------------------------------------------------------------------
     def set_state(self, state: AgentState) -> None:
+        if self.paused:
+            state = "listening"  # a paused speech waits for the user: the agent listens
         s = self.current
         activity = AgentActivity(state, self.now(), s.id if s else None,
                                  s.handle.allow_interruptions if s else True, self.paused)
@@ -141,19 +145,11 @@ class _Mouth:
     def on_speech(self, speech: Speech) -> None:
         if not speech.scheduled:
             return
-        if speech.replaces_current:  # a newer turn's reply replaces older turns' replies
-            for queued in [q for q in self.queue if q.replaces_current]:
-                self.queue.remove(queued)
-                queued.handle.interrupt(force=True)
-                self.emit("playback", PlaybackEvent("done", queued, self.now()))
-                queued.handle._mark_done()
+        if speech.replaces_current:
+            self.awaiting = False  # the reply the agent was thinking about is here
         self.queue.append(speech)
-        current = self.current
-        if current is None:
+        if self.current is None:
             self.start_next()
-        elif (speech.replaces_current and current.handle.allow_interruptions
-              and current.created_at < _turn_time(speech)):
-            current.handle.interrupt()  # what was said before the turn, not during its hook
 
     def start_next(self) -> None:
         while self.queue:
@@ -178,7 +174,7 @@ class _Mouth:
                 subs.add(audio.subscribe(self.on_item, self.on_audio_error, self.on_audio_done))
             return
         self.current = None
-        self.set_state("listening")
+        self.set_state("thinking" if self.awaiting else "listening")
 
     def stopper(self, speech: Speech) -> Any:
         return lambda: self.stop(speech)
@@ -351,6 +347,19 @@ class _Mouth:
 
     # -- control ---------------------------------------------------------------------------
     def on_control(self, control: PlayoutControl) -> None:
+        if control.action == "supersede":
+            self.supersede(control.time)
+            return
+        if control.action == "settle":
+            self.awaiting = False
+            if self.current is None:
+                self.set_state("listening")
+            return
+        if control.action == "interrupt_all":
+            for queued in [self.current, *self.queue]:
+                if queued is not None and queued.handle.allow_interruptions:
+                    queued.handle.interrupt()
+            return
         speech = self.current
         if speech is None or speech.id != control.speech_id:
             return
@@ -369,6 +378,23 @@ class _Mouth:
             self.pump()
             if self.current is speech and not self.playing:
                 self.set_state("thinking")
+
+    def supersede(self, turn_time: float) -> None:
+        """A user turn committed at ``turn_time`` for a reply: the queued replies to older
+        turns are dropped, and the interruptible speech in flight, if it began before the
+        turn, is interrupted; the agent then thinks (the reply is coming), it does not go back
+        to listening in between."""
+        for queued in [q for q in self.queue if q.replaces_current
+                       and _turn_time(q) < turn_time]:
+            self.queue.remove(queued)
+            queued.handle.interrupt(force=True)
+            self.emit("playback", PlaybackEvent("done", queued, self.now()))
+            queued.handle._mark_done()
+        current = self.current
+        if (current is not None and current.handle.allow_interruptions
+                and current.created_at < turn_time):
+            self.awaiting = True
+            current.handle.interrupt()
 
     def dispose(self) -> None:
         if self.timer is not None:

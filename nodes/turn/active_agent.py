@@ -1,14 +1,19 @@
-"""Active agent: which agent is in charge, and the turn options in force, as streams.
+"""Active agent: which agent is in charge, the turn options in force, and the handoffs.
 
-Turn options are per agent (LiveKit's ``Agent(min_endpointing_delay=..., ...)`` overrides): the
-session publishes an :class:`~flowagents.voice.signals.ActiveAgent` at start and at each handoff,
-as the ``active_agent`` resource (an observable that replays the current value). This source node
-brings it into the graph so the picture shows where each rule's options come from: ``agent``
-(for the STT stage), ``turn`` (:class:`~flowagents.voice.options.TurnOptions`, for interruption,
-the turn filter, false interruption and the turn detector) and ``endpointing`` (an
-:class:`~nodes.endpointing.EndpointingConfig` with the delays and the detector's threshold).
-Without the resource (a graph run outside a session) the streams are empty and every rule keeps
-its built-in config.
+An agent becomes active when the session starts it (or ``update_agent``), on the ``agents``
+input, or when one of the reply's tools hands the conversation to it, on the ``handoffs``
+feedback edge from the LLM reply. A handoff runs LiveKit's sequence: the old agent's
+``on_exit``, an :class:`~flowagents.llm.AgentHandoff` item in the history, the new agent gets
+what the old one recorded after the context it was built from (``chat_ctx=self.chat_ctx`` in a
+handoff tool), it is in charge, then its ``on_enter`` runs (the greeting).
+
+Turn options are per agent (LiveKit's ``Agent(min_endpointing_delay=..., ...)`` overrides the
+session's): the node resolves them from its ``defaults`` (the session's
+:class:`~flowagents.voice.options.SessionOptions`) and streams them to the rules, so every rule
+reads the values in force when it applies: ``agent`` (an
+:class:`~flowagents.voice.signals.ActiveAgent`), ``turn``
+(:class:`~flowagents.voice.options.TurnOptions`) and ``endpointing`` (an
+:class:`~nodes.turn.endpointing.EndpointingConfig` with the delays and the detector's threshold).
 """
 
 from __future__ import annotations
@@ -16,18 +21,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import reactivex
-from reactivex import Observable
+from pydantic import Field
+from reactivex import Observable, abc
 from reactivex import operators as ops
+from reactivex.disposable import CompositeDisposable, Disposable
+from reactivex.subject import ReplaySubject, Subject
 
-from flowagents.graph import BuildContext, Node, Out, register_type
-from flowagents.voice.options import TurnOptions
+from flowagents.graph import BuildContext, In, Node, NodeConfig, NodeError, Out, register_type
+from flowagents.llm import AgentHandoff, ChatItem
+from flowagents.runtime.bridge import from_coroutine
+from flowagents.voice.agent import Agent
+from flowagents.voice.options import SessionOptions, TurnOptions, turn_options
 from flowagents.voice.signals import ActiveAgent
+from flowagents.voice.turn_detector import TurnDetector
 from nodes.turn.endpointing import EndpointingConfig
 
-__all__ = ["ActiveAgentNode", "endpointing_config"]
+__all__ = ["ActiveAgentConfig", "ActiveAgentNode", "continue_context", "endpointing_config"]
 
-for _t in (ActiveAgent, TurnOptions, EndpointingConfig):
+for _t in (ActiveAgent, TurnOptions, EndpointingConfig, Agent):
     register_type(_t)
 
 
@@ -39,24 +50,129 @@ def endpointing_config(options: TurnOptions) -> EndpointingConfig:
         unlikely_threshold=detector.unlikely_threshold if detector is not None else 0.5)
 
 
-class ActiveAgentNode(Node):
-    """The active agent and its turn options (see the module docstring). A source node."""
+def continue_context(old: Agent | None, new: Agent) -> None:
+    """A new agent built from the old one's context (``chat_ctx=self.chat_ctx`` in a handoff
+    tool) also gets what the old agent recorded after that copy was taken: the text played
+    before the tool call, the call and its output."""
+    if old is None:
+        return
+    mine = {item.id for item in new._chat_ctx.items}
+    theirs = old._chat_ctx.items
+    last_shared = max((i for i, item in enumerate(theirs) if item.id in mine), default=None)
+    if last_shared is not None:
+        new._chat_ctx.insert([item for item in theirs[last_shared + 1:] if item.id not in mine])
 
-    kind = "source"
-    outputs = (Out("agent", ActiveAgent), Out("turn", TurnOptions),
-               Out("endpointing", EndpointingConfig))
+
+class ActiveAgentConfig(NodeConfig):
+    """``defaults``: the session's options, which an agent's turn options override."""
+
+    defaults: SessionOptions = Field(default_factory=SessionOptions)
+
+
+class ActiveAgentNode(Node):
+    """The active agent, its turn options and its handoffs (see the module docstring).
+
+    Inputs: ``agents`` (from the session), ``handoffs`` (agents handed over by tools, a feedback
+    edge). Outputs: ``agent``, ``turn``, ``endpointing``, ``items`` (the history's
+    :class:`~flowagents.llm.AgentHandoff` records)."""
+
+    Config = ActiveAgentConfig
+    inputs = (In("agents", Agent, doc="session start / update_agent"),
+              In("handoffs", Agent, required=False, doc="handoff"))
+    outputs = (Out("agent", ActiveAgent, doc="active agent"),
+               Out("turn", TurnOptions, doc="turn options"),
+               Out("endpointing", EndpointingConfig, doc="endpointing delays"),
+               Out("items", ChatItem, doc="handoff record"))
+
+    def __init__(self, turn_detection: TurnDetector | None = None,
+                 config: NodeConfig | None = None, *, name: str | None = None,
+                 **options: Any) -> None:
+        super().__init__(config, name=name, **options)
+        self.turn_detection = turn_detection
 
     def default_name(self) -> str:
         return "active_agent"
 
     def build(self, ctx: BuildContext,
               inputs: Mapping[str, Observable[Any]]) -> Mapping[str, Observable[Any]]:
-        agents: Observable[ActiveAgent] = ctx.resources.get("active_agent") or reactivex.empty()
-        def options(active: ActiveAgent) -> TurnOptions:
-            return active.options
+        cfg = self.config
+        assert isinstance(cfg, ActiveAgentConfig)
+        detector = self.turn_detection
+        active: ReplaySubject[ActiveAgent] = ReplaySubject(1)
+        items: Subject[ChatItem] = Subject()
+        hooks = CompositeDisposable()
+        current: Agent | None = None
+
+        def run_hook(agent: Agent, name: str) -> None:
+            coro = agent.on_enter if name == "on_enter" else agent.on_exit
+
+            def report(exc: Exception) -> None:
+                ctx.report_error(NodeError(name, None, exc))
+
+            hook = from_coroutine(coro, ctx.loop)
+            hooks.add(hook.subscribe(on_error=report))
+
+        def activate(agent: Agent) -> None:
+            nonlocal current
+            old, current = current, agent
+            if old is not None:
+                items.on_next(AgentHandoff(old_agent_id=old.id, new_agent_id=agent.id,
+                                           created_at=ctx.now()))
+                continue_context(old, agent)
+                if agent._session is None:
+                    agent._session = old._session
+            active.on_next(ActiveAgent(agent, turn_options(cfg.defaults, agent, detector),
+                                       ctx.now()))
+            run_hook(agent, "on_enter")
+
+        def on_agent(agent: Agent) -> None:
+            old = current
+            if old is None:
+                activate(agent)
+                return
+
+            async def leave() -> Agent:
+                try:
+                    await old.on_exit()
+                except Exception as exc:
+                    ctx.report_error(NodeError("on_exit", None, exc))
+                return agent
+
+            hooks.add(from_coroutine(leave, ctx.loop).subscribe(activate))
+
+        connection: CompositeDisposable | None = None
+        subscribers = 0
+
+        def subscribe(observer: abc.ObserverBase[ActiveAgent],
+                      _: abc.SchedulerBase | None = None) -> abc.DisposableBase:
+            """Each subscriber gets the agent in charge (replayed); the inputs are subscribed
+            once, by the first subscriber, and let go by the last."""
+            nonlocal connection, subscribers
+            watch = active.subscribe(observer)
+            subscribers += 1
+            if connection is None:
+                connection = CompositeDisposable(hooks)
+                if "handoffs" in inputs:
+                    connection.add(inputs["handoffs"].subscribe(on_agent))
+                connection.add(inputs["agents"].subscribe(on_agent))
+
+            def release() -> None:
+                nonlocal connection, subscribers
+                watch.dispose()
+                subscribers -= 1
+                if subscribers == 0 and connection is not None:
+                    done, connection = connection, None
+                    done.dispose()
+
+            return Disposable(release)
+
+        agents: Observable[ActiveAgent] = Observable(subscribe)
+
+        def options(value: ActiveAgent) -> TurnOptions:
+            return value.options
 
         turn: Observable[TurnOptions] = agents.pipe(ops.map(options),
                                                     ops.distinct_until_changed())
         endpointing: Observable[EndpointingConfig] = turn.pipe(
             ops.map(endpointing_config), ops.distinct_until_changed())
-        return {"agent": agents, "turn": turn, "endpointing": endpointing}
+        return {"agent": agents, "turn": turn, "endpointing": endpointing, "items": items}

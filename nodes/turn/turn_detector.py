@@ -1,7 +1,8 @@
 """Turn detector node: an end-of-turn probability for the endpointing node, per final transcript.
 
 Each final transcript of the user's turn (joined with the earlier ones of the same turn) is put
-as the last user message of the active agent's chat context, and the active
+as the last user message of the active agent's chat context (the agent comes in on ``agent``),
+and the active
 :class:`~flowagents.voice.TurnDetector` (``Agent(turn_detection=)``, else the session's) scores it;
 the probability goes to :class:`~nodes.endpointing.Endpointing`, which waits
 ``max_endpointing_delay`` when it is below the detector's ``unlikely_threshold``. A prediction is
@@ -24,11 +25,13 @@ from typing import Any
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable, SerialDisposable
 
-from flowagents.graph import BuildContext, In, Node, NodeConfig, Out
+from flowagents.graph import BuildContext, In, Node, NodeConfig, NodeError, Out
 from flowagents.llm import ChatContext, ChatMessage
 from flowagents.runtime.bridge import from_coroutine
 from flowagents.types import SpeechEvent, SpeechEventType, VADEvent, VADEventType
-from flowagents.voice.options import TurnOptions
+from flowagents.voice.agent import Agent
+from flowagents.voice.context import ContextBuilder
+from flowagents.voice.signals import ActiveAgent
 from flowagents.voice.turn_detector import TurnDetector
 from flowagents.voice.turns import UserTurn
 
@@ -70,10 +73,11 @@ class HeuristicTurnDetector(TurnDetector):
 class TurnDetectorNode(Node):
     """End-of-turn probabilities (see the module docstring). Emits floats on ``probability``."""
 
-    inputs = (In("transcripts", SpeechEvent), In("vad", VADEvent),
-              In("turn", TurnOptions, required=False),
-              In("committed", UserTurn, required=False))
-    outputs = (Out("probability", float),)
+    inputs = (In("transcripts", SpeechEvent, doc="final transcript"),
+              In("vad", VADEvent, doc="speech started"),
+              In("agent", ActiveAgent, required=False, doc="active agent"),
+              In("committed", UserTurn, required=False, doc="turn committed"))
+    outputs = (Out("probability", float, doc="end-of-turn probability"),)
 
     def __init__(self, detector: TurnDetector | None = None, config: NodeConfig | None = None,
                  *, name: str | None = None) -> None:
@@ -85,31 +89,31 @@ class TurnDetectorNode(Node):
 
     def build(self, ctx: BuildContext,
               inputs: Mapping[str, Observable[Any]]) -> Mapping[str, Observable[Any]]:
-        session = ctx.resources.get("session")
         default = self.detector
         loop = ctx.loop
-
-        def context(text: str) -> ChatContext:
-            if session is not None:
-                return session.turn_context(text)  # type: ignore[no-any-return]
-            return ChatContext([ChatMessage(role="user", content=[text])])
 
         def subscribe(observer: abc.ObserverBase[float],
                       _: abc.SchedulerBase | None = None) -> abc.DisposableBase:
             finals: list[str] = []
-            detector: list[TurnDetector | None] = [default]
+            detector = default
+            agent: Agent | None = None
+            builder = ContextBuilder()
             pending = SerialDisposable()
 
+            def context(text: str) -> ChatContext:
+                if agent is not None:
+                    return builder.with_user_message(agent, text, ctx.now())
+                return ChatContext([ChatMessage(role="user", content=[text])])
+
             def failed(exc: Exception) -> None:
-                if session is not None:
-                    session.report_error(exc, "turn_detector")
+                ctx.report_error(NodeError(ctx.node, "probability", exc))
                 observer.on_next(1.0)
 
             def on_transcript(event: SpeechEvent) -> None:
                 if event.type is not SpeechEventType.FINAL_TRANSCRIPT or not event.text.strip():
                     return
                 finals.append(event.text.strip())
-                active = detector[0]
+                active = detector
                 if active is None:
                     pending.disposable = Disposable()
                     observer.on_next(1.0)
@@ -127,12 +131,13 @@ class TurnDetectorNode(Node):
                 finals.clear()
                 pending.disposable = Disposable()
 
-            def on_options(options: TurnOptions) -> None:
-                detector[0] = options.turn_detection
+            def on_agent(active: ActiveAgent) -> None:
+                nonlocal agent, detector
+                agent, detector = active.agent, active.options.turn_detection
 
             subs = CompositeDisposable(pending)
-            if "turn" in inputs:
-                subs.add(inputs["turn"].subscribe(on_options, observer.on_error))
+            if "agent" in inputs:
+                subs.add(inputs["agent"].subscribe(on_agent, observer.on_error))
             if "committed" in inputs:
                 subs.add(inputs["committed"].subscribe(on_committed, observer.on_error))
             subs.add(inputs["vad"].subscribe(on_vad, observer.on_error))

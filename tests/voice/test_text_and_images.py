@@ -67,7 +67,8 @@ def test_user_text_interrupts_the_agent_and_is_a_turn() -> None:
     assert r.messages() == [
         ("user", ASK, False), ("assistant", "Once upon a time", True),
         ("user", "What time is it?", False), ("assistant", "It is noon.", False)]
-    assert states(r.agent_states)[4:] == [(5.0, "listening"), (5.0, "thinking"),
+    # straight from speaking to thinking: no "listening" while the typed turn is answered
+    assert states(r.agent_states)[3:] == [(3.25, "speaking"), (5.0, "thinking"),
                                           (5.5, "speaking"), (6.5, "listening")]
     # a typed turn has no end of utterance to measure
     assert len([m for m in r.metrics if isinstance(m, EOUMetrics)]) == 1

@@ -106,15 +106,34 @@ def test_unknown_tool_invalid_arguments_and_failing_tools_go_back_to_the_llm() -
     assert r.session.agent_state == "listening"
 
 
-def test_at_most_max_tool_steps_llm_calls_per_reply() -> None:
+def test_max_tool_steps_counts_tool_rounds_then_asks_for_an_answer() -> None:
+    """LiveKit's rule: after the first LLM call, a model that keeps calling tools gets up to
+    ``max_tool_steps`` (3) + 1 rounds of tools, each followed by a call; the call after the
+    last round is made with ``tool_choice="none"`` so the user hears an answer."""
     s = Script()
     s.user_speech(start=0.5, end=2.5, transcript=Q)
     s.llm_reply(input=None, tool_calls=[FakeToolCall("get_weather", {"location": "Paris"})])
     r = run(s, agent=Weather(delay=0.0))
     assert r.llm is not None
-    assert len([c for c in r.llm.calls if c.completed]) == 3
-    assert len(r.of_type("function_tools_executed")) == 3
+    calls = [c for c in r.llm.calls if c.completed]
+    # preemptive call 2.7-3.0 (its tools wait for the commit, 3.05), then one call per round
+    assert [(c.time, c.tool_choice) for c in calls] == [
+        (approx(2.7), "auto"), (approx(3.05), "auto"), (approx(3.35), "auto"),
+        (approx(3.65), "auto"), (approx(3.95), "none")]
+    assert len(r.of_type("function_tools_executed")) == 4
     assert r.session.agent_state == "listening"
+
+
+def test_max_tool_steps_option() -> None:
+    s = Script()
+    s.user_speech(start=0.5, end=2.5, transcript=Q)
+    s.llm_reply(input=None, tool_calls=[FakeToolCall("get_weather", {"location": "Paris"})])
+    r = run(s, agent=Weather(delay=0.0), options={"max_tool_steps": 1})
+    assert r.llm is not None
+    calls = [c for c in r.llm.calls if c.completed]
+    assert [(c.time, c.tool_choice) for c in calls] == [
+        (approx(2.7), "auto"), (approx(3.05), "auto"), (approx(3.35), "none")]
+    assert len(r.of_type("function_tools_executed")) == 2
 
 
 class Greeter(Agent):
