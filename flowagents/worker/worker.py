@@ -124,13 +124,15 @@ class Worker(EventEmitter):
         self.metrics = WorkerMetrics()
         o = self._opts
         mp_ctx = default_mp_context()
+        # child processes log at the worker's level (the CLI's --log-level), and not below it
+        child_log_level = logging.getLogger().getEffectiveLevel()
         runners = registered_runners()
         self._inference: InferenceProcess | None = None
         if runners:
             self._inference = InferenceProcess(
                 runners=runners, mp_ctx=mp_ctx, initialize_timeout=o.initialize_inference_timeout,
                 ping_interval=o.process_ping_interval, ping_timeout=o.process_ping_timeout,
-                log_level=logging.DEBUG if dev_mode else logging.INFO)
+                log_level=child_log_level)
         self._pool = ProcPool(
             entrypoint_fnc=o.entrypoint_fnc, prewarm_fnc=o.prewarm_fnc,
             num_idle_processes=o.effective_num_idle_processes, mp_ctx=mp_ctx,
@@ -144,7 +146,7 @@ class Worker(EventEmitter):
                 memory_check_interval=o.memory_check_interval,
                 restart_base_delay=o.process_restart_base_delay,
                 restart_max_delay=o.process_restart_max_delay,
-                log_level=logging.DEBUG if dev_mode else logging.INFO))
+                log_level=child_log_level))
         self._fatal: ConnectError | None = None
         self._health = HealthServer(host=o.host, port=o.effective_port,
                                     healthy=lambda: self.healthy,

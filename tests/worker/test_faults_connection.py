@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -256,3 +257,39 @@ async def test_two_dev_workers_on_one_host_each_get_a_free_health_port(
         for port in ports:
             async with http.get(f"http://127.0.0.1:{port}/") as resp:
                 assert resp.status == 200
+
+
+# -- logs, as the operator reads them -----------------------------------------------------------
+
+
+async def test_start_logs_a_failed_job_with_its_context_and_traceback(
+        server: FakeLiveKitServer, tmp_path: Path) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("LIVEKIT_")}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "flowagents.cli.main", "start", "wk_cli:cli_opts", "--port", "0",
+        cwd=HERE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**clean, "LIVEKIT_URL": server.url, "LIVEKIT_API_KEY": API_KEY,
+             "LIVEKIT_API_SECRET": API_SECRET})
+    try:
+        await server.wait_connected(within=20)
+        await server.dispatch(server.make_job("J1", room="lobby", metadata=json.dumps(
+            {"out": str(tmp_path / "o"), "mode": "fail"})))
+        await server.job_status("J1", agent.JS_FAILED, within=10)
+        proc.send_signal(signal.SIGINT)
+        _out, err_bytes = await asyncio.wait_for(proc.communicate(), 15)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0
+    err = err_bytes.decode(errors="replace")
+    assert API_SECRET not in err
+    lines = err.splitlines()
+    failed = next(line for line in lines if " job failed " in line)
+    assert failed.endswith(' WARNING flowagents.worker job failed job_id=J1 room_name=lobby '
+                           'worker_id=AW_1 error="RuntimeError: entrypoint failed on purpose"')
+    # the job process's own record, relayed: its context, its pid, then its traceback
+    at = next(i for i, line in enumerate(lines) if "job entrypoint failed" in line)
+    assert "job_id=J1 room_name=lobby worker_id=AW_1 pid=" in lines[at]
+    assert lines[at + 1] == "Traceback (most recent call last):"
+    assert "RuntimeError: entrypoint failed on purpose" in lines[at + 2:at + 12]
