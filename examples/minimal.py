@@ -58,7 +58,7 @@ async def entrypoint(ctx: JobContext) -> None:
 
 
 if __name__ == "__main__":
-    from flowagents.cli.run_app import run_app
+    from flowagents.cli import run_app
     from flowagents.worker import WorkerOptions
 
     run_app(WorkerOptions(entrypoint_fnc=entrypoint, prewarm_fnc=prewarm))

@@ -466,6 +466,8 @@ class RoomIO:
         self._aclosed = False
         self._done = asyncio.Event()
         self._job: Any = None  # the JobContext this I/O ends when its session ends
+        #: the linked participant leaving ends the session (RoomInputOptions.close_on_disconnect)
+        self.close_on_disconnect = True
         room.on("participant_connected", self._on_joined)
         room.on("participant_disconnected", self._on_left)
         room.on("disconnected", self._on_room_disconnected)
@@ -546,7 +548,8 @@ class RoomIO:
             self.video_input.link(participant.identity)
 
     def _on_left(self, participant: Any) -> None:
-        if participant.identity == self._identity and not self.closed.done():
+        if (participant.identity == self._identity and self.close_on_disconnect
+                and not self.closed.done()):
             self.closed.set_result("participant_disconnected")
 
     def _on_room_disconnected(self, *_: Any) -> None:
@@ -627,13 +630,29 @@ async def open_session_room(session: AgentSession, room: Any,
                             options: Mapping[str, Any]) -> RoomIO:
     """``AgentSession.start(room=...)``: the room's I/O for ``session``. The participant's
     ``lk.chat`` text is a text turn; the agent state goes out as ``lk.agent.state``; inside a
-    job, the session's metrics go to the worker and the session and the job end together."""
-    room_io = await room_session_io(
-        room, on_text=lambda text, _identity: session.push_text(text), **options)
+    job, the session's metrics go to the worker and the session and the job end together.
+    ``options`` are :class:`RoomIO`'s arguments, and ``input_options``/``output_options``
+    (:class:`~flowagents.job.room_options.RoomInputOptions` / ``RoomOutputOptions``)."""
+    from flowagents.job.room_options import disabled_parts, room_io_kwargs
+
+    kwargs = dict(options)
+    input_options = kwargs.pop("input_options", None)
+    output_options = kwargs.pop("output_options", None)
+    off: set[str] = set()
+    if input_options is not None or output_options is not None:
+        kwargs = {**room_io_kwargs(input_options, output_options), **kwargs}
+        off = disabled_parts(input_options, output_options)
+    on_text = (None if "text_input" in off
+               else lambda text, _identity: session.push_text(text))
+    room_io = await room_session_io(room, on_text=on_text, **kwargs)
     RoomIO._report_metrics_to_worker(session)
     room_io.attach(session)
     if room_io.video_input is not None:
         room_io.io.video_input = _RoomVideo(room_io)
+    for part in off - {"text_input"}:
+        setattr(room_io.io, part, None)
+    if input_options is not None:
+        room_io.close_on_disconnect = input_options.close_on_disconnect
     return room_io
 
 

@@ -13,6 +13,7 @@ text (which may hold internals or secrets) never reaches the model.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import enum
 import inspect
@@ -36,6 +37,7 @@ __all__ = [
     "RunContext",
     "ToolError",
     "ToolExecution",
+    "current_run_context",
     "execute_function_call",
     "find_function_tools",
     "function_tool",
@@ -79,6 +81,16 @@ class RunContext(Generic[UserdataT]):
     def userdata(self) -> UserdataT:
         """The session's user data (``AgentSession(userdata=...)``)."""
         return typing.cast(UserdataT, self.session.userdata)
+
+
+_running: contextvars.ContextVar[RunContext[Any] | None] = contextvars.ContextVar(
+    "flowagents_run_context", default=None)
+
+
+def current_run_context() -> RunContext[Any] | None:
+    """The context of the tool running in this task, if any: lets the session tell a call made
+    from inside a tool (``session.stop()`` in a handoff tool) from one made outside."""
+    return _running.get()
 
 
 # --- docstrings ------------------------------------------------------------------------------
@@ -509,9 +521,13 @@ async def execute_function_call(
             if run_context is None:
                 raise RuntimeError("function tool needs a RunContext")
             kwargs[context_param] = run_context
-        result = tool(**kwargs)
-        if inspect.isawaitable(result):
-            result = await result
+        token = _running.set(run_context)
+        try:
+            result = tool(**kwargs)
+            if inspect.isawaitable(result):
+                result = await result
+        finally:
+            _running.reset(token)
     except ToolError as e:
         return error(e.message, e)
     except Exception as e:

