@@ -13,15 +13,24 @@ from collections.abc import Iterator
 
 import pytest
 
+from .deepgram_server import DeepgramServer
 from .openai_server import OpenAIServer
 from .threaded import serve_in_thread
 
-__all__ = ["openai_server"]
+__all__ = ["deepgram_server", "openai_server"]
 
 
 @pytest.fixture
 def openai_server() -> Iterator[OpenAIServer]:
     """An OpenAI-compatible server (key ``sk-test-0123456789``); ``.base_url`` ends in /v1."""
     server = OpenAIServer()
+    with serve_in_thread(server):
+        yield server
+
+
+@pytest.fixture
+def deepgram_server() -> Iterator[DeepgramServer]:
+    """A Deepgram live server (key ``dg-test-key-0123``); ``.base_url`` is its /v1/listen."""
+    server = DeepgramServer()
     with serve_in_thread(server):
         yield server

@@ -67,17 +67,17 @@ def test_stt_sends_the_segment_as_wav_and_returns_a_final_transcript() -> None:
     async def test(server: OpenAIServer, url: str) -> tuple[SpeechEvent, bytes]:
         stt = openai.STT(base_url=url, api_key=KEY, model="whisper-1", prompt="times")
         sent: list[bytes] = []
-        original = openai.stt._wav
+        original = openai.stt.wav_bytes
 
         def spy(frames: Any) -> bytes:
             sent.append(original(frames))
             return sent[-1]
 
-        openai.stt._wav = spy
+        openai.stt.wav_bytes = spy
         try:
             event = await _recognize(stt)
         finally:
-            openai.stt._wav = original
+            openai.stt.wav_bytes = original
             await stt.aclose()
         return event, sent[0]
 

@@ -10,15 +10,13 @@ request.
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Sequence
 
 import aiohttp
-import numpy as np
-import soundfile
 
 from flowagents.errors import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions, APIError
+from flowagents.plugins._audio import wav_bytes
 from flowagents.plugins._http import (
     APIKey,
     HTTPSession,
@@ -65,7 +63,7 @@ class STT(BaseSTT):
         start = frames[0].timestamp if frames else 0.0
         duration = sum(f.duration for f in frames)
         form = aiohttp.FormData()
-        form.add_field("file", _wav(frames), filename="audio.wav", content_type="audio/wav")
+        form.add_field("file", wav_bytes(frames), filename="audio.wav", content_type="audio/wav")
         form.add_field("model", self.model)
         form.add_field("response_format", "json")
         if lang:
@@ -93,17 +91,6 @@ class STT(BaseSTT):
 
     def __repr__(self) -> str:
         return f"openai.STT(model={self.model!r}, base_url={self.base_url!r})"
-
-
-def _wav(frames: Sequence[AudioFrame]) -> bytes:
-    """The segment as one 16-bit WAV file at its own rate and channel count."""
-    buffer = io.BytesIO()
-    rate = frames[0].sample_rate if frames else 16000
-    channels = frames[0].num_channels if frames else 1
-    pcm = (np.concatenate([f.data for f in frames]) if frames
-           else np.zeros(0, dtype=np.int16)).reshape(-1, channels)
-    soundfile.write(buffer, pcm, rate, subtype="PCM_16", format="WAV")
-    return buffer.getvalue()
 
 
 def _text(raw: bytes, key: APIKey) -> str:

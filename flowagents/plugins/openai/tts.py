@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import numpy as np
 
 from flowagents.errors import (
     DEFAULT_API_CONNECT_OPTIONS,
@@ -25,6 +24,7 @@ from flowagents.errors import (
     APIError,
     NotGiven,
 )
+from flowagents.plugins._audio import PCMChunker
 from flowagents.plugins._http import (
     APIKey,
     HTTPSession,
@@ -112,21 +112,3 @@ class TTS(BaseTTS):
     def __repr__(self) -> str:
         return f"openai.TTS(model={self.model!r}, voice={self.voice!r})"
 
-
-class PCMChunker:
-    """Bytes of 16-bit little-endian mono PCM in, frames of whole samples out."""
-
-    __slots__ = ("pending", "sample_rate")
-
-    def __init__(self, sample_rate: int) -> None:
-        self.sample_rate = sample_rate
-        self.pending = b""
-
-    def push(self, data: bytes) -> AudioFrame | None:
-        data = self.pending + data
-        whole = len(data) - len(data) % 2
-        self.pending = data[whole:]
-        if not whole:
-            return None
-        samples = np.frombuffer(data[:whole], dtype="<i2").astype(np.int16, copy=False)
-        return AudioFrame(samples, self.sample_rate)
