@@ -13,11 +13,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from .cartesia_server import CartesiaServer
 from .deepgram_server import DeepgramServer
 from .openai_server import OpenAIServer
 from .threaded import serve_in_thread
 
-__all__ = ["deepgram_server", "openai_server"]
+__all__ = ["cartesia_server", "deepgram_server", "openai_server"]
 
 
 @pytest.fixture
@@ -32,5 +33,13 @@ def openai_server() -> Iterator[OpenAIServer]:
 def deepgram_server() -> Iterator[DeepgramServer]:
     """A Deepgram live server (key ``dg-test-key-0123``); ``.base_url`` is its /v1/listen."""
     server = DeepgramServer()
+    with serve_in_thread(server):
+        yield server
+
+
+@pytest.fixture
+def cartesia_server() -> Iterator[CartesiaServer]:
+    """A Cartesia TTS WebSocket server (key ``sk_car_test_0123``); give ``.base_url``."""
+    server = CartesiaServer()
     with serve_in_thread(server):
         yield server

@@ -1,0 +1,271 @@
+"""Cartesia text to speech over its WebSocket API (``/tts/websocket``), with continuation contexts.
+
+Every generation request names a ``context_id``; the server answers ``chunk`` messages
+(base64 16-bit little-endian PCM, ``container: raw``) for that context and a ``done`` once it has
+voiced everything the context was given. :meth:`TTS.synthesize` voices one text in one context
+(``continue: false``). :meth:`TTS.stream` opens a context per segment and sends each piece of
+text as it comes with ``continue: true`` (Cartesia keeps the prosody across them); ``flush()``
+closes the segment with an empty transcript and ``continue: false``. Closing either early sends
+``{"context_id": ..., "cancel": true}`` for the contexts still open and closes the socket, so
+the server stops generating. An ``error`` message becomes a status error, a frame that is not
+JSON a malformed-reply error, and a socket that closes before ``done`` a connection error. The
+key travels in the ``X-API-Key`` header (``CARTESIA_API_KEY`` by default), never in the URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+
+from flowagents.errors import (
+    DEFAULT_API_CONNECT_OPTIONS,
+    APIConnectionError,
+    APIConnectOptions,
+    APIError,
+)
+from flowagents.plugins._audio import PCMChunker
+from flowagents.plugins._http import APIKey, HTTPSession, connection_error, status_error
+from flowagents.retry import call_with_retry, retry_stream
+from flowagents.tts.tts import TTS as BaseTTS
+from flowagents.tts.tts import SynthesizeStream as BaseSynthesizeStream
+from flowagents.tts.tts import TTSCapabilities
+from flowagents.types import AudioFrame, SynthesizedAudio
+
+__all__ = ["API_VERSION", "DEFAULT_BASE_URL", "TTS", "SynthesizeStream"]
+
+DEFAULT_BASE_URL = "https://api.cartesia.ai"
+API_VERSION = "2024-11-13"
+DEFAULT_VOICE = "f786b574-daa5-4673-aa0c-cbe3e8534c02"
+_WS_TIMEOUT = aiohttp.ClientWSTimeout(ws_close=1.0)  # a barge-in never waits long for a close
+
+
+class TTS(BaseTTS):
+    """Cartesia Sonic, ``cartesia.TTS(model="sonic-2", voice=<id>)`` as in LiveKit."""
+
+    label = "cartesia"
+
+    def __init__(self, *, model: str = "sonic-2", voice: str = DEFAULT_VOICE,
+                 language: str = "en", sample_rate: int = 24000, api_key: str | None = None,
+                 base_url: str = DEFAULT_BASE_URL, api_version: str = API_VERSION) -> None:
+        super().__init__(TTSCapabilities(streaming=True), sample_rate, 1)
+        self.model = model
+        self.voice = voice
+        self.language = language
+        self.base_url = base_url.rstrip("/")
+        self.api_version = api_version
+        self._key = APIKey("cartesia", api_key, "CARTESIA_API_KEY")
+        self._http = HTTPSession()
+
+    def request(self, context_id: str, transcript: str, *, more: bool) -> dict[str, Any]:
+        """One generation request; every input of a context carries the same fields."""
+        return {"model_id": self.model, "transcript": transcript,
+                "voice": {"mode": "id", "id": self.voice}, "language": self.language,
+                "context_id": context_id, "continue": more,
+                "output_format": {"container": "raw", "encoding": "pcm_s16le",
+                                  "sample_rate": self.sample_rate}}
+
+    async def connect(self) -> aiohttp.ClientWebSocketResponse:
+        try:
+            return await self._http.get().ws_connect(
+                f"{self.base_url}/tts/websocket", timeout=_WS_TIMEOUT,
+                headers={"X-API-Key": self._key.reveal(), "Cartesia-Version": self.api_version})
+        except (aiohttp.ClientError, TimeoutError) as e:
+            raise connection_error("cartesia", e, self._key) from None
+
+    def synthesize(
+        self, text: str, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
+    ) -> AsyncIterator[SynthesizedAudio]:
+        return retry_stream(lambda: self._synthesize(text), conn_options=conn_options,
+                            label=self.label)
+
+    async def _synthesize(self, text: str) -> AsyncIterator[SynthesizedAudio]:
+        ws = await self.connect()
+        context_id = uuid.uuid4().hex
+        done = False
+        try:
+            await ws.send_str(json.dumps(self.request(context_id, text, more=False)))
+            pcm = PCMChunker(self.sample_rate)
+            first = text
+            async for message in _messages(ws, self._key):
+                if message.get("context_id") != context_id:
+                    continue
+                frame = _chunk(message, pcm, self._key)
+                if frame is not None:
+                    yield SynthesizedAudio(frame, text=first, segment_id=context_id)
+                    first = ""
+                if message.get("done"):
+                    done = True
+                    yield _end(self.sample_rate, context_id)
+                    return
+            raise APIConnectionError("cartesia: the connection closed before the audio was done")
+        finally:
+            await _cancel(ws, [] if done else [context_id])
+
+    def stream(
+        self, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
+    ) -> SynthesizeStream:
+        return SynthesizeStream(self, conn_options)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def __repr__(self) -> str:
+        return f"cartesia.TTS(model={self.model!r}, voice={self.voice!r})"
+
+
+_FLUSH, _END = object(), object()
+
+
+class SynthesizeStream(BaseSynthesizeStream):
+    """Text in as it comes, one Cartesia context per segment (see the module docstring)."""
+
+    def __init__(self, tts: TTS, conn_options: APIConnectOptions) -> None:
+        self._tts = tts
+        self._conn_options = conn_options
+        self._input: asyncio.Queue[Any] = asyncio.Queue()
+        self._out: asyncio.Queue[SynthesizedAudio | BaseException | None] = asyncio.Queue()
+        self._pending: deque[str] = deque()  # contexts sent, not yet done, in order
+        self._ended = False
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def push_text(self, text: str) -> None:
+        if text:
+            self._input.put_nowait(text)
+
+    def flush(self) -> None:
+        self._input.put_nowait(_FLUSH)
+
+    def end_input(self) -> None:
+        self._input.put_nowait(_END)
+
+    async def __aiter__(self) -> AsyncIterator[SynthesizedAudio]:
+        while True:
+            item = await self._out.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    async def aclose(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    async def _run(self) -> None:
+        ws: aiohttp.ClientWebSocketResponse | None = None
+        try:
+            ws = await call_with_retry(self._tts.connect, conn_options=self._conn_options,
+                                       label=self._tts.label)
+            sender = asyncio.get_running_loop().create_task(self._send(ws))
+            try:
+                await self._receive(ws)
+            finally:
+                sender.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sender
+            self._out.put_nowait(None)
+        except APIError as e:
+            self._out.put_nowait(e)
+        finally:
+            if ws is not None:
+                await _cancel(ws, list(self._pending))
+
+    async def _send(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        tts, context = self._tts, None
+        with contextlib.suppress(ConnectionResetError, aiohttp.ClientError):
+            while True:
+                item = await self._input.get()
+                if isinstance(item, str):
+                    if context is None:
+                        context = uuid.uuid4().hex
+                        self._pending.append(context)
+                    await ws.send_str(json.dumps(tts.request(context, item, more=True)))
+                    continue
+                if context is not None:  # a flush, or the end: close the segment's context
+                    await ws.send_str(json.dumps(tts.request(context, "", more=False)))
+                    context = None
+                if item is _END:
+                    self._ended = True
+                    if not self._pending:
+                        await ws.close()
+                    return
+
+    async def _receive(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        chunkers: dict[str, PCMChunker] = {}
+        async for message in _messages(ws, self._tts._key):
+            context = str(message.get("context_id"))
+            if context not in self._pending:
+                continue
+            pcm = chunkers.setdefault(context, PCMChunker(self._tts.sample_rate))
+            frame = _chunk(message, pcm, self._tts._key)
+            if frame is not None:
+                self._out.put_nowait(SynthesizedAudio(frame, segment_id=context))
+            if message.get("done"):
+                self._pending.remove(context)
+                chunkers.pop(context, None)
+                self._out.put_nowait(_end(self._tts.sample_rate, context))
+                if self._ended and not self._pending:
+                    return
+        if not (self._ended and not self._pending):
+            raise APIConnectionError("cartesia: the connection closed before the audio was done")
+
+
+async def _messages(ws: aiohttp.ClientWebSocketResponse, key: APIKey
+                    ) -> AsyncIterator[dict[str, Any]]:
+    """The server's JSON messages until the socket closes; an ``error`` is raised."""
+    try:
+        async for msg in ws:
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
+                                aiohttp.WSMsgType.ERROR):
+                    return
+                continue
+            try:
+                message = json.loads(msg.data)
+                if not isinstance(message, dict):
+                    raise TypeError
+            except (ValueError, TypeError):
+                raise APIError("cartesia: malformed message (not a JSON object)",
+                               body=key.scrub(str(msg.data)[:200])) from None
+            if message.get("type") == "error":
+                code = int(message.get("status_code") or 500)
+                detail = str(message.get("error") or message.get("message") or "")
+                raise status_error("cartesia", code, {}, json.dumps({"message": detail}), key)
+            yield message
+    except (aiohttp.ClientError, TimeoutError) as e:
+        raise connection_error("cartesia", e, key) from None
+
+
+def _chunk(message: dict[str, Any], pcm: PCMChunker, key: APIKey) -> AudioFrame | None:
+    if message.get("type") != "chunk" or not message.get("data"):
+        return None
+    try:
+        data = base64.b64decode(message["data"], validate=True)
+    except (ValueError, TypeError):
+        raise APIError("cartesia: malformed audio chunk (not base64)") from None
+    return pcm.push(data)
+
+
+def _end(sample_rate: int, segment_id: str) -> SynthesizedAudio:
+    return SynthesizedAudio(AudioFrame.silence(0.0, sample_rate), segment_id=segment_id,
+                            is_final=True)
+
+
+async def _cancel(ws: aiohttp.ClientWebSocketResponse, contexts: list[str]) -> None:
+    """Tell the server to stop the contexts still open, then close the socket."""
+    with contextlib.suppress(ConnectionResetError, aiohttp.ClientError, RuntimeError):
+        for context in contexts:
+            if not ws.closed:
+                await ws.send_str(json.dumps({"context_id": context, "cancel": True}))
+    with contextlib.suppress(aiohttp.ClientError, RuntimeError):
+        await ws.close()
