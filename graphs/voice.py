@@ -28,6 +28,7 @@ from flowagents.voice.turn_detector import TurnDetector
 from flowagents.voice.turns import UserTurn
 from nodes.audio.deaf_gate import DeafGate
 from nodes.audio.gate import Gate
+from nodes.audio.not_listening import NotListening
 from nodes.audio.stt import STTNode
 from nodes.audio.vad import VADNode
 from nodes.ops.basic import Merge
@@ -57,12 +58,14 @@ OUTPUTS = ("audio_out", "agent", "agent_activity", "false_interruptions", "histo
 
 def voice_graph(*, vad: VAD | None = None, stt: STT | None = None,
                 options: SessionOptions | None = None, can_pause: bool = True,
-                turn_detection: TurnDetector | None = None, attach_video: bool = False) -> Graph:
+                turn_detection: TurnDetector | None = None, attach_video: bool = False,
+                listen: bool = True) -> Graph:
     """The voice pipeline for one session. ``vad``/``stt`` default to the job's ``vad`` and
     ``stt`` resources (the session supplies them), so ``voice_graph()`` alone renders and loads
     from a spec. ``turn_detection``: the session's turn detector (an active agent's own
     ``turn_detection`` replaces it while that agent is in charge). ``attach_video``: each user
-    message carries the camera's newest frame."""
+    message carries the camera's newest frame. ``listen=False`` (a session without STT): no VAD
+    and no STT, the user's turns come from text only."""
     o = options or SessionOptions()
     with Graph("voice") as g:
         audio = g.input("audio", AudioFrame)
@@ -76,12 +79,17 @@ def voice_graph(*, vad: VAD | None = None, stt: STT | None = None,
         handoffs = g.feedback("handoffs", Agent)
         agent = ActiveAgentNode(turn_detection, defaults=o)(agents, handoffs)
 
-        vad_events = VADNode(vad)(audio)
-        user_audio = Gate(pre_roll=o.pre_roll)(audio, vad_events)
-        heard = DeafGate(discard_audio_if_uninterruptible=o.discard_audio_if_uninterruptible)(
-            user_audio, activity)
-        transcripts = STTNode(stt, speculative_delay=o.speculative_stt_delay)(
-            heard, agent.agent, vad_events)
+        if listen:
+            vad_events = VADNode(vad)(audio)
+            user_audio = Gate(pre_roll=o.pre_roll)(audio, vad_events)
+            heard = DeafGate(
+                discard_audio_if_uninterruptible=o.discard_audio_if_uninterruptible)(
+                user_audio, activity)
+            transcripts = STTNode(stt, speculative_delay=o.speculative_stt_delay)(
+                heard, agent.agent, vad_events)
+        else:  # no STT: text turns only (LiveKit's behaviour)
+            deaf = NotListening()(audio)
+            vad_events, transcripts = deaf.vad_events, deaf.transcripts
         eou = TurnDetectorNode(turn_detection)(transcripts, vad_events, agent.agent, committed)
         endpointed = Endpointing()(vad_events, transcripts, eou, agent.endpointing)
         committed.bind(endpointed)

@@ -307,12 +307,14 @@ class AgentSession:
     def _default_graph(self) -> Graph:
         from graphs.voice import voice_graph
 
-        if self.vad is None or self.stt is None:
-            raise RuntimeError("the default voice graph needs vad= and stt= (or pass graph=)")
+        listen = self.stt is not None  # without an STT, LiveKit answers text only
+        if listen and self.vad is None:
+            raise RuntimeError("the default voice graph needs vad= with stt= (or pass graph=)")
         out = self._io.audio_output
         return voice_graph(vad=self.vad, stt=self.stt, options=self.options,
                            can_pause=out.can_pause if out is not None else True,
-                           turn_detection=self.turn_detection, attach_video=self.attach_video)
+                           turn_detection=self.turn_detection, attach_video=self.attach_video,
+                           listen=listen)
 
     async def _read_audio(self) -> None:
         source = self._io.audio_input
