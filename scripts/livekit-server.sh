@@ -10,7 +10,8 @@
 #
 # opts: --state DIR (pid, log and env of a background server; default a new temporary folder),
 #       --port N (HTTP/WebSocket port; default a free one), --redis HOST:PORT (share rooms and
-#       workers with the other nodes on that Redis).
+#       workers with the other nodes on that Redis), --region NAME (this node's region: a room
+#       created through this node is placed on a node of its region, when one is available).
 # The server runs in dev mode: API key `devkey`, secret `secret`, node IP 127.0.0.1, WebRTC over
 # one free UDP port and one free TCP port on loopback. Needs Go >= 1.26 for the first build
 # (exit status 3 without it); the binary is kept in
@@ -60,13 +61,14 @@ with socket.socket(socket.AF_INET, kind) as s:
 EOF
 }
 
-STATE="" PORT="" REDIS=""
+STATE="" PORT="" REDIS="" REGION=""
 parse_opts() {
     while [ $# -gt 0 ]; do
         case "$1" in
             --state) STATE="$2"; shift 2 ;;
             --port) PORT="$2"; shift 2 ;;
             --redis) REDIS="$2"; shift 2 ;;
+            --region) REGION="$2"; shift 2 ;;
             *) die "unknown option: $1" ;;
         esac
     done
@@ -85,6 +87,16 @@ rtc:
   enable_loopback_candidate: true
 logging:
   level: info"
+    if [ -n "$REGION" ]; then
+        CONFIG="$CONFIG
+region: $REGION
+node_selector:
+  kind: regionaware
+  regions:
+    - name: $REGION
+      lat: 0
+      lon: 0"
+    fi
     ARGS=(--dev --bind 127.0.0.1 --node-ip 127.0.0.1 --config-body "$CONFIG")
     [ -z "$REDIS" ] || ARGS+=(--redis-host "$REDIS")
     return 0

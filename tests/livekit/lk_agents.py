@@ -112,6 +112,13 @@ def _scripted(cfg: AgentConfig, vad: Any) -> dict[str, Any]:
             "tts": FakeTTS(script, tone_hz=TONE_HZ)}
 
 
+def _report_eou(cfg: AgentConfig, ctx: JobContext, metrics: Any) -> None:
+    """The turn's end of speech on the session clock (committed - end-of-utterance delay)."""
+    if type(metrics).__name__ == "EOUMetrics":
+        _report(cfg, ctx, "eou", committed=metrics.timestamp,
+                speech_end=metrics.timestamp - metrics.end_of_utterance_delay)
+
+
 async def _voice(cfg: AgentConfig, ctx: JobContext) -> None:
     from flowagents.session import AgentSession
     from flowagents.voice import Agent
@@ -134,6 +141,7 @@ async def _voice(cfg: AgentConfig, ctx: JobContext) -> None:
         cfg, ctx, "item", role=getattr(ev.item, "role", ""),
         text=getattr(ev.item, "text_content", "") or "",
         interrupted=bool(getattr(ev.item, "interrupted", False))))
+    on("metrics_collected", lambda ev: _report_eou(cfg, ctx, ev.metrics))
     on("close", lambda ev: _report(cfg, ctx, "close", reason=str(ev.reason.value), history=[
         {"role": getattr(i, "role", ""), "text": getattr(i, "text_content", "") or "",
          "interrupted": bool(getattr(i, "interrupted", False))}

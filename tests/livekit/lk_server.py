@@ -9,8 +9,11 @@ reason, except in CI (``CI`` set), where a missing server fails them.
 from __future__ import annotations
 
 import os
+import shutil
+import socket
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,12 +46,14 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() not in ("", "0", "false")
 
 
-def start_server(*, redis: str | None = None) -> LiveKitServer:
+def start_server(*, redis: str | None = None, region: str | None = None) -> LiveKitServer:
     """A new server on loopback (raises :class:`NoGo` without Go, RuntimeError if it fails)."""
     state = tempfile.mkdtemp(prefix="flowagents-livekit-")
     args = ["bash", str(SCRIPT), "start", "--state", state]
     if redis is not None:
         args += ["--redis", redis]
+    if region is not None:
+        args += ["--region", region]
     proc = subprocess.run(args, capture_output=True, text=True, check=False)
     if proc.returncode == 3:
         raise NoGo(proc.stderr.strip())
@@ -66,3 +71,35 @@ def server_from_env() -> LiveKitServer | None:
     if url and key and secret:
         return LiveKitServer(url, key, secret)
     return None
+
+
+class Redis:
+    """A throwaway ``redis-server`` on a free loopback port (no persistence)."""
+
+    def __init__(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise FileNotFoundError("redis-server is not installed (apt-get install redis-server)")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.address = f"127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
