@@ -156,9 +156,13 @@ class InferenceProcess(EventEmitter):
             target=inference_main, args=(args,), daemon=True, name="flowagents-inference")
         try:
             await start_process(self._proc, child_sock)
-        except BaseException:
+        except asyncio.CancelledError:
             parent_sock.close()
             raise
+        except Exception as e:
+            parent_sock.close()
+            logger.error("inference process did not start", extra={"error": f"{e!r}"[:500]})
+            return
         channel = self._channel = await Channel.open(parent_sock)
         try:
             async with asyncio.timeout(self._initialize_timeout):
@@ -225,7 +229,7 @@ class InferenceProcess(EventEmitter):
 
     async def _reap(self) -> int | None:
         proc = self._proc
-        if proc is None:
+        if proc is None or proc.pid is None:  # never started
             return None
         loop = asyncio.get_running_loop()
         code: int | None = await loop.run_in_executor(None, _join, proc)

@@ -130,9 +130,12 @@ class JobProcessHandle:
                                           name="flowagents-job")
         try:
             await start_process(self._proc, child_sock)
-        except BaseException:
+        except asyncio.CancelledError:
             parent_sock.close()
             raise
+        except Exception as e:  # e.g. an entrypoint that cannot be pickled by reference
+            parent_sock.close()
+            raise ProcessInitError(f"process did not start: {type(e).__name__}: {e}") from None
         self._channel = await Channel.open(parent_sock)
 
     async def initialize(self) -> None:
@@ -201,7 +204,7 @@ class JobProcessHandle:
     async def _reap(self) -> int | None:
         """Wait for the process to exit, on the loop (its sentinel fd becomes readable)."""
         proc = self._proc
-        if proc is None:
+        if proc is None or proc.pid is None:  # never started
             return None
         if self._exited is None:
             loop = asyncio.get_running_loop()
