@@ -15,10 +15,11 @@ import pytest
 
 from .cartesia_server import CartesiaServer
 from .deepgram_server import DeepgramServer
+from .elevenlabs_server import ElevenLabsServer
 from .openai_server import OpenAIServer
 from .threaded import serve_in_thread
 
-__all__ = ["cartesia_server", "deepgram_server", "openai_server"]
+__all__ = ["cartesia_server", "deepgram_server", "elevenlabs_server", "openai_server"]
 
 
 @pytest.fixture
@@ -41,5 +42,13 @@ def deepgram_server() -> Iterator[DeepgramServer]:
 def cartesia_server() -> Iterator[CartesiaServer]:
     """A Cartesia TTS WebSocket server (key ``sk_car_test_0123``); give ``.base_url``."""
     server = CartesiaServer()
+    with serve_in_thread(server):
+        yield server
+
+
+@pytest.fixture
+def elevenlabs_server() -> Iterator[ElevenLabsServer]:
+    """An ElevenLabs stream-input server (key ``xi-test-key-0123``); give ``.base_url``."""
+    server = ElevenLabsServer()
     with serve_in_thread(server):
         yield server
