@@ -8,7 +8,7 @@ same virtual-time loop).
 from __future__ import annotations
 
 from flowagents.llm import FallbackAdapter
-from flowagents.metrics import LLMMetrics
+from flowagents.metrics import LLMMetrics, STTMetrics, TTSMetrics
 from flowagents.plugins import openai
 from flowagents.runtime import run_virtual
 from flowagents.testing import Script, SimulationResult, simulate
@@ -80,3 +80,65 @@ def test_fallback_completes_a_reply_the_first_llm_dropped_mid_stream() -> None:
     assert body["model"] == "backup"
     assert body["messages"][-2:] == [{"role": "user", "content": HELLO},
                                      {"role": "assistant", "content": "The weather "}]
+
+
+def test_barge_in_closes_the_hosted_llm_stream_at_the_interruption() -> None:
+    """The user asks for a story (0.5-2.5 s) and interrupts at 5.0 s; the agent's LLM (one
+    piece every 0.5 s) and TTS are hosted. The output cannot pause, so the reply stops at
+    5.5 s (0.5 s of the user's speech): the LLM's HTTP stream is closed at that very time."""
+    server = OpenAIServer(api_key=KEY)
+    story = ["Once upon a time there was a fox. ", "It ", "lived ", "in ", "a ", "big ",
+             "forest. ", "The ", "end."]
+
+    async def main() -> SimulationResult:
+        async with server as url:
+            llm = openai.LLM(base_url=url, api_key=KEY)
+            tts = openai.TTS(base_url=url, api_key=KEY)
+            server.replies.append(Reply(pieces=story, interval=0.5))
+            s = Script()
+            s.user_speech(start=0.5, end=2.5, transcript="Tell me a story.")
+            s.user_speech(start=5.0, end=6.0, transcript="Stop please.")
+            result = await simulate(s, agent=Agent(instructions="Be helpful."),
+                                    options={"llm": llm, "tts": tts}, pausable_output=False)
+            await llm.aclose()
+            await tts.aclose()
+            return result
+
+    r = run_virtual(main())
+    # the preemptive request at the final transcript (2.7), its first sentence voiced once the
+    # next piece confirms its end (3.7), the reply to "Stop please." (6.2) and its speech
+    assert [kind for kind, _, _ in server.seen] == ["chat", "speech", "chat", "speech"]
+    assert [round(t, 6) for t in server.times] == [2.7, 3.7, 6.2, 6.55]
+    assert [round(t, 6) for t in server.closed_at] == [5.5]
+    assert r.messages() == [
+        ("user", "Tell me a story.", False),
+        ("assistant", "Once upon a time there was a fox.", True),
+        ("user", "Stop please.", False), ("assistant", "You said: Stop please.", False)]
+    tts_metrics = [(m.label, round(m.audio_duration, 6)) for m in r.metrics
+                   if isinstance(m, TTSMetrics)]
+    assert tts_metrics == [("openai-tts", 0.8), ("openai-tts", 0.4)]  # 0.1 s a word
+
+
+def test_voice_session_with_hosted_stt_llm_and_tts() -> None:
+    server = OpenAIServer(api_key=KEY, transcript="What time is it?")
+
+    async def main() -> SimulationResult:
+        async with server as url:
+            hosted = {"stt": openai.STT(base_url=url, api_key=KEY),
+                      "llm": openai.LLM(base_url=url, api_key=KEY),
+                      "tts": openai.TTS(base_url=url, api_key=KEY)}
+            result = await simulate(_script(), agent=Agent(instructions="Be helpful."),
+                                    options=hosted)
+            for provider in hosted.values():
+                await provider.aclose()
+            return result
+
+    r = run_virtual(main())
+    assert r.messages() == [("user", "What time is it?", False),
+                            ("assistant", "You said: What time is it?", False)]
+    (stt,) = [m for m in r.metrics if isinstance(m, STTMetrics)]
+    assert stt.label == "openai-stt"
+    assert stt.request_id.startswith("req_")
+    assert stt.audio_duration > 2.0  # the VAD's segment, pre-roll included
+    (wav,) = server.requests("transcriptions")
+    assert wav["file_bytes"] == 44 + 2 * round(stt.audio_duration * 16000)
