@@ -20,6 +20,7 @@ from typing import Annotated, Any
 import typer
 
 from flowagents.worker.connection import ConnectError
+from flowagents.worker.health import HealthServerError
 from flowagents.worker.logs import LogFormat
 from flowagents.worker.options import MissingSettingsError, WorkerOptions
 
@@ -122,6 +123,9 @@ def _run(opts: WorkerOptions, *, dev_mode: bool, log_format: LogFormat) -> None:
         raise typer.Exit(2) from None
     try:
         asyncio.run(run_worker(opts, dev_mode=dev_mode))
+    except HealthServerError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
     except ConnectError as e:
         if log_format != "json":
             typer.echo(f"error: {e}", err=True)
@@ -172,12 +176,13 @@ def add_worker_commands(app: typer.Typer, get_opts: Callable[..., WorkerOptions]
                 participant_identity: Annotated[str, typer.Option(
                     "--participant-identity", help="the agent's identity")] = "",
                 url: Url = None, api_key: Key = None, api_secret: Secret = None,
-                log_level: LogLevel = "DEBUG", verbose: Verbose = False) -> None:
+                log_level: LogLevel = "DEBUG", log_format: Format = "text",
+                verbose: Verbose = False) -> None:
         """Join a room directly (no dispatch) and run one job there."""
         if not room:
             raise typer.BadParameter("--room is required")
         opts = _with(resolve(agent, verbose), url, api_key, api_secret, None)
-        setup_logging(log_level.upper())
+        setup_logging(log_level.upper(), log_format)
         try:
             opts.check_settings()
         except MissingSettingsError as e:

@@ -2,6 +2,7 @@
 
 from flowagents.job.request import JobRequest
 from flowagents.worker.connection import AuthError, ConnectError
+from flowagents.worker.health import HealthServerError
 from flowagents.worker.options import (
     MissingSettingsError,
     WorkerOptions,
@@ -10,5 +11,6 @@ from flowagents.worker.options import (
 )
 from flowagents.worker.worker import RunningJob, Worker
 
-__all__ = ["AuthError", "ConnectError", "JobRequest", "MissingSettingsError", "RunningJob",
-           "Worker", "WorkerOptions", "WorkerPermissions", "WorkerType"]
+__all__ = ["AuthError", "ConnectError", "HealthServerError", "JobRequest",
+           "MissingSettingsError", "RunningJob", "Worker", "WorkerOptions", "WorkerPermissions",
+           "WorkerType"]

@@ -12,7 +12,11 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-__all__ = ["HealthServer"]
+__all__ = ["HealthServer", "HealthServerError"]
+
+
+class HealthServerError(RuntimeError):
+    """The health server could not listen (say the port is taken by another worker)."""
 
 
 class HealthServer:
@@ -42,8 +46,15 @@ class HealthServer:
         app.router.add_get("/metrics", self._metrics_handler)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host or "0.0.0.0", self._port)
-        await site.start()
+        host = self._host or "0.0.0.0"
+        site = web.TCPSite(self._runner, host, self._port)
+        try:
+            await site.start()
+        except OSError as e:
+            await self.aclose()
+            raise HealthServerError(
+                f"cannot serve health and metrics on {host}:{self._port}: "
+                f"{e.strerror or e} (choose another --port)") from None
         server = site._server
         sockets = getattr(server, "sockets", None) or []
         if sockets:

@@ -248,20 +248,21 @@ class Worker(EventEmitter):
     async def run(self) -> None:
         """Start the pool and health server, then stay connected until closed.
 
-        Raises :class:`~flowagents.worker.options.MissingSettingsError` before starting anything
-        when the URL, key or secret is missing, and the fatal :class:`ConnectError` (refused
-        credentials, or ``max_retry`` attempts failed) once the worker has shut down.
+        Raises :class:`~flowagents.worker.options.MissingSettingsError` (URL, key or secret
+        missing) or :class:`~flowagents.worker.health.HealthServerError` (port taken) before
+        starting anything else, and the fatal :class:`ConnectError` (refused credentials, or
+        ``max_retry`` attempts failed) once the worker has shut down.
         """
         self._opts.check_settings()
+        if self._serve_http:
+            await self._health.start()
+            logger.info("health server listening", extra={"port": self._health.port})
         self._running = True
         self._http = aiohttp.ClientSession()
         self._load_monitor.start()
         if self._inference is not None:
             self._inference.start()
         self._pool.start()
-        if self._serve_http:
-            await self._health.start()
-            logger.info("health server listening", extra={"port": self._health.port})
         self._tasks.spawn(self._connection_loop(), "worker-connection")
         try:
             await self._closed.wait()

@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -25,7 +26,7 @@ from livekit.protocol import agent
 from wk_entrypoints import read_lines
 
 from flowagents.errors import NOT_GIVEN
-from flowagents.worker import Worker, WorkerOptions
+from flowagents.worker import HealthServerError, Worker, WorkerOptions
 from flowagents.worker.connection import AuthError, ConnectError
 from flowagents.worker.options import MissingSettingsError
 
@@ -293,3 +294,21 @@ async def test_start_logs_a_failed_job_with_its_context_and_traceback(
     assert "job_id=J1 room_name=lobby worker_id=AW_1 pid=" in lines[at]
     assert lines[at + 1] == "Traceback (most recent call last):"
     assert "RuntimeError: entrypoint failed on purpose" in lines[at + 2:at + 12]
+
+
+async def test_a_taken_health_port_is_one_clear_error(server: FakeLiveKitServer) -> None:
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        worker = Worker(fast_options(server.url, port=port), serve_http=True)
+        with pytest.raises(HealthServerError) as info:
+            await asyncio.wait_for(worker.run(), 5)
+        assert str(info.value).startswith(f"cannot serve health and metrics on 127.0.0.1:{port}: ")
+        assert str(info.value).endswith("(choose another --port)")
+        assert worker.pool.warming_count == 0  # nothing else was started
+        assert server.connections == 0
+        await asyncio.wait_for(worker.aclose(), 1)
+    finally:
+        taken.close()
