@@ -15,7 +15,12 @@ events are set side by side.
    job (the session's VAD-dated end of speech -> its agent state turning ``speaking``, i.e. the
    first frame handed to the room track). Scripted providers give the framework-plus-WebRTC
    cost; ``--offline`` turns add the offline models.
-3. ``jobs``: ``--concurrent`` voice jobs at once, each with a participant sending silence into
+3. ``kill``: ``kill -9`` of a worker (its own process) holding a job, another worker registered:
+   the kill -> a new room's agent connected (from the other worker); -> the dead worker's agent
+   gone from its room (its job process ends when the worker's IPC closes); -> that room served
+   again after the application re-dispatches it (LiveKit's server does not reassign a dead
+   worker's jobs).
+4. ``jobs``: ``--concurrent`` voice jobs at once, each with a participant sending silence into
    its room: RSS and USS per job process, CPU per job, and what that makes per worker.
 
 ``flock /tmp/bench.lock python bench/bench_livekit.py --write`` rewrites the ``bench_livekit``
@@ -46,6 +51,7 @@ from livekit import api  # noqa: E402
 from lk_agents import AgentConfig, entrypoint, prewarm, read_events  # noqa: E402
 from lk_participant import QUESTION_WAV, Participant  # noqa: E402
 from lk_server import LiveKitServer, server_from_env, start_server  # noqa: E402
+from lk_worker_main import WorkerProcess  # noqa: E402
 
 from flowagents.worker import Worker, WorkerOptions  # noqa: E402
 
@@ -135,6 +141,70 @@ async def bench_turn(server: LiveKitServer, out_dir: str, name: str, turns: int,
             "room_path_p50": ms(statistics.median(diff))}
 
 
+async def _agent_in(out_dir: str, room: str, after: float, within: float) -> dict[str, Any]:
+    deadline = time.monotonic() + within
+    while True:
+        for e in read_events(out_dir):
+            if e["kind"] == "connected" and e["room"] == room and e["t"] > after:
+                return e
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no agent in {room}")
+        await asyncio.sleep(0.02)
+
+
+async def _left(lk: api.LiveKitAPI, room: str, identity: str) -> None:
+    """Poll the server until ``identity`` is no longer in ``room``."""
+    for _ in range(1500):
+        listed = await lk.room.list_participants(api.ListParticipantsRequest(room=room))
+        if all(p.identity != identity for p in listed.participants):
+            return
+        await asyncio.sleep(0.02)
+    raise TimeoutError(f"{identity} still in {room}")
+
+
+async def bench_kill(server: LiveKitServer, rounds: int) -> dict[str, Any]:
+    served, gone, back = [], [], []
+    async with api.LiveKitAPI(server.url, server.api_key, server.api_secret) as lk:
+        for i in range(rounds):
+            out_dir = tempfile.mkdtemp(prefix="bench-kill-")
+            name = f"kill-{i}-{os.urandom(3).hex()}"
+            meta = json.dumps({"mode": "probe"})
+            a = WorkerProcess(server, out_dir, name)
+            b: WorkerProcess | None = None
+            try:
+                await a.registered()
+                held, new = f"{name}-held", f"{name}-new"
+                await lk.room.create_room(api.CreateRoomRequest(name=held))
+                await lk.agent_dispatch.create_dispatch(api.CreateAgentDispatchRequest(
+                    agent_name=name, room=held, metadata=meta))
+                agent = await _agent_in(out_dir, held, 0.0, 30)
+                b = WorkerProcess(server, out_dir, name)
+                await b.registered()
+                await asyncio.sleep(3.0)  # its pre-warmed processes ready, as in production
+                killed = time.monotonic()
+                a.kill()
+                await lk.room.create_room(api.CreateRoomRequest(name=new))
+                await lk.agent_dispatch.create_dispatch(api.CreateAgentDispatchRequest(
+                    agent_name=name, room=new, metadata=meta))
+                served.append((await _agent_in(out_dir, new, killed, 30))["t"] - killed)
+                await _left(lk, held, agent["identity"])
+                gone.append(time.monotonic() - killed)
+                await lk.agent_dispatch.create_dispatch(api.CreateAgentDispatchRequest(
+                    agent_name=name, room=held, metadata=meta))
+                back.append((await _agent_in(out_dir, held, killed, 30))["t"] - killed)
+                for room in (held, new):
+                    await lk.room.delete_room(api.DeleteRoomRequest(room=room))
+            finally:
+                a.stop()
+                if b is not None:
+                    b.stop()
+    return {"n": rounds,
+            **{f"{k}_p50": ms(statistics.median(v)) for k, v in
+               (("served", served), ("gone", gone), ("back", back))},
+            **{f"{k}_max": ms(max(v)) for k, v in
+               (("served", served), ("gone", gone), ("back", back))}}
+
+
 async def bench_jobs(server: LiveKitServer, out_dir: str, name: str, n: int,
                      seconds: float) -> dict[str, Any]:
     rooms = [f"jobs-{i}-{os.urandom(3).hex()}" for i in range(n)]
@@ -192,6 +262,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             results["turn_offline"] = await bench_turn(server, out_dir, name, args.offline,
                                                        "local")
             print("turn offline", results["turn_offline"], flush=True)
+        results["kill"] = await bench_kill(server, args.kills)
+        print("kill", results["kill"], flush=True)
         results["jobs"] = await bench_jobs(server, out_dir, name, args.concurrent, 10.0)
         print("jobs", results["jobs"], flush=True)
     finally:
@@ -207,7 +279,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 def write(results: dict[str, Any], command: str) -> None:
     path = ROOT / "docs" / "benchmarks.md"
     text = path.read_text() if path.exists() else "# Benchmarks\n"
-    j, t, jobs = results["join"], results["turn_scripted"], results["jobs"]
+    j, t, jobs, k = (results["join"], results["turn_scripted"], results["jobs"],
+                     results["kill"])
     off = results.get("turn_offline")
     lines = [
         "<!-- bench_livekit:start -->",
@@ -253,10 +326,19 @@ def write(results: dict[str, Any], command: str) -> None:
             f"{off['session_p90']} | {off['room_path_p50']} |")
     lines += [
         "",
-        "The scripted turn is the default endpointing (0.55 s of silence for Silero, then",
-        "`min_endpointing_delay` 0.5 s) plus the fakes' 150 ms: the floor a real turn starts",
-        "from. The offline turn loads its models when the job starts (not counted) and runs",
-        "each one's first call inside the turn.",
+        "Inside the session the scripted turn is Silero's 0.55 s silence wait (the 0.5 s",
+        "endpointing delay runs from the same end of speech) plus the fakes' 150 ms: the floor",
+        "a real turn starts from. The offline turns load their models when the job starts",
+        "(not counted) and make each model's first call inside the turn.",
+        "",
+        f"**kill -9 of a worker holding a job** ({k['n']} rounds, another worker registered;",
+        "median / worst): a room created right after the kill had its agent (from the other",
+        f"worker) {k['served_p50']} / {k['served_max']} ms after it: the server drops a",
+        "worker whose connection closes at once, so no new job waits for a dead one. The dead",
+        f"worker's agent left its room {k['gone_p50']} / {k['gone_max']} ms after the kill",
+        "(its job process ends when the worker's IPC closes). LiveKit's server (v1.13.5) does",
+        "not reassign that job; re-dispatched by the application (`AgentDispatchService`) the",
+        f"room had an agent again {k['back_p50']} / {k['back_max']} ms after the kill.",
         "",
         f"**Jobs with a real room connection**: {jobs['jobs']} voice jobs at once (Silero on",
         "every 10 ms of a participant's silence, scripted providers), measured over",
@@ -284,6 +366,7 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=10)
     parser.add_argument("--offline", type=int, default=5, help="offline turns (0: none)")
     parser.add_argument("--concurrent", type=int, default=10)
+    parser.add_argument("--kills", type=int, default=5)
     parser.add_argument("--write", action="store_true")
     parser.add_argument("--json", help="also save the results here")
     args = parser.parse_args()

@@ -42,7 +42,7 @@ build() {
         if [ ! -x "$BIN" ]; then
             echo "building livekit-server $VERSION (once; a few minutes)..." >&2
             cd "$MODULE_DIR"
-            GOFLAGS=-mod=mod "$go" build -trimpath -o "$BIN.tmp" \
+            "$go" build -trimpath -o "$BIN.tmp" \
                 github.com/livekit/livekit-server/cmd/server
             mv "$BIN.tmp" "$BIN"
         fi

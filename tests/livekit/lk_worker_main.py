@@ -12,12 +12,51 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import signal
+import subprocess
 import sys
+from pathlib import Path
 
 from lk_agents import AgentConfig, entrypoint, prewarm
+from lk_server import LiveKitServer
 
 from flowagents.worker import Worker, WorkerOptions
+
+HERE = Path(__file__).resolve().parent
+
+
+class WorkerProcess:
+    """This script run as a child process (what the scale-out test and benchmark start)."""
+
+    def __init__(self, server: LiveKitServer, out_dir: str, agent_name: str,
+                 capacity: int = 5) -> None:
+        env = {**os.environ, **server.env,
+               "PYTHONPATH": os.pathsep.join([str(HERE.parents[1]), str(HERE)])}
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE / "lk_worker_main.py"), out_dir, agent_name,
+             str(capacity)], env=env, stdout=subprocess.PIPE, text=True)
+        self.worker_id = ""
+
+    async def registered(self) -> str:
+        assert self.proc.stdout is not None
+        line = await asyncio.wait_for(asyncio.to_thread(self.proc.stdout.readline), 30)
+        assert line.startswith("registered "), line
+        self.worker_id = line.split()[1]
+        return self.worker_id
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
 
 
 class JobCountLoad:

@@ -11,57 +11,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import psutil
 import pytest
 from livekit import api
 from lk_agents import read_events
 from lk_server import LiveKitServer
-
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
-
-
-class WorkerProc:
-    def __init__(self, server: LiveKitServer, out_dir: str, agent_name: str) -> None:
-        env = {**os.environ, **server.env,
-               "PYTHONPATH": os.pathsep.join([str(ROOT), str(HERE)])}
-        self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "lk_worker_main.py"), out_dir, agent_name, "5"],
-            env=env, stdout=subprocess.PIPE, text=True)
-        self.worker_id = ""
-
-    async def registered(self) -> str:
-        assert self.proc.stdout is not None
-        line = await asyncio.wait_for(asyncio.to_thread(self.proc.stdout.readline), 30)
-        assert line.startswith("registered "), line
-        self.worker_id = line.split()[1]
-        return self.worker_id
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+from lk_worker_main import WorkerProcess
 
 
 @pytest.fixture
 async def workers(livekit_server: LiveKitServer, out_dir: str) -> AsyncIterator[tuple[
-        WorkerProc, WorkerProc, str]]:
+        WorkerProcess, WorkerProcess, str]]:
     name = f"scale-{uuid.uuid4().hex[:6]}"
-    a, b = (WorkerProc(livekit_server, out_dir, name) for _ in range(2))
+    a, b = (WorkerProcess(livekit_server, out_dir, name) for _ in range(2))
     try:
         await asyncio.gather(a.registered(), b.registered())
         yield a, b, name
@@ -96,7 +63,7 @@ def _worker_of(out_dir: str) -> dict[str, str]:
 
 
 async def test_ten_rooms_spread_by_load_and_a_killed_worker_is_replaced(
-        workers: tuple[WorkerProc, WorkerProc, str], lkapi: api.LiveKitAPI,
+        workers: tuple[WorkerProcess, WorkerProcess, str], lkapi: api.LiveKitAPI,
         out_dir: str) -> None:
     a, b, name = workers
     rooms = [f"{name}-{i}" for i in range(10)]
@@ -118,7 +85,7 @@ async def test_ten_rooms_spread_by_load_and_a_killed_worker_is_replaced(
 
     a_job_pid = first[keep_a]["pid"]
     killed_at = time.monotonic()
-    a.proc.send_signal(signal.SIGKILL)
+    a.kill()
     later = [f"{name}-after-{i}" for i in range(3)]
     for room in later:
         await _dispatch(lkapi, room, name)
