@@ -294,7 +294,9 @@ class RoomAudioOutput(AudioOutput):
 
 
 class RoomTextOutput(TextOutput):
-    """Transcriptions on ``lk.transcription``: one text stream per segment, closed when final.
+    """Transcriptions on ``lk.transcription``: one text stream per agent segment (its text in
+    deltas), closed when final; each update of a user transcript (the whole text so far) as a
+    stream of its own.
 
     ``sender(segment)`` gives the stream's ``(sender_identity, transcribed_track_id)``: the user's
     transcripts are sent on the user's behalf for their microphone track, the agent's for its own.
@@ -318,6 +320,9 @@ class RoomTextOutput(TextOutput):
         while True:
             seg = await self._queue.get()
             try:
+                if seg.participant == "user":
+                    await self._send_whole(seg)
+                    continue
                 writer = self._writers.get(seg.id)
                 if writer is None:
                     identity, track_id = self._sender(seg)
@@ -336,6 +341,22 @@ class RoomTextOutput(TextOutput):
                     await writer.aclose(attributes={"lk.transcription_final": "true"})
             except Exception:
                 logger.exception("failed to send a transcription", extra={"segment_id": seg.id})
+
+    async def _send_whole(self, seg: TranscriptionSegment) -> None:
+        """A user transcript is the whole text so far, not a delta (LiveKit sends each update,
+        interim or final, as a stream of its own under the segment's id)."""
+        identity, track_id = self._sender(seg)
+        attrs = {"lk.segment_id": seg.id,
+                 "lk.transcription_final": "true" if seg.final else "false"}
+        if track_id:
+            attrs["lk.transcribed_track_id"] = track_id
+        kwargs: dict[str, Any] = {"topic": TOPIC_TRANSCRIPTION, "attributes": attrs}
+        if identity:
+            kwargs["sender_identity"] = identity
+        writer = await self._room.local_participant.stream_text(**kwargs)
+        await writer.write(seg.text)
+        await writer.aclose(attributes={"lk.transcription_final": attrs[
+            "lk.transcription_final"]})
 
     async def aclose(self) -> None:
         if self._closed:

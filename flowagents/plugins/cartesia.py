@@ -18,6 +18,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import os
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator
@@ -54,12 +55,13 @@ class TTS(BaseTTS):
 
     def __init__(self, *, model: str = "sonic-2", voice: str = DEFAULT_VOICE,
                  language: str = "en", sample_rate: int = 24000, api_key: str | None = None,
-                 base_url: str = DEFAULT_BASE_URL, api_version: str = API_VERSION) -> None:
+                 base_url: str | None = None, api_version: str = API_VERSION) -> None:
         super().__init__(TTSCapabilities(streaming=True), sample_rate, 1)
         self.model = model
         self.voice = voice
         self.language = language
-        self.base_url = base_url.rstrip("/")
+        self.base_url = (base_url or os.environ.get("CARTESIA_BASE_URL")
+                         or DEFAULT_BASE_URL).rstrip("/")
         self.api_version = api_version
         self._key = APIKey("cartesia", api_key, "CARTESIA_API_KEY")
         self._http = HTTPSession()

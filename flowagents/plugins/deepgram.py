@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -89,10 +90,10 @@ class STT(BaseSTT):
                  smart_format: bool = True, vad_events: bool = True, endpointing_ms: int = 25,
                  utterance_end_ms: int | None = 1000, filler_words: bool = True,
                  keyterms: Sequence[str] = (), keepalive_interval: float = 5.0,
-                 api_key: str | None = None, base_url: str = DEFAULT_BASE_URL) -> None:
+                 api_key: str | None = None, base_url: str | None = None) -> None:
         super().__init__(STTCapabilities(streaming=True, interim_results=interim_results))
         self.model = model
-        self.base_url = base_url
+        self.base_url = base_url or os.environ.get("DEEPGRAM_BASE_URL") or DEFAULT_BASE_URL
         self.keepalive_interval = keepalive_interval
         self._opts = _Options(model, language, interim_results, punctuate, smart_format,
                               vad_events, endpointing_ms, utterance_end_ms, filler_words,

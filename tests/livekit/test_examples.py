@@ -13,20 +13,39 @@ from pathlib import Path
 import pytest
 from livekit import api
 from lk_examples import ExampleConfig, entrypoint, prewarm, read_events
-from lk_participant import Participant
+from lk_participant import QUESTION_WAV, Participant
 from lk_server import LiveKitServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests/providers package
 
+from providers.cartesia_server import CartesiaServer  # noqa: E402
+from providers.deepgram_server import DeepgramServer  # noqa: E402
 from providers.openai_server import OpenAIServer, Reply, ToolCall  # noqa: E402
 from providers.threaded import serve_in_thread  # noqa: E402
 
 OPENAI_KEY = "sk-test-0123456789"
+DEEPGRAM_KEY = "dg-test-key-0123"
+CARTESIA_KEY = "sk_car_test_0123"
+QUESTION = "What is the weather in Tokyo?"
 
 
 @pytest.fixture
 def openai_server() -> Iterator[OpenAIServer]:
     server = OpenAIServer(api_key=OPENAI_KEY)
+    with serve_in_thread(server):
+        yield server
+
+
+@pytest.fixture
+def deepgram_server() -> Iterator[DeepgramServer]:
+    server = DeepgramServer(api_key=DEEPGRAM_KEY)
+    with serve_in_thread(server):
+        yield server
+
+
+@pytest.fixture
+def cartesia_server() -> Iterator[CartesiaServer]:
+    server = CartesiaServer(api_key=CARTESIA_KEY)
     with serve_in_thread(server):
         yield server
 
@@ -105,3 +124,65 @@ async def test_example3_handoff_stops_and_starts_the_session_on_the_sales_agent(
         ("assistant", "Let me connect you with sales.", "SalesAgent"),
         ("user", "What does the pro plan cost?", "SalesAgent"),
         ("assistant", "The pro plan costs ten dollars a month.", "SalesAgent")]
+
+
+async def test_example2_prewarmed_vad_deepgram_tools_and_cartesia_answer_a_spoken_question(
+        livekit_server: LiveKitServer, make_worker, openai_server: OpenAIServer,
+        deepgram_server: DeepgramServer, cartesia_server: CartesiaServer, out_dir: str,
+        room_name: str) -> None:
+    """The user speaks (a WAV over WebRTC); Silero VAD (loaded by the example's prewarm) and
+    Deepgram live STT hear it; the model calls ``get_weather`` and answers with its result; the
+    answer is voiced by Cartesia and heard in the room."""
+    # the server "recognizes" loud audio: the question, then nothing for any later burst
+    deepgram_server.utterances.extend([QUESTION] + [""] * 10)
+    answer = "It is sunny in Tokyo, 25 degrees."
+    openai_server.replies.extend([
+        Reply(tool_calls=[ToolCall("get_weather", '{"location": "Tokyo"}', "call_w")]),
+        Reply(text=answer)])
+    cfg = ExampleConfig(name="example2_tools_prewarm", out_dir=out_dir, env={
+        "OPENAI_BASE_URL": openai_server.base_url, "OPENAI_API_KEY": OPENAI_KEY,
+        "DEEPGRAM_BASE_URL": deepgram_server.base_url, "DEEPGRAM_API_KEY": DEEPGRAM_KEY,
+        "CARTESIA_BASE_URL": cartesia_server.base_url, "CARTESIA_API_KEY": CARTESIA_KEY})
+    await make_worker(agent_name="ex2", entrypoint_fnc=functools.partial(entrypoint, cfg),
+                      prewarm_fnc=functools.partial(prewarm, cfg))
+    user = _user(livekit_server, room_name)
+    await user.join(dispatch=api.RoomAgentDispatch(agent_name="ex2"))
+    try:
+        await user.wait_for(lambda: any(s == "listening" for _, s in user.agent_states), 20,
+                            "the agent to listen")
+        _, speech_end = await user.say(QUESTION_WAV)
+        await user.wait_for(lambda: any(t.text == answer and t.final
+                                        for t in user.transcriptions), 15, "the answer")
+        await user.wait_for(lambda: user.audible_seconds(speech_end) > 0.5, 10,
+                            "the answer's audio")
+    finally:
+        await user.leave()
+    await user.wait_for(lambda: any(e["kind"] == "close" for e in read_events(out_dir)), 15,
+                        "the session to close")
+
+    events = read_events(out_dir)
+    assert [e for e in events if e["kind"] in ("failed", "error")] == []
+    assert next(e for e in events if e["kind"] == "prewarmed")["userdata"] == ["vad"]
+    assert next(e for e in events if e["kind"] == "session")["providers"] == {
+        "vad": "SileroVAD", "stt": "STT", "llm": "LLM", "tts": "TTS"}
+    listen = deepgram_server.requests("listen")
+    assert listen
+    assert (listen[0]["model"], listen[0]["language"]) == ("nova-3", "multi")
+    heard = [(t.text, t.final) for t in user.transcriptions if t.sender == "user" and t.text]
+    assert heard[-1] == (QUESTION, True)
+    assert all(QUESTION.startswith(text) for text, _ in heard)  # interim: the words so far
+    chats = openai_server.requests("chat")
+    assert [c["model"] for c in chats] == ["gpt-4o-mini", "gpt-4o-mini"]
+    assert chats[0]["messages"][0] == {"role": "system",
+                                       "content": "You are a weather assistant."}
+    assert chats[0]["messages"][-1] == {"role": "user", "content": QUESTION}
+    assert [t["function"]["name"] for t in chats[0]["tools"]] == ["get_weather"]
+    tool = [m for m in chats[1]["messages"] if m["role"] == "tool"]
+    assert [m["content"] for m in tool] == ["Tokyo is sunny, 25°C"]
+    voiced = " ".join("".join(pieces).strip() for pieces in cartesia_server.contexts.values())
+    assert voiced.strip() == answer
+    assert {r.get("voice", {}).get("id") for r in cartesia_server.requests_seen} == {
+        "male-conversational"}
+    tools = [e for e in events if e["kind"] == "tools"]
+    assert [(e["calls"], e["outputs"]) for e in tools] == [
+        (["get_weather"], ["Tokyo is sunny, 25°C"])]

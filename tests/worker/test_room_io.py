@@ -111,21 +111,28 @@ async def test_audio_output_publishes_and_pause_withholds_until_resume() -> None
 
 
 async def test_transcriptions_go_out_on_lk_transcription_one_stream_per_segment() -> None:
+    """The agent's text comes in deltas: one stream per segment. A user transcript is the whole
+    text so far: each update goes out as a stream of its own (as LiveKit sends them)."""
     room = FakeRoom()
     out = RoomTextOutput(room, track_id="TR_1")
     out.capture(TranscriptionSegment(id="s1", text="Hello", participant="agent"))
     out.capture(TranscriptionSegment(id="s1", text=" world", participant="agent", final=True))
     out.capture(TranscriptionSegment(id="s2", text="Hi", participant="user"))
+    out.capture(TranscriptionSegment(id="s2", text="Hi there", participant="user", final=True))
+    out.capture(TranscriptionSegment(id="s3", text="Bye", participant="agent"))
     await asyncio.sleep(0.01)
-    w1, w2 = room.local_participant.writers
+    w1, w2, w3, w4 = room.local_participant.writers
     assert w1.topic == TOPIC_TRANSCRIPTION
     assert w1.attributes["lk.segment_id"] == "s1"
     assert w1.attributes["lk.transcribed_track_id"] == "TR_1"
     assert w1.chunks == ["Hello", " world"]
     assert w1.closed == {"lk.transcription_final": "true"}
-    assert w2.closed is None
+    assert [(w.attributes["lk.segment_id"], w.chunks, w.closed) for w in (w2, w3)] == [
+        ("s2", ["Hi"], {"lk.transcription_final": "false"}),
+        ("s2", ["Hi there"], {"lk.transcription_final": "true"})]
+    assert w4.closed is None  # the agent's segment stays open until final
     await out.aclose()
-    assert w2.closed == {}
+    assert w4.closed == {}
 
 
 async def test_chat_input_delivers_lk_chat_text() -> None:
