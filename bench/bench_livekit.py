@@ -74,6 +74,10 @@ async def start_worker(server: LiveKitServer, out_dir: str, name: str) -> Worker
         host="127.0.0.1"), serve_http=False)
     worker._bench_task = asyncio.create_task(worker.run())  # type: ignore[attr-defined]
     await asyncio.wait_for(worker.wait_registered(), 30)
+    for _ in range(1200):  # its pre-warmed processes ready, as a worker in service has them
+        if worker.pool.idle_count >= 3:
+            break
+        await asyncio.sleep(0.05)
     return worker
 
 
