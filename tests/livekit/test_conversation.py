@@ -85,7 +85,7 @@ async def test_barge_in_over_the_room_stops_the_agent_and_marks_the_reply_interr
           "s after the user started speaking")
     assert stopped is not None
     # min_interruption_duration (0.5 s) of speech, then the audio stops at the participant
-    assert 0.4 < stopped - barge_start < 1.5
+    assert 0.4 < stopped - barge_start < 2.0
     assert stopped < first + 6.0 - 2.0  # long before the 6 s answer would have ended
     assert user.audible_seconds(first, stopped) < 4.0
     reply = next(e for e in read_events(out_dir) if e["kind"] == "item"
