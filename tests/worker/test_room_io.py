@@ -350,3 +350,77 @@ async def test_room_disconnect_resolves_closed_without_a_session() -> None:
     room.emit("disconnected", "ROOM_DELETED")
     assert await asyncio.wait_for(rio.closed, 1) == "room_disconnected"
     await rio.aclose()
+
+
+class FollowedSession(SessionStub):
+    """A session with events: room I/O follows its agent state."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.listeners: dict[str, list[Any]] = {}
+
+    def on(self, event: str, fn: Any) -> None:
+        self.listeners.setdefault(event, []).append(fn)
+
+    def state(self, new_state: str) -> None:
+        for fn in self.listeners.get("agent_state_changed", []):
+            fn(type("Ev", (), {"new_state": new_state})())
+
+
+class JobStub:
+    def __init__(self) -> None:
+        self.callbacks: list[Any] = []
+        self.shutdowns: list[str] = []
+
+    def report_metrics(self, event: Any) -> None: ...
+
+    def add_shutdown_callback(self, callback: Any) -> None:
+        self.callbacks.append(callback)
+
+    def shutdown(self, reason: str = "") -> None:
+        self.shutdowns.append(reason)
+
+
+async def _room_io_in_job(monkeypatch: Any) -> tuple[FakeRoom, FollowedSession, JobStub, RoomIO]:
+    import flowagents.job.context
+
+    job = JobStub()
+    monkeypatch.setattr(flowagents.job.context, "get_job_context", lambda: job)
+    room = FakeRoom()
+    room.remote_participants["alice"] = FakeParticipant("alice")
+    session = FollowedSession()
+    rio = await room_session_io(room, session=session, video=False,
+                                audio_stream_factory=lambda t, r, c: FakeAudioStream(r, c),
+                                source_factory=lambda r, c: FakeSource(),
+                                publish=lambda room, src: asyncio.sleep(0, "pub"))
+    session.room_io = rio
+    return room, session, job, rio
+
+
+async def test_agent_state_goes_out_as_a_participant_attribute_in_order(monkeypatch: Any) -> None:
+    room, session, _job, rio = await _room_io_in_job(monkeypatch)
+    for state in ("listening", "thinking", "speaking", "listening"):
+        session.state(state)
+    await asyncio.sleep(0.01)
+    assert room.local_participant.attribute_updates == [
+        {"lk.agent.state": s} for s in ("listening", "thinking", "speaking", "listening")]
+    await rio.aclose()
+
+
+async def test_in_a_job_the_participant_leaving_ends_the_job_after_the_session(
+        monkeypatch: Any) -> None:
+    room, session, job, rio = await _room_io_in_job(monkeypatch)
+    room.emit("participant_disconnected", FakeParticipant("alice"))
+    await asyncio.wait_for(rio.closed, 1)
+    await asyncio.sleep(0.01)
+    assert session.calls == [("aclose", "participant_disconnected")]
+    assert job.shutdowns == ["participant disconnected"]
+
+
+async def test_a_job_shutting_down_closes_the_session_first(monkeypatch: Any) -> None:
+    _room, session, job, rio = await _room_io_in_job(monkeypatch)
+    [close_for_job] = job.callbacks
+    await close_for_job()
+    assert session.calls == [("aclose", "job_shutdown")]
+    assert rio.closed.result() == "closed"
+    assert job.shutdowns == []  # the job is already ending; room I/O does not end it again
