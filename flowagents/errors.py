@@ -97,6 +97,11 @@ class APIConnectOptions(BaseModel):
     retry_interval: float = Field(default=2.0, ge=0)
     timeout: float = Field(default=10.0, gt=0)
 
+    def once(self) -> APIConnectOptions:
+        """One attempt under the same timeout: what a caller that runs the retries itself
+        passes to a provider (which would otherwise retry inside each of its attempts)."""
+        return self.model_copy(update={"max_retry": 0})
+
     def interval_for(self, attempt: int) -> float:
         """Delay before retry number ``attempt`` (0-based): the first retry is immediate."""
         return 0.0 if attempt == 0 else self.retry_interval

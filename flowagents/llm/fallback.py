@@ -82,7 +82,7 @@ class FallbackAdapter(LLM):
 
             def open_stream(llm: LLM = llm, ctx: ChatContext = ctx) -> AsyncIterator[ChatChunk]:
                 return llm.chat(chat_ctx=ctx, tools=tools, tool_choice=tool_choice,
-                                conn_options=opts)
+                                conn_options=opts.once())
 
             try:
                 async for chunk in retry_stream(open_stream, conn_options=opts, label=llm.label):

@@ -74,7 +74,7 @@ class FallbackAdapter(TTS):
             delivered = False
 
             def open_stream(tts: TTS = tts) -> AsyncIterator[SynthesizedAudio]:
-                return tts.synthesize(text, conn_options=opts)
+                return tts.synthesize(text, conn_options=opts.once())
 
             resample = self._resampler(tts)
             try:

@@ -140,7 +140,7 @@ class StreamAdapterStream(SynthesizeStream):
         tts, opts = self._adapter.tts, self._conn_options
         try:
             async for chunk in retry_stream(
-                lambda: tts.synthesize(sentence.text, conn_options=opts),
+                lambda: tts.synthesize(sentence.text, conn_options=opts.once()),
                 conn_options=opts, label=tts.label,
             ):
                 sentence.chunks.put_nowait(chunk)

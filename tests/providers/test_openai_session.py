@@ -7,14 +7,14 @@ same virtual-time loop).
 
 from __future__ import annotations
 
-from flowagents.llm import FallbackAdapter
+from flowagents.llm import ChatContext, FallbackAdapter
 from flowagents.metrics import LLMMetrics, STTMetrics, TTSMetrics
 from flowagents.plugins import openai
 from flowagents.runtime import run_virtual
 from flowagents.testing import Script, SimulationResult, simulate
 from flowagents.voice import Agent
 
-from .openai_server import OpenAIServer, Reply
+from .openai_server import Fault, OpenAIServer, Reply
 
 KEY = "sk-test-0123456789"
 HELLO = "Hello, how is the weather?"
@@ -142,3 +142,26 @@ def test_voice_session_with_hosted_stt_llm_and_tts() -> None:
     assert stt.audio_duration > 2.0  # the VAD's segment, pre-roll included
     (wav,) = server.requests("transcriptions")
     assert wav["file_bytes"] == 44 + 2 * round(stt.audio_duration * 16000)
+
+
+def test_fallback_retries_a_self_retrying_llm_by_its_own_budget_only() -> None:
+    """The adapter runs each LLM's retries (max_retry_per_llm=1: two attempts); the provider,
+    which retries by itself elsewhere, makes one request per attempt here."""
+    first, second = OpenAIServer(api_key=KEY), OpenAIServer(api_key=KEY)
+
+    async def main() -> str:
+        async with first as url_a, second as url_b:
+            a = openai.LLM(base_url=url_a, api_key=KEY)
+            b = openai.LLM(base_url=url_b, api_key=KEY)
+            first.replies.extend([Fault(500)] * 4)
+            second.replies.append(Reply(text="from b"))
+            llm = FallbackAdapter([a, b], max_retry_per_llm=1)
+            ctx = ChatContext()
+            ctx.add_message(role="user", content="hi")
+            text = "".join([c.delta async for c in llm.chat(chat_ctx=ctx)])
+            for closing in (llm, a, b):
+                await closing.aclose()
+            return text
+
+    assert run_virtual(main()) == "from b"
+    assert len(first.requests("chat")) == 2
