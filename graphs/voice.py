@@ -95,10 +95,10 @@ def voice_graph(*, vad: VAD | None = None, stt: STT | None = None,
         committed.bind(endpointed)
         user_turns = Merge(inputs=2, name="user_turns")(endpointed, text)
         turns = TurnFilter()(user_turns, activity, agent.turn)
-        barge_in = Interruption()(vad_events, transcripts, activity, agent.turn)
+        barge_in = Interruption()(vad_events, transcripts, activity, agent.turn, turns)
         control = FalseInterruption(
             can_pause=can_pause, resume_false_interruption=o.resume_false_interruption)(
-            barge_in, vad_events, transcripts, activity, agent.turn)
+            barge_in, vad_events, transcripts, activity, agent.turn, turns)
         reply = TurnReply(preemptive_generation=o.preemptive_generation,
                           attach_video=attach_video)(
             turns, transcripts, vad_events, requests, agent.agent)

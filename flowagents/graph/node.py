@@ -127,6 +127,9 @@ class Node:
     outputs: ClassVar[tuple[PortDecl, ...]] = ()
     Config: ClassVar[type[NodeConfig]] = NodeConfig
     kind: ClassVar[str] = "operator"
+    #: The turn options this node's rule applies (they come in on its ``turn`` port): a picture
+    #: of the graph shows their values in force on the node.
+    reads: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: NodeConfig | None = None, *, name: str | None = None,
                  **options: Any) -> None:

@@ -299,6 +299,7 @@ class FakeSpeechStream(SpeechStream):
         self._heard: set[int] = set()
         self._queue: asyncio.Queue[SpeechEvent | None] = asyncio.Queue()
         self._timers: list[asyncio.TimerHandle] = []
+        self._due: dict[float, list[SpeechEvent]] = {}
         self._pending = 0
         self._input_ended = False
         self._closed = False
@@ -332,8 +333,21 @@ class FakeSpeechStream(SpeechStream):
         self._at(loop, at, SpeechEvent(SpeechEventType.FINAL_TRANSCRIPT, at, (final,)))
 
     def _at(self, loop: asyncio.AbstractEventLoop, when: float, event: SpeechEvent) -> None:
+        """Emit ``event`` at ``when``. Events due at one instant go out in the order they were
+        scheduled (an interim before its final): one timer per instant, since the loop's timer
+        heap does not keep the order of equal deadlines."""
         self._pending += 1
-        self._timers.append(loop.call_at(max(when, loop.time()), self._emit, event))
+        when = max(when, loop.time())
+        due = self._due.get(when)
+        if due is not None:
+            due.append(event)
+            return
+        self._due[when] = [event]
+        self._timers.append(loop.call_at(when, self._emit_due, when))
+
+    def _emit_due(self, when: float) -> None:
+        for event in self._due.pop(when, ()):
+            self._emit(event)
 
     def _emit(self, event: SpeechEvent) -> None:
         self._pending -= 1

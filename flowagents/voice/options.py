@@ -20,7 +20,8 @@ from flowagents.errors import NOT_GIVEN, NotGiven
 if TYPE_CHECKING:
     from .turn_detector import TurnDetector
 
-__all__ = ["AGENT_TURN_OPTIONS", "SessionOptions", "TurnOptions", "turn_options"]
+__all__ = ["AGENT_TURN_OPTIONS", "DEFAULT_TURN_OPTIONS", "SessionOptions", "TurnOptions",
+           "default", "turn_options"]
 
 
 class SessionOptions(BaseModel):
@@ -70,14 +71,15 @@ AGENT_TURN_OPTIONS = ("allow_interruptions", "min_interruption_duration", "min_i
 @dataclass(frozen=True, slots=True)
 class TurnOptions:
     """The turn options in force while one agent is active (the session's, overridden by the
-    agent's). Flows once per agent change, not per frame."""
+    agent's; built by :func:`turn_options`, so the defaults are :class:`SessionOptions`'s).
+    Flows once per agent change, not per frame."""
 
-    allow_interruptions: bool = True
-    min_interruption_duration: float = 0.5
-    min_interruption_words: int = 0
-    min_endpointing_delay: float = 0.5
-    max_endpointing_delay: float = 3.0
-    false_interruption_timeout: float | None = 2.0
+    allow_interruptions: bool
+    min_interruption_duration: float
+    min_interruption_words: int
+    min_endpointing_delay: float
+    max_endpointing_delay: float
+    false_interruption_timeout: float | None
     turn_detection: TurnDetector | None = None
 
 
@@ -94,3 +96,14 @@ def turn_options(session: SessionOptions, agent: Any = None,
     if values["max_endpointing_delay"] < values["min_endpointing_delay"]:
         values["max_endpointing_delay"] = values["min_endpointing_delay"]
     return TurnOptions(**values)
+
+
+DEFAULT_TURN_OPTIONS = turn_options(SessionOptions())
+"""The turn options of a session with the defaults (what a rule node applies until the active
+agent's come in)."""
+
+
+def default(name: str) -> Any:
+    """The default of :class:`SessionOptions` field ``name``: a node config that keeps an option
+    (for a node used outside the voice graph) takes its default from here, not from a copy."""
+    return SessionOptions.model_fields[name].default

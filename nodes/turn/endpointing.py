@@ -53,6 +53,7 @@ from reactivex.disposable import CompositeDisposable, Disposable
 from flowagents.graph import BuildContext, In, Node, NodeConfig, Out
 from flowagents.runtime.scheduler import seconds
 from flowagents.types import SpeechEvent, SpeechEventType, VADEvent, VADEventType
+from flowagents.voice.options import default
 from flowagents.voice.turns import UserTurn
 
 __all__ = ["Endpointing", "EndpointingConfig", "UserTurn", "endpointing"]
@@ -71,8 +72,10 @@ class EndpointingConfig(NodeConfig):
     per-language thresholds tuned to its model, so set it for the detector you connect.
     """
 
-    min_delay: float = Field(0.5, ge=0.0, description="wait after the user stops (s)")
-    max_delay: float = Field(3.0, ge=0.0, description="wait when the detector says 'not done'")
+    min_delay: float = Field(default("min_endpointing_delay"), ge=0.0,
+                             description="wait after the user stops (s)")
+    max_delay: float = Field(default("max_endpointing_delay"), ge=0.0,
+                             description="wait when the detector says 'not done'")
     unlikely_threshold: float = Field(0.5, ge=0.0, le=1.0,
                                       description="end-of-turn probability below which to wait")
     wait_for_probability: bool = Field(
@@ -264,12 +267,13 @@ class Endpointing(Node):
 
     Config = EndpointingConfig
     inputs = (
-        In("vad", VADEvent),
-        In("transcripts", SpeechEvent, required=False),
-        In("end_of_turn_probability", float, required=False),
-        In("config", EndpointingConfig, required=False),
+        In("vad", VADEvent, doc="speech ended"),
+        In("transcripts", SpeechEvent, required=False, doc="final transcript"),
+        In("end_of_turn_probability", float, required=False, doc="end-of-turn probability"),
+        In("config", EndpointingConfig, required=False, doc="endpointing delays"),
     )
-    outputs = (Out("turns", UserTurn),)
+    outputs = (Out("turns", UserTurn, doc="turn committed"),)
+    reads = ("min_endpointing_delay", "max_endpointing_delay")
 
     def build(self, ctx: BuildContext,
               inputs: Mapping[str, Observable[Any]]) -> Mapping[str, Observable[Any]]:

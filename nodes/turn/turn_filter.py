@@ -1,14 +1,16 @@
-"""Turn filter: drop the user turns the agent must not answer.
+"""Turn filter: the user turns the agent answers, given what it is doing.
 
-Two of LiveKit Agents' rules act on committed turns, given what the agent was doing:
+Two of LiveKit Agents' rules act on committed turns:
 
-* a speech with ``allow_interruptions=False`` is deaf: a turn whose speech started while such a
-  speech was in flight (or that commits while one is) produces no reply;
-* with ``min_interruption_words`` > 0, a turn committed while an interruptible speech is still in
-  flight (thinking or speaking, not paused) needs that many words, else it is dropped (the agent
-  carries on).
+* a speech with ``allow_interruptions=False`` is deaf: a spoken turn whose speech started while
+  such a speech was in flight (or that commits while one is) produces no reply;
+* with ``min_interruption_words`` > 0, a spoken turn committed while an interruptible speech is
+  still in flight (thinking or speaking, not paused) needs that many words. A shorter one is
+  not answered yet but not thrown away either: it is held, and the next turn is answered as one
+  with it (its words count toward the minimum, and its text leads the user message).
 
-The optional ``turn`` input (the active agent's turn options) replaces ``min_interruption_words``.
+A typed turn (``session.push_text``) is always answered: deafness and word counts are about
+audio. ``min_interruption_words`` comes from the active agent's turn options on ``turn``.
 """
 
 from __future__ import annotations
@@ -17,64 +19,87 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import Field
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable
 
-from flowagents.graph import BuildContext, In, Node, NodeConfig, Out
+from flowagents.graph import BuildContext, In, Node, Out
 from flowagents.tokenize import split_words
 from flowagents.voice.options import TurnOptions
 from flowagents.voice.signals import AgentActivity
 from flowagents.voice.turns import UserTurn
 
-__all__ = ["TurnFilter", "TurnFilterConfig", "turn_filter"]
+__all__ = ["TurnFilter", "join_turns", "turn_filter"]
 
 
-class TurnFilterConfig(NodeConfig):
-    min_interruption_words: int = Field(0, ge=0)
+def join_turns(first: UserTurn, then: UserTurn) -> UserTurn:
+    """One turn of two: a held turn and the one that completes it."""
+    return UserTurn(f"{first.transcript} {then.transcript}", first.speech_start,
+                    then.speech_end, then.committed_at, first.transcripts + then.transcripts,
+                    then.end_of_turn_probability, then.typed)
 
 
-def turn_filter(activity: Observable[AgentActivity], *, config: TurnFilterConfig,
+class _Filter:
+    """One subscription's state."""
+
+    __slots__ = ("agent", "deaf", "deaf_since", "held", "min_words")
+
+    def __init__(self) -> None:
+        self.agent: AgentActivity | None = None
+        self.deaf: deque[tuple[float, float]] = deque(maxlen=64)  # (from, to) of deaf speeches
+        self.deaf_since: float | None = None
+        self.held: UserTurn | None = None
+        self.min_words = 0
+
+    def on_activity(self, agent: AgentActivity) -> None:
+        self.agent = agent
+        is_deaf = agent.busy and not agent.allow_interruptions
+        if is_deaf and self.deaf_since is None:
+            self.deaf_since = agent.time
+        elif not is_deaf and self.deaf_since is not None:
+            self.deaf.append((self.deaf_since, agent.time))
+            self.deaf_since = None
+
+    def on_options(self, options: TurnOptions) -> None:
+        self.min_words = options.min_interruption_words
+
+    def answer(self, turn: UserTurn) -> UserTurn | None:
+        """The turn to answer, or None."""
+        if turn.typed:
+            return turn
+        if self.deaf_since is not None:
+            return None
+        if any(start <= turn.speech_start <= end for start, end in self.deaf):
+            return None
+        if self.held is not None:
+            turn, self.held = join_turns(self.held, turn), None
+        agent = self.agent
+        need = self.min_words
+        if (need > 0 and agent is not None and agent.busy and not agent.paused
+                and len(split_words(turn.transcript)) < need):
+            self.held = turn
+            return None
+        return turn
+
+
+def turn_filter(activity: Observable[AgentActivity],
                 options: Observable[TurnOptions] | None = None) -> Any:
-    """``turns.pipe(turn_filter(activity, config=...))``: the turns to answer."""
+    """``turns.pipe(turn_filter(activity, options))``: the turns to answer."""
 
     def _op(turns: Observable[UserTurn]) -> Observable[UserTurn]:
         def subscribe(observer: abc.ObserverBase[UserTurn],
                       _: abc.SchedulerBase | None = None) -> abc.DisposableBase:
-            deaf: deque[tuple[float, float]] = deque(maxlen=64)  # (from, to) of deaf speeches
-            state: dict[str, Any] = {"agent": None, "deaf_since": None,
-                                     "min_words": config.min_interruption_words}
-
-            def on_activity(agent: AgentActivity) -> None:
-                state["agent"] = agent
-                is_deaf = agent.busy and not agent.allow_interruptions
-                if is_deaf and state["deaf_since"] is None:
-                    state["deaf_since"] = agent.time
-                elif not is_deaf and state["deaf_since"] is not None:
-                    deaf.append((state["deaf_since"], agent.time))
-                    state["deaf_since"] = None
+            state = _Filter()
 
             def on_turn(turn: UserTurn) -> None:
-                if state["deaf_since"] is not None:
-                    return
-                if any(start <= turn.speech_start <= end for start, end in deaf):
-                    return
-                agent: AgentActivity | None = state["agent"]
-                need = state["min_words"]
-                if (need > 0 and agent is not None and agent.busy and not agent.paused
-                        and len(split_words(turn.transcript)) < need):
-                    return
-                observer.on_next(turn)
-
-            def on_options(turn: TurnOptions) -> None:
-                state["min_words"] = turn.min_interruption_words
+                answered = state.answer(turn)
+                if answered is not None:
+                    observer.on_next(answered)
 
             subs = CompositeDisposable()
             if options is not None:
-                subs.add(options.subscribe(on_options, observer.on_error))
-            subs.add(activity.subscribe(on_activity, observer.on_error))
-            subs.add(
-                turns.subscribe(on_turn, observer.on_error, observer.on_completed))
+                subs.add(options.subscribe(state.on_options, observer.on_error))
+            subs.add(activity.subscribe(state.on_activity, observer.on_error))
+            subs.add(turns.subscribe(on_turn, observer.on_error, observer.on_completed))
             return subs
 
         return Observable(subscribe)
@@ -83,16 +108,14 @@ def turn_filter(activity: Observable[AgentActivity], *, config: TurnFilterConfig
 
 
 class TurnFilter(Node):
-    """Drops turns the agent must not answer (see the module docstring)."""
+    """The turns to answer (see the module docstring)."""
 
-    Config = TurnFilterConfig
-    inputs = (In("turns", UserTurn), In("activity", AgentActivity),
-              In("turn", TurnOptions, required=False))
-    outputs = (Out("turns", UserTurn),)
+    inputs = (In("turns", UserTurn, doc="turn committed"),
+              In("activity", AgentActivity, doc="agent activity"),
+              In("turn", TurnOptions, required=False, doc="turn options"))
+    outputs = (Out("turns", UserTurn, doc="turn to answer"),)
 
     def build(self, ctx: BuildContext,
               inputs: Mapping[str, Observable[Any]]) -> Mapping[str, Observable[Any]]:
-        cfg = self.config
-        assert isinstance(cfg, TurnFilterConfig)
-        return {"turns": inputs["turns"].pipe(turn_filter(inputs["activity"], config=cfg,
-                                                       options=inputs.get("turn")))}
+        return {"turns": inputs["turns"].pipe(turn_filter(inputs["activity"],
+                                                          inputs.get("turn")))}

@@ -8,6 +8,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import TypeVar
 
+import numpy as np
 import pytest
 
 from flowagents.llm import ChatContext
@@ -465,3 +466,26 @@ def test_tts_cancellation_stops_the_synthesis() -> None:
     assert not call.completed
     assert call.closed_at == pytest.approx(0.25)
     assert 0 < call.chunks < 100
+
+
+def test_stt_events_due_at_one_instant_keep_their_order() -> None:
+    """Eight segments heard at once, after they ended: every interim and final is due at the
+    same instant, and they come out in script order, each interim before its final (the loop's
+    timer heap alone would mix equal deadlines)."""
+    s = Script()
+    for i in range(8):
+        s.user_speech(start=0.1 * i, end=0.1 * i + 0.05, transcript=f"word{i} and more here",
+                      stt_delay=0.0)
+    stt = FakeSTT(s)
+
+    async def main() -> list[tuple[bool, str]]:
+        stream = stt.stream()
+        await asyncio.sleep(2.0)
+        stream.push_frame(AudioFrame(np.zeros(16000, dtype=np.int16), 16000, 1, 0.0))
+        stream.end_input()
+        return [(e.type is SpeechEventType.FINAL_TRANSCRIPT, e.alternatives[0].text)
+                async for e in stream]
+
+    events = run_virtual(main())
+    assert events == [pair for i in range(8) for pair in (
+        (False, f"word{i} and"), (True, f"word{i} and more here"))]
