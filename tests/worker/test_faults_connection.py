@@ -20,7 +20,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from conftest import fast_options
+from conftest import LogLines, fast_options
 from fake_server import API_KEY, API_SECRET, FakeLiveKitServer, until
 from livekit.protocol import agent
 from wk_entrypoints import read_lines
@@ -89,12 +89,16 @@ async def test_connect_without_settings_exits_2() -> None:
 
 
 async def test_refused_credentials_are_fatal_at_once(server: FakeLiveKitServer,
-                                                     make_worker) -> None:
-    began = time.monotonic()
+                                                     make_worker, log_lines: LogLines) -> None:
+    began = time.time()
     worker = await make_worker(api_secret=WRONG_SECRET, wait=False, max_retry=16)
     with pytest.raises(AuthError) as info:
-        await asyncio.wait_for(worker.run_task, 5)
-    assert time.monotonic() - began < 2.0
+        await asyncio.wait_for(worker.run_task, 10)
+    exited = time.time()
+    refused = next(r for r in log_lines.records
+                   if r.getMessage() == "the server refused the worker's credentials")
+    assert refused.created - began < 1.0  # the first answer is final
+    assert exited - began < 5.0  # and the worker is down within seconds (pool included)
     assert server.auth_failures == 1  # never retried
     assert info.value.status == 401
     assert str(info.value) == (f"the server refused the worker's credentials (HTTP 401) at "
@@ -155,20 +159,21 @@ async def test_backoff_survives_sessions_under_a_flapping_server(
 async def test_a_session_that_lasted_resets_the_backoff(server: FakeLiveKitServer,
                                                         make_worker) -> None:
     server.flap = True
-    worker = await make_worker(max_retry=100, retry_base_delay=0.05, retry_max_delay=0.3)
+    worker = await make_worker(max_retry=100, retry_base_delay=0.05, retry_max_delay=0.5)
     await until(lambda: len(server.registered_at) >= 5, within=5)  # back-off now at its cap
     server.flap = False
     await until(lambda: worker.registrations == len(server.registered_at)
                 and worker._ws is not None and not worker._ws.closed, within=5)
-    await asyncio.sleep(0.4)  # longer than retry_max_delay: a session that lasted
+    await asyncio.sleep(0.6)  # longer than retry_max_delay: a session that lasted
     n = len(server.registered_at)
     dropped = asyncio.get_running_loop().time()
     await server.drop()
     await until(lambda: len(server.registered_at) > n, within=5)
-    assert server.registered_at[n] - dropped < 0.15  # at once, not after the capped 0.3 s
+    assert server.registered_at[n] - dropped < 0.3  # at once, not after the capped 0.5 s
 
 
-async def test_handshake_that_never_answers_times_out(make_worker) -> None:
+async def test_handshake_that_never_answers_times_out(make_worker, log_lines: LogLines,
+                                                      ) -> None:
     """A server that accepts TCP and never answers costs connect_timeout per attempt."""
     accepted: list[asyncio.StreamWriter] = []
 
@@ -178,12 +183,14 @@ async def test_handshake_that_never_answers_times_out(make_worker) -> None:
     tcp = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = tcp.sockets[0].getsockname()[1]
     try:
-        began = time.monotonic()
+        began = time.time()
         worker = await make_worker(url=f"http://127.0.0.1:{port}", wait=False, max_retry=2,
                                    connect_timeout=0.3, retry_base_delay=0.05)
         with pytest.raises(ConnectError) as info:
-            await asyncio.wait_for(worker.run_task, 5)
-        took = time.monotonic() - began
+            await asyncio.wait_for(worker.run_task, 10)
+        gave_up = next(r for r in log_lines.records
+                       if r.getMessage() == "giving up connecting to the server")
+        took = gave_up.created - began
     finally:
         for w in accepted:
             w.close()

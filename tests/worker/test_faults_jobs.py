@@ -108,7 +108,7 @@ async def test_every_job_ends_with_a_final_status_at_a_drain_timeout(
     await server.job_status("JB", agent.JS_RUNNING)
     await server.dispatch(server.make_job("JL", metadata=meta(tmp_path / "l")))
     await until(lambda: "JL" in worker.jobs)  # launching: waiting for a process
-    await asyncio.wait_for(worker.drain(drain_timeout=0.3), 5)
+    await asyncio.wait_for(worker.drain(drain_timeout=0.3), 10)
     # each job: one final status, received before the connection closed
     assert server.job_statuses("JW") == [agent.JS_RUNNING, agent.JS_SUCCESS]
     assert server.job_statuses("JB") == [agent.JS_RUNNING, agent.JS_FAILED]
