@@ -21,9 +21,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TextIO
 
+import typer
 from livekit.protocol import agent, models
 
-from flowagents.cli.console_cmd import ConsoleError, SessionWatch, _lines, wait_quiet
+from flowagents.cli.console_cmd import (
+    ConsoleError,
+    SessionWatch,
+    _check_arguments,
+    _lines,
+    wait_quiet,
+)
+from flowagents.cli.loading import LoadError, Verbose, exit_with
 from flowagents.job import JobContext, JobProcess
 from flowagents.session import AgentSession
 from flowagents.voice import SessionIO
@@ -156,6 +164,16 @@ async def _prewarm(opts: WorkerOptions, proc: JobProcess) -> None:
             await result
 
 
+async def _entrypoint(opts: WorkerOptions, ctx: JobContext) -> None:
+    """The user's entrypoint; its failure is one line (the traceback behind ``--verbose``)."""
+    try:
+        await opts.entrypoint_fnc(ctx)
+    except (ConsoleError, asyncio.CancelledError):
+        raise
+    except Exception as e:
+        raise ConsoleError(f"the entrypoint failed: {type(e).__name__}: {e}") from e
+
+
 async def run_console_job(opts: WorkerOptions, settings: ConsoleSettings, *,
                           out: TextIO | None = None, stdin: TextIO | None = None) -> SessionWatch:
     """Run ``opts``' entrypoint on the console until its input ends (see the module docstring).
@@ -168,7 +186,7 @@ async def run_console_job(opts: WorkerOptions, settings: ConsoleSettings, *,
     room = ConsoleRoom(settings, out)
     ctx = ConsoleJobContext(room, proc)
     token = ctx._bind()
-    entry = asyncio.ensure_future(opts.entrypoint_fnc(ctx))
+    entry = asyncio.ensure_future(_entrypoint(opts, ctx))
     try:
         opened = asyncio.ensure_future(room.opened.wait())
         await asyncio.wait([entry, opened], return_when=asyncio.FIRST_COMPLETED)
@@ -193,11 +211,21 @@ async def run_console_job(opts: WorkerOptions, settings: ConsoleSettings, *,
         await ctx._run_shutdown_callbacks(5.0)
         for session in room.sessions:
             await session.aclose()
+            await _close_providers(session)
         if settings.output is not None and room.speaker is not None:
             room.speaker.save(settings.output)
             print(f"[wrote {room.speaker.duration:.1f} s of agent audio to {settings.output}]",
                   file=out, flush=True)
         _reset(token)
+
+
+async def _close_providers(session: AgentSession) -> None:
+    """The providers the entrypoint built end with the console's job (their HTTP sessions)."""
+    for provider in (session.vad, session.stt, session.llm, session.tts):
+        close = getattr(provider, "aclose", None)
+        if close is not None:
+            with contextlib.suppress(Exception):
+                await close()
 
 
 def _reset(token: Any) -> None:
@@ -248,11 +276,6 @@ async def _drive(room: ConsoleRoom, watch: SessionWatch, entry: asyncio.Future[N
 
 def console_command(get_opts: Callable[[], WorkerOptions]) -> Callable[..., None]:
     """The ``console`` command of an agent file (``cli.run_app``)."""
-    import typer
-
-    from flowagents.cli.console_cmd import _check_arguments
-    from flowagents.cli.loading import LoadError, Verbose, exit_with
-
     def console(
         text: Annotated[bool, typer.Option(
             "--text", help="Type the user's turns (stdin); print the replies.")] = False,
