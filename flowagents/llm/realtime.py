@@ -1,0 +1,93 @@
+"""The realtime (speech to speech) model interface: one live session that hears and speaks.
+
+A :class:`RealtimeModel` opens a :class:`RealtimeSession` per conversation. The session takes the
+user's audio as it comes (``push_audio``) and reports what it hears as :class:`RealtimeInput`
+events (the server's VAD: speech started / stopped; the transcript of each user turn).
+``generate_reply()`` asks for a response and streams it as :class:`RealtimeOutput` pieces
+(audio frames, transcript text, tool calls, the usage at the end); closing that stream cancels
+the response. ``truncate(item_id, played)`` tells the model how much of a reply the user
+actually heard, so its memory of the conversation matches what was played. Turn-taking stays in
+the graph: the graph decides when to reply and when to stop; the session only speaks the
+protocol.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from flowagents.types import AudioFrame, TokenUsage
+
+if TYPE_CHECKING:
+    from .chat_context import ChatContext
+    from .tool_context import FunctionTool
+
+__all__ = ["RealtimeInput", "RealtimeModel", "RealtimeOutput", "RealtimeSession"]
+
+
+@dataclass(frozen=True, slots=True)
+class RealtimeInput:
+    """What the model heard: ``speech_started`` / ``speech_stopped`` at ``time`` (seconds of
+    input audio), or a user turn's ``transcript``."""
+
+    kind: Literal["speech_started", "speech_stopped", "transcript"]
+    time: float = 0.0
+    transcript: str = ""
+    item_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RealtimeOutput:
+    """A piece of a response: audio, transcript text, a tool call, or the usage (last)."""
+
+    item_id: str = ""
+    audio: AudioFrame | None = None
+    text: str = ""
+    call_id: str = ""
+    name: str = ""
+    arguments: str = ""
+    usage: TokenUsage | None = None
+
+
+class RealtimeSession(ABC):
+    """One live conversation with a realtime model (see the module docstring)."""
+
+    @abstractmethod
+    def push_audio(self, frame: AudioFrame) -> None:
+        """Queue the user's audio (never blocks)."""
+
+    @abstractmethod
+    def inputs(self) -> AsyncIterator[RealtimeInput]:
+        """What the model hears, as it hears it."""
+
+    @abstractmethod
+    def generate_reply(self, *, instructions: str | None = None
+                       ) -> AsyncIterator[RealtimeOutput]:
+        """Ask for a response now; closing the iterator cancels it."""
+
+    @abstractmethod
+    async def truncate(self, item_id: str, played: float) -> None:
+        """The user heard only ``played`` seconds of the reply item ``item_id``."""
+
+    @abstractmethod
+    async def update(self, *, instructions: str, chat_ctx: ChatContext,
+                     tools: Sequence[FunctionTool] = ()) -> None:
+        """Set the agent's instructions, the conversation so far and its tools."""
+
+    @abstractmethod
+    async def aclose(self) -> None:
+        """End the session and its connection."""
+
+
+class RealtimeModel(ABC):
+    """A speech-to-speech model: ``AgentSession(llm=model)`` without STT and TTS uses the
+    realtime graph."""
+
+    label: str = "realtime"
+    sample_rate: int = 24000
+
+    @abstractmethod
+    def session(self) -> RealtimeSession:
+        """Open a conversation (connects on first use)."""
