@@ -67,10 +67,10 @@ async def test_ten_rooms_spread_by_load_and_a_killed_worker_is_replaced(
         out_dir: str) -> None:
     a, b, name = workers
     rooms = [f"{name}-{i}" for i in range(10)]
-    for room in rooms:
+    for room in rooms:  # one after another: each job counts in its worker's load
         await _dispatch(lkapi, room, name)
-        await asyncio.sleep(0.3)
-    first = await _connected(out_dir, set(rooms), 60)
+        await _connected(out_dir, {room}, 30)
+    first = await _connected(out_dir, set(rooms), 1)
     owner = _worker_of(out_dir)
     per_worker = Counter(owner[e["job"]] for e in first.values())
     assert per_worker == {a.worker_id: 5, b.worker_id: 5}, per_worker
