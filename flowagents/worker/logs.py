@@ -62,12 +62,32 @@ def json_formatter() -> logging.Formatter:
                                         "process": "pid"})
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time (a test runner swaps it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
+_installed: logging.Handler | None = None
+
+
 def setup_logging(level: str | int, fmt: LogFormat = "text") -> None:
-    """Log to stderr at ``level`` in ``fmt`` (replaces the root logger's handlers)."""
-    handler = logging.StreamHandler(sys.stderr)
+    """Log to stderr at ``level`` in ``fmt`` (replacing only a handler installed here before)."""
+    global _installed
+    handler = _StderrHandler()
     handler.setFormatter(json_formatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
+    if _installed is not None:
+        root.removeHandler(_installed)
     root.addHandler(handler)
+    _installed = handler
     root.setLevel(level)
