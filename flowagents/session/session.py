@@ -18,59 +18,34 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine, Mapping
-from typing import Any, ClassVar, Protocol, TypeVar
+from collections.abc import AsyncIterable, Coroutine, Mapping
+from typing import Any, ClassVar, TypeVar
 
-from reactivex import Observable
 from reactivex.disposable import CompositeDisposable
-from reactivex.subject import Subject
 
 from flowagents.errors import NOT_GIVEN, NotGiven
-from flowagents.graph import Graph, NodeError
-from flowagents.llm import LLM, ChatContext, ChatItem, ChatMessage, ImageContent, ToolChoice
+from flowagents.graph import Graph
+from flowagents.llm import LLM, ChatContext, ChatMessage, ImageContent, ToolChoice
 from flowagents.llm.tool_context import current_run_context
-from flowagents.metrics import AgentMetrics, UsageCollector, UsageSummary
+from flowagents.metrics import AgentMetrics, UsageSummary
 from flowagents.runtime import GraphRuntime, LoopScheduler
-from flowagents.runtime.subject import LoopSubject
 from flowagents.stt import STT
 from flowagents.tts import TTS
-from flowagents.types import SpeechEvent, SpeechEventType
 from flowagents.vad import VAD
 from flowagents.voice.agent import Agent
 from flowagents.voice.context import ContextBuilder
-from flowagents.voice.events import (
-    AgentEvent,
-    AgentFalseInterruptionEvent,
-    AgentState,
-    AgentStateChangedEvent,
-    CloseEvent,
-    CloseReason,
-    ConversationItemAddedEvent,
-    ErrorEvent,
-    FunctionToolsExecutedEvent,
-    MetricsCollectedEvent,
-    SpeechCreatedEvent,
-    SpeechSource,
-    UserInputTranscribedEvent,
-    UserState,
-    UserStateChangedEvent,
-)
-from flowagents.voice.io import SessionIO, TranscriptionSegment
+from flowagents.voice.events import AgentState, CloseEvent, CloseReason, SpeechSource, UserState
+from flowagents.voice.io import SessionIO
 from flowagents.voice.options import SessionOptions
-from flowagents.voice.signals import (
-    ActiveAgent,
-    AgentActivity,
-    FalseInterruptionExpired,
-    PlaybackEvent,
-    PlayoutControl,
-    ToolRound,
-    UserStateChange,
-)
+from flowagents.voice.signals import PlayoutControl
 from flowagents.voice.speech import Speech, SpeechHandle
 from flowagents.voice.turn_detector import TurnDetector
 from flowagents.voice.turns import UserTurn
 
 from .descriptors import TurnDetectionMode, check_turn_detection, resolve
+from .emitter import EventEmitter
+from .feeds import RoomLink, RoomOpener, feed_audio, feed_text
+from .outputs import GraphOutputs
 
 __all__ = ["AgentSession"]
 
@@ -78,20 +53,7 @@ logger = logging.getLogger("flowagents.voice")
 _T = TypeVar("_T")
 
 
-class RoomLink(Protocol):
-    """A session's link to a LiveKit room (``flowagents.job.room_io.RoomIO`` is one): the I/O
-    the session runs on, and ``closed``, resolved with the reason when the room ends for it."""
-
-    io: SessionIO
-    closed: asyncio.Future[str]
-
-    async def aclose(self) -> None: ...
-
-
-RoomOpener = Callable[["AgentSession", Any, Mapping[str, Any]], Awaitable[RoomLink]]
-
-
-class AgentSession:
+class AgentSession(EventEmitter):
     """A voice session: one agent at a time, talking with one user over one graph.
 
     Turn options are :class:`SessionOptions` fields, with LiveKit's names and defaults
@@ -130,19 +92,14 @@ class AgentSession:
         self._started_on: tuple[Any, SessionIO | None] = (None, None)
         self.userdata = userdata
         self._graph = graph
-        self._history = ChatContext.empty()
-        self._active: ActiveAgent | None = None
-        self._agent_state: AgentState = "initializing"
-        self._user_state: UserState = "listening"
-        self._events: Subject[AgentEvent] = LoopSubject()
+        super().__init__(self._spawn)
+        self._out = GraphOutputs(self._emit, self.now)
+        self._speeches = self._out.speeches
         self._room_io: RoomLink | None = None
-        self._listeners: dict[str, list[Callable[[Any], Any]]] = {}
         self._runtime: GraphRuntime | None = None
         self._io = SessionIO()
         self._subscriptions = CompositeDisposable()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._speeches: list[SpeechHandle] = []
-        self._usage = UsageCollector()
         self._context = ContextBuilder()
         self._started = False
         self._closed = False
@@ -151,31 +108,26 @@ class AgentSession:
     # -- read-only state -------------------------------------------------------------------
     @property
     def agent_state(self) -> AgentState:
-        return self._agent_state
+        return self._out.agent_state
 
     @property
     def user_state(self) -> UserState:
-        return self._user_state
+        return self._out.user_state
 
     @property
     def history(self) -> ChatContext:
         """Everything said and done in this session, in order (the live context, not a copy)."""
-        return self._history
+        return self._out.history
 
     @property
     def current_agent(self) -> Agent:
-        if self._active is None:
+        if self._out.active is None:
             raise RuntimeError("the session has not started")
-        return self._active.agent
+        return self._out.active.agent
 
     @property
     def current_speech(self) -> SpeechHandle | None:
         return next((s for s in self._speeches if not s.done()), None)
-
-    @property
-    def events(self) -> Observable[AgentEvent]:
-        """Every event, as a hot observable."""
-        return self._events
 
     @property
     def runtime(self) -> GraphRuntime:
@@ -184,33 +136,11 @@ class AgentSession:
         return self._runtime
 
     def usage(self) -> UsageSummary:
-        return self._usage.get_summary()
+        return self._out.usage.get_summary()
 
     def now(self) -> float:
         loop = self._loop or asyncio.get_running_loop()
         return loop.time()
-
-    # -- events ----------------------------------------------------------------------------
-    def on(self, event: str, callback: Callable[[Any], Any] | None = None) -> Any:
-        """Call ``callback(ev)`` on each ``event``; usable as a decorator."""
-        def register(cb: Callable[[Any], Any]) -> Callable[[Any], Any]:
-            self._listeners.setdefault(event, []).append(cb)
-            return cb
-
-        return register(callback) if callback is not None else register
-
-    def off(self, event: str, callback: Callable[[Any], Any]) -> None:
-        self._listeners.get(event, []).remove(callback)
-
-    def _emit(self, event: AgentEvent) -> None:
-        for cb in list(self._listeners.get(event.type, ())):
-            try:
-                result = cb(event)
-                if asyncio.iscoroutine(result):
-                    self._spawn(result)
-            except Exception:
-                logger.exception("event listener failed", extra={"event": event.type})
-        self._events.on_next(event)
 
     # -- life ------------------------------------------------------------------------------
     async def start(self, agent: Agent, *, io: SessionIO | None = None, room: Any = None,
@@ -240,23 +170,18 @@ class AgentSession:
         self._io = io or SessionIO()
         runtime = GraphRuntime(self._graph or self._default_graph(), scheduler=LoopScheduler(loop),
                                loop=loop, resources={
-                                   "report_metrics": self.report_metrics, "vad": self.vad,
+                                   "report_metrics": self._out.report_metrics, "vad": self.vad,
                                    "stt": self.stt, "llm": self.llm, "tts": self.tts,
                                    "video": self._io.video_input})
         self._runtime = runtime
         runtime.start()
-        out, subs, outputs = self._io.audio_output, self._subscriptions, runtime.output
-        if out is not None:
-            subs.add(outputs("audio_out").subscribe(out.capture))
-        for name, handler in self._handlers().items():
-            subs.add(outputs(name).subscribe(handler))
-        subs.add(runtime.errors.subscribe(lambda e: self.report_error(e, e.node)))
+        self._subscriptions.add(self._out.connect(runtime, self._io))
         agent._session = self
         runtime.push("agents", agent)
         if self._io.audio_input is not None:
-            self._spawn(self._read_audio())
+            self._spawn(feed_audio(self._io.audio_input, runtime.input("audio")))
         if self._io.text_input is not None:
-            self._spawn(self._read_text())
+            self._spawn(feed_text(self._io.text_input, self.push_text))
         if self._room_io is not None:
             self._spawn(self._watch_room(self._room_io))
         # the graph just built thousands of long-lived objects: collect the young generations
@@ -316,35 +241,6 @@ class AgentSession:
                            turn_detection=self.turn_detection, attach_video=self.attach_video,
                            listen=listen)
 
-    async def _read_audio(self) -> None:
-        source = self._io.audio_input
-        assert source is not None
-        push = self.runtime.input("audio")
-        ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-        def on_end(error: BaseException | None) -> None:
-            if not ended.done():
-                if error is None:
-                    ended.set_result(None)
-                else:
-                    ended.set_exception(error)
-
-        stop = source.push_to(push.on_next, on_end)
-        if stop is None:  # an input that is only iterated
-            async for frame in source:
-                push.on_next(frame)
-            return
-        try:
-            await ended
-        finally:
-            stop()
-
-    async def _read_text(self) -> None:
-        source = self._io.text_input
-        assert source is not None
-        async for text in source:
-            self.push_text(text)
-
     def _spawn(self, coro: Coroutine[Any, Any, _T]) -> asyncio.Task[_T]:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
@@ -389,13 +285,13 @@ class AgentSession:
     # -- inputs: what the user and the app ask for -------------------------------------------
     def _request(self, source: SpeechSource, allow: bool | NotGiven, **fields: Any
                  ) -> SpeechHandle:
-        active = self._active
+        active = self._out.active
         if isinstance(allow, NotGiven):
             allow = (active.options.allow_interruptions if active is not None
                      else self.options.allow_interruptions)
         handle = SpeechHandle(allow_interruptions=allow, source=source, user_initiated=True)
         speech = Speech(handle, self.current_agent, created_at=self.now(), **fields)
-        self._register(speech)
+        self._out.register(speech)
         self.runtime.push("requests", speech)
         return handle
 
@@ -451,71 +347,8 @@ class AgentSession:
         video = self._io.video_input
         return None if video is None else await video.capture_image()
 
-    # -- outputs: events, history, audio ----------------------------------------------------
-    def _handlers(self) -> dict[str, Callable[[Any], None]]:
-        return {"agent": self._on_agent, "agent_activity": self._on_activity,
-                "false_interruptions": self._on_false_interruption, "history": self._on_item,
-                "playback": self._on_playback, "replies": self._register,
-                "tool_rounds": self._on_tools, "transcription": self._on_transcription,
-                "user_states": self._on_user_state, "user_transcripts": self._on_user_transcript}
-
     def report_metrics(self, metrics: AgentMetrics) -> None:
-        self._usage(metrics)
-        self._emit(MetricsCollectedEvent(metrics, self.now()))
+        self._out.report_metrics(metrics)
 
     def report_error(self, error: Exception, source: Any) -> None:
-        cause = error.cause if isinstance(error, NodeError) and error.cause else error
-        logger.error("session error", extra={"source": str(source)})
-        self._emit(ErrorEvent(cause, source, self.now()))
-
-    def _register(self, speech: Speech) -> None:
-        handle = speech.handle
-        self._speeches.append(handle)
-        handle.add_done_callback(self._speeches.remove)
-        self._emit(SpeechCreatedEvent(handle.user_initiated, handle.source, handle, self.now()))
-
-    def _on_agent(self, active: ActiveAgent) -> None:
-        self._active = active
-
-    def _on_item(self, item: ChatItem) -> None:
-        self._history.insert(item)
-        if isinstance(item, ChatMessage):
-            self._emit(ConversationItemAddedEvent(item, self.now()))
-
-    def _on_tools(self, done: ToolRound) -> None:
-        self._emit(FunctionToolsExecutedEvent(tuple(e.call for e in done.executions),
-                                              tuple(e.output for e in done.executions),
-                                              done.time))
-
-    def _on_activity(self, activity: AgentActivity) -> None:
-        if activity.state != self._agent_state:
-            old, self._agent_state = self._agent_state, activity.state
-            self._emit(AgentStateChangedEvent(old, activity.state, activity.time))
-
-    def _on_false_interruption(self, expired: FalseInterruptionExpired) -> None:
-        self._emit(AgentFalseInterruptionEvent(False, expired.time))
-
-    def _on_user_state(self, change: UserStateChange) -> None:
-        if change.state != self._user_state:
-            old, self._user_state = self._user_state, change.state
-            self._emit(UserStateChangedEvent(old, change.state, change.time))
-
-    def _on_user_transcript(self, event: SpeechEvent) -> None:
-        if event.type not in (SpeechEventType.INTERIM_TRANSCRIPT,
-                              SpeechEventType.FINAL_TRANSCRIPT) or not event.text:
-            return
-        final = event.type is SpeechEventType.FINAL_TRANSCRIPT
-        language = event.alternatives[0].language if event.alternatives else ""
-        self._emit(UserInputTranscribedEvent(event.text, final, self.now(), language))
-        self._on_transcription(TranscriptionSegment(event.request_id or "user", event.text,
-                                                    "user", final, self.now()))
-
-    def _on_transcription(self, segment: TranscriptionSegment) -> None:
-        if self._io.text_output is not None:
-            self._io.text_output.capture(segment)
-
-    def _on_playback(self, event: PlaybackEvent) -> None:
-        if event.kind == "cleared" and self._io.audio_output is not None:
-            self._io.audio_output.clear()
-        elif event.kind == "resumed":
-            self._emit(AgentFalseInterruptionEvent(True, event.time))
+        self._out.report_error(error, source)

@@ -16,13 +16,14 @@ from reactivex.disposable import CompositeDisposable
 
 from flowagents.graph import BuildContext, In, Node, NodeConfig, Out
 from flowagents.types import AudioFrame
+from flowagents.voice.options import default
 from flowagents.voice.signals import AgentActivity
 
 __all__ = ["DeafGate", "DeafGateConfig", "deaf_gate"]
 
 
 class DeafGateConfig(NodeConfig):
-    discard_audio_if_uninterruptible: bool = True
+    discard_audio_if_uninterruptible: bool = default("discard_audio_if_uninterruptible")
 
 
 def deaf_gate(activity: Observable[AgentActivity]) -> Any:

@@ -38,6 +38,7 @@ from reactivex.disposable import CompositeDisposable
 
 from flowagents.graph import BuildContext, In, Node, NodeConfig, Out
 from flowagents.types import AudioFrame, VADEvent, VADEventType
+from flowagents.voice.options import default
 
 __all__ = ["Gate", "GateConfig", "gate"]
 
@@ -100,7 +101,8 @@ def gate(
 class GateConfig(NodeConfig):
     """Seconds of audio kept before speech, and how late a START_OF_SPEECH may be dated back."""
 
-    pre_roll: float = Field(0.5, ge=0.0, description="audio kept before the dated speech start")
+    pre_roll: float = Field(default("pre_roll"), ge=0.0,
+                            description="audio kept before the dated speech start")
     lookback: float = Field(
         1.0, ge=0.0,
         description="how far behind the newest frame a START_OF_SPEECH may be dated (VAD delay)",

@@ -75,6 +75,7 @@ from flowagents.types import (
     VADEventType,
 )
 from flowagents.voice.agent import Agent, ModelSettings
+from flowagents.voice.options import default
 from flowagents.voice.signals import ActiveAgent
 
 __all__ = ["IDLE_BUFFER", "SPECULATIVE_DELAY", "STTNode", "STTNodeConfig", "agent_transcribe",
@@ -85,8 +86,9 @@ IDLE_BUFFER = 2.0
 pre-roll arrives there just before the START it belongs to. Bounds memory when the audio given
 is not gated."""
 
-SPECULATIVE_DELAY = 0.2
-"""Default seconds of silence inside a segment before a batch STT recognizes speculatively."""
+SPECULATIVE_DELAY: float | None = default("speculative_stt_delay")
+"""Default seconds of silence inside a segment before a batch STT recognizes speculatively
+(the session's ``speculative_stt_delay``)."""
 
 _VAD_START = VADEventType.START_OF_SPEECH
 _VAD_END = VADEventType.END_OF_SPEECH

@@ -35,6 +35,7 @@ from flowagents.runtime.replay import replay_now
 from flowagents.telemetry import spans
 from flowagents.types import ChatChunk
 from flowagents.voice.agent import Agent, ModelSettings
+from flowagents.voice.options import default
 from flowagents.voice.signals import ToolRound
 from flowagents.voice.speech import ReplyText, Speech
 
@@ -42,7 +43,7 @@ __all__ = ["LLMReply", "LLMReplyConfig", "ReplyLoop", "reply_text"]
 
 
 class LLMReplyConfig(NodeConfig):
-    max_tool_steps: int = Field(3, ge=1)
+    max_tool_steps: int = Field(default("max_tool_steps"), ge=1)
 
 
 async def _as_text(source: str | AsyncIterable[str]) -> AsyncIterator[ReplyText]:

@@ -33,13 +33,14 @@ from flowagents.telemetry import spans
 from flowagents.tokenize import DEFAULT_FIRST_CLAUSE_WORDS, SentenceStream
 from flowagents.types import AudioFrame, SynthesizedAudio
 from flowagents.voice.agent import Agent, ModelSettings, TextSegment
+from flowagents.voice.options import default
 from flowagents.voice.speech import AgentAudio, ReplyText, Speech
 
 __all__ = ["TTSNode", "TTSNodeConfig", "speech_audio"]
 
 
 class TTSNodeConfig(NodeConfig):
-    preemptive_tts: bool = False
+    preemptive_tts: bool = default("preemptive_tts")
     first_clause_words: int | None = Field(
         DEFAULT_FIRST_CLAUSE_WORDS, ge=0,
         description="words after which a step's first piece may end at a clause boundary "

@@ -42,6 +42,7 @@ from flowagents.telemetry import spans
 from flowagents.types import SpeechEvent, SpeechEventType, VADEvent, VADEventType
 from flowagents.voice.agent import Agent, StopResponse
 from flowagents.voice.context import ContextBuilder, fingerprint
+from flowagents.voice.options import default
 from flowagents.voice.signals import ActiveAgent, PlayoutControl
 from flowagents.voice.speech import Speech, SpeechHandle
 from flowagents.voice.turns import UserTurn
@@ -51,7 +52,7 @@ __all__ = ["TurnReply", "TurnReplyConfig"]
 
 
 class TurnReplyConfig(NodeConfig):
-    preemptive_generation: bool = True
+    preemptive_generation: bool = default("preemptive_generation")
     attach_video: bool = False
 
 
