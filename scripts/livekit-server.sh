@@ -132,7 +132,14 @@ case "$cmd" in
         [ -n "$STATE" ] || STATE="$(mktemp -d -t flowagents-livekit.XXXXXX)"
         mkdir -p "$STATE"
         server_args
-        "$BIN" "${ARGS[@]}" >"$STATE/server.log" 2>&1 &
+        (
+            # the server outlives this script: it keeps none of the caller's descriptors
+            # (a `flock` lock, a pipe someone reads to its end)
+            for fd in $(ls /proc/$BASHPID/fd); do
+                [ "$fd" -gt 2 ] && eval "exec $fd>&-"
+            done 2>/dev/null
+            exec "$BIN" "${ARGS[@]}"
+        ) >"$STATE/server.log" 2>&1 &
         pid=$!
         echo "$pid" >"$STATE/pid"
         if ! wait_ready "$pid"; then
