@@ -46,6 +46,7 @@ class FakeLiveKitServer:
         self.connections = 0
         self.auth_failures = 0
         self.refuse = False  # answer 503 to new connections while set
+        self.auth_status = 401  # what a refused token gets (a real server: 401, or 403)
         self.flap = False  # close each connection right after answering its registration
         self.registered_at: list[float] = []  # loop time of each registration answered
         self.port = 0
@@ -78,7 +79,7 @@ class FakeLiveKitServer:
                 raise ValueError("no agent grant")
         except Exception:
             self.auth_failures += 1
-            return web.Response(status=401)
+            return web.Response(status=self.auth_status)
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         self.connections += 1

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from conftest import JWT
 from fake_server import API_KEY, API_SECRET, FakeLiveKitServer
 from livekit.protocol import agent
 from typer.testing import CliRunner
@@ -52,6 +53,8 @@ async def exit_code(proc: asyncio.subprocess.Process, within: float = 15.0) -> i
         raise
     if proc.returncode:
         sys.stderr.write(err.decode(errors="replace")[-3000:])
+    assert API_SECRET.encode() not in err  # no secret in any log line
+    assert not JWT.search(err.decode(errors="replace"))  # nor a token
     assert proc.returncode is not None
     return proc.returncode
 

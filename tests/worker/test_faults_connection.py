@@ -20,7 +20,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from conftest import LogLines, fast_options
+from conftest import JWT, LogLines, fast_options
 from fake_server import API_KEY, API_SECRET, FakeLiveKitServer, until
 from livekit.protocol import agent
 from wk_entrypoints import read_lines
@@ -52,6 +52,7 @@ async def run_cli(*args: str, env: dict[str, str], within: float = 20.0,
     text = err.decode(errors="replace")
     assert API_SECRET not in text
     assert WRONG_SECRET not in text
+    assert not JWT.search(text)
     return proc.returncode, text, time.monotonic() - began
 
 
@@ -88,8 +89,10 @@ async def test_connect_without_settings_exits_2() -> None:
     assert err.strip().splitlines()[-1].startswith("error: missing the server URL")
 
 
-async def test_refused_credentials_are_fatal_at_once(server: FakeLiveKitServer,
-                                                     make_worker, log_lines: LogLines) -> None:
+@pytest.mark.parametrize("status", [401, 403])
+async def test_refused_credentials_are_fatal_at_once(server: FakeLiveKitServer, make_worker,
+                                                     log_lines: LogLines, status: int) -> None:
+    server.auth_status = status
     began = time.time()
     worker = await make_worker(api_secret=WRONG_SECRET, wait=False, max_retry=16)
     with pytest.raises(AuthError) as info:
@@ -100,8 +103,8 @@ async def test_refused_credentials_are_fatal_at_once(server: FakeLiveKitServer,
     assert refused.created - began < 1.0  # the first answer is final
     assert exited - began < 5.0  # and the worker is down within seconds (pool included)
     assert server.auth_failures == 1  # never retried
-    assert info.value.status == 401
-    assert str(info.value) == (f"the server refused the worker's credentials (HTTP 401) at "
+    assert info.value.status == status
+    assert str(info.value) == (f"the server refused the worker's credentials (HTTP {status}) at "
                                f"ws://127.0.0.1:{server.port}/agent: check the API key and secret")
     assert WRONG_SECRET not in str(info.value)
 
@@ -292,6 +295,7 @@ async def test_start_logs_a_failed_job_with_its_context_and_traceback(
     assert proc.returncode == 0
     err = err_bytes.decode(errors="replace")
     assert API_SECRET not in err
+    assert not JWT.search(err)
     lines = err.splitlines()
     failed = next(line for line in lines if " job failed " in line)
     assert failed.endswith(' WARNING flowagents.worker job failed job_id=J1 room_name=lobby '
