@@ -39,6 +39,7 @@ from flowagents.job.request import JobRequest
 from flowagents.worker.connection import (
     AuthError,
     ConnectError,
+    agent_ws_url,
     connect_and_register,
     public_url,
     retrying,
@@ -373,7 +374,8 @@ class Worker(EventEmitter):
                                extra={"worker_id": self.worker_id,
                                       "session_seconds": round(lasted, 3)})
                 if lasted < o.retry_max_delay:  # a flapping server: keep backing off
-                    raise ConnectError("the connection was lost right after registering")
+                    raise ConnectError("the connection was lost right after registering at "
+                                       f"{public_url(agent_ws_url(o.ws_url))}")
 
     async def _give_up(self, error: ConnectError) -> None:
         """Fatal connection error: turn unhealthy, let running jobs finish, then stop ``run()``."""

@@ -159,6 +159,17 @@ async def test_backoff_survives_sessions_under_a_flapping_server(
     assert gaps[-1] >= 0.39
 
 
+async def test_a_server_that_keeps_flapping_counts_against_max_retry(
+        server: FakeLiveKitServer, make_worker) -> None:
+    server.flap = True
+    worker = await make_worker(wait=False, max_retry=3)
+    with pytest.raises(ConnectError) as info:
+        await asyncio.wait_for(worker.run_task, 10)
+    assert len(server.registered_at) == 3
+    assert str(info.value) == ("the connection was lost right after registering at "
+                               f"ws://127.0.0.1:{server.port}/agent")
+
+
 async def test_a_session_that_lasted_resets_the_backoff(server: FakeLiveKitServer,
                                                         make_worker) -> None:
     server.flap = True
