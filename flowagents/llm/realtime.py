@@ -14,9 +14,9 @@ protocol.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from flowagents.types import AudioFrame, TokenUsage
 
@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from .chat_context import ChatContext
     from .tool_context import FunctionTool
 
-__all__ = ["RealtimeInput", "RealtimeModel", "RealtimeOutput", "RealtimeSession"]
+__all__ = ["RealtimeInput", "RealtimeLink", "RealtimeModel", "RealtimeOutput",
+           "RealtimeSession", "realtime_link"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,3 +92,27 @@ class RealtimeModel(ABC):
     @abstractmethod
     def session(self) -> RealtimeSession:
         """Open a conversation (connects on first use)."""
+
+
+class RealtimeLink:
+    """A job's realtime session and what its nodes share: the model's item id of each speech's
+    audio (to truncate it where playout stopped). One per job, in the graph's resources."""
+
+    def __init__(self, session: RealtimeSession) -> None:
+        self.session = session
+        self.items: dict[str, str] = {}
+
+
+def realtime_link(resources: Mapping[str, Any]) -> RealtimeLink:
+    """The job's :class:`RealtimeLink`, opened on first use from the ``llm`` resource (a
+    :class:`RealtimeModel`). ``resources`` is the job's own dict (shared by its nodes)."""
+    link = resources.get("realtime_link")
+    if link is None:
+        model = resources.get("llm")
+        if not isinstance(model, RealtimeModel):
+            raise TypeError("the realtime graph needs llm= to be a RealtimeModel, got "
+                            f"{type(model).__name__}")
+        link = RealtimeLink(model.session())
+        cast("dict[str, Any]", resources)["realtime_link"] = link
+    assert isinstance(link, RealtimeLink)
+    return link

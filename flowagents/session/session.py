@@ -26,6 +26,7 @@ from reactivex.disposable import CompositeDisposable
 from flowagents.errors import NOT_GIVEN, NotGiven
 from flowagents.graph import Graph
 from flowagents.llm import LLM, ChatContext, ChatMessage, ImageContent, ToolChoice
+from flowagents.llm.realtime import RealtimeModel
 from flowagents.llm.tool_context import current_run_context
 from flowagents.metrics import AgentMetrics, UsageSummary
 from flowagents.runtime import GraphRuntime, LoopScheduler
@@ -70,7 +71,7 @@ class AgentSession(EventEmitter):
     room_opener: ClassVar[RoomOpener | None] = None
 
     def __init__(self, *, vad: VAD | str | None = None, stt: STT | str | None = None,
-                 llm: LLM | str | None = None, tts: TTS | str | None = None,
+                 llm: LLM | RealtimeModel | str | None = None, tts: TTS | str | None = None,
                  graph: Graph | None = None, userdata: Any = None,
                  turn_detection: TurnDetector | TurnDetectionMode | None = None,
                  attach_video: bool = False, options: SessionOptions | None = None,
@@ -230,12 +231,18 @@ class AgentSession(EventEmitter):
             await self.aclose(CloseReason.PARTICIPANT_DISCONNECTED)
 
     def _default_graph(self) -> Graph:
+        out = self._io.audio_output
+        if isinstance(self.llm, RealtimeModel) and self.stt is None and self.tts is None:
+            from graphs.realtime import realtime_graph  # speech to speech: the model listens
+
+            return realtime_graph(options=self.options,
+                                  can_pause=out.can_pause if out is not None else True,
+                                  turn_detection=self.turn_detection)
         from graphs.voice import voice_graph
 
         listen = self.stt is not None  # without an STT, LiveKit answers text only
         if listen and self.vad is None:
             raise RuntimeError("the default voice graph needs vad= with stt= (or pass graph=)")
-        out = self._io.audio_output
         return voice_graph(vad=self.vad, stt=self.stt, options=self.options,
                            can_pause=out.can_pause if out is not None else True,
                            turn_detection=self.turn_detection, attach_video=self.attach_video,

@@ -28,6 +28,7 @@ from flowagents.llm import (
     ToolChoice,
     find_function_tools,
 )
+from flowagents.llm.realtime import RealtimeModel
 from flowagents.llm.tool_context import HandoffTarget
 from flowagents.types import AudioFrame, ChatChunk, SpeechEvent, SynthesizedAudio
 
@@ -80,7 +81,7 @@ class SessionAPI(Protocol):
 
     vad: VAD | None
     stt: STT | None
-    llm: LLM | None
+    llm: LLM | RealtimeModel | None
     tts: TTS | None
     userdata: Any
 
@@ -246,6 +247,9 @@ class Agent(HandoffTarget):
         llm = self.session.llm
         if llm is None:
             raise RuntimeError("no LLM: pass llm= to AgentSession or override llm_node")
+        if isinstance(llm, RealtimeModel):
+            raise RuntimeError("a realtime model speaks for itself: it runs in the realtime "
+                               "graph (AgentSession without stt= and tts=), not in llm_node")
         return llm.chat(chat_ctx=chat_ctx, tools=tools, tool_choice=model_settings.tool_choice)
 
     def tts_node(self, text: AsyncIterable[str],
