@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from livekit.protocol import agent
 
+from flowagents.callbacks import check_callback
 from flowagents.ipc.messages import AcceptArguments
 from flowagents.job.process import JobProcess
 
@@ -148,7 +149,13 @@ class JobContext:
             self._metrics_sink(values)
 
     def add_shutdown_callback(self, callback: ShutdownCallback) -> None:
-        """Run ``callback`` (optionally taking the reason) when the job ends, before leaving."""
+        """Run ``callback`` (optionally taking the reason) when the job ends, before leaving.
+
+        As in LiveKit, it is a coroutine function: ``async def cb()`` or ``async def
+        cb(reason: str)``; anything else is refused here (``TypeError``), not at shutdown."""
+        check_callback(callback, where="JobContext.add_shutdown_callback",
+                       expects="async def callback() or async def callback(reason: str)",
+                       is_async=True, args=(0, 1))
         self._shutdown_callbacks.append(callback)
 
     def shutdown(self, reason: str = "") -> None:

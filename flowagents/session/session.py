@@ -155,6 +155,7 @@ class AgentSession(EventEmitter):
         that participant leaves or the room disconnects, the session closes (``close`` with
         ``participant_disconnected``). After :meth:`stop`, ``start(agent=...)`` hands the
         running session (history, graph, room) to ``agent``."""
+        _require_agent(agent, "AgentSession.start(agent=...)")
         if room is not None and io is not None:
             raise TypeError("pass room= or io=, not both")
         if self._started:
@@ -345,6 +346,7 @@ class AgentSession(EventEmitter):
 
     def update_agent(self, agent: Agent) -> None:
         """Hand the conversation to ``agent``: ``on_exit`` of the old, then ``on_enter``."""
+        _require_agent(agent, "AgentSession.update_agent")
         agent._session = self
         self.runtime.push("agents", agent)
 
@@ -359,3 +361,12 @@ class AgentSession(EventEmitter):
 
     def report_error(self, error: Exception, source: Any) -> None:
         self._out.report_error(error, source)
+
+
+def _require_agent(agent: Any, where: str) -> None:
+    """Refuse what is not an agent, naming the usual slip (the class for an instance)."""
+    if isinstance(agent, Agent):
+        return
+    if isinstance(agent, type) and issubclass(agent, Agent):
+        raise TypeError(f"{where} takes an Agent instance: {agent.__name__}(), not the class")
+    raise TypeError(f"{where} takes an Agent instance, not {type(agent).__name__}")

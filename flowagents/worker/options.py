@@ -16,8 +16,9 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from flowagents.callbacks import check_callback
 from flowagents.errors import NOT_GIVEN, NotGiven
 from flowagents.job.context import JobContext
 from flowagents.job.process import JobProcess
@@ -97,6 +98,37 @@ class WorkerOptions(BaseModel):
         default_factory=lambda: SecretStr(os.environ.get("LIVEKIT_API_SECRET", "")))
     host: str = ""
     port: int | NotGiven = NOT_GIVEN
+
+    # LiveKit's shapes, checked when the options are made rather than in a job process later
+    @field_validator("entrypoint_fnc")
+    @classmethod
+    def _entrypoint(cls, fn: Any) -> Any:
+        check_callback(fn, where="WorkerOptions(entrypoint_fnc=...)", is_async=True, args=(1,),
+                       expects="async def entrypoint(ctx: JobContext)")
+        return fn
+
+    @field_validator("request_fnc")
+    @classmethod
+    def _request(cls, fn: Any) -> Any:
+        check_callback(fn, where="WorkerOptions(request_fnc=...)", is_async=True, args=(1,),
+                       expects="async def request_fnc(req: JobRequest)")
+        return fn
+
+    @field_validator("prewarm_fnc")
+    @classmethod
+    def _prewarm(cls, fn: Any) -> Any:
+        if fn is not None:
+            check_callback(fn, where="WorkerOptions(prewarm_fnc=...)", is_async=False,
+                           args=(1,), expects="def prewarm(proc: JobProcess) (not async)")
+        return fn
+
+    @field_validator("load_fnc")
+    @classmethod
+    def _load(cls, fn: Any) -> Any:
+        if fn is not None:
+            check_callback(fn, where="WorkerOptions(load_fnc=...)", is_async=False, args=(0,),
+                           expects="def load_fnc() -> float (not async)")
+        return fn
 
     def check_settings(self) -> None:
         """Raise :class:`MissingSettingsError` unless the URL, key and secret are all set."""

@@ -19,7 +19,8 @@ PACKAGES = ("flowagents", "nodes", "graphs")
 
 #: Each layer and the module prefixes in it (the longest matching prefix wins).
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("data types", ("flowagents.types", "flowagents.errors", "flowagents.events")),
+    ("data types", ("flowagents.types", "flowagents.errors", "flowagents.events",
+                    "flowagents.callbacks")),
     ("graph and runtime", ("flowagents.graph", "flowagents.runtime")),
     ("interfaces and vocabulary", (
         "flowagents.llm", "flowagents.stt", "flowagents.tts", "flowagents.vad",
