@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 from flowagents.types import AudioFrame, TokenUsage
 
 if TYPE_CHECKING:
-    from .chat_context import ChatContext
+    from .chat_context import ChatContext, FunctionCallOutput
     from .tool_context import FunctionTool
 
 __all__ = ["RealtimeInput", "RealtimeLink", "RealtimeModel", "RealtimeOutput",
@@ -67,6 +67,10 @@ class RealtimeSession(ABC):
     def generate_reply(self, *, instructions: str | None = None
                        ) -> AsyncIterator[RealtimeOutput]:
         """Ask for a response now; closing the iterator cancels it."""
+
+    @abstractmethod
+    async def tool_outputs(self, outputs: Sequence[FunctionCallOutput]) -> None:
+        """Give the model what its tool calls returned (before the next ``generate_reply``)."""
 
     @abstractmethod
     async def truncate(self, item_id: str, played: float) -> None:

@@ -8,7 +8,9 @@ transcript>"): ``response.created``, an assistant item, then per word 0.1 s of t
 (``response.audio.delta``, base64 cut into ``chunk_bytes`` pieces) and its transcript delta,
 ``interval`` seconds apart, and ``response.done`` with the usage. ``response.cancel`` stops the
 response (``response.done`` with status ``cancelled``); ``conversation.item.truncate`` is
-recorded in ``truncations`` as ``(item_id, audio_end_ms, time)``. ``events`` keeps every
+recorded in ``truncations`` as ``(item_id, audio_end_ms, time)``. A scripted reply
+``(name, arguments)`` is a tool call instead: a ``function_call`` item whose arguments stream in
+3-character deltas, then ``response.function_call_arguments.done``. ``events`` keeps every
 client event but the audio appends.
 """
 
@@ -41,7 +43,7 @@ class RealtimeServer(LocalServer):
         self.chunk_bytes = chunk_bytes
         self.threshold = threshold
         self.transcripts: deque[str] = deque()
-        self.replies: deque[str] = deque()
+        self.replies: deque[str | tuple[str, str]] = deque()  # text, or a call (name, args)
         self.handshakes: deque[Fault] = deque()
         self.events: list[tuple[float, dict[str, Any]]] = []
         self.truncations: list[tuple[str, int, float]] = []
@@ -158,12 +160,16 @@ class _Conversation:
     async def respond(self) -> None:
         server = self.server
         rid, item = f"resp_{uuid.uuid4().hex[:8]}", f"item_{uuid.uuid4().hex[:8]}"
-        text = server.replies.popleft() if server.replies else f"You said: {self.last_transcript}"
+        script = server.replies.popleft() if server.replies else None
+        text = script if isinstance(script, str) else f"You said: {self.last_transcript}"
         if server.malformed:
             await self.ws.send_str('{"type": "response.audio.del')
             return
         await self.send({"type": "response.created", "response": {"id": rid,
                                                                   "status": "in_progress"}})
+        if isinstance(script, tuple):
+            await self.call(rid, item, *script)
+            return
         await self.send({"type": "response.output_item.added", "response_id": rid,
                          "output_index": 0, "item": {"id": item, "type": "message",
                                                      "role": "assistant"}})
@@ -188,3 +194,20 @@ class _Conversation:
         await self.send({"type": "response.done", "response": {
             "id": rid, "status": status,
             "usage": {"input_tokens": 40, "output_tokens": 10 * len(words)}}})
+
+    async def call(self, rid: str, item: str, name: str, arguments: str) -> None:
+        call_id = f"call_{uuid.uuid4().hex[:6]}"
+        await self.send({"type": "response.output_item.added", "response_id": rid,
+                         "output_index": 0, "item": {"id": item, "type": "function_call",
+                                                     "call_id": call_id, "name": name}})
+        for i in range(0, len(arguments), 3):
+            await self.send({"type": "response.function_call_arguments.delta",
+                             "response_id": rid, "item_id": item, "call_id": call_id,
+                             "delta": arguments[i:i + 3]})
+        await self.send({"type": "response.function_call_arguments.done", "response_id": rid,
+                         "item_id": item, "call_id": call_id, "name": name,
+                         "arguments": arguments})
+        await asyncio.sleep(self.server.interval)
+        await self.send({"type": "response.done", "response": {
+            "id": rid, "status": "completed", "usage": {"input_tokens": 40,
+                                                         "output_tokens": 12}}})

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 
 import numpy as np
 
+from flowagents.llm import function_tool
 from flowagents.metrics import LLMMetrics
 from flowagents.plugins import openai
 from flowagents.runtime import run_virtual
@@ -105,3 +106,50 @@ def test_a_realtime_model_without_stt_and_tts_selects_the_realtime_graph() -> No
     model = openai.realtime.RealtimeModel(api_key=KEY)
     session = AgentSession(llm=model)
     assert session._default_graph().name == "realtime"
+
+
+class WeatherAgent(Agent):
+    def __init__(self) -> None:
+        super().__init__(instructions="Answer about the weather.")
+
+    @function_tool
+    async def get_weather(self, location: str) -> str:
+        """Look up the weather.
+
+        Args:
+            location: the city
+        """
+        return f"sunny in {location}"
+
+
+def test_realtime_tool_call_runs_and_its_output_goes_back_to_the_model() -> None:
+    server = RealtimeServer(api_key=KEY)
+    server.transcripts.append("what is the weather in Paris")
+    server.replies.extend([("get_weather", '{"location": "Paris"}'), "It is sunny in Paris."])
+
+    async def main() -> AgentSession:
+        async with server as url:
+            model = openai.realtime.RealtimeModel(base_url=url, api_key=KEY)
+            session = AgentSession(llm=model)
+            await session.start(WeatherAgent(), io=SessionIO(
+                audio_input=Microphone([(0.5, 2.0)], 6.0), audio_output=RecordingAudioOutput()))
+            await asyncio.sleep(6.5)
+            await session.aclose()
+            await model.aclose()
+            return session
+
+    session = run_virtual(main())
+    update = server.events[0][1]["session"]
+    assert [t["name"] for t in update["tools"]] == ["get_weather"]
+    assert update["tools"][0]["parameters"]["required"] == ["location"]
+    created = [e["item"] for _, e in server.events if e["type"] == "conversation.item.create"]
+    assert [(i["type"], i["output"]) for i in created] == [
+        ("function_call_output", "sunny in Paris")]
+    assert server.kinds().count("response.create") == 2
+    items = [(i.type, getattr(i, "role", None) or getattr(i, "name", "")) for i in
+             session.history.items]
+    assert items == [("message", "user"), ("function_call", "get_weather"),
+                     ("function_call_output", "get_weather"), ("message", "assistant")]
+    assert session.history.items[-1].text_content == "It is sunny in Paris."
+    call = session.history.items[1]
+    assert (call.arguments, call.call_id) == ('{"location": "Paris"}', created[0]["call_id"])

@@ -46,7 +46,7 @@ from flowagents.types import AudioFrame, TokenUsage
 from .llm import DEFAULT_BASE_URL
 
 if TYPE_CHECKING:
-    from flowagents.llm.chat_context import ChatContext
+    from flowagents.llm.chat_context import ChatContext, FunctionCallOutput
     from flowagents.llm.tool_context import FunctionTool
 
 __all__ = ["RealtimeModel", "RealtimeSession"]
@@ -151,6 +151,12 @@ class RealtimeSession(BaseRealtimeSession):
             for rid, (q, _) in list(self._responses.items()):
                 if q is queue:
                     del self._responses[rid]
+
+    async def tool_outputs(self, outputs: Sequence[FunctionCallOutput]) -> None:
+        for output in outputs:
+            self._send({"type": "conversation.item.create", "item": {
+                "type": "function_call_output", "call_id": output.call_id,
+                "output": output.output}})
 
     async def truncate(self, item_id: str, played: float) -> None:
         self._send({"type": "conversation.item.truncate", "item_id": item_id,
