@@ -403,9 +403,8 @@ def write(results: dict[str, Any]) -> None:
     rows = "\n".join(row(c) for c in steps)
     known = all("machine_cpu_pct" in c for c in steps)
     others_note = (", and the CPU other processes took during each step is in the table" if known
-                   else "; other processes' CPU was not measured in this run (n/a: it was read "
-                   "with `psutil.cpu_percent`, whose base the worker's load monitor resets; the "
-                   "script now uses `cpu_times`)")
+                   else "; other processes' CPU was not measured in this run (n/a in the "
+                   "table)")
     cols = ["jobs", "p50 lateness (ms)", "worst-job p99, median (ms)", "per run (ms)",
             "late frames (%)", "jobs' CPU (%)", "CPU per job (%)", "others' CPU (%)", "replies",
             "load 1m"]
@@ -457,8 +456,8 @@ def write(results: dict[str, Any]) -> None:
 ## Worker (`python bench/bench_worker.py --write`)
 
 Real worker, fake LiveKit server over a local WebSocket, forkserver job processes,
-{cpus} CPUs, code at `{results.get('commit', '?')}`. **Load:** the machine is shared with
-other engineers' runs; 1/5/15-minute load average {results['loadavg_before']} before and
+{cpus} CPUs. **Load:** the machine is shared with
+other work; 1/5/15-minute load average {results['loadavg_before']} before and
 {results['loadavg_after']} after this run{others_note}. The capacity below is what this worker
 got on the shared machine, a floor for a dedicated one.
 
