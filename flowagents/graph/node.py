@@ -130,6 +130,8 @@ class Node:
     #: The turn options this node's rule applies (they come in on its ``turn`` port): a picture
     #: of the graph shows their values in force on the node.
     reads: ClassVar[tuple[str, ...]] = ()
+    #: Config fields a picture shows even at their default (the node's thresholds).
+    shows: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: NodeConfig | None = None, *, name: str | None = None,
                  **options: Any) -> None:
@@ -175,10 +177,18 @@ class Node:
         """Map the input streams to the output streams. Unconnected optional inputs are absent."""
         raise NotImplementedError(f"{type(self).__name__}.build")
 
+    def options_in_force(self) -> Mapping[str, Any]:
+        """Options this node provides to the rules of its graph (by name, as :attr:`reads`
+        names them), for pictures; most nodes provide none."""
+        return {}
+
     def summary(self) -> str:
-        """A short text of the config for pictures: the fields that differ from the defaults."""
-        fields = self.config.model_dump(exclude_defaults=True, mode="json")
-        parts = [f"{k}={_short(v)}" for k, v in fields.items()]
+        """A short text of the config for pictures: the fields that differ from the defaults,
+        and the thresholds named by :attr:`shows` whatever their value."""
+        fields = self.config.model_dump(mode="json")
+        changed = self.config.model_dump(exclude_defaults=True, mode="json")
+        parts = [f"{k}={_short(v)}" for k, v in fields.items()
+                 if k in changed or k in self.shows]
         return ", ".join(parts)
 
     # -- specs -------------------------------------------------------------------------------

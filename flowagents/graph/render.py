@@ -1,22 +1,29 @@
 """Pictures of graphs: DOT text and SVG, laid out in-process by pygraphviz (it bundles Graphviz).
 
 The picture is drawn from the same structure that runs, so it cannot drift from the code. A
-node is a table: its input ports on top, its name, class and config summary in the middle, its
-output ports at the bottom; edges go port to port, labelled with the stream type. A subgraph is
-a cluster holding its own nodes, and edges into and out of it end at its input and output
-nodes. Feedback edges are dashed and do not constrain the layout. The graph need not be valid:
-drawing a broken graph is how one finds what is wrong with it.
+node is a table: its input ports on top, its name, class and config summary in the middle (and
+the values in force of the options its rule reads, :attr:`Node.reads`, taken from the node that
+provides them), its output ports at the bottom. Edges go port to port, labelled by meaning (the
+``doc`` of the input port they feed, else of the output port, else the stream type). A port
+that feeds three consumers or more fans out through one point, so a stream read by many rules is
+one line until it splits. Nodes of the library are grouped in a cluster per stage (the package
+under ``nodes/``: audio, turn, reply). A subgraph is a cluster holding its own nodes, and edges
+into and out of it end at its input and output nodes. A feedback edge is drawn where it is read:
+a dashed box naming the producing port sits above its consumers, so no edge climbs back up the
+picture. The graph need not be valid: drawing a broken graph is how one finds what
+is wrong with it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from html import escape
 from typing import Any
 
 import networkx as nx
 
 from .errors import GraphValidationError
-from .graph import Graph, GraphInput, GraphOutput, Subgraph
+from .graph import Edge, Graph, GraphInput, GraphOutput, Subgraph
 from .node import Node
 from .ports import PortDecl, PortRef, type_name
 
@@ -30,6 +37,9 @@ _COLORS = {  # kind -> (fill, line)
     "subgraph": ("#f6f6f6", "#8a8a8a"),
 }
 _FONT = "Helvetica"
+_FAN_OUT = 3  # consumers from which a port's edges split at a point
+_STAGES = {"audio": "hearing (audio)", "turn": "turn-taking", "reply": "replying",
+           "ops": "stream operators"}
 
 
 def to_dot(graph: Graph) -> str:
@@ -82,18 +92,40 @@ def _agraph(graph: Graph) -> Any:
     import pygraphviz as pgv  # bundles Graphviz; loaded when a picture is drawn
 
     root = pgv.AGraph(directed=True, strict=False, name=dot_id(graph.name), rankdir="TB",
-                      label=f"<{_text(graph.name)}>", labelloc="t", fontname=_FONT, nodesep="0.3")
+                      label=f"<{_text(graph.name)}>", labelloc="t", fontname=_FONT, nodesep="0.3",
+                      newrank="true")
     root.node_attr.update(shape="plain", fontname=_FONT, fontsize="10")
-    root.edge_attr.update(fontname=_FONT, fontsize="8", color="#555555", arrowsize="0.6")
-    _draw(graph, root, root, "")
+    root.edge_attr.update(fontname=_FONT, fontsize="8", color="#555555", arrowsize="0.6",
+                          fontcolor="#333333")
+    options: dict[str, Any] = {}
+    for node in _all_nodes(graph):
+        options.update(node.options_in_force())
+    _draw(graph, root, root, "", options)
     return root
 
 
-def _draw(graph: Graph, root: Any, container: Any, prefix: str) -> None:
+def _all_nodes(graph: Graph) -> Iterator[Node]:
+    for node in graph:
+        if isinstance(node, Subgraph):
+            yield from _all_nodes(node.graph)
+        else:
+            yield node
+
+
+def _stage(node: Node) -> str | None:
+    """The stage of a library node: its package under ``nodes/``."""
+    parts = type(node).__module__.split(".")
+    return parts[1] if len(parts) > 2 and parts[0] == "nodes" else None
+
+
+def _draw(graph: Graph, root: Any, container: Any, prefix: str,
+          options: Mapping[str, Any]) -> None:
     try:
         order = graph.topological_order()
     except nx.NetworkXUnfeasible:  # a cycle without feedback: still draw it
         order = [node.name or "" for node in graph]
+    stages = {_stage(graph.node(n)) for n in order} - {None, "ops"}
+    clusters: dict[str, Any] = {}
     for name in order:
         node = graph.node(name)
         if isinstance(node, Subgraph):
@@ -102,15 +134,65 @@ def _draw(graph: Graph, root: Any, container: Any, prefix: str) -> None:
             cluster = container.add_subgraph(
                 name=dot_id(f"cluster_{prefix}{name}"), style="rounded,filled", fillcolor=fill,
                 color=line, label=f"<<B>{_text(name)}</B>{inner}>")
-            _draw(node.graph, root, cluster, f"{prefix}{name}/")
-        else:
-            container.add_node(dot_id(prefix + name), label=_label(node))
+            _draw(node.graph, root, cluster, f"{prefix}{name}/", options)
+            continue
+        place = container
+        stage = _stage(node)
+        if stage is not None and stage != "ops" and len(stages) > 1:
+            place = clusters.get(stage)
+            if place is None:
+                place = clusters[stage] = container.add_subgraph(
+                    name=dot_id(f"cluster_{prefix}stage_{stage}"), style="rounded,dashed",
+                    color="#b0b0b0", fontcolor="#707070", labeljust="l",
+                    label=f"<<I>{_text(_STAGES.get(stage, stage))}</I>>")
+        place.add_node(dot_id(prefix + name), label=_label(node, options))
+    outputs = [dot_id(prefix + n) for n in order if isinstance(graph.node(n), GraphOutput)]
+    if outputs:
+        container.add_subgraph(outputs, name=dot_id(f"{prefix}~outputs"), rank="sink")
+    fans: dict[tuple[PortRef, bool], list[Edge]] = {}
     for edge in graph.edges():
-        tail, tailport = _end(graph, edge.source, prefix, "o")
-        head, headport = _end(graph, edge.target, prefix, "i")
-        style = {"style": "dashed", "constraint": "false"} if edge.feedback else {}
-        root.add_edge(tail, head, tailport=tailport, headport=headport,
-                      label=_stream(graph.node(edge.source.node), edge.source.port), **style)
+        fans.setdefault((edge.source, edge.feedback), []).append(edge)
+    for (source, feedback), edges in fans.items():
+        tail, tailport = _end(graph, source, prefix, "o")
+        stream = _stream(graph.node(source.node), source.port)
+        style: dict[str, str] = {}
+        if feedback:
+            # drawn where it is read: a dashed copy of the producing port above its consumers,
+            # so no edge climbs back through the picture
+            tail, tailport = dot_id(f"{prefix}{source.node}.{source.port}~feedback"), ""
+            root.add_node(tail, label=_feedback_label(graph, source, stream))
+            style = {"style": "dashed"}
+        elif graph.node(source.node).kind == "source" and not isinstance(
+                graph.node(source.node), GraphInput):
+            style = {"color": "#8fa88c", "fontcolor": "#5f7a5b"}  # options, not data
+        fan = len(edges) >= _FAN_OUT
+        if fan:  # one line to a point, then one per consumer
+            point = dot_id(f"{prefix}{source.node}.{source.port}")
+            root.add_node(point, shape="point", width="0.06", color="#555555", label="")
+            root.add_edge(tail, point, tailport=tailport, arrowhead="none",
+                          label=_meaning(graph, source, "o") or stream, **style)
+            tail, tailport = point, ""
+        for edge in edges:
+            head, headport = _end(graph, edge.target, prefix, "i")
+            label = _meaning(graph, edge.target, "i") or (
+                "" if fan else _meaning(graph, source, "o") or stream)
+            root.add_edge(tail, head, tailport=tailport, headport=headport, label=label, **style)
+
+
+def _feedback_label(graph: Graph, source: PortRef, stream: str) -> str:
+    what = _meaning(graph, source, "o") or stream
+    return (f'<<TABLE BORDER="1" CELLBORDER="0" CELLSPACING="0" CELLPADDING="3" STYLE="dashed" '
+            f'COLOR="#777777"><TR><TD><FONT POINT-SIZE="8">{_text(what)}<BR/>'
+            f"<I>fed back from {_text(source.node)}.{_text(source.port)}</I></FONT></TD></TR>"
+            f"</TABLE>>")
+
+
+def _meaning(graph: Graph, ref: PortRef, side: str) -> str:
+    """What a port carries, in words: its ``doc`` (empty when it has none)."""
+    node = graph.node(ref.node)
+    if isinstance(node, Subgraph | GraphInput | GraphOutput):
+        return ""
+    return next((d.doc for d in _ports(node, side) if d.name == ref.port), "")
 
 
 def _end(graph: Graph, ref: PortRef, prefix: str, side: str) -> tuple[str, str]:
@@ -138,7 +220,7 @@ def _stream(node: Node, port: str) -> str:
         return "?"
 
 
-def _label(node: Node) -> str:
+def _label(node: Node, options: Mapping[str, Any]) -> str:
     fill, line = _COLORS.get(node.kind, _COLORS["operator"])
     if isinstance(node, GraphInput | GraphOutput):
         text = f"<B>{_text(node.name or '')}</B><BR/>{_text(getattr(node.config, 'type', ''))}"
@@ -148,10 +230,22 @@ def _label(node: Node) -> str:
                 f'<FONT POINT-SIZE="8">{_text(type(node).__name__)}</FONT>')
         if summary := node.summary():
             text += f'<BR/><FONT POINT-SIZE="8"><I>{_text(summary)}</I></FONT>'
+        for name in node.reads:
+            if name in options:
+                text += (f'<BR/><FONT POINT-SIZE="8" COLOR="#8a3b12">'
+                         f"{_text(name)} = {_text(_short_value(options[name]))}</FONT>")
         rows = [_port_row(_ports(node, "i"), "i"), f"<TR><TD>{text}</TD></TR>",
                 _port_row(_ports(node, "o"), "o")]
     return (f'<<TABLE BORDER="1" CELLBORDER="0" CELLSPACING="0" CELLPADDING="4" '
             f'STYLE="rounded" BGCOLOR="{fill}" COLOR="{line}">{"".join(rows)}</TABLE>>')
+
+
+def _short_value(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool | int | float | str):
+        return str(value)
+    return type(value).__name__
 
 
 def _port_row(ports: tuple[PortDecl, ...], side: str) -> str:

@@ -55,8 +55,9 @@ class DeafGate(Node):
     """Drops user audio during an uninterruptible speech (see the module docstring)."""
 
     Config = DeafGateConfig
-    inputs = (In("audio", AudioFrame), In("activity", AgentActivity))
-    outputs = (Out("audio", AudioFrame),)
+    inputs = (In("audio", AudioFrame, doc="user speech"),
+              In("activity", AgentActivity, doc="agent activity"))
+    outputs = (Out("audio", AudioFrame, doc="speech heard"),)
 
     def build(self, ctx: BuildContext,
               inputs: Mapping[str, Observable[Any]]) -> Mapping[str, Observable[Any]]:

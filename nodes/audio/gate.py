@@ -113,8 +113,11 @@ class Gate(Node):
     """VAD gate (see :func:`gate`). Emits on ``audio`` the frames inside speech plus pre-roll."""
 
     Config = GateConfig
-    inputs = (In("audio", AudioFrame), In("vad", VADEvent))
-    outputs = (Out("audio", AudioFrame),)
+    inputs = (In("audio", AudioFrame, doc="room audio"),
+              In("vad", VADEvent, doc="speech started / ended"))
+    outputs = (Out("audio", AudioFrame, doc="speech + pre-roll"),)
+
+    shows = ("pre_roll",)
 
     def build(self, ctx: BuildContext,
               inputs: Mapping[str, Observable[Any]]) -> Mapping[str, Observable[Any]]:

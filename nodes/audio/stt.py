@@ -459,9 +459,10 @@ class STTNode(ProviderNode[STT]):
     Config = STTNodeConfig
     provider_type = STT
     resource = "stt"
-    inputs = (In("audio", AudioFrame), In("agent", ActiveAgent, required=False),
-              In("vad", VADEvent, required=False))
-    outputs = (Out("transcripts", SpeechEvent),)
+    inputs = (In("audio", AudioFrame, doc="speech heard"),
+              In("agent", ActiveAgent, required=False, doc="active agent (stt_node)"),
+              In("vad", VADEvent, required=False, doc="segment ended"))
+    outputs = (Out("transcripts", SpeechEvent, doc="transcripts"),)
 
     def default_name(self) -> str:
         return "stt"

@@ -104,8 +104,8 @@ class VADNode(ProviderNode[VAD]):
     Config = VADNodeConfig
     provider_type = VAD
     resource = "vad"
-    inputs = (In("audio", AudioFrame),)
-    outputs = (Out("events", VADEvent),)
+    inputs = (In("audio", AudioFrame, doc="room audio"),)
+    outputs = (Out("events", VADEvent, doc="VAD events"),)
 
     def default_name(self) -> str:
         return "vad"

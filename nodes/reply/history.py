@@ -30,7 +30,7 @@ from flowagents.voice.speech import Speech
 __all__ = ["ChatHistory"]
 
 register_type(ToolRound)
-register_type(ChatItem)
+register_type(ChatItem, "ChatItem")
 
 
 class _Recorder:

@@ -205,6 +205,8 @@ class LLMReply(Node):
                Out("tools", ToolRound, doc="tools executed"),
                Out("handoff", Agent, doc="handoff"))
 
+    shows = ("max_tool_steps",)
+
     def build(self, ctx: BuildContext,
               inputs: Mapping[str, Observable[Any]]) -> Mapping[str, Observable[Any]]:
         cfg = self.config

@@ -437,9 +437,12 @@ class Playout(Node):
     Outputs: ``audio``, ``activity``, ``playback``, ``transcription``.
     """
 
-    inputs = (In("speeches", Speech), In("control", PlayoutControl))
-    outputs = (Out("audio", AudioFrame), Out("activity", AgentActivity),
-               Out("playback", PlaybackEvent), Out("transcription", TranscriptionSegment))
+    inputs = (In("speeches", Speech, doc="speech + audio"),
+              In("control", PlayoutControl, doc="pause / resume / interrupt / supersede"))
+    outputs = (Out("audio", AudioFrame, doc="agent audio"),
+               Out("activity", AgentActivity, doc="agent activity"),
+               Out("playback", PlaybackEvent, doc="text played"),
+               Out("transcription", TranscriptionSegment, doc="agent transcription"))
 
     def build(self, ctx: BuildContext,
               inputs: Mapping[str, Observable[Any]]) -> Mapping[str, Observable[Any]]:

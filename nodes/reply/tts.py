@@ -117,8 +117,8 @@ class TTSNode(Node):
 
     Config = TTSNodeConfig
     kind = "provider"
-    inputs = (In("speeches", Speech),)
-    outputs = (Out("speeches", Speech),)
+    inputs = (In("speeches", Speech, doc="speech + text"),)
+    outputs = (Out("speeches", Speech, doc="speech + audio"),)
 
     def default_name(self) -> str:
         return "tts"

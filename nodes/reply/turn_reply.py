@@ -114,6 +114,9 @@ class TurnReply(Node):
                Out("user", ChatMessage, doc="user message"),
                Out("control", PlayoutControl, doc="new turn interrupts"))
 
+    reads = ("allow_interruptions",)
+    shows = ("preemptive_generation",)
+
     def build(self, ctx: BuildContext,
               inputs: Mapping[str, Observable[Any]]) -> Mapping[str, Observable[Any]]:
         cfg = self.config

@@ -77,6 +77,7 @@ class ActiveAgentNode(Node):
     :class:`~flowagents.llm.AgentHandoff` records)."""
 
     Config = ActiveAgentConfig
+    kind = "source"
     inputs = (In("agents", Agent, doc="session start / update_agent"),
               In("handoffs", Agent, required=False, doc="handoff"))
     outputs = (Out("agent", ActiveAgent, doc="active agent"),
@@ -92,6 +93,14 @@ class ActiveAgentNode(Node):
 
     def default_name(self) -> str:
         return "active_agent"
+
+    def options_in_force(self) -> Mapping[str, Any]:
+        """The session's options, as the rules apply them until an agent overrides some."""
+        cfg = self.config
+        assert isinstance(cfg, ActiveAgentConfig)
+        detector = self.turn_detection
+        return {**cfg.defaults.model_dump(),
+                "turn_detection": type(detector).__name__ if detector is not None else None}
 
     def build(self, ctx: BuildContext,
               inputs: Mapping[str, Observable[Any]]) -> Mapping[str, Observable[Any]]:

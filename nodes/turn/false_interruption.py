@@ -191,6 +191,8 @@ class FalseInterruption(Node):
                    doc="false interruption expired"))
     reads = ("false_interruption_timeout",)
 
+    shows = ("resume_false_interruption",)
+
     def build(self, ctx: BuildContext,
               inputs: Mapping[str, Observable[Any]]) -> Mapping[str, Observable[Any]]:
         cfg = self.config

@@ -87,6 +87,8 @@ class TurnDetectorNode(Node):
     def default_name(self) -> str:
         return "turn_detector"
 
+    reads = ("turn_detection",)
+
     def build(self, ctx: BuildContext,
               inputs: Mapping[str, Observable[Any]]) -> Mapping[str, Observable[Any]]:
         default = self.detector

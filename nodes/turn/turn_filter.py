@@ -115,6 +115,8 @@ class TurnFilter(Node):
               In("turn", TurnOptions, required=False, doc="turn options"))
     outputs = (Out("turns", UserTurn, doc="turn to answer"),)
 
+    reads = ("min_interruption_words",)
+
     def build(self, ctx: BuildContext,
               inputs: Mapping[str, Observable[Any]]) -> Mapping[str, Observable[Any]]:
         return {"turns": inputs["turns"].pipe(turn_filter(inputs["activity"],

@@ -102,6 +102,8 @@ class UserStateNode(Node):
     def default_name(self) -> str:
         return "user_state"
 
+    shows = ("user_away_timeout",)
+
     def build(self, ctx: BuildContext,
               inputs: Mapping[str, Observable[Any]]) -> Mapping[str, Observable[Any]]:
         cfg = self.config

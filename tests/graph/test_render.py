@@ -58,12 +58,21 @@ def check_example_svg(svg: str) -> None:
     titles = node_titles(svg)
     expected = set(leaves(graph))
     assert len(expected) >= 25  # the front end and the whole voice pipeline, drawn inside
-    assert set(titles) == expected
-    for path, text in titles.items():
-        assert path.rpartition("/")[2] in text.split()
+    assert expected <= set(titles)
+    for path in expected:
+        assert path.rpartition("/")[2] in titles[path].split()
+    # the rest are fan-out points (``node.port``) and fed-back ports drawn where they are read
+    for extra in set(titles) - expected:
+        node, _, port = extra.removesuffix("~feedback").rpartition(".")
+        assert node in expected, extra
+        if extra.endswith("~feedback"):
+            assert "fed back from" in titles[extra]
     clusters = {g.findtext(f"{SVG}title") for g in ET.fromstring(svg).iter(f"{SVG}g")
                 if g.get("class") == "cluster"}
-    assert clusters == {"cluster_front_end", "cluster_voice"}
+    assert {"cluster_front_end", "cluster_voice"} <= clusters
+    # the voice pipeline's nodes are grouped by stage
+    assert {"cluster_voice/stage_audio", "cluster_voice/stage_turn",
+            "cluster_voice/stage_reply"} <= clusters
 
 
 def test_cli_render_writes_an_svg_with_every_node(tmp_path: Path) -> None:
@@ -85,28 +94,58 @@ def test_the_installed_entry_point_renders_the_example(tmp_path: Path) -> None:
     check_example_svg((tmp_path / "out.svg").read_text(encoding="utf-8"))
 
 
-def test_feedback_edges_are_dashed_and_do_not_constrain_the_layout() -> None:
+def test_feedback_edges_are_dashed_and_start_where_they_are_read() -> None:
     graph = example_graph()
     drawn = pgv.AGraph(string=to_dot(graph))
     dashed = [e for e in drawn.edges() if e.attr["style"] == "dashed"]
     feedback = [(path, e) for path, e in all_edges(graph) if e.feedback]
     assert len(feedback) >= 1
-    assert len(dashed) == len(feedback)
-    assert all(e.attr["constraint"] == "false" for e in dashed)
-    assert sorted((e[0], e[1]) for e in dashed) == sorted(
-        (path + e.source.node, path + e.target.node) for path, e in feedback)
-    solid = [e for e in drawn.edges() if e.attr["style"] != "dashed"]
-    assert all(e.attr["constraint"] != "false" for e in solid)
+    # every fed-back port is a dashed box that names its producer; its edges reach each
+    # consumer (through a fan-out point when there are three or more)
+    reached = set()
+    for e in dashed:
+        tail = e[0]
+        if not tail.endswith("~feedback"):
+            (into,) = [d for d in dashed if d[1] == tail]
+            tail = into[0]
+        reached.add((tail, e[1]))
+    assert {(f"{path}{e.source.node}.{e.source.port}~feedback", path + e.target.node)
+            for path, e in feedback} <= reached
+    assert not [e for e in dashed if e[0] in {path + f.source.node for path, f in feedback}]
+    assert "fed back from playout.activity" in drawn.get_node(
+        "voice/playout.activity~feedback").attr["label"]
 
 
 def test_edges_go_port_to_port_and_into_subgraph_inputs() -> None:
     drawn = pgv.AGraph(string=to_dot(example_graph()))
     ends = {(e[0], e.attr["tailport"], e[1], e.attr["headport"]) for e in drawn.edges()}
-    assert ("voice/vad", "o_events:s", "voice/gate", "i_vad:n") in ends
+    # the VAD's events fan out through one point
+    assert ("voice/vad", "o_events:s", "voice/vad.events", "") in ends
+    assert ("voice/vad.events", "", "voice/gate", "i_vad:n") in ends
     assert ("audio", "s", "front_end/audio", "n") in ends  # into the subgraph's input node
     assert ("front_end/conditioned", "s", "voice/audio", "n") in ends
     labels = {(e[0], e[1]): e.attr["label"] for e in drawn.edges()}
-    assert labels["voice/vad", "voice/gate"] == "VADEvent"
+    # labelled by meaning: what the gate reads, what the endpointing reads
+    assert labels["voice/vad.events", "voice/gate"] == "speech started / ended"
+    assert labels["voice/vad.events", "voice/endpointing"] == "speech ended"
+    assert labels["voice/endpointing", "voice/user_turns"] == "turn committed"
+
+
+def test_the_voice_graph_shows_the_thresholds_in_force() -> None:
+    from flowagents.voice import SessionOptions
+    from graphs.voice import voice_graph
+
+    titles = node_titles(to_svg(voice_graph(options=SessionOptions(min_endpointing_delay=0.8,
+                                                                   min_interruption_words=2))))
+    assert "min_endpointing_delay = 0.8" in titles["endpointing"]
+    assert "max_endpointing_delay = 3.0" in titles["endpointing"]
+    assert "min_interruption_duration = 0.5" in titles["interruption"]
+    assert "min_interruption_words = 2" in titles["interruption"]
+    assert "min_interruption_words = 2" in titles["turn_filter"]
+    assert "false_interruption_timeout = 2.0" in titles["false_interruption"]
+    assert "allow_interruptions = True" in titles["turn_reply"]
+    assert "pre_roll=0.5" in titles["gate"]
+    assert "user_away_timeout=15.0" in titles["user_state"]
 
 
 class Probe(Node):
