@@ -27,7 +27,7 @@ from wk_entrypoints import read_lines
 
 from flowagents.errors import NOT_GIVEN
 from flowagents.worker import HealthServerError, Worker, WorkerOptions
-from flowagents.worker.connection import AuthError, ConnectError
+from flowagents.worker.connection import AuthError, ConnectError, agent_ws_url, public_url
 from flowagents.worker.options import MissingSettingsError
 
 HERE = Path(__file__).parent
@@ -72,6 +72,22 @@ async def test_missing_settings_fail_before_anything_starts(monkeypatch: pytest.
     assert len(info.value.missing) == 3
     assert "LIVEKIT_URL" in str(info.value)
     assert worker.pool.warming_count == 0  # nothing was started
+
+
+def test_a_url_is_shown_without_credentials_or_query() -> None:
+    url = agent_ws_url("https://user:pa55@lk.example.com:7443/base/?token=abc")
+    assert url == "wss://user:pa55@lk.example.com:7443/base/agent"
+    assert public_url(url) == "wss://lk.example.com:7443/base/agent"
+
+
+def test_blank_settings_count_as_missing() -> None:
+    async def entry(_ctx: object) -> None: ...
+
+    opts = WorkerOptions(entrypoint_fnc=entry, ws_url=" ", api_key="k", api_secret="")
+    with pytest.raises(MissingSettingsError) as info:
+        opts.check_settings()
+    assert info.value.missing == ["the server URL (--url or LIVEKIT_URL)",
+                                  "the API secret (--api-secret or LIVEKIT_API_SECRET)"]
 
 
 async def test_start_without_settings_exits_2_with_one_line() -> None:
