@@ -59,7 +59,9 @@ class VoiceSettings:
 
 
 class TTS(BaseTTS):
-    """ElevenLabs, ``elevenlabs.TTS(voice_id=..., model="eleven_flash_v2_5")`` as in LiveKit."""
+    """ElevenLabs, ``elevenlabs.TTS(voice_id=..., model="eleven_flash_v2_5")`` as in LiveKit
+    (``voice=`` is accepted for ``voice_id``, as older LiveKit releases and the ``tts=``
+    strings name it)."""
 
     label = "elevenlabs"
 
@@ -67,9 +69,9 @@ class TTS(BaseTTS):
                  voice_settings: VoiceSettings | None = None, sample_rate: int = 24000,
                  chunk_length_schedule: tuple[int, ...] = (80, 120, 200, 260),
                  language: str | None = None, api_key: str | None = None,
-                 base_url: str = DEFAULT_BASE_URL) -> None:
+                 base_url: str = DEFAULT_BASE_URL, voice: str | None = None) -> None:
         super().__init__(TTSCapabilities(streaming=True), sample_rate, 1)
-        self.voice_id = voice_id
+        self.voice_id = voice or voice_id
         self.model = model
         self.voice_settings = voice_settings or VoiceSettings()
         self.chunk_length_schedule = chunk_length_schedule

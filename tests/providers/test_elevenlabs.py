@@ -181,3 +181,8 @@ def test_barge_in_closes_the_socket() -> None:
     at, server = serve(test)
     assert server.closed_at == [at]
     assert KEY not in repr(elevenlabs.TTS(api_key=KEY))
+
+
+def test_voice_is_an_alias_of_voice_id() -> None:
+    assert elevenlabs.TTS(api_key=KEY, voice="v-2").voice_id == "v-2"
+    assert elevenlabs.TTS(api_key=KEY, voice_id="v-3").voice_id == "v-3"
