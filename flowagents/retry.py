@@ -10,6 +10,8 @@ Waits use the running loop (``asyncio.sleep``), so they are virtual in tests.
 
 :class:`Availability` is the shared bookkeeping of the fallback adapters: which providers are up,
 the ``availability_changed`` events, and the recovery probes it owns and cancels on ``aclose()``.
+:class:`FallbackChain` is the rest of what the LLM, STT and TTS fallback adapters share: each
+provider's retry budget, the chain's label, and the failover policy.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import asyncio
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from tenacity import (
     AsyncRetrying,
@@ -29,6 +31,7 @@ from tenacity import (
 
 from flowagents.errors import (
     DEFAULT_API_CONNECT_OPTIONS,
+    APIConnectionError,
     APIConnectOptions,
     APIError,
     APITimeoutError,
@@ -37,6 +40,7 @@ from flowagents.errors import (
 __all__ = [
     "Availability",
     "AvailabilityChangedEvent",
+    "FallbackChain",
     "call_with_retry",
     "is_retryable",
     "retry_stream",
@@ -210,3 +214,61 @@ class Availability(Generic[P]):
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class FallbackChain(Generic[P]):
+    """The providers of a fallback adapter in order, with what every adapter does alike.
+
+    ``kind`` names them in messages ("LLM", "STT", "TTS"). Each provider gets its own short
+    budget (:attr:`options`: ``max_retry`` retries of ``attempt_timeout`` s, ``retry_interval``
+    apart); :meth:`failover` decides what a failure after it means (see there); when every
+    provider failed, :meth:`exhausted` is the error to raise (not retryable: the chain was the
+    retry).
+    """
+
+    def __init__(self, providers: Sequence[P], kind: str, *, attempt_timeout: float,
+                 max_retry: int, retry_interval: float, recovery_interval: float) -> None:
+        if not providers:
+            raise ValueError(f"a fallback chain needs at least one {kind}")
+        self.kind = kind
+        self.providers = list(providers)
+        self.availability: Availability[P] = Availability(
+            self.providers, recovery_interval=recovery_interval, probe_timeout=attempt_timeout)
+        self.options = APIConnectOptions(max_retry=max_retry, retry_interval=retry_interval,
+                                         timeout=attempt_timeout)
+        #: one attempt, no retry: what a recovery probe runs with
+        self.probe_options = APIConnectOptions(max_retry=0, timeout=attempt_timeout)
+        self.label = "fallback(" + ",".join(_label(p) for p in self.providers) + ")"
+
+    def order(self) -> list[tuple[int, P]]:
+        """The providers to try, in order (the available ones, or all if none is)."""
+        return [(i, self.providers[i]) for i in self.availability.order()]
+
+    def on(self, event: Literal["availability_changed"],
+           callback: Callable[[AvailabilityChangedEvent[P]], None]) -> None:
+        if event != "availability_changed":
+            raise ValueError(f"unknown event {event!r}")
+        self.availability.on_change(callback)
+
+    def failover(self, index: int, error: APIError,
+                 probe: Callable[[], Awaitable[Any]], *, delivered: bool = False) -> None:
+        """Provider ``index`` failed after its retries. A failure that is not retryable, or
+        that comes after output was ``delivered`` (the user may have heard it), is raised: the
+        next provider cannot take over. Otherwise the provider goes out of rotation (``probe``
+        brings it back) and the caller tries the next one."""
+        if delivered or not error.retryable:
+            raise error
+        logger.warning("provider failed, trying the next one",
+                       extra={"kind": self.kind, "provider": _label(self.providers[index])})
+        self.availability.mark_unavailable(index, probe)
+
+    def exhausted(self) -> APIConnectionError:
+        return APIConnectionError(f"all {self.kind}s failed", retryable=False)
+
+    async def aclose(self) -> None:
+        """Stop the recovery probes (the providers are owned by the caller)."""
+        await self.availability.aclose()
+
+
+def _label(provider: Any) -> str:
+    return str(getattr(provider, "label", type(provider).__name__))

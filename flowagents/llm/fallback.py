@@ -14,17 +14,11 @@ retried). Non-retryable errors (a bad request) are raised as is.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Literal
 
-from flowagents.errors import (
-    DEFAULT_API_CONNECT_OPTIONS,
-    APIConnectionError,
-    APIConnectOptions,
-    APIError,
-)
-from flowagents.retry import Availability, AvailabilityChangedEvent, retry_stream
+from flowagents.errors import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions, APIError
+from flowagents.retry import AvailabilityChangedEvent, FallbackChain, retry_stream
 from flowagents.types import ChatChunk
 
 from .chat_context import ChatContext
@@ -33,28 +27,22 @@ from .tool_context import FunctionTool
 
 __all__ = ["FallbackAdapter"]
 
-logger = logging.getLogger("flowagents.llm")
-
-
 class FallbackAdapter(LLM):
     """An LLM that is the first healthy one of ``llms``. Emits ``availability_changed``."""
 
     def __init__(self, llms: Sequence[LLM], *, attempt_timeout: float = 10.0,
                  max_retry_per_llm: int = 1, retry_interval: float = 0.5,
                  recovery_interval: float = 5.0) -> None:
-        self.llms = list(llms)
-        self.availability: Availability[LLM] = Availability(
-            self.llms, recovery_interval=recovery_interval, probe_timeout=attempt_timeout)
-        self._options = APIConnectOptions(max_retry=max_retry_per_llm,
-                                          retry_interval=retry_interval, timeout=attempt_timeout)
-        self.label = "fallback(" + ",".join(llm.label for llm in self.llms) + ")"
+        self.chain: FallbackChain[LLM] = FallbackChain(
+            llms, "LLM", attempt_timeout=attempt_timeout, max_retry=max_retry_per_llm,
+            retry_interval=retry_interval, recovery_interval=recovery_interval)
+        self.llms, self.availability = self.chain.providers, self.chain.availability
+        self.label = self.chain.label
         self.model = self.llms[0].model
 
     def on(self, event: Literal["availability_changed"],
            callback: Callable[[AvailabilityChangedEvent[LLM]], None]) -> None:
-        if event != "availability_changed":
-            raise ValueError(f"unknown event {event!r}")
-        self.availability.on_change(callback)
+        self.chain.on(event, callback)
 
     def chat(
         self,
@@ -70,10 +58,9 @@ class FallbackAdapter(LLM):
 
     async def _chat(self, chat_ctx: ChatContext, tools: Sequence[FunctionTool],
                     tool_choice: ToolChoice) -> AsyncIterator[ChatChunk]:
-        opts = self._options
+        opts = self.chain.options
         said: list[str] = []  # the reply's text so far, over every LLM that took part
-        for index in self.availability.order():
-            llm = self.llms[index]
+        for index, llm in self.chain.order():
             ctx = chat_ctx
             if said:
                 ctx = chat_ctx.copy()
@@ -90,20 +77,18 @@ class FallbackAdapter(LLM):
                     calls_sent = calls_sent or bool(chunk.tool_calls)
                     yield chunk
             except APIError as e:
-                if calls_sent or not e.retryable:
-                    raise
-                logger.warning("LLM failed, trying the next one",
-                               extra={"llm": llm.label, "mid_reply": any(said)})
-                self.availability.mark_unavailable(index, self._probe(llm, chat_ctx, tools))
+                # text said so far is completed by the next LLM; tool-call pieces cannot be
+                self.chain.failover(index, e, self._probe(llm, chat_ctx, tools),
+                                    delivered=calls_sent)
                 continue
-            self.availability.mark_available(index)
+            self.chain.availability.mark_available(index)
             return
-        raise APIConnectionError("all LLMs failed", retryable=False)
+        raise self.chain.exhausted()
 
     def _probe(self, llm: LLM, chat_ctx: ChatContext, tools: Sequence[FunctionTool]
                ) -> Callable[[], Any]:
         ctx = chat_ctx.copy()
-        once = APIConnectOptions(max_retry=0, timeout=self._options.timeout)
+        once = self.chain.probe_options
 
         async def probe() -> None:
             async for _ in llm.chat(chat_ctx=ctx, tools=tools, conn_options=once):
@@ -113,4 +98,4 @@ class FallbackAdapter(LLM):
 
     async def aclose(self) -> None:
         """Stop the recovery probes (the wrapped LLMs are owned by the caller)."""
-        await self.availability.aclose()
+        await self.chain.aclose()

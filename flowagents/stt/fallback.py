@@ -9,17 +9,11 @@ fallback decision is made per speech segment and a segment is never half-transcr
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Literal
 
-from flowagents.errors import (
-    DEFAULT_API_CONNECT_OPTIONS,
-    APIConnectionError,
-    APIConnectOptions,
-    APIError,
-)
-from flowagents.retry import Availability, AvailabilityChangedEvent, call_with_retry
+from flowagents.errors import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions, APIError
+from flowagents.retry import AvailabilityChangedEvent, FallbackChain, call_with_retry
 from flowagents.types import AudioFrame, SpeechEvent
 from flowagents.vad import VAD
 
@@ -28,9 +22,6 @@ from .stt import STT, SpeechStream, STTCapabilities
 
 __all__ = ["FallbackAdapter"]
 
-logger = logging.getLogger("flowagents.stt")
-
-
 class FallbackAdapter(STT):
     """An STT that is the first healthy one of ``stts``; ``vad`` enables ``stream()``."""
 
@@ -38,40 +29,33 @@ class FallbackAdapter(STT):
                  attempt_timeout: float = 10.0, max_retry_per_stt: int = 1,
                  retry_interval: float = 0.5, recovery_interval: float = 5.0) -> None:
         super().__init__(STTCapabilities(streaming=vad is not None, interim_results=False))
-        self.stts = list(stts)
+        self.chain: FallbackChain[STT] = FallbackChain(
+            stts, "STT", attempt_timeout=attempt_timeout, max_retry=max_retry_per_stt,
+            retry_interval=retry_interval, recovery_interval=recovery_interval)
+        self.stts, self.availability = self.chain.providers, self.chain.availability
         self.vad = vad
-        self.availability: Availability[STT] = Availability(
-            self.stts, recovery_interval=recovery_interval, probe_timeout=attempt_timeout)
-        self._options = APIConnectOptions(max_retry=max_retry_per_stt,
-                                          retry_interval=retry_interval, timeout=attempt_timeout)
-        self.label = "fallback(" + ",".join(s.label for s in self.stts) + ")"
+        self.label = self.chain.label
 
     def on(self, event: Literal["availability_changed"],
            callback: Callable[[AvailabilityChangedEvent[STT]], None]) -> None:
-        if event != "availability_changed":
-            raise ValueError(f"unknown event {event!r}")
-        self.availability.on_change(callback)
+        self.chain.on(event, callback)
 
     async def recognize(
         self, frames: Sequence[AudioFrame], *, language: str | None = None,
         conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
     ) -> SpeechEvent:
-        opts = self._options
-        for index in self.availability.order():
-            stt = self.stts[index]
+        opts = self.chain.options
+        for index, stt in self.chain.order():
             try:
                 result = await call_with_retry(
                     self._call(stt, frames, language, opts), conn_options=opts, label=stt.label)
             except APIError as e:
-                if not e.retryable:
-                    raise
-                logger.warning("STT failed, trying the next one", extra={"stt": stt.label})
-                once = APIConnectOptions(max_retry=0, timeout=opts.timeout)
-                self.availability.mark_unavailable(index, self._call(stt, frames, language, once))
+                probe = self._call(stt, frames, language, self.chain.probe_options)
+                self.chain.failover(index, e, probe)
                 continue
-            self.availability.mark_available(index)
+            self.chain.availability.mark_available(index)
             return result
-        raise APIConnectionError("all STTs failed", retryable=False)
+        raise self.chain.exhausted()
 
     @staticmethod
     def _call(stt: STT, frames: Sequence[AudioFrame], language: str | None,
@@ -91,4 +75,4 @@ class FallbackAdapter(STT):
 
     async def aclose(self) -> None:
         """Stop the recovery probes (the wrapped STTs are owned by the caller)."""
-        await self.availability.aclose()
+        await self.chain.aclose()

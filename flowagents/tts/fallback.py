@@ -12,20 +12,14 @@ decision is made per sentence.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
 
-from flowagents.errors import (
-    DEFAULT_API_CONNECT_OPTIONS,
-    APIConnectionError,
-    APIConnectOptions,
-    APIError,
-)
-from flowagents.retry import Availability, AvailabilityChangedEvent, retry_stream
+from flowagents.errors import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions, APIError
+from flowagents.retry import AvailabilityChangedEvent, FallbackChain, retry_stream
 from flowagents.types import AudioFrame, SynthesizedAudio
 
 from .stream_adapter import StreamAdapter, StreamAdapterStream
@@ -33,34 +27,26 @@ from .tts import TTS, TTSCapabilities
 
 __all__ = ["FallbackAdapter"]
 
-logger = logging.getLogger("flowagents.tts")
-
-
 class FallbackAdapter(TTS):
     """A TTS that is the first healthy one of ``ttss``, at one output rate."""
 
     def __init__(self, ttss: Sequence[TTS], *, sample_rate: int | None = None,
                  attempt_timeout: float = 10.0, max_retry_per_tts: int = 1,
                  retry_interval: float = 0.5, recovery_interval: float = 5.0) -> None:
-        if not ttss:
-            raise ValueError("a fallback chain needs at least one TTS")
         channels = {t.num_channels for t in ttss}
-        if len(channels) != 1:
+        if len(channels) > 1:
             raise ValueError("the TTSs of a fallback chain must have the same channel count")
+        self.chain: FallbackChain[TTS] = FallbackChain(
+            ttss, "TTS", attempt_timeout=attempt_timeout, max_retry=max_retry_per_tts,
+            retry_interval=retry_interval, recovery_interval=recovery_interval)
         super().__init__(TTSCapabilities(streaming=True),
                          sample_rate or max(t.sample_rate for t in ttss), channels.pop())
-        self.ttss = list(ttss)
-        self.availability: Availability[TTS] = Availability(
-            self.ttss, recovery_interval=recovery_interval, probe_timeout=attempt_timeout)
-        self._options = APIConnectOptions(max_retry=max_retry_per_tts,
-                                          retry_interval=retry_interval, timeout=attempt_timeout)
-        self.label = "fallback(" + ",".join(t.label for t in self.ttss) + ")"
+        self.ttss, self.availability = self.chain.providers, self.chain.availability
+        self.label = self.chain.label
 
     def on(self, event: Literal["availability_changed"],
            callback: Callable[[AvailabilityChangedEvent[TTS]], None]) -> None:
-        if event != "availability_changed":
-            raise ValueError(f"unknown event {event!r}")
-        self.availability.on_change(callback)
+        self.chain.on(event, callback)
 
     def synthesize(
         self, text: str, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
@@ -68,9 +54,8 @@ class FallbackAdapter(TTS):
         return self._synthesize(text)
 
     async def _synthesize(self, text: str) -> AsyncIterator[SynthesizedAudio]:
-        opts = self._options
-        for index in self.availability.order():
-            tts = self.ttss[index]
+        opts = self.chain.options
+        for index, tts in self.chain.order():
             delivered = False
 
             def open_stream(tts: TTS = tts) -> AsyncIterator[SynthesizedAudio]:
@@ -83,14 +68,12 @@ class FallbackAdapter(TTS):
                         delivered = True
                         yield out
             except APIError as e:
-                if delivered or not e.retryable:
-                    raise
-                logger.warning("TTS failed, trying the next one", extra={"tts": tts.label})
-                self.availability.mark_unavailable(index, self._probe(tts, text))
+                # no half sentence in two voices
+                self.chain.failover(index, e, self._probe(tts, text), delivered=delivered)
                 continue
-            self.availability.mark_available(index)
+            self.chain.availability.mark_available(index)
             return
-        raise APIConnectionError("all TTSs failed", retryable=False)
+        raise self.chain.exhausted()
 
     def _resampler(self, tts: TTS) -> Callable[[SynthesizedAudio], list[SynthesizedAudio]]:
         """Convert one provider's chunks to the adapter's rate (identity when they match)."""
@@ -114,7 +97,7 @@ class FallbackAdapter(TTS):
         return convert
 
     def _probe(self, tts: TTS, text: str) -> Callable[[], Any]:
-        once = APIConnectOptions(max_retry=0, timeout=self._options.timeout)
+        once = self.chain.probe_options
 
         async def probe() -> None:
             async for _ in tts.synthesize(text, conn_options=once):
@@ -131,4 +114,4 @@ class FallbackAdapter(TTS):
 
     async def aclose(self) -> None:
         """Stop the recovery probes (the wrapped TTSs are owned by the caller)."""
-        await self.availability.aclose()
+        await self.chain.aclose()
