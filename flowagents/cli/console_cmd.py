@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TextIO, TypeVar
 
 import typer
 
-from .loading import LoadError, Verbose, exit_with, import_target, user_frame
+from .loading import LoadError, Verbose, exit_with, import_target, split_target, user_frame
 
 if TYPE_CHECKING:
     from flowagents.plugins.local import LocalProviders
@@ -79,6 +79,10 @@ def load_agent_app(target: str) -> AgentApp:
     from flowagents.session import AgentSession
     from flowagents.voice import Agent
 
+    module_name, attr = split_target(target)
+    if attr:
+        raise ConsoleError(f"console takes the agent file or module alone ({module_name}), not "
+                           f":{attr}: it finds create_agent() or the one Agent subclass itself")
     module = import_target(target)
     create_agent = getattr(module, "create_agent", None)
     if create_agent is None:

@@ -154,6 +154,13 @@ def test_module_colon_missing_lists_what_the_module_has(command: tuple[str, ...]
     assert "entrypoint" in result.stderr
 
 
+@pytest.mark.usefixtures("no_models")
+def test_console_takes_no_attribute() -> None:
+    assert_short_error(run("console", f"{MINIMAL}:Assistant"),
+                       f"console takes the agent file or module alone ({MINIMAL}), not "
+                       ":Assistant: it finds create_agent() or the one Agent subclass itself")
+
+
 def test_verbose_shows_the_traceback(user_files: Path) -> None:
     result = run("dev", str(user_files / "raising_agent.py"), "--verbose")
     assert result.exit_code == 2
