@@ -5,7 +5,8 @@ not become ready within ``initialize_timeout`` (or whose prewarm raises) is kill
 after an exponential back-off (tenacity, ``restart_base_delay`` to ``restart_max_delay``), so a
 broken prewarm costs a few restarts a minute, not hundreds; each failure is logged with its error.
 After two failures in a row :attr:`ProcPool.can_start` turns False (the worker then reports 503
-and refuses jobs) until a process gets ready again. A job waiting for a process gives up after two
+and refuses jobs) and a single process keeps probing, however many are meant to be idle, until
+one gets ready again. A job waiting for a process gives up after two
 initialisation windows instead of hanging. With ``num_idle_processes=0`` (dev mode) a process is
 started on demand for each job.
 """
@@ -107,6 +108,8 @@ class ProcPool:
         if self._closed:
             return
         want = self._num_idle + self._waiters
+        if not self.can_start:
+            want = min(want, 1)  # one process probes, with back-off, until one gets ready
         while self._ready.qsize() + len(self._warming) < want:
             task = asyncio.create_task(self._warm_one(), name="proc-pool-warm")
             self._warming.add(task)
@@ -124,10 +127,15 @@ class ProcPool:
             retry=retry_if_exception_type(ProcessInitError),
             wait=wait_exponential_jitter(multiplier=o.restart_base_delay,
                                          max=o.restart_max_delay, jitter=o.restart_base_delay / 2),
-            before_sleep=self._log_failure, reraise=True)
-        async for attempt in retrying:
-            with attempt:
-                proc = await self._start_one()
+            stop=self._another_probes, before_sleep=self._log_failure, reraise=True)
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    proc = await self._start_one()
+        except ProcessInitError as e:
+            logger.warning("job process failed to initialise, another one is retrying",
+                           extra={"error": str(e)})
+            return
         self.consecutive_failures = 0
         proc.done.add_done_callback(lambda _f: self._forget(proc))
         self._ready.put_nowait(proc)
@@ -151,6 +159,14 @@ class ProcPool:
             self._forget(proc)
             raise
         return proc
+
+    def _another_probes(self, _state: RetryCallState) -> bool:
+        """Stop this task when no process can start and another task is already retrying."""
+        me = asyncio.current_task()
+        if self.can_start or not any(t is not me for t in self._warming):
+            return False
+        self._warming.discard(me)  # at once, so the next task to fail stays
+        return True
 
     @staticmethod
     def _log_failure(state: RetryCallState) -> None:
