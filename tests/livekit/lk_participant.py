@@ -214,3 +214,6 @@ class Participant:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         with contextlib.suppress(Exception):
             await self.room.disconnect()
+        if self._source is not None:
+            with contextlib.suppress(Exception):
+                await self._source.aclose()
