@@ -4,8 +4,8 @@ Everything that can go wrong in a job process (a hang in prewarm, a crash, ``kil
 blow-up, a loop that stops answering pings) ends here as a :class:`JobResult` with an error, and
 never as an exception in the worker. Each handle owns its supervising tasks and cancels them on
 close. The process's log records are relayed into the worker's logging from the first one,
-prewarm's included. Memory is polled every ``memory_check_interval`` (0.1 s by default: at
-250 MB/s of growth that holds a 250 MB limit within 10 %).
+prewarm's included. Memory is polled every ``memory_check_interval`` (0.1 s by default: a job
+growing 125 MB/s is seen at most ~13 MB over its limit, 5 % of 250 MB).
 """
 
 from __future__ import annotations
