@@ -32,13 +32,14 @@ def deaf_gate(activity: Observable[AgentActivity]) -> Any:
     def _op(audio: Observable[AudioFrame]) -> Observable[AudioFrame]:
         def subscribe(observer: abc.ObserverBase[AudioFrame],
                       _: abc.SchedulerBase | None = None) -> abc.DisposableBase:
-            deaf = [False]
+            deaf = False
 
             def on_activity(agent: AgentActivity) -> None:
-                deaf[0] = agent.busy and not agent.allow_interruptions
+                nonlocal deaf
+                deaf = agent.busy and not agent.allow_interruptions
 
             def on_frame(frame: AudioFrame) -> None:
-                if not deaf[0]:
+                if not deaf:
                     observer.on_next(frame)
 
             return CompositeDisposable(

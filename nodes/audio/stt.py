@@ -127,7 +127,7 @@ def transcribe(stt: STT, *, scheduler: abc.SchedulerBase, loop: Any = None,
         def subscribe(observer: abc.ObserverBase[SpeechEvent],
                       _: abc.SchedulerBase | None = None) -> abc.DisposableBase:
             stream = stt.stream()
-            heard = [0.0]
+            heard = 0.0  # seconds of audio since the last final transcript
 
             async def events() -> AsyncIterator[SpeechEvent]:
                 try:
@@ -137,14 +137,16 @@ def transcribe(stt: STT, *, scheduler: abc.SchedulerBase, loop: Any = None,
                     await stream.aclose()
 
             def on_event(event: SpeechEvent) -> None:
+                nonlocal heard
                 if event.type is SpeechEventType.FINAL_TRANSCRIPT and report is not None:
                     report(STTMetrics(seconds(scheduler), event.request_id, stt.label,
-                                      audio_duration=heard[0], streamed=True))
-                    heard[0] = 0.0
+                                      audio_duration=heard, streamed=True))
+                    heard = 0.0
                 observer.on_next(event)
 
             def on_frame(frame: AudioFrame) -> None:
-                heard[0] += frame.duration
+                nonlocal heard
+                heard += frame.duration
                 stream.push_frame(frame)
 
             results = from_async_iterable(events, loop).subscribe(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import Field
@@ -63,6 +64,15 @@ async def _run_tool(call: FunctionCall, tools: Any, context: RunContext[Any]) ->
         return execution
 
 
+@dataclass(slots=True)
+class _CallParts:
+    """A tool call as its pieces stream in (id once, name and arguments in parts)."""
+
+    call_id: str = ""
+    name: str = ""
+    arguments: str = ""
+
+
 class ReplyLoop:
     """What the reply loop reads and where it reports, for one job: the clock, the metrics
     sink, and where executed tool rounds go (the history, and a handoff back to the active
@@ -104,7 +114,7 @@ async def _generate(speech: Speech, loop: ReplyLoop) -> AsyncIterator[ReplyText]
         started = loop.now()
         first: float | None = None
         text: list[str] = []
-        calls: dict[int, dict[str, str]] = {}
+        calls: dict[int, _CallParts] = {}
         usage = None
         label = getattr(agent.session.llm, "label", "llm")
         with speech.traced(), spans.llm_request(label=label, items=len(chat_ctx.items),
@@ -113,10 +123,12 @@ async def _generate(speech: Speech, loop: ReplyLoop) -> AsyncIterator[ReplyText]
                 delta = chunk if isinstance(chunk, str) else chunk.delta
                 if isinstance(chunk, ChatChunk):
                     for piece in chunk.tool_calls:
-                        call = calls.setdefault(piece.index, {"id": "", "name": "", "args": ""})
-                        call["id"] = call["id"] or piece.call_id
-                        call["name"] += piece.name
-                        call["args"] += piece.arguments
+                        call = calls.get(piece.index)
+                        if call is None:
+                            call = calls[piece.index] = _CallParts()
+                        call.call_id = call.call_id or piece.call_id
+                        call.name += piece.name
+                        call.arguments += piece.arguments
                     usage = chunk.usage or usage
                 if first is None and (delta or (isinstance(chunk, ChatChunk)
                                                 and chunk.tool_calls)):
@@ -141,8 +153,8 @@ async def _generate(speech: Speech, loop: ReplyLoop) -> AsyncIterator[ReplyText]
             return
         await speech.wait_scheduled()
         now = loop.now()
-        function_calls = [FunctionCall(call_id=c["id"] or f"{speech.id}_{step}_{i}",
-                                       name=c["name"], arguments=c["args"] or "{}",
+        function_calls = [FunctionCall(call_id=c.call_id or f"{speech.id}_{step}_{i}",
+                                       name=c.name, arguments=c.arguments or "{}",
                                        created_at=now)
                           for i, c in sorted(calls.items())]
         with speech.traced():
