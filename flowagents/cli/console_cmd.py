@@ -481,8 +481,16 @@ def console(
     timeout: Annotated[float, typer.Option(
         help="Give up after this many seconds (--input, --text: per reply).")] = 120.0,
     verbose: Verbose = False,
+    record: Annotated[Path | None, typer.Option(
+        "--record", help="Record the session's events as JSON lines to this .jsonl file (or "
+        "one file per session in this directory); draw it with `flowagents timeline`.")
+    ] = None,
 ) -> None:
     """Talk to an agent on this machine: microphone and speaker, --text, or WAV files."""
+    if record is not None:
+        from flowagents.session.recording import RECORD_ENV
+
+        os.environ[RECORD_ENV] = str(record)
     try:
         _check_arguments(text, input, output)
         app = load_agent_app(agent_file)

@@ -70,6 +70,7 @@ mount("console", "flowagents.cli.console_cmd", "console")
 mount("dev", "flowagents.cli.worker_cmd", "dev")
 mount("start", "flowagents.cli.worker_cmd", "start")
 mount("connect", "flowagents.cli.worker_cmd", "connect")
+mount("timeline", "flowagents.cli.timeline_cmd", "timeline")
 
 if __name__ == "__main__":
     app()

@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -37,6 +39,9 @@ Port = Annotated[int | None, typer.Option(
     "--port", help="health/metrics HTTP port (default 8081; dev: any free port)")]
 Format = Annotated[LogFormat, typer.Option(
     "--log-format", help="text, or json (one object a line, for log collectors)")]
+Record = Annotated[Path | None, typer.Option(
+    "--record", help="Record each session's events as JSON lines: one file per session in this "
+    "directory (flowagents timeline draws one).")]
 AgentArg = Annotated[str | None, typer.Argument(
     help="the agent: module[:attr] or path/to/file.py[:attr] (WorkerOptions or entrypoint); "
          "not needed from an agent file")]
@@ -132,6 +137,14 @@ def _run(opts: WorkerOptions, *, dev_mode: bool, log_format: LogFormat) -> None:
         raise typer.Exit(1) from None
 
 
+def _record(path: Path | None) -> None:
+    """Sessions built without ``record=`` record to ``path`` (job processes inherit it)."""
+    if path is not None:
+        from flowagents.session.recording import RECORD_ENV
+
+        os.environ[RECORD_ENV] = str(path)
+
+
 def add_worker_commands(app: typer.Typer, get_opts: Callable[..., WorkerOptions],
                         *, agent_arg: bool = False) -> dict[str, Callable[..., None]]:
     """Add start/dev/connect; with ``agent_arg`` each takes the agent as ``module:attr`` first.
@@ -154,8 +167,9 @@ def add_worker_commands(app: typer.Typer, get_opts: Callable[..., WorkerOptions]
     def start(agent: AgentArg = None, url: Url = None, api_key: Key = None,
               api_secret: Secret = None, log_level: LogLevel = "INFO",
               port: Port = None, log_format: Format = "text",
-              verbose: Verbose = False) -> None:
+              verbose: Verbose = False, record: Record = None) -> None:
         """Run the worker in production mode."""
+        _record(record)
         opts = _with(resolve(agent, verbose), url, api_key, api_secret, port)
         setup_logging(log_level.upper(), log_format)
         _run(opts, dev_mode=False, log_format=log_format)
@@ -164,8 +178,9 @@ def add_worker_commands(app: typer.Typer, get_opts: Callable[..., WorkerOptions]
     def dev(agent: AgentArg = None, url: Url = None, api_key: Key = None,
             api_secret: Secret = None, log_level: LogLevel = "DEBUG",
             port: Port = None, log_format: Format = "text",
-            verbose: Verbose = False) -> None:
+            verbose: Verbose = False, record: Record = None) -> None:
         """Run the worker in dev mode: no load limit, no idle processes, debug logs."""
+        _record(record)
         opts = _with(resolve(agent, verbose), url, api_key, api_secret, port)
         setup_logging(log_level.upper(), log_format)
         _run(opts, dev_mode=True, log_format=log_format)
@@ -177,8 +192,9 @@ def add_worker_commands(app: typer.Typer, get_opts: Callable[..., WorkerOptions]
                     "--participant-identity", help="the agent's identity")] = "",
                 url: Url = None, api_key: Key = None, api_secret: Secret = None,
                 log_level: LogLevel = "DEBUG", log_format: Format = "text",
-                verbose: Verbose = False) -> None:
+                verbose: Verbose = False, record: Record = None) -> None:
         """Join a room directly (no dispatch) and run one job there."""
+        _record(record)
         if not room:
             raise typer.BadParameter("--room is required")
         opts = _with(resolve(agent, verbose), url, api_key, api_secret, None)

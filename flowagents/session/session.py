@@ -19,6 +19,7 @@ import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterable, Coroutine, Mapping
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from reactivex.disposable import CompositeDisposable
@@ -47,6 +48,7 @@ from .descriptors import TurnDetectionMode, check_turn_detection, resolve
 from .emitter import EventEmitter
 from .feeds import RoomLink, RoomOpener, feed_audio, feed_text
 from .outputs import GraphOutputs
+from .recording import SessionRecorder, default_record_path
 
 __all__ = ["AgentSession"]
 
@@ -62,6 +64,8 @@ class AgentSession(EventEmitter):
     :class:`TurnDetector` (none by default: the end of speech ends the turn). The active agent may
     override them (see :class:`Agent`). ``attach_video`` attaches the newest frame of the I/O's
     video input to each user message. User text (``push_text``, ``io.text_input``) is a turn.
+    ``record="session.jsonl"`` writes the conversation's events as JSON lines
+    (:mod:`flowagents.session.recording`: for ``flowagents timeline`` and replays).
 
     Emits the events listed in the module docstring.
     """
@@ -75,6 +79,7 @@ class AgentSession(EventEmitter):
                  graph: Graph | None = None, userdata: Any = None,
                  turn_detection: TurnDetector | TurnDetectionMode | None = None,
                  attach_video: bool = False, options: SessionOptions | None = None,
+                 record: str | Path | SessionRecorder | None = None,
                  **turn_opts: Any) -> None:
         if options is not None and turn_opts:
             raise TypeError("pass either options= or turn options, not both")
@@ -105,6 +110,10 @@ class AgentSession(EventEmitter):
         self._started = False
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        # record=: the session's events as JSON lines (flowagents.session.recording)
+        record = record if record is not None else default_record_path()
+        self._recorder = (record if isinstance(record, SessionRecorder) or record is None
+                          else SessionRecorder(record))
 
     # -- read-only state -------------------------------------------------------------------
     @property
@@ -170,6 +179,8 @@ class AgentSession(EventEmitter):
         if room is not None:
             io = await self._open_room(room, room_options or {})
         self._io = io or SessionIO()
+        if self._recorder is not None:
+            self._recorder.wrap(self)
         runtime = GraphRuntime(self._graph or self._default_graph(), scheduler=LoopScheduler(loop),
                                loop=loop, resources={
                                    "report_metrics": self._out.report_metrics, "vad": self.vad,
@@ -177,6 +188,8 @@ class AgentSession(EventEmitter):
                                    "video": self._io.video_input})
         self._runtime = runtime
         runtime.start()
+        if self._recorder is not None:
+            self._recorder.attach(self, runtime)
         self._subscriptions.add(self._out.connect(runtime, self._io))
         agent._session = self
         runtime.push("agents", agent)
@@ -289,6 +302,8 @@ class AgentSession(EventEmitter):
                     await source.aclose()
         self._emit(CloseEvent(reason, self.now() if self._loop else 0.0, error))
         self._events.on_completed()
+        if self._recorder is not None:
+            self._recorder.close()
 
     # -- inputs: what the user and the app ask for -------------------------------------------
     def _request(self, source: SpeechSource, allow: bool | NotGiven, **fields: Any

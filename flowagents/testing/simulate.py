@@ -7,7 +7,9 @@ speaker (``pausable_output`` says whether it can pause) and the given ``text_inp
 at their times, and returns a :class:`SimulationResult`: every event with the time it was
 emitted, the agent's and user's state changes (dated as the events date them), the chat history,
 what was played (one :class:`Playback` per played step of a speech), the transcriptions sent
-to the text output (with their times) and the metrics. It must run
+to the text output (with their times), the metrics and the session's recording
+(``record=True`` keeps it in memory, a path writes it as ``AgentSession(record=...)`` does;
+``result.plot()`` draws it as a timeline). It must run
 on a virtual-time loop (:func:`flowagents.runtime.run_virtual`), where a minute of conversation
 takes milliseconds and every time is exact.
 
@@ -21,12 +23,14 @@ import asyncio
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from flowagents.llm import ChatContext
 from flowagents.metrics import AgentMetrics
 from flowagents.runtime.virtual_time import VirtualTimeEventLoop
 from flowagents.session import AgentSession
+from flowagents.session.recording import SessionRecorder, read_recording
 from flowagents.vad import VADOptions
 from flowagents.voice import (
     Agent,
@@ -48,6 +52,10 @@ from flowagents.voice.signals import PlaybackEvent
 from .audio import RecordingAudioOutput, VirtualAudioInput
 from .fakes import FakeLLM, FakeSTT, FakeTTS, FakeVAD, sleep_until
 from .script import Script
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = ["Playback", "SimulationResult", "TimedEvent", "simulate"]
 
@@ -98,6 +106,7 @@ class SimulationResult:
     stt: FakeSTT | None = None
     llm: FakeLLM | None = None
     tts: FakeTTS | None = None
+    recording: SessionRecorder | None = None
 
     @property
     def history(self) -> ChatContext:
@@ -122,6 +131,22 @@ class SimulationResult:
 
     def of_type(self, name: str) -> list[TimedEvent]:
         return [e for e in self.events if e.type == name]
+
+    def recorded_events(self) -> list[dict[str, Any]]:
+        """The session's recording (as ``record=`` writes it, without the header); read from
+        the file when ``simulate`` recorded to one."""
+        if self.recording is None:
+            raise ValueError("simulate(record=False) kept no recording")
+        if self.recording.path is not None:
+            return read_recording(self.recording.path)[1]
+        return list(self.recording.records)
+
+    def plot(self, ax: Axes | None = None, title: str = "") -> Figure:
+        """The conversation as a timeline (one lane per stage, each turn's latency annotated;
+        needs matplotlib)."""
+        from flowagents.session.timeline import draw_timeline
+
+        return draw_timeline(self.recorded_events(), ax=ax, title=title)
 
     def messages(self) -> list[tuple[str, str, bool]]:
         """``(role, text, interrupted)`` of each message in the history."""
@@ -149,6 +174,7 @@ async def simulate(
     frame_duration: float = 0.01,
     text_input: TextInput | None = None,
     video_input: VideoInput | None = None,
+    record: bool | str | Path = True,
 ) -> SimulationResult:
     """Run ``agent`` through ``script`` on a virtual clock (see the module docstring)."""
     loop = asyncio.get_running_loop()
@@ -159,11 +185,15 @@ async def simulate(
     stt, llm, tts = FakeSTT(script), FakeLLM(script), FakeTTS(script)
     output = RecordingAudioOutput(can_pause=pausable_output)
     # options may replace a fake by a real provider (an LLM against a local server)
-    session = AgentSession(**{"stt": stt, "llm": llm, "tts": tts, **dict(options or {})})
+    recorder = (None if record is False
+                else SessionRecorder(None if record is True else record))
+    session = AgentSession(**{"stt": stt, "llm": llm, "tts": tts, "record": recorder,
+                              **dict(options or {})})
     # the VAD hears with the session's options (min_speech/min_silence_duration, ...), as a real
     # VAD built from them would
     session.vad = vad = FakeVAD(script, _vad_options(session.options))
-    result = SimulationResult(session, output=output, vad=vad, stt=stt, llm=llm, tts=tts)
+    result = SimulationResult(session, output=output, vad=vad, stt=stt, llm=llm, tts=tts,
+                              recording=recorder)
     session.events.subscribe(lambda ev: result.events.append(TimedEvent(loop.time(), ev)))
 
     def on_playback(event: PlaybackEvent) -> None:

@@ -1,0 +1,363 @@
+"""Session recordings: what a conversation did and when, as JSON lines (``record=`` on a session).
+
+A bug seen live is a sequence of timings; this module keeps them so that a timeline can draw them
+(``flowagents timeline``) and the testing kit can replay them (``Script.from_recording``). The
+recorder subscribes to the graph's outputs (VAD events, transcripts, playout) and the session's
+events (agent and user states, endpointing metrics, user turns, errors), and it wraps the LLM and
+TTS in thin proxies that note each request's input, output and timing: what the providers really
+answered is what a replay needs, and no graph output carries it whole.
+
+The first line is a header (``type: "session"``: format version, wall-clock start, the session
+options); every other line is one event with ``t``, seconds since the session started on its
+clock. Event types: ``vad`` (start/end of speech: ``at`` is the speech's own start/end time),
+``transcript`` (interim or final), ``endpointing`` (a turn committed: delays), ``user_turn``,
+``llm`` and ``tts`` (one request each, written when it ends: ``start``, ``first``, ``end``),
+``playout`` (started, paused, resumed, cleared, step_done with what was heard), ``interruption``
+(a false interruption), ``agent_state``, ``user_state``, ``error`` (the error's type only: no
+message that could carry a secret) and ``close``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from reactivex import Observable
+from reactivex.disposable import CompositeDisposable
+
+from flowagents.errors import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions
+from flowagents.llm import LLM, ChatContext, ChatMessage, ToolChoice
+from flowagents.llm.tool_context import FunctionTool
+from flowagents.metrics import EOUMetrics
+from flowagents.runtime import GraphRuntime
+from flowagents.tts import TTS, SynthesizeStream
+from flowagents.types import (
+    ChatChunk,
+    SpeechEvent,
+    SpeechEventType,
+    SynthesizedAudio,
+    VADEvent,
+    VADEventType,
+)
+from flowagents.voice.events import (
+    AgentEvent,
+    AgentStateChangedEvent,
+    CloseEvent,
+    ConversationItemAddedEvent,
+    ErrorEvent,
+    MetricsCollectedEvent,
+    UserStateChangedEvent,
+)
+from flowagents.voice.options import SessionOptions
+from flowagents.voice.signals import FalseInterruptionExpired, PlaybackEvent
+
+
+class RecordedSession(Protocol):
+    """What the recorder reads of a session (the session module imports this one)."""
+
+    llm: LLM | None
+    tts: TTS | None
+    options: SessionOptions
+
+    @property
+    def events(self) -> Observable[AgentEvent]: ...
+
+    def now(self) -> float: ...
+
+__all__ = ["FORMAT_VERSION", "RECORD_ENV", "SessionRecorder", "default_record_path",
+           "read_recording"]
+
+FORMAT_VERSION = 1
+RECORD_ENV = "FLOWAGENTS_RECORD"
+"""Where sessions built without ``record=`` record (``--record`` on the console and the worker
+sets it, and job processes inherit it): a ``.jsonl`` file, or a directory that gets one file per
+session."""
+_numbers = itertools.count(1)
+logger = logging.getLogger("flowagents.recording")
+
+
+def default_record_path() -> Path | None:
+    """The recording path :data:`RECORD_ENV` asks for (a new file per session in a directory)."""
+    value = os.environ.get(RECORD_ENV, "")
+    if not value:
+        return None
+    path = Path(value)
+    if path.suffix == ".jsonl":
+        return path
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return path / f"session-{stamp}-{os.getpid()}-{next(_numbers)}.jsonl"
+
+
+def read_recording(path: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The header and the events of a recording, events in the order they were written."""
+    lines = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    if not lines or lines[0].get("type") != "session":
+        raise ValueError(f"{path} is not a flowagents session recording (no session header)")
+    if lines[0].get("version") != FORMAT_VERSION:
+        raise ValueError(f"{path}: recording format {lines[0].get('version')} is not "
+                         f"{FORMAT_VERSION}")
+    return lines[0], lines[1:]
+
+
+def _last_input(chat_ctx: ChatContext) -> str:
+    """The text a reply answers: the last user or instruction message, or tool output."""
+    for item in reversed(chat_ctx.items):
+        if item.type == "function_call_output":
+            return str(item.output)
+        if item.type == "message" and item.role != "assistant":
+            return item.text_content or ""
+    return ""
+
+
+class SessionRecorder:
+    """Writes one session's events to ``path`` (see the module docstring).
+
+    Built by the session when it is given ``record=``: :meth:`wrap` before the graph is built,
+    :meth:`attach` once it runs, :meth:`close` when the session closes. With no ``path`` it
+    keeps the records in :attr:`records` instead (what ``simulate`` does, for ``plot()``).
+    """
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = None if path is None else Path(path)
+        self.header: dict[str, Any] = {}
+        self.records: list[dict[str, Any]] = []  # the events, when there is no file
+        self._file: IO[str] | None = None
+        self._t0 = 0.0
+        self._now: Callable[[], float] = time.monotonic
+        self._subscriptions = CompositeDisposable()
+
+    # -- life ------------------------------------------------------------------------------
+    def wrap(self, session: RecordedSession) -> None:
+        """Put the recording proxies around the session's LLM and TTS."""
+        if session.llm is not None and not isinstance(session.llm, _RecordingLLM):
+            session.llm = _RecordingLLM(session.llm, self)
+        if session.tts is not None and not isinstance(session.tts, _RecordingTTS):
+            session.tts = _RecordingTTS(session.tts, self)
+
+    def attach(self, session: RecordedSession, runtime: GraphRuntime) -> None:
+        """Open the file, write the header and follow the running graph and the session."""
+        self._now = session.now
+        self._t0 = session.now()
+        self.header = {"type": "session", "version": FORMAT_VERSION, "wall": time.time(),
+                       "options": session.options.model_dump()}
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("w", encoding="utf-8")
+            self._write(self.header)
+        subs = self._subscriptions
+        outputs = runtime.graph.output_names
+        follow: dict[str, Callable[[Any], None]] = {
+            "vad_events": self._on_vad, "user_transcripts": self._on_transcript,
+            "playback": self._on_playback, "false_interruptions": self._on_false}
+        for name, handler in follow.items():
+            if name in outputs:
+                subs.add(runtime.output(name).subscribe(self._guard(handler)))
+        subs.add(session.events.subscribe(self._guard(self._on_event)))
+
+    def _guard(self, handler: Callable[[Any], None]) -> Callable[[Any], None]:
+        """A recorder's failure (a full disk) must not reach the graph: it stops recording."""
+        def safe(value: Any) -> None:
+            try:
+                handler(value)
+            except Exception:
+                logger.exception("session recording failed; recording stopped")
+                self.close()
+
+        return safe
+
+    def close(self) -> None:
+        self._subscriptions.dispose()
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    # -- writing ---------------------------------------------------------------------------
+    def rel(self, t: float) -> float:
+        """``t`` on the session clock as seconds since the session started (microseconds)."""
+        return round(t - self._t0, 6)
+
+    def now(self) -> float:
+        return self._now()
+
+    def event(self, kind: str, t: float, /, **fields: Any) -> None:
+        record = {"t": self.rel(t), "type": kind, **fields}
+        if self.path is None:
+            self.records.append(record)
+        else:
+            self._write(record)
+
+    def _write(self, record: dict[str, Any]) -> None:
+        if self._file is not None:
+            self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
+            self._file.flush()
+
+    # -- what it follows -------------------------------------------------------------------
+    def _on_vad(self, ev: VADEvent) -> None:
+        if ev.type is VADEventType.INFERENCE_DONE:
+            return
+        self.event("vad", self.now(), event=ev.type.value, at=self.rel(ev.timestamp))
+
+    def _on_transcript(self, ev: SpeechEvent) -> None:
+        if ev.type not in (SpeechEventType.INTERIM_TRANSCRIPT, SpeechEventType.FINAL_TRANSCRIPT):
+            return
+        self.event("transcript", self.now(), final=ev.type is SpeechEventType.FINAL_TRANSCRIPT,
+                   text=ev.text)
+
+    def _on_playback(self, ev: PlaybackEvent) -> None:
+        fields: dict[str, Any] = {"kind": ev.kind, "speech_id": ev.speech.handle.id}
+        step = ev.step
+        if step is not None:
+            fields.update(text=step.text, position=round(step.position, 6),
+                          interrupted=step.interrupted, ended_at=self.rel(step.ended_at),
+                          started_at=None if step.started_at is None
+                          else self.rel(step.started_at))
+        self.event("playout", ev.time, **fields)
+
+    def _on_false(self, ev: FalseInterruptionExpired) -> None:
+        self.event("interruption", ev.time, resumed=False)
+
+    def _on_event(self, ev: AgentEvent) -> None:
+        if isinstance(ev, AgentStateChangedEvent):
+            self.event("agent_state", ev.created_at, old=ev.old_state, new=ev.new_state)
+        elif isinstance(ev, UserStateChangedEvent):
+            self.event("user_state", ev.created_at, old=ev.old_state, new=ev.new_state)
+        elif isinstance(ev, MetricsCollectedEvent) and isinstance(ev.metrics, EOUMetrics):
+            m = ev.metrics
+            self.event("endpointing", m.timestamp, delay=round(m.end_of_utterance_delay, 6),
+                       transcription_delay=round(m.transcription_delay, 6))
+        elif (isinstance(ev, ConversationItemAddedEvent) and isinstance(ev.item, ChatMessage)
+              and ev.item.role == "user"):
+            self.event("user_turn", ev.created_at, text=ev.item.text_content or "")
+        elif isinstance(ev, ErrorEvent):
+            self.event("error", ev.created_at, error=type(ev.error).__name__,
+                       source=str(ev.source))
+        elif isinstance(ev, CloseEvent):
+            self.event("close", ev.created_at, reason=str(ev.reason.value))
+
+
+class _RecordingLLM(LLM):
+    """The session's LLM, with each request's input, output and timing noted."""
+
+    def __init__(self, inner: LLM, recorder: SessionRecorder) -> None:
+        self.inner, self._recorder = inner, recorder
+        self.label, self.model = inner.label, inner.model
+
+    def __getattr__(self, name: str) -> Any:  # the provider's own attributes, as they are
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    def chat(self, *, chat_ctx: ChatContext, tools: Sequence[FunctionTool] = (),
+             tool_choice: ToolChoice = "auto",
+             conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
+             ) -> AsyncIterator[ChatChunk]:
+        stream = self.inner.chat(chat_ctx=chat_ctx, tools=tools, tool_choice=tool_choice,
+                                 conn_options=conn_options)
+        return self._follow(stream, _last_input(chat_ctx))
+
+    async def _follow(self, stream: AsyncIterator[ChatChunk], key: str
+                      ) -> AsyncIterator[ChatChunk]:
+        rec = self._recorder
+        start, first = rec.now(), None
+        content: list[str] = []
+        calls: dict[int, dict[str, str]] = {}
+        done = False
+        try:
+            async for chunk in stream:
+                if first is None:
+                    first = rec.now()
+                if chunk.delta:
+                    content.append(chunk.delta)
+                for piece in chunk.tool_calls:  # pieces of one call share an index
+                    call = calls.setdefault(piece.index, {"name": "", "arguments": ""})
+                    call["name"] += piece.name
+                    call["arguments"] += piece.arguments
+                yield chunk
+            done = True
+        finally:
+            closer = getattr(stream, "aclose", None)
+            if not done and closer is not None:
+                await closer()
+            rec.event("llm", rec.now(), start=rec.rel(start),
+                      first=None if first is None else rec.rel(first), input=key,
+                      content="".join(content), tool_calls=list(calls.values()),
+                      cancelled=not done)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class _RecordingTTS(TTS):
+    """The session's TTS, with each request's text, audio duration and timing noted."""
+
+    def __init__(self, inner: TTS, recorder: SessionRecorder) -> None:
+        super().__init__(inner.capabilities, inner.sample_rate, inner.num_channels)
+        self.inner, self._recorder = inner, recorder
+        self.label = inner.label
+
+    def __getattr__(self, name: str) -> Any:  # the provider's own attributes, as they are
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    def synthesize(self, text: str, *,
+                   conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
+                   ) -> AsyncIterator[SynthesizedAudio]:
+        return self._follow(self.inner.synthesize(text, conn_options=conn_options), text)
+
+    def stream(self, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
+               ) -> SynthesizeStream:
+        return _RecordingSynthesizeStream(self.inner.stream(conn_options=conn_options), self)
+
+    async def _follow(self, stream: AsyncIterator[SynthesizedAudio], text: str
+                      ) -> AsyncIterator[SynthesizedAudio]:
+        rec = self._recorder
+        start, first, audio = rec.now(), None, 0.0
+        done = False
+        try:
+            async for chunk in stream:
+                if first is None:
+                    first = rec.now()
+                audio += chunk.frame.duration
+                yield chunk
+            done = True
+        finally:
+            closer = getattr(stream, "aclose", None)
+            if not done and closer is not None:
+                await closer()
+            rec.event("tts", rec.now(), start=rec.rel(start),
+                      first=None if first is None else rec.rel(first), text=text,
+                      audio=round(audio, 6), cancelled=not done)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class _RecordingSynthesizeStream(SynthesizeStream):
+    """A streaming TTS's stream: the text pushed, noted with the audio it made."""
+
+    def __init__(self, inner: SynthesizeStream, owner: _RecordingTTS) -> None:
+        self.inner, self._owner = inner, owner
+        self._text: list[str] = []
+
+    def push_text(self, text: str) -> None:
+        self._text.append(text)
+        self.inner.push_text(text)
+
+    def flush(self) -> None:
+        self.inner.flush()
+
+    def end_input(self) -> None:
+        self.inner.end_input()
+
+    def __aiter__(self) -> AsyncIterator[SynthesizedAudio]:
+        return self._owner._follow(aiter(self.inner), "".join(self._text))
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
