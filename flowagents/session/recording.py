@@ -61,7 +61,7 @@ from flowagents.voice.signals import FalseInterruptionExpired, PlaybackEvent
 class RecordedSession(Protocol):
     """What the recorder reads of a session (the session module imports this one)."""
 
-    llm: LLM | None
+    llm: Any  # an LLM, a realtime model (not recorded by request) or None
     tts: TTS | None
     options: SessionOptions
 
@@ -135,7 +135,7 @@ class SessionRecorder:
     # -- life ------------------------------------------------------------------------------
     def wrap(self, session: RecordedSession) -> None:
         """Put the recording proxies around the session's LLM and TTS."""
-        if session.llm is not None and not isinstance(session.llm, _RecordingLLM):
+        if isinstance(session.llm, LLM) and not isinstance(session.llm, _RecordingLLM):
             session.llm = _RecordingLLM(session.llm, self)
         if session.tts is not None and not isinstance(session.tts, _RecordingTTS):
             session.tts = _RecordingTTS(session.tts, self)
