@@ -90,6 +90,10 @@ class AgentSession(EventEmitter):
             turn_detection if isinstance(turn_detection, str) else None)
         self.turn_detection = turn_detection if isinstance(turn_detection, TurnDetector) else None
         self.attach_video = attach_video
+        for kind, given in (("vad", vad), ("stt", stt), ("llm", llm), ("tts", tts)):
+            if isinstance(given, type):  # the usual slip: SileroVAD for SileroVAD()
+                raise TypeError(f"AgentSession({kind}=...) takes a provider instance: "
+                                f"{given.__name__}(), not the class")
         self.vad = resolve("vad", vad) if isinstance(vad, str) else vad
         self.stt = resolve("stt", stt) if isinstance(stt, str) else stt
         self.llm = resolve("llm", llm) if isinstance(llm, str) else llm
@@ -322,6 +326,9 @@ class AgentSession(EventEmitter):
             allow_interruptions: bool | NotGiven = NOT_GIVEN,
             add_to_chat_ctx: bool = True) -> SpeechHandle:
         """Speak ``text`` (queued after what is already playing)."""
+        if not isinstance(text, str) and not hasattr(text, "__aiter__"):
+            raise TypeError(f"AgentSession.say takes a str or an async iterable of str, not "
+                            f"{type(text).__name__}")
         return self._request("say", allow_interruptions, say_text=text,
                              add_to_chat_ctx=add_to_chat_ctx)
 
@@ -330,6 +337,10 @@ class AgentSession(EventEmitter):
                        tool_choice: ToolChoice | NotGiven = NOT_GIVEN,
                        allow_interruptions: bool | NotGiven = NOT_GIVEN) -> SpeechHandle:
         """Ask the LLM for a reply (to ``user_input``, recorded as a user message, if given)."""
+        for name, value in (("user_input", user_input), ("instructions", instructions)):
+            if not isinstance(value, str | NotGiven):
+                raise TypeError(f"AgentSession.generate_reply({name}=...) takes a str, not "
+                                f"{type(value).__name__}")
         if not isinstance(user_input, NotGiven):
             self.runtime.push("messages", ChatMessage(role="user", content=[user_input],
                                                       created_at=self.now()))

@@ -167,3 +167,17 @@ def test_the_agent_class_instead_of_an_agent() -> None:
     with pytest.raises(TypeError, match=r"^AgentSession.update_agent takes an Agent instance, "
                                         r"not str$"):
         s.update_agent("sales")  # type: ignore[arg-type]
+
+
+def test_session_arguments_of_the_wrong_type() -> None:
+    script = Script()
+    with pytest.raises(TypeError, match=r"^AgentSession\(vad=...\) takes a provider instance: "
+                                        r"FakeVAD\(\), not the class$"):
+        AgentSession(vad=FakeVAD, stt=FakeSTT(script))  # type: ignore[arg-type]
+    s = session()
+    with pytest.raises(TypeError, match=r"^AgentSession.say takes a str or an async iterable "
+                                        r"of str, not int$"):
+        s.say(42)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^AgentSession.generate_reply\(user_input=...\) takes "
+                                        r"a str, not list$"):
+        s.generate_reply(user_input=["hello"])  # type: ignore[arg-type]
