@@ -96,6 +96,7 @@ class _Step:
     started_at: float | None = None
     played: float = 0.0
     transcribed: bool = False  # some of its text went out as transcription
+    spaced: bool = False  # the transcription so far ends with whitespace
 
 
 class _Mouth:
@@ -292,9 +293,12 @@ class _Mouth:
                 step = self.step
                 if step is not None:
                     # segments are sentences voiced apart: the space between them is in none
-                    if first_of_segment and step.transcribed and not delta[0].isspace():
+                    # (unless one already ended with it: a realtime model's word pieces do)
+                    if (first_of_segment and step.transcribed and not step.spaced
+                            and not delta[0].isspace()):
                         delta = " " + delta
                     step.transcribed = True
+                    step.spaced = delta[-1].isspace()
                 self.emit("transcription", TranscriptionSegment(
                     speech.id, delta, "agent", False, self.now()))
 

@@ -58,6 +58,8 @@ async def _audio(speech: Speech, link: RealtimeLink, reply: _Reply,
         if not isinstance(text, str):
             text = "".join([piece async for piece in text])
         instructions = f"Say exactly this, and nothing else: {text}"
+    else:
+        instructions = _extra_instructions(speech)
     now = reply.now
     for step in range(max_tool_steps + 1):
         started, first = now(), None
@@ -100,6 +102,16 @@ async def _audio(speech: Speech, link: RealtimeLink, reply: _Reply,
         if not any(e.reply_required for e in executions):
             return
         instructions = None
+
+
+def _extra_instructions(speech: Speech) -> str | None:
+    """``generate_reply(instructions=...)``: the context ends with them as a system message
+    after the agent's own (the model has the agent's instructions already; these are for this
+    response only, as LiveKit sends them)."""
+    items = speech.chat_ctx.items if speech.chat_ctx is not None else []
+    if len(items) > 1 and items[-1].type == "message" and items[-1].role == "system":
+        return items[-1].text_content
+    return None
 
 
 class RealtimeReplyConfig(NodeConfig):

@@ -6,6 +6,7 @@ transcription; Deepgram live STT; ...)."""
 from __future__ import annotations
 
 import functools
+import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests/provid
 from providers.cartesia_server import CartesiaServer  # noqa: E402
 from providers.deepgram_server import DeepgramServer  # noqa: E402
 from providers.openai_server import OpenAIServer, Reply, ToolCall  # noqa: E402
+from providers.realtime_server import RealtimeServer  # noqa: E402
 from providers.threaded import serve_in_thread  # noqa: E402
 
 OPENAI_KEY = "sk-test-0123456789"
@@ -186,3 +188,60 @@ async def test_example2_prewarmed_vad_deepgram_tools_and_cartesia_answer_a_spoke
     tools = [e for e in events if e["kind"] == "tools"]
     assert [(e["calls"], e["outputs"]) for e in tools] == [
         (["get_weather"], ["Tokyo is sunny, 25°C"])]
+
+
+async def test_example1_realtime_model_greets_and_answers_a_spoken_question(
+        livekit_server: LiveKitServer, make_worker, out_dir: str, room_name: str) -> None:
+    """``AgentSession(llm=openai.realtime.RealtimeModel(voice="coral"))`` runs the realtime
+    graph against the local Realtime server: the entrypoint's ``generate_reply(instructions=)``
+    greets, then the model hears the user's WAV question over WebRTC and answers it."""
+    realtime = RealtimeServer(api_key=OPENAI_KEY, silence=0.8)
+    greeting = "Hello! How can I help you today?"
+    answer = "It is sunny in Tokyo today."
+    realtime.replies.extend([greeting, answer])
+    realtime.transcripts.append(QUESTION)
+    with serve_in_thread(realtime):
+        cfg = ExampleConfig(name="example1_minimal", out_dir=out_dir, env={
+            "OPENAI_BASE_URL": realtime.base_url, "OPENAI_API_KEY": OPENAI_KEY})
+        await make_worker(agent_name="ex1", entrypoint_fnc=functools.partial(entrypoint, cfg),
+                          prewarm_fnc=functools.partial(prewarm, cfg))
+        user = _user(livekit_server, room_name)
+        await user.join(dispatch=api.RoomAgentDispatch(agent_name="ex1"))
+        try:
+            await user.wait_for(lambda: any(t.text == greeting and t.final
+                                            for t in user.transcriptions), 20, "the greeting")
+            await user.wait_for(lambda: user.audible_seconds() > 0.5, 10, "the greeting audio")
+            await user.wait_for(lambda: _collapse(user.agent_states)[-1:] == ["listening"], 10,
+                                "the agent to listen after the greeting")
+            _, speech_end = await user.say(QUESTION_WAV)
+            await user.wait_for(lambda: any(t.text == answer and t.final
+                                            for t in user.transcriptions), 15, "the answer")
+            await user.wait_for(lambda: user.audible_seconds(speech_end) > 0.5, 10,
+                                "the answer's audio")
+        finally:
+            await user.leave()
+        await user.wait_for(lambda: any(e["kind"] == "close" for e in read_events(out_dir)),
+                            15, "the session to close")
+
+    events = read_events(out_dir)
+    assert [e for e in events if e["kind"] in ("failed", "error")] == []
+    assert next(e for e in events if e["kind"] == "session")["providers"] == {
+        "vad": "NoneType", "stt": "NoneType", "llm": "RealtimeModel", "tts": "NoneType"}
+    update = next(e for _, e in realtime.events if e["type"] == "session.update")
+    assert update["session"]["voice"] == "coral"
+    assert "You are a helpful voice AI assistant." in update["session"]["instructions"]
+    creates = [e for _, e in realtime.events if e["type"] == "response.create"]
+    assert len(creates) == 2
+    assert "Greet the user and offer your assistance." in json.dumps(creates[0])
+    heard = [t.text for t in user.transcriptions if t.sender == "user" and t.final and t.text]
+    assert heard == [QUESTION]
+    said = [(e["role"], e["text"]) for e in events if e["kind"] == "item"]
+    assert said == [("assistant", greeting), ("user", QUESTION), ("assistant", answer)]
+
+
+def _collapse(states: list[tuple[float, str]]) -> list[str]:
+    out: list[str] = []
+    for _, s in states:
+        if not out or out[-1] != s:
+            out.append(s)
+    return out
