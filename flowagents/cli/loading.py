@@ -59,9 +59,9 @@ def import_target(name: str) -> ModuleType:
         return importlib.import_module(name)
     except ModuleNotFoundError as e:
         if e.name is not None and (name == e.name or name.startswith(e.name + ".")):
-            hint = (f" (a file {name.replace('.', '/')}.py? give its path)"
-                    if not Path(name.replace(".", os.sep) + ".py").exists() else "")
-            raise LoadError(f"no module named {name!r}{hint}") from None
+            raise LoadError(f"no module named {name!r} in {os.getcwd()} or on the Python path "
+                            f"(a file elsewhere is named by its path: path/to/agent.py)"
+                            ) from None
         raise _failed(name, e) from e
     except Exception as e:
         raise _failed(name, e) from e
@@ -69,7 +69,9 @@ def import_target(name: str) -> ModuleType:
 
 def _import_file(path: Path) -> ModuleType:
     if not path.is_file():
-        raise LoadError(f"file {str(path)!r} not found")
+        guess = path.with_name(path.name + ".py")
+        hint = f" (did you mean {guess}?)" if path.suffix != ".py" and guess.is_file() else ""
+        raise LoadError(f"file {str(path)!r} not found{hint}")
     if path.suffix != ".py":
         raise LoadError(f"{str(path)!r} is not a Python file (.py)")
     path = path.resolve()

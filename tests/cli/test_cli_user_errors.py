@@ -144,6 +144,13 @@ def test_a_file_that_does_not_exist(command: tuple[str, ...], tmp_path: Path) ->
     assert_short_error(run(*command, target), f"file '{path}' not found")
 
 
+@pytest.mark.usefixtures("no_models")
+def test_a_file_path_without_py_suggests_the_file() -> None:
+    target = str(MINIMAL.with_suffix(""))
+    assert_short_error(run("console", target), f"file '{target}' not found (did you mean "
+                                               f"{MINIMAL}?)")
+
+
 @pytest.mark.parametrize("command", [("graph", "validate"), ("dev",), ("start",)],
                          ids=lambda c: c[0])
 def test_module_colon_missing_lists_what_the_module_has(command: tuple[str, ...],
