@@ -1,13 +1,13 @@
 """The realtime graph: a voice agent on a speech-to-speech model (OpenAI Realtime and the like).
 
 The model hears and speaks; the graph still takes the turns. The user's audio, resampled to the
-model's 24 kHz, goes to the model (the realtime input node), whose server VAD and transcripts
-feed the same endpointing, interruption and false-interruption rules as the voice graph. A
-committed turn makes a speech whose audio is the model's response (the realtime reply node, in
-place of the LLM and TTS nodes); playout plays it, and a barge-in stops it there: the response
-is cancelled and the model's item truncated at the played position (the truncate node), so the
-history and the model agree on what the user heard. The inputs and outputs are the voice
-graph's (:data:`graphs.voice.INPUTS`, :data:`graphs.voice.OUTPUTS`) plus ``truncations``.
+model's 24 kHz, goes to the model (the realtime input node), whose server VAD (or our VAD, given
+``vad``) and transcripts feed the same endpointing, interruption and false-interruption rules as
+the voice graph. A committed turn makes a speech whose audio is the model's response (the realtime
+reply node, in place of the LLM and TTS nodes); playout plays it, and a barge-in stops it there:
+the response is cancelled and the model's item truncated at the played position (the truncate
+node), so the history and the model agree on what the user heard. The inputs and outputs are the
+voice graph's (:data:`graphs.voice.INPUTS`, :data:`graphs.voice.OUTPUTS`) plus ``truncations``.
 ``AgentSession(llm=RealtimeModel(...))`` with no STT and TTS runs it.
 """
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 from flowagents.graph import Graph
 from flowagents.llm import ChatItem
 from flowagents.types import AudioFrame
+from flowagents.vad import VAD
 from flowagents.voice.agent import Agent
 from flowagents.voice.options import SessionOptions
 from flowagents.voice.signals import AgentActivity, PlayoutControl
@@ -24,6 +25,7 @@ from flowagents.voice.turn_detector import TurnDetector
 from flowagents.voice.turns import UserTurn
 from nodes.audio.realtime_input import RealtimeInputNode
 from nodes.audio.resample import Resampler
+from nodes.audio.vad import VADNode
 from nodes.ops.basic import Merge
 from nodes.reply.history import ChatHistory
 from nodes.reply.playout import Playout
@@ -43,10 +45,11 @@ REALTIME_RATE = 24000
 """The sample rate the realtime model hears."""
 
 
-def realtime_graph(*, options: SessionOptions | None = None, can_pause: bool = True,
-                   turn_detection: TurnDetector | None = None) -> Graph:
+def realtime_graph(*, vad: VAD | None = None, options: SessionOptions | None = None,
+                   can_pause: bool = True, turn_detection: TurnDetector | None = None) -> Graph:
     """The speech-to-speech pipeline for one session (the model is the job's ``llm``
-    resource). Preemptive generation is off: a response cannot be taken back."""
+    resource). With ``vad`` our VAD finds the user's turns, else the model's server VAD does.
+    Preemptive generation is off: a response cannot be taken back."""
     o = options or SessionOptions()
     with Graph("realtime") as g:
         audio = g.input("audio", AudioFrame)
@@ -59,8 +62,14 @@ def realtime_graph(*, options: SessionOptions | None = None, can_pause: bool = T
         committed = g.feedback("committed_turns", UserTurn)
         agent = ActiveAgentNode(turn_detection, defaults=o)(agents)
 
-        heard = RealtimeInputNode()(Resampler(sample_rate=REALTIME_RATE)(audio), agent.agent)
-        vad_events, transcripts = heard.vad_events, heard.transcripts
+        model_audio = Resampler(sample_rate=REALTIME_RATE)(audio)
+        if vad is not None:
+            vad_events = VADNode(vad)(audio)
+            transcripts = RealtimeInputNode(own_vad=True)(
+                model_audio, agent.agent, vad_events).transcripts
+        else:
+            heard = RealtimeInputNode()(model_audio, agent.agent)
+            vad_events, transcripts = heard.vad_events, heard.transcripts
         eou = TurnDetectorNode(turn_detection)(transcripts, vad_events, agent.agent, committed)
         endpointed = Endpointing()(vad_events, transcripts, eou, agent.endpointing)
         committed.bind(endpointed)

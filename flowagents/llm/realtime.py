@@ -3,12 +3,14 @@
 A :class:`RealtimeModel` opens a :class:`RealtimeSession` per conversation. The session takes the
 user's audio as it comes (``push_audio``) and reports what it hears as :class:`RealtimeInput`
 events (the server's VAD: speech started / stopped; the transcript of each user turn).
-``generate_reply()`` asks for a response and streams it as :class:`RealtimeOutput` pieces
-(audio frames, transcript text, tool calls, the usage at the end); closing that stream cancels
-the response. ``truncate(item_id, played)`` tells the model how much of a reply the user
-actually heard, so its memory of the conversation matches what was played. Turn-taking stays in
-the graph: the graph decides when to reply and when to stop; the session only speaks the
-protocol.
+``generate_reply()`` asks for a response and streams it as :class:`RealtimeOutput` pieces (audio
+frames, transcript text, tool calls, the usage at the end); closing that stream cancels the
+response. ``truncate(item_id, played)`` tells the model how much of a reply the user actually
+heard, so its memory of the conversation matches what was played. The model's own VAD finds the
+user's turns, or the graph's VAD does and ``commit_audio`` closes each one. Turn-taking stays in
+the graph: the graph decides when to reply and when to stop; the session only speaks the protocol.
+Tool calls come out of a response; the graph runs them and hands their outputs back with
+``tool_outputs`` before asking for the next response.
 """
 
 from __future__ import annotations
@@ -60,6 +62,10 @@ class RealtimeSession(ABC):
         """Queue the user's audio (never blocks)."""
 
     @abstractmethod
+    def commit_audio(self) -> None:
+        """The user's turn ended (by the graph's own VAD): transcribe the audio so far."""
+
+    @abstractmethod
     def inputs(self) -> AsyncIterator[RealtimeInput]:
         """What the model hears, as it hears it."""
 
@@ -78,8 +84,9 @@ class RealtimeSession(ABC):
 
     @abstractmethod
     async def update(self, *, instructions: str, chat_ctx: ChatContext,
-                     tools: Sequence[FunctionTool] = ()) -> None:
-        """Set the agent's instructions, the conversation so far and its tools."""
+                     tools: Sequence[FunctionTool] = (), server_vad: bool = True) -> None:
+        """Set the agent's instructions, the conversation so far and its tools; without
+        ``server_vad`` the model does not detect speech (the graph's VAD commits the turns)."""
 
     @abstractmethod
     async def aclose(self) -> None:

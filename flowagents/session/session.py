@@ -253,7 +253,7 @@ class AgentSession(EventEmitter):
         if isinstance(self.llm, RealtimeModel) and self.stt is None and self.tts is None:
             from graphs.realtime import realtime_graph  # speech to speech: the model listens
 
-            return realtime_graph(options=self.options,
+            return realtime_graph(vad=self.vad, options=self.options,
                                   can_pause=out.can_pause if out is not None else True,
                                   turn_detection=self.turn_detection)
         from graphs.voice import voice_graph

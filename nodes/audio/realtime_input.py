@@ -5,8 +5,9 @@ starts and stops (in seconds of the audio it got, dated here on the session cloc
 frame sent) and it transcribes each user turn. This node sends the (24 kHz) audio to the job's
 realtime session, gives it the active agent's instructions, context and tools, and turns its
 reports into the VAD events and final transcripts that the rest of the graph (endpointing,
-interruption, the turn reply) already understands. Disposing the node's outputs ends the
-session.
+interruption, the turn reply) already understands. With ``own_vad`` the graph's VAD finds the
+turns instead: the model's VAD is off and each end of speech on ``vad_events`` commits the
+audio for transcription. Disposing the node's outputs ends the session.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+from pydantic import Field
 from reactivex import Observable, abc
 from reactivex import operators as ops
 from reactivex.disposable import CompositeDisposable
 
-from flowagents.graph import BuildContext, In, Node, Out
+from flowagents.graph import BuildContext, In, Node, NodeConfig, Out
 from flowagents.llm.realtime import RealtimeInput, realtime_link
 from flowagents.runtime.bridge import from_async_iterable
 from flowagents.types import (
@@ -35,11 +37,18 @@ from flowagents.voice.signals import ActiveAgent
 __all__ = ["RealtimeInputNode"]
 
 
+class RealtimeInputConfig(NodeConfig):
+    own_vad: bool = Field(False, description="the graph's VAD (on vad_events) finds the turns, "
+                                             "not the model's")
+
+
 class RealtimeInputNode(Node):
     """The realtime model's ears (see the module docstring)."""
 
+    Config = RealtimeInputConfig
     kind = "provider"
-    inputs = (In("audio", AudioFrame, doc="24 kHz audio"), In("agent", ActiveAgent))
+    inputs = (In("audio", AudioFrame, doc="24 kHz audio"), In("agent", ActiveAgent),
+              In("vad_events", VADEvent, required=False, doc="our VAD"))
     outputs = (Out("vad_events", VADEvent, doc="server VAD"),
                Out("transcripts", SpeechEvent, doc="user transcript"))
 
@@ -49,6 +58,10 @@ class RealtimeInputNode(Node):
     def build(self, ctx: BuildContext,
               inputs: Mapping[str, Observable[Any]]) -> Mapping[str, Observable[Any]]:
         audio, agents = inputs["audio"], inputs["agent"]
+        ours = inputs.get("vad_events")
+        cfg = self.config
+        assert isinstance(cfg, RealtimeInputConfig)
+        own_vad = cfg.own_vad and ours is not None
         now = ctx.now
 
         def subscribe(observer: abc.ObserverBase[VADEvent | SpeechEvent],
@@ -66,7 +79,7 @@ class RealtimeInputNode(Node):
                 agent = active.agent
                 task = asyncio.get_running_loop().create_task(session.update(
                     instructions=agent.instructions, chat_ctx=agent.chat_ctx,
-                    tools=agent.tools))
+                    tools=agent.tools, server_vad=not own_vad))
                 updates.add(task)
                 task.add_done_callback(updates.discard)
 
@@ -79,10 +92,17 @@ class RealtimeInputNode(Node):
                         task.cancel()
                     await session.aclose()
 
+            def on_vad(event: VADEvent) -> None:
+                if event.type is VADEventType.END_OF_SPEECH:
+                    session.commit_audio()  # our VAD ended the turn: the model transcribes it
+
             # the agent and the audio are hot: take them from now, the model's reports after
-            return CompositeDisposable(
-                agents.subscribe(on_agent), audio.subscribe(on_frame),
-                from_async_iterable(heard, ctx.loop).subscribe(observer))
+            subscriptions = CompositeDisposable(agents.subscribe(on_agent),
+                                                audio.subscribe(on_frame))
+            if own_vad and ours is not None:
+                subscriptions.add(ours.subscribe(on_vad))
+            subscriptions.add(from_async_iterable(heard, ctx.loop).subscribe(observer))
+            return subscriptions
 
         events: Observable[VADEvent | SpeechEvent] = Observable(subscribe).pipe(ops.share())
         return {

@@ -1,17 +1,17 @@
 """A local server that speaks the OpenAI Realtime WebSocket protocol (``/v1/realtime``).
 
 Its VAD hears loud audio as speech: ``input_audio_buffer.speech_started`` when it starts,
-``speech_stopped`` after ``silence`` seconds of quiet, then the buffer is committed (a user
-item) and its transcription completes with the next scripted ``transcripts`` (else "hello").
-``response.create`` is answered with the next scripted reply text (else "You said: <last
-transcript>"): ``response.created``, an assistant item, then per word 0.1 s of tone
-(``response.audio.delta``, base64 cut into ``chunk_bytes`` pieces) and its transcript delta,
-``interval`` seconds apart, and ``response.done`` with the usage. ``response.cancel`` stops the
-response (``response.done`` with status ``cancelled``); ``conversation.item.truncate`` is
-recorded in ``truncations`` as ``(item_id, audio_end_ms, time)``. A scripted reply
-``(name, arguments)`` is a tool call instead: a ``function_call`` item whose arguments stream in
-3-character deltas, then ``response.function_call_arguments.done``. ``events`` keeps every
-client event but the audio appends.
+``speech_stopped`` after ``silence`` seconds of quiet, then the buffer is committed (a user item;
+with ``turn_detection: null`` the client commits it) and its transcription completes with the next
+scripted ``transcripts`` (else "hello"). ``response.create`` is answered with the next scripted
+reply text (else "You said: <last transcript>"): ``response.created``, an assistant item, then per
+word 0.1 s of tone (``response.audio.delta``, base64 cut into ``chunk_bytes`` pieces) and its
+transcript delta, ``interval`` seconds apart, and ``response.done`` with the usage.
+``response.cancel`` stops the response (``response.done`` with status ``cancelled``);
+``conversation.item.truncate`` is recorded in ``truncations`` as ``(item_id, audio_end_ms, time)``.
+A scripted reply ``(name, arguments)`` is a tool call instead: a ``function_call`` item whose
+arguments stream in 3-character deltas, then ``response.function_call_arguments.done``. ``events``
+keeps every client event but the audio appends.
 """
 
 from __future__ import annotations
@@ -94,6 +94,7 @@ class _Conversation:
         self.last_transcript = ""
         self.response: asyncio.Task[None] | None = None
         self.cancelled = False
+        self.server_vad = True  # off when session.update sets turn_detection to null
 
     async def send(self, event: dict[str, Any]) -> None:
         event.setdefault("event_id", f"event_{uuid.uuid4().hex[:8]}")
@@ -109,7 +110,12 @@ class _Conversation:
         if kind != "input_audio_buffer.append":
             self.server.events.append((loop.time(), event))
         if kind == "session.update":
+            self.server_vad = event["session"].get("turn_detection") is not None
             await self.send({"type": "session.updated", "session": event["session"]})
+        elif kind == "input_audio_buffer.commit":
+            if not self.user_item:
+                self.user_item = f"item_{uuid.uuid4().hex[:8]}"
+            await self.commit()
         elif kind == "input_audio_buffer.append":
             await self.audio(base64.b64decode(event["audio"]))
         elif kind == "conversation.item.create":
@@ -135,6 +141,8 @@ class _Conversation:
         pcm = np.frombuffer(data, dtype="<i2")
         start, self.heard = self.heard, self.heard + len(pcm) / 24000
         self.server.audio_seconds = self.heard
+        if not self.server_vad:
+            return
         loud = bool(len(pcm)) and int(np.abs(pcm.astype(np.int32)).max()) > self.server.threshold
         if loud:
             self.last_loud = self.heard
@@ -148,14 +156,19 @@ class _Conversation:
             item = self.user_item
             await self.send({"type": "input_audio_buffer.speech_stopped",
                              "audio_end_ms": round(self.heard * 1000), "item_id": item})
-            await self.send({"type": "input_audio_buffer.committed", "item_id": item})
-            await self.send({"type": "conversation.item.created", "item": {
-                "id": item, "type": "message", "role": "user",
-                "content": [{"type": "input_audio", "transcript": None}]}})
-            text = self.server.transcripts.popleft() if self.server.transcripts else "hello"
-            self.last_transcript = text
-            await self.send({"type": "conversation.item.input_audio_transcription.completed",
-                             "item_id": item, "content_index": 0, "transcript": text})
+            await self.commit()
+
+    async def commit(self) -> None:
+        """The buffer becomes a user item, transcribed with the next scripted transcript."""
+        item, self.user_item = self.user_item, ""
+        await self.send({"type": "input_audio_buffer.committed", "item_id": item})
+        await self.send({"type": "conversation.item.created", "item": {
+            "id": item, "type": "message", "role": "user",
+            "content": [{"type": "input_audio", "transcript": None}]}})
+        text = self.server.transcripts.popleft() if self.server.transcripts else "hello"
+        self.last_transcript = text
+        await self.send({"type": "conversation.item.input_audio_transcription.completed",
+                         "item_id": item, "content_index": 0, "transcript": text})
 
     async def respond(self) -> None:
         server = self.server

@@ -19,7 +19,9 @@ from flowagents.metrics import LLMMetrics
 from flowagents.plugins import openai
 from flowagents.runtime import run_virtual
 from flowagents.session import AgentSession
+from flowagents.testing import Script
 from flowagents.testing.audio import RecordingAudioOutput
+from flowagents.testing.fakes import FakeVAD
 from flowagents.types import AudioFrame
 from flowagents.voice import Agent, SessionIO
 from flowagents.voice.io import AudioInput
@@ -153,3 +155,33 @@ def test_realtime_tool_call_runs_and_its_output_goes_back_to_the_model() -> None
     assert session.history.items[-1].text_content == "It is sunny in Paris."
     call = session.history.items[1]
     assert (call.arguments, call.call_id) == ('{"location": "Paris"}', created[0]["call_id"])
+
+
+def test_with_our_vad_the_graph_commits_the_turns() -> None:
+    """AgentSession(llm=RealtimeModel, vad=...): the model's VAD is off; our VAD (the testing
+    kit's, hearing 0.5-2.0 s) reports the end of speech with the 20 ms frame that reaches
+    2.0 + 0.55 s of silence (at 2.56 s), which commits the model's audio buffer; the transcript
+    comes back at once and, the endpointing delay (2.0 + 0.5 s) being over, the turn is
+    answered at once."""
+    server = RealtimeServer(api_key=KEY)
+    server.transcripts.append("tell me a joke")
+    script = Script()
+    script.user_speech(start=0.5, end=2.0, transcript="(heard by the model)")
+
+    async def main() -> AgentSession:
+        async with server as url:
+            model = openai.realtime.RealtimeModel(base_url=url, api_key=KEY)
+            session = AgentSession(llm=model, vad=FakeVAD(script))
+            await session.start(Agent(instructions="Be funny."), io=SessionIO(
+                audio_input=Microphone([(0.5, 2.0)], 5.0), audio_output=RecordingAudioOutput()))
+            await asyncio.sleep(5.5)
+            await session.aclose()
+            await model.aclose()
+            return session
+
+    session = run_virtual(main())
+    assert server.events[0][1]["session"]["turn_detection"] is None
+    assert [(round(t, 6), e["type"]) for t, e in server.events[1:]] == [
+        (2.56, "input_audio_buffer.commit"), (2.56, "response.create")]
+    assert [(m.role, m.text_content) for m in session.history.items] == [
+        ("user", "tell me a joke"), ("assistant", "You said: tell me a joke")]

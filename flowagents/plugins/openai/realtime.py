@@ -3,7 +3,8 @@
 ``{base_url}/realtime?model=...`` (``ws`` scheme, ``Authorization: Bearer`` and
 ``OpenAI-Beta: realtime=v1`` headers). The session configures itself with ``session.update``
 (voice, 16-bit PCM in and out at 24 kHz, input transcription, the server's VAD with
-``create_response: false``: the graph, not the server, decides when to answer), streams the
+``create_response: false``: the graph, not the server, decides when to answer; or no server VAD
+when the graph has its own, which then commits each turn), streams the
 user's audio with ``input_audio_buffer.append``, and reads the server's events: the VAD's
 ``speech_started`` / ``speech_stopped`` and each user turn's transcript become
 :class:`~flowagents.llm.realtime.RealtimeInput`; a ``response.create`` answered by
@@ -121,6 +122,9 @@ class RealtimeSession(BaseRealtimeSession):
         self._send({"type": "input_audio_buffer.append",
                     "audio": base64.b64encode(frame.data.tobytes()).decode()})
 
+    def commit_audio(self) -> None:
+        self._send({"type": "input_audio_buffer.commit"})
+
     async def inputs(self) -> AsyncIterator[RealtimeInput]:
         while (item := await self._inputs.get()) is not None:
             if isinstance(item, BaseException):
@@ -163,14 +167,15 @@ class RealtimeSession(BaseRealtimeSession):
                     "content_index": 0, "audio_end_ms": max(0, round(played * 1000))})
 
     async def update(self, *, instructions: str, chat_ctx: ChatContext,
-                     tools: Sequence[FunctionTool] = ()) -> None:
+                     tools: Sequence[FunctionTool] = (), server_vad: bool = True) -> None:
         m = self._model
+        vad = ({"type": "server_vad", "create_response": False, "interrupt_response": False}
+               if server_vad else None)
         self._send({"type": "session.update", "session": {
             "instructions": instructions, "voice": m.voice, "modalities": ["audio", "text"],
             "input_audio_format": "pcm16", "output_audio_format": "pcm16",
             "input_audio_transcription": {"model": m.transcription_model},
-            "turn_detection": {"type": "server_vad", "create_response": False,
-                               "interrupt_response": False},
+            "turn_detection": vad,
             "temperature": m.temperature,
             "tools": [{"type": "function", **t.openai_schema()["function"]} for t in tools],
         }})
