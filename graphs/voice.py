@@ -15,6 +15,8 @@ adds itself) and turns the outputs (:data:`OUTPUTS`) into events, history and au
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from flowagents.graph import Graph
 from flowagents.llm import ChatItem
 from flowagents.stt import STT
@@ -31,7 +33,6 @@ from nodes.audio.gate import Gate
 from nodes.audio.not_listening import NotListening
 from nodes.audio.stt import STTNode
 from nodes.audio.vad import VADNode
-from nodes.ops.basic import Merge
 from nodes.reply.history import ChatHistory
 from nodes.reply.llm_reply import LLMReply
 from nodes.reply.playout import Playout
@@ -45,7 +46,7 @@ from nodes.turn.turn_detector import TurnDetectorNode
 from nodes.turn.turn_filter import TurnFilter
 from nodes.turn.user_state import UserStateNode
 
-__all__ = ["INPUTS", "OUTPUTS", "voice_graph"]
+__all__ = ["INPUTS", "OUTPUTS", "shared_voice_graph", "voice_graph"]
 
 INPUTS = ("audio", "requests", "text", "interrupts", "agents", "messages")
 """The inputs the session feeds (a custom graph must take the same)."""
@@ -93,8 +94,7 @@ def voice_graph(*, vad: VAD | None = None, stt: STT | None = None,
         eou = TurnDetectorNode(turn_detection)(transcripts, vad_events, agent.agent, committed)
         endpointed = Endpointing()(vad_events, transcripts, eou, agent.endpointing)
         committed.bind(endpointed)
-        user_turns = Merge(inputs=2, name="user_turns")(endpointed, text)
-        turns = TurnFilter()(user_turns, activity, agent.turn)
+        turns = TurnFilter()(endpointed, activity, agent.turn, text)
         barge_in = Interruption()(vad_events, transcripts, activity, agent.turn, turns)
         control = FalseInterruption(
             can_pause=can_pause, resume_false_interruption=o.resume_false_interruption)(
@@ -105,9 +105,7 @@ def voice_graph(*, vad: VAD | None = None, stt: STT | None = None,
         llm = LLMReply(max_tool_steps=o.max_tool_steps)(reply.speeches)
         handoffs.bind(llm.handoff)
         speeches = TTSNode(preemptive_tts=o.preemptive_tts)(llm.speeches)
-        orders = Merge(inputs=3, name="playout_control")(control.control, reply.control,
-                                                         interrupts)
-        playout = Playout()(speeches, orders)
+        playout = Playout()(speeches, control.control, reply.control, interrupts)
         activity.bind(playout.activity)
         history = ChatHistory()(agent.agent, reply.user, messages, playout.playback, llm.tools,
                                 agent["items"])
@@ -126,3 +124,16 @@ def voice_graph(*, vad: VAD | None = None, stt: STT | None = None,
         g.output("user_transcripts", transcripts)
         g.output("vad_events", vad_events)
     return g
+
+
+@lru_cache(maxsize=16)
+def shared_voice_graph(options: SessionOptions, can_pause: bool = True,
+                       turn_detection: TurnDetector | None = None, attach_video: bool = False,
+                       listen: bool = True) -> Graph:
+    """One :func:`voice_graph` per configuration, shared by the sessions that use it. A graph
+    is a description: each session's runtime builds its own streams from it, and its VAD and
+    STT come from the session's resources. Sharing it spares each session the graph's several
+    hundred long-lived objects (nodes, ports, edges, configs), which every full garbage
+    collection would otherwise traverse once per session."""
+    return voice_graph(options=options, can_pause=can_pause, turn_detection=turn_detection,
+                       attach_video=attach_video, listen=listen)

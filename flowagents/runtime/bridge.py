@@ -18,6 +18,7 @@ import asyncio
 import collections
 import contextlib
 import contextvars
+import threading
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine, Generator
 from typing import Any, TypeVar
 
@@ -67,12 +68,19 @@ class Sink(abc.ObserverBase[_T], abc.DisposableBase):
         self.stopped = True
 
 
+LOOP_LOCK = threading.RLock()
+"""The one lock the loop thread's lock-free observables and subjects hold for reactivex's code
+paths that take one (a lock per object is a long-lived object per edge of every session, and the
+graph runs on one thread)."""
+
+
 class DirectObservable(Observable[_T]):
     """An observable whose ``subscribe`` hands a :class:`Sink` straight to its subscribe
     function (see the module docstring). The function returns what disposes its work."""
 
     def __init__(self, subscribe: Callable[[Sink[_T]], abc.DisposableBase]) -> None:
-        super().__init__()
+        # not Observable.__init__: its lock is never taken here (subscribe is overridden)
+        self.lock = LOOP_LOCK
         self._direct = subscribe
 
     def subscribe(
@@ -84,6 +92,21 @@ class DirectObservable(Observable[_T]):
     def _subscribe_core(self, observer: abc.ObserverBase[_T],
                         scheduler: abc.SchedulerBase | None = None) -> abc.DisposableBase:
         return self._direct(Sink(observer))
+
+
+class Dispose(abc.DisposableBase):
+    """Calls ``action`` once when disposed: reactivex's ``Disposable`` without its lock (loop
+    thread only)."""
+
+    __slots__ = ("action",)
+
+    def __init__(self, action: Callable[[], None]) -> None:
+        self.action: Callable[[], None] | None = action
+
+    def dispose(self) -> None:
+        action, self.action = self.action, None
+        if action is not None:
+            action()
 
 
 class _TaskSubscription(abc.DisposableBase):

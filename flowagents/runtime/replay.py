@@ -13,9 +13,8 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from reactivex import Observable, abc
-from reactivex.disposable import Disposable
 
-from .bridge import DirectObservable, Sink
+from .bridge import DirectObservable, Dispose, Sink
 
 __all__ = ["replay_now"]
 
@@ -65,7 +64,7 @@ class _Recording(abc.ObserverBase[Any]):
             if sink in self.sinks:
                 self.sinks.remove(sink)
 
-        return Disposable(remove)
+        return Dispose(remove)
 
 
 def _deliver_end(sink: Sink[Any], end: tuple[bool, Exception | None]) -> None:

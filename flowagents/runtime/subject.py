@@ -15,11 +15,11 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from reactivex import abc
-from reactivex.disposable import Disposable
 from reactivex.internal import DisposedException
+from reactivex.observer import Observer
 from reactivex.subject import Subject
 
-from .bridge import Sink
+from .bridge import LOOP_LOCK, Dispose, Sink
 
 __all__ = ["LoopSubject"]
 
@@ -29,6 +29,16 @@ _T = TypeVar("_T")
 class LoopSubject(Subject[_T]):
     """A lock-free ``Subject`` whose subscribers are :class:`Sink` values (loop thread only; see
     the module docstring)."""
+
+    def __init__(self) -> None:
+        # not Subject.__init__: no lock of its own (two per subject: one long-lived object
+        # each, per edge of every session); the loop thread's shared one where reactivex's
+        # code takes a lock (on_error, on_completed, dispose)
+        Observer.__init__(self)
+        self.lock = LOOP_LOCK
+        self.is_disposed = False
+        self.observers: list[abc.ObserverBase[_T]] = []
+        self.exception: Exception | None = None
 
     def subscribe(
         self, on_next: Any = None, on_error: Any = None, on_completed: Any = None, *,
@@ -45,7 +55,7 @@ class LoopSubject(Subject[_T]):
                 sink.on_error(self.exception)
             else:
                 sink.on_completed()
-            return Disposable()
+            return Dispose(lambda: None)
         # copy on write: a subscription is rare, a value is not, so ``on_next`` iterates the
         # current list as its snapshot instead of copying it per value
         self.observers = [*self.observers, sink]
@@ -55,7 +65,7 @@ class LoopSubject(Subject[_T]):
             if sink in self.observers:
                 self.observers = [o for o in self.observers if o is not sink]
 
-        return Disposable(remove)
+        return Dispose(remove)
 
     def on_next(self, value: _T) -> None:
         if self.is_disposed:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reactivex import Observable, abc
-from reactivex.disposable import CompositeDisposable, Disposable
+from reactivex.disposable import CompositeDisposable
 from reactivex.subject import Subject
 
 from flowagents.graph.errors import NodeError
@@ -26,7 +26,7 @@ from flowagents.graph.graph import Edge, Graph, GraphInput, GraphOutput, Subgrap
 from flowagents.graph.node import BuildContext
 from flowagents.graph.ports import PortRef
 
-from .bridge import DirectObservable, Sink
+from .bridge import DirectObservable, Dispose, Sink
 from .subject import LoopSubject
 
 __all__ = ["FanOut", "Wiring", "guard", "wire_graph"]
@@ -104,7 +104,7 @@ class FanOut:
                     slot.remove(sink)
                     self._reorder()
 
-            return Disposable(remove)
+            return Dispose(remove)
 
         return DirectObservable(subscribe)
 

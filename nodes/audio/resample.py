@@ -25,9 +25,10 @@ import numpy as np
 from livekit import rtc
 from pydantic import Field
 from reactivex import Observable, abc
-from reactivex.disposable import CompositeDisposable, Disposable
+from reactivex.disposable import CompositeDisposable
 
 from flowagents.graph import BuildContext, In, Node, NodeConfig, Out
+from flowagents.runtime.bridge import Dispose
 from flowagents.types import AudioFrame
 
 __all__ = ["Quality", "Resampler", "ResamplerConfig", "resample"]
@@ -99,7 +100,7 @@ def resample(sample_rate: int = 16000, *, quality: Quality = "medium",
                 resampler = None
 
             return CompositeDisposable(
-                source.subscribe(on_next, observer.on_error, on_completed), Disposable(release))
+                source.subscribe(on_next, observer.on_error, on_completed), Dispose(release))
 
         return Observable(subscribe)
 

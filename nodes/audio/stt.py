@@ -63,7 +63,12 @@ from flowagents.graph import BuildContext, In, Out
 from flowagents.graph.provider import ProviderNode, ProviderNodeConfig
 from flowagents.metrics import STTMetrics
 from flowagents.retry import call_with_retry
-from flowagents.runtime.bridge import from_async_iterable, from_coroutine, to_async_iterator
+from flowagents.runtime.bridge import (
+    Dispose,
+    from_async_iterable,
+    from_coroutine,
+    to_async_iterator,
+)
 from flowagents.runtime.scheduler import seconds
 from flowagents.stt import STT
 from flowagents.types import (
@@ -438,7 +443,7 @@ def recognize_segments(stt: STT, vad_events: Observable[VADEvent], *,
             state.subscriptions.add(vad_events.subscribe(state.on_vad, state.on_error))
             state.subscriptions.add(
                 audio.subscribe(state.on_frame, state.on_error, state.on_audio_completed))
-            return Disposable(state.dispose)
+            return Dispose(state.dispose)
 
         return Observable(subscribe)
 

@@ -18,11 +18,12 @@ from typing import Any
 
 from pydantic import Field
 from reactivex import Observable, abc
-from reactivex.disposable import CompositeDisposable, Disposable
+from reactivex.disposable import CompositeDisposable
 
 from flowagents.graph import BuildContext, In, Out
 from flowagents.graph.provider import ProviderNode, ProviderNodeConfig
 from flowagents.metrics import VADMetrics
+from flowagents.runtime.bridge import Dispose
 from flowagents.types import AudioFrame, VADEvent, VADEventType
 from flowagents.vad import VAD
 
@@ -85,7 +86,7 @@ def vad_events(vad: VAD, *, report: Callable[[VADMetrics], None] | None = None,
 
             return CompositeDisposable(
                 audio.subscribe(on_frame, observer.on_error, on_completed),
-                Disposable(stream.close),
+                Dispose(stream.close),
             )
 
         return Observable(subscribe)

@@ -19,9 +19,10 @@ from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 from reactivex import Observable, abc
-from reactivex.disposable import CompositeDisposable, Disposable
+from reactivex.disposable import CompositeDisposable
 
 from flowagents.graph import ANY, BuildContext, In, Node, NodeConfig, NodeError, Out
+from flowagents.runtime.bridge import Dispose
 from flowagents.voice.turns import UserTurn
 
 __all__ = ["Reply", "ReplyConfig", "latest_reply"]
@@ -124,7 +125,7 @@ def latest_reply(
             if cancel is not None:
                 subscriptions.add(cancel.subscribe(on_cancel, observer.on_error))
             subscriptions.add(turns.subscribe(on_turn, observer.on_error, on_turns_completed))
-            subscriptions.add(Disposable(stop_current))
+            subscriptions.add(Dispose(stop_current))
             return subscriptions
 
         return Observable(subscribe)

@@ -25,7 +25,6 @@ from typing import Any
 from pydantic import Field
 from reactivex import Observable
 from reactivex import operators as ops
-from reactivex.subject import Subject
 
 from flowagents.graph import BuildContext, In, Node, NodeConfig, Out
 from flowagents.llm import FunctionCall, RunContext, ToolExecution
@@ -33,6 +32,7 @@ from flowagents.llm import execute_function_call as run_tool
 from flowagents.metrics import LLMMetrics
 from flowagents.runtime.bridge import from_async_iterable
 from flowagents.runtime.replay import replay_now
+from flowagents.runtime.subject import LoopSubject
 from flowagents.telemetry import spans
 from flowagents.types import ChatChunk
 from flowagents.voice.agent import Agent, ModelSettings
@@ -223,8 +223,8 @@ class LLMReply(Node):
               inputs: Mapping[str, Observable[Any]]) -> Mapping[str, Observable[Any]]:
         cfg = self.config
         assert isinstance(cfg, LLMReplyConfig)
-        rounds: Subject[ToolRound] = Subject()
-        handoffs: Subject[Agent] = Subject()
+        rounds: LoopSubject[ToolRound] = LoopSubject()
+        handoffs: LoopSubject[Agent] = LoopSubject()
 
         def on_round(round_: ToolRound) -> None:
             rounds.on_next(round_)

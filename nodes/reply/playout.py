@@ -30,6 +30,7 @@ from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable
 
 from flowagents.graph import BuildContext, In, Node, Out, register_type
+from flowagents.runtime.bridge import Dispose
 from flowagents.runtime.scheduler import seconds
 from flowagents.types import AudioFrame
 from flowagents.voice.events import AgentState
@@ -437,12 +438,15 @@ class _Holds(abc.DisposableBase):
 class Playout(Node):
     """The agent's mouth (see the module docstring).
 
-    Inputs: ``speeches`` (:class:`Speech`), ``control`` (:class:`PlayoutControl`).
+    Inputs: ``speeches`` (:class:`Speech`), ``control``, ``turn_control`` and ``interrupts``
+    (:class:`PlayoutControl`: the false-interruption rule's, the turn reply's, the session's).
     Outputs: ``audio``, ``activity``, ``playback``, ``transcription``.
     """
 
     inputs = (In("speeches", Speech, doc="speech + audio"),
-              In("control", PlayoutControl, doc="pause / resume / interrupt / supersede"))
+              In("control", PlayoutControl, doc="pause / resume / interrupt"),
+              In("turn_control", PlayoutControl, required=False, doc="new turn supersedes"),
+              In("interrupts", PlayoutControl, required=False, doc="interrupt all"))
     outputs = (Out("audio", AudioFrame, doc="agent audio"),
                Out("activity", AgentActivity, doc="agent activity"),
                Out("playback", PlaybackEvent, doc="text played"),
@@ -465,10 +469,13 @@ class Playout(Node):
                 if mouth.activity is None:
                     mouth.set_state("listening")
 
+            orders = [inputs[name].subscribe(mouth.on_control, ports.on_error)
+                      for name in ("turn_control", "interrupts") if name in inputs]
             return CompositeDisposable(
+                *orders,
                 control.subscribe(mouth.on_control, ports.on_error),
                 speeches.subscribe(mouth.on_speech, ports.on_error, ports.on_completed),
-                Disposable(mouth.dispose),
+                Dispose(mouth.dispose),
                 ctx.scheduler.schedule(initial),  # once every consumer is connected
             )
 
@@ -535,7 +542,7 @@ class _Ports:
                     connection, self._connection = self._connection, None
                     connection.dispose()
 
-            return Disposable(remove)
+            return Dispose(remove)
 
         return Observable(subscribe)
 

@@ -32,12 +32,12 @@ from typing import Any
 
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable
-from reactivex.subject import Subject
 
 from flowagents.graph import BuildContext, In, Node, NodeConfig, NodeError, Out
 from flowagents.llm import ChatContext, ChatMessage
 from flowagents.metrics import EOUMetrics
 from flowagents.runtime.bridge import from_coroutine
+from flowagents.runtime.subject import LoopSubject
 from flowagents.telemetry import spans
 from flowagents.types import SpeechEvent, SpeechEventType, VADEvent, VADEventType
 from flowagents.voice.agent import Agent, StopResponse
@@ -123,9 +123,9 @@ class TurnReply(Node):
         assert isinstance(cfg, TurnReplyConfig)
         report: Callable[[Any], None] = ctx.resources.get("report_metrics") or (lambda m: None)
         video = ctx.resources.get("video")
-        replies: Subject[Speech] = Subject()
-        users: Subject[ChatMessage] = Subject()
-        control: Subject[PlayoutControl] = Subject()
+        replies: LoopSubject[Speech] = LoopSubject()
+        users: LoopSubject[ChatMessage] = LoopSubject()
+        control: LoopSubject[PlayoutControl] = LoopSubject()
         now = ctx.now
 
         def subscribe(observer: abc.ObserverBase[Speech],

@@ -24,12 +24,12 @@ from typing import Any
 from pydantic import Field
 from reactivex import Observable, abc
 from reactivex import operators as ops
-from reactivex.disposable import CompositeDisposable, Disposable
-from reactivex.subject import ReplaySubject, Subject
+from reactivex.disposable import CompositeDisposable
 
 from flowagents.graph import BuildContext, In, Node, NodeConfig, NodeError, Out, register_type
 from flowagents.llm import AgentHandoff, ChatItem
-from flowagents.runtime.bridge import from_coroutine
+from flowagents.runtime.bridge import Dispose, from_coroutine
+from flowagents.runtime.subject import LoopSubject
 from flowagents.voice.agent import Agent
 from flowagents.voice.options import SessionOptions, TurnOptions, turn_options
 from flowagents.voice.signals import ActiveAgent
@@ -107,10 +107,11 @@ class ActiveAgentNode(Node):
         cfg = self.config
         assert isinstance(cfg, ActiveAgentConfig)
         detector = self.turn_detection
-        active: ReplaySubject[ActiveAgent] = ReplaySubject(1)
-        items: Subject[ChatItem] = Subject()
+        active: LoopSubject[ActiveAgent] = LoopSubject()
+        items: LoopSubject[ChatItem] = LoopSubject()
         hooks = CompositeDisposable()
         current: Agent | None = None
+        in_charge: ActiveAgent | None = None  # replayed to each new subscriber
 
         def run_hook(agent: Agent, name: str) -> None:
             coro = agent.on_enter if name == "on_enter" else agent.on_exit
@@ -122,7 +123,7 @@ class ActiveAgentNode(Node):
             hooks.add(hook.subscribe(on_error=report))
 
         def activate(agent: Agent) -> None:
-            nonlocal current
+            nonlocal current, in_charge
             old, current = current, agent
             if old is not None:
                 items.on_next(AgentHandoff(old_agent_id=old.id, new_agent_id=agent.id,
@@ -130,8 +131,8 @@ class ActiveAgentNode(Node):
                 continue_context(old, agent)
                 if agent._session is None:
                     agent._session = old._session
-            active.on_next(ActiveAgent(agent, turn_options(cfg.defaults, agent, detector),
-                                       ctx.now()))
+            in_charge = ActiveAgent(agent, turn_options(cfg.defaults, agent, detector), ctx.now())
+            active.on_next(in_charge)
             run_hook(agent, "on_enter")
 
         def on_agent(agent: Agent) -> None:
@@ -157,6 +158,8 @@ class ActiveAgentNode(Node):
             """Each subscriber gets the agent in charge (replayed); the inputs are subscribed
             once, by the first subscriber, and let go by the last."""
             nonlocal connection, subscribers
+            if in_charge is not None:
+                observer.on_next(in_charge)
             watch = active.subscribe(observer)
             subscribers += 1
             if connection is None:
@@ -173,7 +176,7 @@ class ActiveAgentNode(Node):
                     done, connection = connection, None
                     done.dispose()
 
-            return Disposable(release)
+            return Dispose(release)
 
         agents: Observable[ActiveAgent] = Observable(subscribe)
 

@@ -48,9 +48,10 @@ from typing import Any
 
 from pydantic import Field, model_validator
 from reactivex import Observable, abc
-from reactivex.disposable import CompositeDisposable, Disposable
+from reactivex.disposable import CompositeDisposable
 
 from flowagents.graph import BuildContext, In, Node, NodeConfig, Out
+from flowagents.runtime.bridge import Dispose
 from flowagents.runtime.scheduler import seconds
 from flowagents.types import SpeechEvent, SpeechEventType, VADEvent, VADEventType
 from flowagents.voice.options import default
@@ -236,7 +237,7 @@ def endpointing(
                       _: abc.SchedulerBase | None = None) -> abc.DisposableBase:
             turn = _Turn(observer, scheduler, cfg, has_transcripts=transcripts is not None,
                          has_detector=end_of_turn_probability is not None)
-            subscriptions = CompositeDisposable(Disposable(turn.cancel))
+            subscriptions = CompositeDisposable(Dispose(turn.cancel))
 
             def on_error(exc: Exception) -> None:
                 turn.cancel()

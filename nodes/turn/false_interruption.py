@@ -31,9 +31,9 @@ from typing import Any
 from pydantic import Field
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable
-from reactivex.subject import Subject
 
 from flowagents.graph import BuildContext, In, Node, NodeConfig, Out, register_type
+from flowagents.runtime.subject import LoopSubject
 from flowagents.runtime.timer import Timer
 from flowagents.tokenize import split_words
 from flowagents.types import SpeechEvent, SpeechEventType, VADEvent, VADEventType
@@ -197,7 +197,7 @@ class FalseInterruption(Node):
               inputs: Mapping[str, Observable[Any]]) -> Mapping[str, Observable[Any]]:
         cfg = self.config
         assert isinstance(cfg, FalseInterruptionConfig)
-        expired: Subject[FalseInterruptionExpired] = Subject()
+        expired: LoopSubject[FalseInterruptionExpired] = LoopSubject()
         op = false_interruption(inputs["vad"], inputs["transcripts"], inputs["activity"],
                                 scheduler=ctx.scheduler, config=cfg, options=inputs.get("turn"),
                                 answered=inputs.get("answered"), expired=expired)

@@ -82,8 +82,10 @@ class _Filter:
 
 
 def turn_filter(activity: Observable[AgentActivity],
-                options: Observable[TurnOptions] | None = None) -> Any:
-    """``turns.pipe(turn_filter(activity, options))``: the turns to answer."""
+                options: Observable[TurnOptions] | None = None,
+                typed: Observable[UserTurn] | None = None) -> Any:
+    """``turns.pipe(turn_filter(activity, options, typed))``: the turns to answer (the spoken
+    ones from ``turns``, the typed ones from ``typed``)."""
 
     def _op(turns: Observable[UserTurn]) -> Observable[UserTurn]:
         def subscribe(observer: abc.ObserverBase[UserTurn],
@@ -99,6 +101,8 @@ def turn_filter(activity: Observable[AgentActivity],
             if options is not None:
                 subs.add(options.subscribe(state.on_options, observer.on_error))
             subs.add(activity.subscribe(state.on_activity, observer.on_error))
+            if typed is not None:
+                subs.add(typed.subscribe(on_turn, observer.on_error))
             subs.add(turns.subscribe(on_turn, observer.on_error, observer.on_completed))
             return subs
 
@@ -112,12 +116,13 @@ class TurnFilter(Node):
 
     inputs = (In("turns", UserTurn, doc="turn committed"),
               In("activity", AgentActivity, doc="agent activity"),
-              In("turn", TurnOptions, required=False, doc="turn options"))
+              In("turn", TurnOptions, required=False, doc="turn options"),
+              In("typed", UserTurn, required=False, doc="typed turn"))
     outputs = (Out("turns", UserTurn, doc="turn to answer"),)
 
     reads = ("min_interruption_words",)
 
     def build(self, ctx: BuildContext,
               inputs: Mapping[str, Observable[Any]]) -> Mapping[str, Observable[Any]]:
-        return {"turns": inputs["turns"].pipe(turn_filter(inputs["activity"],
-                                                          inputs.get("turn")))}
+        return {"turns": inputs["turns"].pipe(turn_filter(
+            inputs["activity"], inputs.get("turn"), inputs.get("typed")))}

@@ -128,7 +128,7 @@ def test_edges_go_port_to_port_and_into_subgraph_inputs() -> None:
     # labelled by meaning: what the gate reads, what the endpointing reads
     assert labels["voice/vad.events", "voice/gate"] == "speech started / ended"
     assert labels["voice/vad.events", "voice/endpointing"] == "speech ended"
-    assert labels["voice/endpointing", "voice/user_turns"] == "turn committed"
+    assert labels["voice/endpointing", "voice/turn_filter"] == "turn committed"
 
 
 def test_the_voice_graph_shows_the_thresholds_in_force() -> None:
