@@ -105,7 +105,11 @@ node_selector:
 wait_ready() {  # $1: pid
     local i
     for i in $(seq 1 200); do
-        if curl -fsS "http://127.0.0.1:$PORT/" >/dev/null 2>&1; then return 0; fi
+        if command -v curl >/dev/null 2>&1; then
+            curl -fsS "http://127.0.0.1:$PORT/" >/dev/null 2>&1 && return 0
+        elif (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+            return 0
+        fi
         kill -0 "$1" 2>/dev/null || return 1
         sleep 0.05
     done
