@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 
 from flowagents.llm import ChatContext, ChatMessage
+from flowagents.runtime import run_virtual
+from flowagents.session import AgentSession
 from flowagents.testing import Script
 from flowagents.voice import Agent
 
@@ -152,3 +154,40 @@ def test_interrupt_stops_the_speech_in_flight_and_the_queued_ones_it_may() -> No
         "Three.", approx(1.2), approx(2.2), False)
     assert [m[1] for m in r.messages()] == ["Three."]
     assert done == [approx(1.0)]
+
+
+# -- one graph per configuration --------------------------------------------------------------
+
+def test_sessions_with_the_same_options_share_one_graph_and_still_hear_apart() -> None:
+    from flowagents.testing import FakeLLM, FakeSTT, FakeTTS, FakeVAD, RecordingAudioOutput
+    from flowagents.testing.fakes import FakeVADStream
+    from flowagents.voice.io import SessionIO
+
+    class CountingVAD(FakeVAD):
+        opened = 0
+
+        def stream(self) -> FakeVADStream:
+            self.opened += 1
+            return super().stream()
+
+    async def start(**options: float) -> tuple[AgentSession, CountingVAD]:
+        s = Script()
+        vad = CountingVAD(s)
+        session = AgentSession(vad=vad, stt=FakeSTT(s), llm=FakeLLM(s), tts=FakeTTS(s),
+                               **options)
+        await session.start(agent=Agent(instructions="x"),
+                            io=SessionIO(audio_output=RecordingAudioOutput()))
+        return session, vad
+
+    async def main() -> None:
+        (a, vad_a), (b, vad_b) = await start(min_endpointing_delay=0.3), await start(
+            min_endpointing_delay=0.3)
+        assert a.runtime.graph is b.runtime.graph
+        # each runtime took its own session's VAD from its resources
+        assert (vad_a.opened, vad_b.opened) == (1, 1)
+        other, _ = await start(min_endpointing_delay=0.4)
+        assert other.runtime.graph is not a.runtime.graph  # other options, another graph
+        for session in (a, b, other):
+            await session.aclose()
+
+    run_virtual(main())
