@@ -10,9 +10,6 @@ server's VAD hears speech start and stop (after 0.3 s of quiet), transcribes, an
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-
-import numpy as np
 
 from flowagents.llm import function_tool
 from flowagents.metrics import LLMMetrics
@@ -22,35 +19,14 @@ from flowagents.session import AgentSession
 from flowagents.testing import Script
 from flowagents.testing.audio import RecordingAudioOutput
 from flowagents.testing.fakes import FakeVAD
-from flowagents.types import AudioFrame
 from flowagents.voice import Agent, SessionIO
-from flowagents.voice.io import AudioInput
 
+from .microphone import Microphone
 from .realtime_server import RealtimeServer
 
 KEY = "sk-test-0123456789"
 STORY = ("Once upon a time there was a fox who lived in a big forest near a river, and every "
          "morning it walked to the water to drink and to look at the fish.")
-
-
-class Microphone(AudioInput):
-    """20 ms frames, loud inside ``speech`` spans, each delivered at its end time."""
-
-    def __init__(self, speech: list[tuple[float, float]], duration: float) -> None:
-        self.speech, self.duration = speech, duration
-
-    async def _frames(self) -> AsyncIterator[AudioFrame]:
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        for k in range(round(self.duration / 0.02)):
-            t = k * 0.02
-            loud = any(a <= t < b for a, b in self.speech)
-            data = np.full(320, 3000 if loud else 0, dtype=np.int16)
-            await asyncio.sleep(start + t + 0.02 - loop.time())
-            yield AudioFrame(data, 16000, timestamp=start + t)
-
-    def __aiter__(self) -> AsyncIterator[AudioFrame]:
-        return self._frames()
 
 
 def test_realtime_session_answers_and_truncates_at_the_played_position() -> None:
