@@ -33,7 +33,7 @@ import os
 import threading
 import zlib
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -121,12 +121,10 @@ class WhisperSTT(STT):
         start = frames[0].timestamp if frames else 0.0
         loop = asyncio.get_running_loop()
         stale = threading.Event()
-        job = loop.run_in_executor(self._executor, self._transcribe, audio, lang, stale)
-        try:
-            text = await job
-        except asyncio.CancelledError:
-            stale.set()  # not started: never will; running: stops at its next step
-            raise
+        job = _Job(stale, loop=loop)
+        work = self._executor.submit(self._transcribe, audio, lang, stale)
+        work.add_done_callback(lambda done: loop.call_soon_threadsafe(job.settle, done))
+        text = await job
         data = SpeechData(text=text, language=lang, start_time=start,
                           end_time=start + audio.size / _RATE)
         return SpeechEvent(SpeechEventType.FINAL_TRANSCRIPT, timestamp=data.end_time,
@@ -214,3 +212,28 @@ def _mono_16k(frames: Sequence[AudioFrame]) -> npt.NDArray[np.float32]:
         out = resampler.push(rtc.AudioFrame(pcm.tobytes(), rate, 1, pcm.size)) + resampler.flush()
         pcm = np.concatenate([np.frombuffer(f.data, dtype=np.int16) for f in out] or [pcm[:0]])
     return pcm.astype(np.float32) / 32768.0
+
+
+class _Job(asyncio.Future[str]):
+    """The loop's side of one recognition on the executor. Cancelling it marks the call stale at
+    once: a call still queued never starts, a running one stops at its next step. (A future
+    chained by ``run_in_executor`` learns of the cancellation one loop turn later, when the
+    executor may already have picked the call up.)"""
+
+    def __init__(self, stale: threading.Event, *, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop=loop)
+        self._stale = stale
+
+    def cancel(self, msg: Any | None = None) -> bool:
+        self._stale.set()
+        return super().cancel(msg)
+
+    def settle(self, work: Future[str]) -> None:
+        if self.done():
+            return
+        if work.cancelled():
+            super().cancel()
+        elif (error := work.exception()) is not None:
+            self.set_exception(error)
+        else:
+            self.set_result(work.result())
