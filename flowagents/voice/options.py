@@ -16,12 +16,16 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from flowagents.errors import NOT_GIVEN, NotGiven
+from flowagents.vad import VADOptions
 
 if TYPE_CHECKING:
     from .turn_detector import TurnDetector
 
 __all__ = ["AGENT_TURN_OPTIONS", "DEFAULT_TURN_OPTIONS", "SessionOptions", "TurnOptions",
            "default", "turn_options"]
+
+
+_VAD = VADOptions.model_fields  # the VAD's own options keep their defaults in one place
 
 
 class SessionOptions(BaseModel):
@@ -42,9 +46,9 @@ class SessionOptions(BaseModel):
     user_away_timeout: float | None = Field(15.0, gt=0.0)
     preemptive_generation: bool = True
     preemptive_tts: bool = False
-    min_speech_duration: float = Field(0.05, ge=0.0)
-    min_silence_duration: float = Field(0.55, ge=0.0)
-    pre_roll: float = Field(0.5, ge=0.0)
+    min_speech_duration: float = Field(_VAD["min_speech_duration"].default, ge=0.0)
+    min_silence_duration: float = Field(_VAD["min_silence_duration"].default, ge=0.0)
+    pre_roll: float = Field(_VAD["prefix_padding"].default, ge=0.0)
     speculative_stt_delay: float | None = Field(0.2, ge=0.0)
     """Seconds into the VAD's silence wait after which a batch STT starts on the speech so far
     (``None`` or 0: on the end of speech). 0.2 s is a conservative default: a shorter delay
@@ -53,7 +57,7 @@ class SessionOptions(BaseModel):
     still run to its end in a provider's one thread). ``flowagents.plugins.local.LocalProviders
     .session_kwargs()`` uses 0.1 s with ``preemptive_tts`` for the offline models
     (``docs/offline.md``)."""
-    activation_threshold: float = Field(0.5, gt=0.0, lt=1.0)
+    activation_threshold: float = Field(_VAD["activation_threshold"].default, gt=0.0, lt=1.0)
 
     @model_validator(mode="after")
     def _ordered(self) -> SessionOptions:
