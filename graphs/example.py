@@ -11,11 +11,10 @@ the graph builds anywhere with no model installed::
 
 from __future__ import annotations
 
-from flowagents.graph import Graph
+from flowagents.graph import Graph, Subgraph
 from flowagents.testing.fakes import FakeSTT, FakeVAD
 from flowagents.testing.script import Script
 from flowagents.types import AudioFrame
-from flowagents.voice.speech import Speech
 from graphs.voice import OUTPUTS, voice_graph
 from nodes.audio.chunker import Chunker
 from nodes.audio.resample import Resampler
@@ -36,12 +35,15 @@ def front_end(*, sample_rate: int = 16000, gain_db: float = 6.0, window: int = 5
 
 
 def example_graph(script: Script | None = None) -> Graph:
-    """The front end feeding the voice pipeline, every voice output exposed."""
+    """The front end feeding the voice pipeline; every other voice input and every voice output
+    exposed under its own name."""
     script = script or Script()
-    voice = voice_graph(vad=FakeVAD(script), stt=FakeSTT(script))
+    voice = Subgraph(voice_graph(vad=FakeVAD(script), stt=FakeSTT(script)))
     with Graph("phone_agent") as g:
         audio = front_end()(g.input("audio", AudioFrame))
-        outputs = voice(audio, g.input("requests", Speech))
+        passed = {port.name: g.input(port.name, port.type) for port in voice.input_ports()
+                  if port.name != "audio"}
+        outputs = voice(audio=audio, **passed)
         for name in OUTPUTS:
             g.output(name, outputs[name])
     return g

@@ -52,3 +52,11 @@ def test_loaded_provider_node_takes_its_provider_from_the_resources() -> None:
     kinds = [kind for kind, _ in events if kind is not VADEventType.INFERENCE_DONE]
     assert kinds == [VADEventType.START_OF_SPEECH, VADEventType.END_OF_SPEECH]
     assert [round(t, 6) for k, t in events if k is not VADEventType.INFERENCE_DONE] == [0.1, 0.3]
+
+
+def test_the_example_graph_is_valid_and_exposes_every_voice_input() -> None:
+    """The shipped example must run: every voice input is connected (a new voice input that the
+    example forgets fails here, not in a user's hands)."""
+    graph = example_graph()
+    graph.validate()
+    assert {"audio", "requests"} <= set(graph.input_names)
