@@ -1,15 +1,18 @@
 """Cartesia text to speech over its WebSocket API (``/tts/websocket``), with continuation contexts.
 
-Every generation request names a ``context_id``; the server answers ``chunk`` messages
-(base64 16-bit little-endian PCM, ``container: raw``) for that context and a ``done`` once it has
-voiced everything the context was given. :meth:`TTS.synthesize` voices one text in one context
-(``continue: false``). :meth:`TTS.stream` opens a context per segment and sends each piece of
+Every generation request names a ``context_id``; the server answers ``chunk`` messages (base64
+16-bit little-endian PCM, ``container: raw``) for that context and a ``done`` once it has voiced
+everything the context was given. :meth:`TTS.synthesize` voices one text in one context
+(``continue: false``); the calls of one TTS share one socket (a context each), so a sentence after
+the first pays no handshake. :meth:`TTS.stream` opens a context per segment and sends each piece of
 text as it comes with ``continue: true`` (Cartesia keeps the prosody across them); ``flush()``
 closes the segment with an empty transcript and ``continue: false``. Closing either early sends
-``{"context_id": ..., "cancel": true}`` for the contexts still open and closes the socket, so
-the server stops generating. An ``error`` message becomes a status error, a frame that is not
-JSON a malformed-reply error, and a socket that closes before ``done`` a connection error. The
-key travels in the ``X-API-Key`` header (``CARTESIA_API_KEY`` by default), never in the URL.
+``{"context_id": ..., "cancel": true}`` for the contexts still open, so the server stops
+generating; a stream then closes its socket, a ``synthesize`` keeps the shared one unless it never
+answered (then the next attempt reconnects). An ``error`` message becomes a status error, a frame
+that is not JSON a malformed-reply error, and a socket that closes before ``done`` a connection
+error. The key travels in the ``X-API-Key`` header (``CARTESIA_API_KEY`` by default), never in the
+URL.
 """
 
 from __future__ import annotations
@@ -65,6 +68,9 @@ class TTS(BaseTTS):
         self.api_version = api_version
         self._key = APIKey("cartesia", api_key, "CARTESIA_API_KEY")
         self._http = HTTPSession()
+        self._socket: _Socket | None = None
+        self._lock: asyncio.Lock | None = None
+        self._lock_loop: asyncio.AbstractEventLoop | None = None
 
     def request(self, context_id: str, transcript: str, *, more: bool) -> dict[str, Any]:
         """One generation request; every input of a context carries the same fields."""
@@ -88,17 +94,31 @@ class TTS(BaseTTS):
         return retry_stream(lambda: self._synthesize(text), conn_options=conn_options,
                             label=self.label)
 
+    async def _shared(self) -> _Socket:
+        """The socket the ``synthesize`` calls share, (re)opened when needed."""
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._lock_loop is not loop:
+            self._lock, self._lock_loop, self._socket = asyncio.Lock(), loop, None
+        async with self._lock:
+            if self._socket is None or not self._socket.alive:
+                self._socket = _Socket(await self.connect(), self._key)
+            return self._socket
+
     async def _synthesize(self, text: str) -> AsyncIterator[SynthesizedAudio]:
-        ws = await self.connect()
+        socket = await self._shared()
         context_id = uuid.uuid4().hex
-        done = False
+        queue = socket.open(context_id)
+        heard = done = False
         try:
-            await ws.send_str(json.dumps(self.request(context_id, text, more=False)))
+            await socket.ws.send_str(json.dumps(self.request(context_id, text, more=False)))
             pcm = PCMChunker(self.sample_rate)
             first = text
-            async for message in _messages(ws, self._key):
-                if message.get("context_id") != context_id:
-                    continue
+            while True:
+                message = await queue.get()
+                if isinstance(message, BaseException):
+                    raise message
+                heard = True
+                _raise_if_error(message, self._key)
                 frame = _chunk(message, pcm, self._key)
                 if frame is not None:
                     yield SynthesizedAudio(frame, text=first, segment_id=context_id)
@@ -107,9 +127,12 @@ class TTS(BaseTTS):
                     done = True
                     yield _end(self.sample_rate, context_id)
                     return
-            raise APIConnectionError("cartesia: the connection closed before the audio was done")
         finally:
-            await _cancel(ws, [] if done else [context_id])
+            socket.contexts.pop(context_id, None)
+            if not done:
+                # stopped early: cancel the context; a socket that never answered is dropped
+                # (the next attempt reconnects), one that did stays for the next sentence
+                await socket.stop(context_id, drop=not heard)
 
     def stream(
         self, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
@@ -117,6 +140,9 @@ class TTS(BaseTTS):
         return SynthesizeStream(self, conn_options)
 
     async def aclose(self) -> None:
+        socket, self._socket = self._socket, None
+        if socket is not None:
+            await socket.aclose()
         await self._http.aclose()
 
     def __repr__(self) -> str:
@@ -222,9 +248,61 @@ class SynthesizeStream(BaseSynthesizeStream):
             raise APIConnectionError("cartesia: the connection closed before the audio was done")
 
 
-async def _messages(ws: aiohttp.ClientWebSocketResponse, key: APIKey
-                    ) -> AsyncIterator[dict[str, Any]]:
-    """The server's JSON messages until the socket closes; an ``error`` is raised."""
+class _Socket:
+    """One WebSocket shared by a TTS's ``synthesize`` calls (Cartesia multiplexes contexts on
+    it): a reader task hands each message to its context's queue, and a broken socket fails
+    every context still open on it."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, key: APIKey) -> None:
+        self.ws = ws
+        self.contexts: dict[str, asyncio.Queue[dict[str, Any] | BaseException]] = {}
+        self._reader = asyncio.get_running_loop().create_task(self._read(key))
+
+    @property
+    def alive(self) -> bool:
+        return not self.ws.closed and not self._reader.done()
+
+    def open(self, context_id: str) -> asyncio.Queue[dict[str, Any] | BaseException]:
+        queue: asyncio.Queue[dict[str, Any] | BaseException] = asyncio.Queue()
+        self.contexts[context_id] = queue
+        return queue
+
+    async def _read(self, key: APIKey) -> None:
+        error: APIError = APIConnectionError(
+            "cartesia: the connection closed before the audio was done")
+        try:
+            async for message in _messages(self.ws, key, raise_errors=False):
+                queue = self.contexts.get(str(message.get("context_id")))
+                if queue is not None:
+                    queue.put_nowait(message)
+        except APIError as e:
+            error = e
+        for queue in self.contexts.values():
+            queue.put_nowait(error)
+        self.contexts.clear()
+
+    async def stop(self, context_id: str, *, drop: bool) -> None:
+        if drop:
+            await self.aclose()
+        elif self.alive:
+            await _cancel(self.ws, [context_id], close=False)
+
+    async def aclose(self) -> None:
+        self._reader.cancel()
+        await _cancel(self.ws, [])
+
+
+def _raise_if_error(message: dict[str, Any], key: APIKey) -> None:
+    if message.get("type") == "error":
+        code = int(message.get("status_code") or 500)
+        detail = str(message.get("error") or message.get("message") or "")
+        raise status_error("cartesia", code, {}, json.dumps({"message": detail}), key)
+
+
+async def _messages(ws: aiohttp.ClientWebSocketResponse, key: APIKey, *,
+                    raise_errors: bool = True) -> AsyncIterator[dict[str, Any]]:
+    """The server's JSON messages until the socket closes; an ``error`` is raised (unless the
+    caller routes it to its context)."""
     try:
         async for msg in ws:
             if msg.type != aiohttp.WSMsgType.TEXT:
@@ -239,10 +317,8 @@ async def _messages(ws: aiohttp.ClientWebSocketResponse, key: APIKey
             except (ValueError, TypeError):
                 raise APIError("cartesia: malformed message (not a JSON object)",
                                body=key.scrub(str(msg.data)[:200])) from None
-            if message.get("type") == "error":
-                code = int(message.get("status_code") or 500)
-                detail = str(message.get("error") or message.get("message") or "")
-                raise status_error("cartesia", code, {}, json.dumps({"message": detail}), key)
+            if raise_errors:
+                _raise_if_error(message, key)
             yield message
     except (aiohttp.ClientError, TimeoutError) as e:
         raise connection_error("cartesia", e, key) from None
@@ -263,11 +339,13 @@ def _end(sample_rate: int, segment_id: str) -> SynthesizedAudio:
                             is_final=True)
 
 
-async def _cancel(ws: aiohttp.ClientWebSocketResponse, contexts: list[str]) -> None:
+async def _cancel(ws: aiohttp.ClientWebSocketResponse, contexts: list[str], *,
+                  close: bool = True) -> None:
     """Tell the server to stop the contexts still open, then close the socket."""
     with contextlib.suppress(ConnectionResetError, aiohttp.ClientError, RuntimeError):
         for context in contexts:
             if not ws.closed:
                 await ws.send_str(json.dumps({"context_id": context, "cancel": True}))
-    with contextlib.suppress(aiohttp.ClientError, RuntimeError):
-        await ws.close()
+    if close:
+        with contextlib.suppress(aiohttp.ClientError, RuntimeError):
+            await ws.close()

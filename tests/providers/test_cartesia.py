@@ -193,17 +193,20 @@ def test_barge_in_cancels_the_context_and_closes_the_socket() -> None:
     assert server.closed_at == [at]
 
 
-def test_closing_synthesize_early_cancels_its_context() -> None:
-    async def test(server: CartesiaServer, tts: cartesia.TTS) -> tuple[float, str]:
+def test_closing_synthesize_early_cancels_its_context_and_keeps_the_socket() -> None:
+    async def test(server: CartesiaServer, tts: cartesia.TTS) -> tuple[float, str, list[float]]:
         stream = tts.synthesize("one two three four five")
         first = await anext(stream)
         at = asyncio.get_running_loop().time()
         await stream.aclose()
         for _ in range(5):
             await asyncio.sleep(0)
-        return at, first.segment_id
+        closed = list(server.closed_at)
+        assert pcm_of(await voice(tts, "next sentence")) == words_pcm("next sentence", 24000)
+        return at, first.segment_id, closed
 
-    (at, context), server = serve(test)
-    assert server.cancelled == [(context, at)]
-    assert server.closed_at == [at]
+    (at, context, closed), server = serve(test)
+    assert server.cancelled == [(context, at)]  # the server stops that context at once
+    assert closed == []  # the socket stays open...
+    assert len(server.seen) == 1  # ...and the next sentence pays no handshake
     assert KEY not in repr(cartesia.TTS(api_key=KEY))
