@@ -23,7 +23,6 @@ from typing import Any
 
 from pydantic import Field
 from reactivex import Observable, abc
-from reactivex import operators as ops
 from reactivex.disposable import CompositeDisposable
 
 from flowagents.graph import BuildContext, In, Node, NodeConfig, NodeError, Out, register_type
@@ -106,85 +105,97 @@ class ActiveAgentNode(Node):
               inputs: Mapping[str, Observable[Any]]) -> Mapping[str, Observable[Any]]:
         cfg = self.config
         assert isinstance(cfg, ActiveAgentConfig)
-        detector = self.turn_detection
-        active: LoopSubject[ActiveAgent] = LoopSubject()
-        items: LoopSubject[ChatItem] = LoopSubject()
-        hooks = CompositeDisposable()
-        current: Agent | None = None
-        in_charge: ActiveAgent | None = None  # replayed to each new subscriber
+        state = _InCharge(ctx, cfg.defaults, self.turn_detection, inputs)
+        return {"agent": state.port(0), "turn": state.port(1), "endpointing": state.port(2),
+                "items": state.items}
 
-        def run_hook(agent: Agent, name: str) -> None:
-            coro = agent.on_enter if name == "on_enter" else agent.on_exit
 
-            def report(exc: Exception) -> None:
-                ctx.report_error(NodeError(name, None, exc))
+class _InCharge:
+    """The node's state for one job: the agent in charge and the values of its three ports,
+    each replayed to a new subscriber; the inputs are subscribed by the first subscriber of any
+    port and let go by the last (one connection, whatever the number of consumers)."""
 
-            hook = from_coroutine(coro, ctx.loop)
-            hooks.add(hook.subscribe(on_error=report))
+    __slots__ = ("connection", "ctx", "defaults", "detector", "hooks", "inputs", "items",
+                 "subjects", "subscribers", "values")
 
-        def activate(agent: Agent) -> None:
-            nonlocal current, in_charge
-            old, current = current, agent
-            if old is not None:
-                items.on_next(AgentHandoff(old_agent_id=old.id, new_agent_id=agent.id,
-                                           created_at=ctx.now()))
-                continue_context(old, agent)
-                if agent._session is None:
-                    agent._session = old._session
-            in_charge = ActiveAgent(agent, turn_options(cfg.defaults, agent, detector), ctx.now())
-            active.on_next(in_charge)
-            run_hook(agent, "on_enter")
+    def __init__(self, ctx: BuildContext, defaults: SessionOptions,
+                 detector: TurnDetector | None, inputs: Mapping[str, Observable[Any]]) -> None:
+        self.ctx, self.defaults, self.detector, self.inputs = ctx, defaults, detector, inputs
+        self.subjects: tuple[LoopSubject[Any], ...] = (LoopSubject(), LoopSubject(),
+                                                       LoopSubject())
+        self.values: list[Any] = [None, None, None]  # agent, turn options, endpointing
+        self.items: LoopSubject[ChatItem] = LoopSubject()
+        self.hooks = CompositeDisposable()
+        self.connection: CompositeDisposable | None = None
+        self.subscribers = 0
 
-        def on_agent(agent: Agent) -> None:
-            old = current
-            if old is None:
-                activate(agent)
-                return
+    @property
+    def agent(self) -> Agent | None:
+        active: ActiveAgent | None = self.values[0]
+        return active.agent if active is not None else None
 
-            async def leave() -> Agent:
-                try:
-                    await old.on_exit()
-                except Exception as exc:
-                    ctx.report_error(NodeError("on_exit", None, exc))
-                return agent
-
-            hooks.add(from_coroutine(leave, ctx.loop).subscribe(activate))
-
-        connection: CompositeDisposable | None = None
-        subscribers = 0
-
-        def subscribe(observer: abc.ObserverBase[ActiveAgent],
+    def port(self, index: int) -> Observable[Any]:
+        def subscribe(observer: abc.ObserverBase[Any],
                       _: abc.SchedulerBase | None = None) -> abc.DisposableBase:
-            """Each subscriber gets the agent in charge (replayed); the inputs are subscribed
-            once, by the first subscriber, and let go by the last."""
-            nonlocal connection, subscribers
-            if in_charge is not None:
-                observer.on_next(in_charge)
-            watch = active.subscribe(observer)
-            subscribers += 1
-            if connection is None:
-                connection = CompositeDisposable(hooks)
-                if "handoffs" in inputs:
-                    connection.add(inputs["handoffs"].subscribe(on_agent))
-                connection.add(inputs["agents"].subscribe(on_agent))
+            if self.values[index] is not None:
+                observer.on_next(self.values[index])
+            watch = self.subjects[index].subscribe(observer)
+            self.subscribers += 1
+            if self.connection is None:
+                self.connection = CompositeDisposable(self.hooks)
+                if "handoffs" in self.inputs:
+                    self.connection.add(self.inputs["handoffs"].subscribe(self.on_agent))
+                self.connection.add(self.inputs["agents"].subscribe(self.on_agent))
 
             def release() -> None:
-                nonlocal connection, subscribers
                 watch.dispose()
-                subscribers -= 1
-                if subscribers == 0 and connection is not None:
-                    done, connection = connection, None
+                self.subscribers -= 1
+                if self.subscribers == 0 and self.connection is not None:
+                    done, self.connection = self.connection, None
                     done.dispose()
 
             return Dispose(release)
 
-        agents: Observable[ActiveAgent] = Observable(subscribe)
+        return Observable(subscribe)
 
-        def options(value: ActiveAgent) -> TurnOptions:
-            return value.options
+    def emit(self, index: int, value: Any) -> None:
+        if value != self.values[index] or index == 0:
+            self.values[index] = value
+            self.subjects[index].on_next(value)
 
-        turn: Observable[TurnOptions] = agents.pipe(ops.map(options),
-                                                    ops.distinct_until_changed())
-        endpointing: Observable[EndpointingConfig] = turn.pipe(
-            ops.map(endpointing_config), ops.distinct_until_changed())
-        return {"agent": agents, "turn": turn, "endpointing": endpointing, "items": items}
+    def run_hook(self, agent: Agent, name: str) -> None:
+        coro = agent.on_enter if name == "on_enter" else agent.on_exit
+
+        def report(exc: Exception) -> None:
+            self.ctx.report_error(NodeError(name, None, exc))
+
+        self.hooks.add(from_coroutine(coro, self.ctx.loop).subscribe(on_error=report))
+
+    def activate(self, agent: Agent) -> None:
+        old, now = self.agent, self.ctx.now()
+        if old is not None:
+            self.items.on_next(AgentHandoff(old_agent_id=old.id, new_agent_id=agent.id,
+                                            created_at=now))
+            continue_context(old, agent)
+            if agent._session is None:
+                agent._session = old._session
+        options = turn_options(self.defaults, agent, self.detector)
+        self.emit(0, ActiveAgent(agent, options, now))
+        self.emit(1, options)
+        self.emit(2, endpointing_config(options))
+        self.run_hook(agent, "on_enter")
+
+    def on_agent(self, agent: Agent) -> None:
+        old = self.agent
+        if old is None:
+            self.activate(agent)
+            return
+
+        async def leave() -> Agent:
+            try:
+                await old.on_exit()
+            except Exception as exc:
+                self.ctx.report_error(NodeError("on_exit", None, exc))
+            return agent
+
+        self.hooks.add(from_coroutine(leave, self.ctx.loop).subscribe(self.activate))
