@@ -34,6 +34,8 @@ from .script import (
     TTSAudio,
     UserSpeech,
     normalize_text,
+    recorded_agent_states,
+    script_from_recording,
 )
 
 __all__ = [
@@ -63,6 +65,8 @@ __all__ = [
     "VirtualAudioInput",
     "llm_input_keys",
     "normalize_text",
+    "recorded_agent_states",
+    "script_from_recording",
     "sleep_until",
 ]
 

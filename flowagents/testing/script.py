@@ -23,7 +23,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from flowagents.session.recording import read_recording
 
 __all__ = [
     "DEFAULT_LLM_DURATION",
@@ -38,6 +41,8 @@ __all__ = [
     "TTSAudio",
     "UserSpeech",
     "normalize_text",
+    "recorded_agent_states",
+    "script_from_recording",
 ]
 
 DEFAULT_STT_DELAY = 0.2
@@ -129,7 +134,29 @@ class Script:
         self.llm_replies: list[LLMReply] = []
         self.tts_audios: list[TTSAudio] = []
         self._llm_by_input: dict[str | None, LLMReply] = {}
+        #: the recorded session's turn options (``from_recording``): pass them to ``simulate``
+        self.session_options: dict[str, Any] = {}
         self._tts_by_input: dict[str, TTSAudio] = {}
+
+    @classmethod
+    def from_recording(cls, path: str | Path) -> Script:
+        """The script that replays a session recording (``AgentSession(record=...)``,
+        ``--record``) in virtual time: what the real providers answered, when they did.
+
+        - each VAD speech region becomes a user speech segment placed so that the fake VAD
+          *delivers* its start and end when the live VAD did (``start = delivered -
+          min_speech_duration``, ``end = delivered - min_silence_duration``, the recorded
+          options);
+        - the final transcripts heard in a region become its transcript, with ``stt_delay``
+          from the region's end to the last final;
+        - each LLM request that finished becomes a reply to its input (content, tool calls,
+          time to first token, duration); each TTS request that finished becomes the audio of
+          its text (ttfb, duration, seconds of audio). Cancelled requests (a dropped preemptive
+          reply) count only when nothing finished for the same input.
+
+        Replay with ``simulate(script, agent=..., options=script.session_options)``.
+        """
+        return script_from_recording(path)
 
     def user_speech(
         self, *, start: float, end: float, transcript: str = "",
@@ -209,3 +236,64 @@ def _check_latency(first: str, first_value: float, duration: float) -> None:
     if first_value < 0 or duration < first_value:
         raise ValueError(f"need 0 <= {first} <= duration, got {first}={first_value}, "
                          f"duration={duration}")
+
+
+# -- replaying a recording ---------------------------------------------------------------------
+
+
+def script_from_recording(path: str | Path) -> Script:
+    """The script that replays the recording at ``path`` (see :meth:`Script.from_recording`)."""
+    header, events = read_recording(path)
+    options: dict[str, Any] = dict(header.get("options") or {})
+    min_speech = float(options.get("min_speech_duration", 0.05))
+    min_silence = float(options.get("min_silence_duration", 0.55))
+    script = Script()
+    script.session_options = options
+    for start, end, text, final_at in _segments(events):
+        seg_start = max(0.0, start - min_speech)
+        seg_end = max(seg_start + 1e-3, end - min_silence)
+        delay = max(0.0, final_at - seg_end) if final_at is not None else 0.0
+        script.user_speech(start=seg_start, end=seg_end, transcript=text, stt_delay=delay)
+    for e in _finished(events, "llm", "input"):
+        ttft = 0.0 if e["first"] is None else e["first"] - e["start"]
+        duration = max(ttft, e["t"] - e["start"])
+        calls = [FakeToolCall(c["name"], c["arguments"]) for c in e.get("tool_calls", [])]
+        script.llm_reply(input=e["input"], content=e["content"], tool_calls=calls,
+                         ttft=ttft, duration=duration)
+    for e in _finished(events, "tts", "text"):
+        ttfb = 0.0 if e["first"] is None else e["first"] - e["start"]
+        script.tts_audio(input=e["text"], audio_duration=e["audio"], ttfb=ttfb,
+                         duration=max(ttfb, e["t"] - e["start"]))
+    return script
+
+
+def recorded_agent_states(path: str | Path) -> list[tuple[float, str]]:
+    """``(time, new_state)`` of each agent state change in the recording, starting with
+    ``initializing`` at 0 (as :attr:`SimulationResult.agent_states` lists them)."""
+    _, events = read_recording(path)
+    return [(0.0, "initializing")] + [(e["t"], e["new"]) for e in events
+                                      if e["type"] == "agent_state"]
+
+
+def _segments(events: list[dict[str, Any]]
+              ) -> list[tuple[float, float, str, float | None]]:
+    """``(start delivered, end delivered, transcript, last final's time)`` per VAD region; the
+    finals heard from a region's start to the next region's start belong to it."""
+    regions: list[list[Any]] = []
+    for e in events:
+        if e["type"] == "vad" and e["event"] == "start_of_speech":
+            regions.append([e["t"], None, [], None])
+        elif e["type"] == "vad" and e["event"] == "end_of_speech" and regions:
+            regions[-1][1] = e["t"]
+        elif e["type"] == "transcript" and e["final"] and regions and e["text"].strip():
+            regions[-1][2].append(e["text"].strip())
+            regions[-1][3] = e["t"]
+    last = max((e["t"] for e in events), default=0.0)
+    return [(r[0], r[1] if r[1] is not None else last, " ".join(r[2]), r[3]) for r in regions]
+
+
+def _finished(events: list[dict[str, Any]], kind: str, key: str) -> list[dict[str, Any]]:
+    """The requests of ``kind`` that ended, plus cancelled ones whose input never finished."""
+    requests = [e for e in events if e["type"] == kind]
+    done = {json.dumps(e[key]) for e in requests if not e["cancelled"]}
+    return [e for e in requests if not e["cancelled"] or json.dumps(e[key]) not in done]
