@@ -65,6 +65,7 @@ from .script import (
     DEFAULT_TTS_TTFB,
     SECONDS_PER_CHARACTER,
     LLMReply,
+    ProviderFault,
     Script,
     TTSAudio,
     UserSpeech,
@@ -87,6 +88,28 @@ __all__ = [
 ]
 
 _EPS = 1e-6  # frame timestamps are sums of floats; a microsecond is far below any frame
+
+
+def faulted(fault: ProviderFault | None, times: list[float]
+            ) -> tuple[list[float], tuple[int, float] | None]:
+    """A request's chunk times under ``fault``: shifted for a slow first byte, and where an
+    error or stall strikes (chunks sent before it, when)."""
+    if fault is None or not times:
+        return times, None
+    if fault.kind == "slow_first":
+        return [t + fault.delay for t in times], None
+    if fault.at is not None:
+        return times, (sum(1 for t in times if t < fault.at), fault.at)
+    n = min(fault.after_chunks, len(times) - 1)
+    return times, (n, times[n])
+
+
+async def strike(fault: ProviderFault, when: float) -> None:
+    """Play ``fault`` at ``when``: raise its error, or stall until cancelled."""
+    await sleep_until(when)
+    if fault.kind == "stall":
+        await asyncio.get_running_loop().create_future()  # never resolved: only a cancel ends it
+    raise fault.exception()
 
 
 async def sleep_until(when: float) -> None:
@@ -295,6 +318,11 @@ class FakeSpeechStream(SpeechStream):
         self._stt = stt
         self._language = language
         self._segments = [s for s in stt.script.speech if not s.is_noise]
+        self._failure: BaseException | None = None  # a scripted stream error, once it struck
+        loop = asyncio.get_running_loop()
+        self._fault_timers = [
+            loop.call_at(f.at, self._fail, f) for f in stt.script.faults
+            if f.provider == "stt" and f.at is not None and f.at >= loop.time()]
         self._first = 0  # segments before it ended before the audio pushed so far
         self._heard: set[int] = set()
         self._queue: asyncio.Queue[SpeechEvent | None] = asyncio.Queue()
@@ -358,6 +386,11 @@ class FakeSpeechStream(SpeechStream):
         if self._input_ended and self._pending == 0:
             self._queue.put_nowait(None)
 
+    def _fail(self, fault: ProviderFault) -> None:
+        if not self._closed and self._failure is None:
+            self._failure = fault.exception()
+            self._queue.put_nowait(None)
+
     def flush(self) -> None:
         """Nothing to do: results come on the script's schedule."""
 
@@ -370,11 +403,13 @@ class FakeSpeechStream(SpeechStream):
     async def __aiter__(self) -> AsyncIterator[SpeechEvent]:
         while (event := await self._queue.get()) is not None:
             yield event
+        if self._failure is not None:
+            raise self._failure
 
     async def aclose(self) -> None:
         if not self._closed:
             self._closed = True
-            for timer in self._timers:
+            for timer in self._timers + self._fault_timers:
                 timer.cancel()
             self._queue.put_nowait(None)
 
@@ -453,7 +488,11 @@ class FakeLLM(LLM):
         call = LLMCall(now, seen, tuple(tools), tool_choice,
                        keys[0] if keys else None, reply)
         self.calls.append(call)
-        return self._run(call, self._plan(call, chat_ctx))
+        plan = self._plan(call, chat_ctx)
+        fault = self.script.fault_for("llm", len(self.calls), now, plan[-1][0]) if plan else None
+        times, hit = faulted(fault, [t for t, _ in plan])
+        return self._run(call, list(zip(times, (c for _, c in plan), strict=True)),
+                         None if hit is None or fault is None else (fault, *hit))
 
     def _plan(self, call: LLMCall, chat_ctx: ChatContext) -> list[tuple[float, ChatChunk]]:
         rid = f"fake-llm-{len(self.calls)}"
@@ -483,13 +522,18 @@ class FakeLLM(LLM):
         plan.append((last, ChatChunk(rid, usage=usage)))
         return plan
 
-    async def _run(self, call: LLMCall,
-                   plan: list[tuple[float, ChatChunk]]) -> AsyncIterator[ChatChunk]:
+    async def _run(self, call: LLMCall, plan: list[tuple[float, ChatChunk]],
+                   hit: tuple[ProviderFault, int, float] | None = None,
+                   ) -> AsyncIterator[ChatChunk]:
         try:
-            for when, chunk in plan:
+            for i, (when, chunk) in enumerate(plan):
+                if hit is not None and i == hit[1]:
+                    await strike(hit[0], hit[2])
                 await sleep_until(when)
                 call.chunks.append(chunk)
                 yield chunk
+            if hit is not None and hit[1] >= len(plan):
+                await strike(hit[0], hit[2])
             call.completed = True
         finally:
             if not call.completed:
@@ -549,7 +593,7 @@ class FakeTTS(TTS):
     ) -> AsyncIterator[SynthesizedAudio]:
         call = TTSCall(asyncio.get_running_loop().time(), text, self.audio_for(text))
         self.calls.append(call)
-        return self._run(call, f"fake-tts-{len(self.calls)}")
+        return self._run(call, f"fake-tts-{len(self.calls)}", len(self.calls))
 
     def stream(
         self, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
@@ -574,7 +618,8 @@ class FakeTTS(TTS):
         t = np.arange(samples) / self.sample_rate
         return (np.sin(2 * np.pi * self.tone_hz * t) * (32767 / 3)).astype(np.int16)
 
-    async def _run(self, call: TTSCall, segment_id: str) -> AsyncIterator[SynthesizedAudio]:
+    async def _run(self, call: TTSCall, segment_id: str, number: int = 0
+                   ) -> AsyncIterator[SynthesizedAudio]:
         try:
             audio = call.audio
             if audio is None:
@@ -583,11 +628,20 @@ class FakeTTS(TTS):
             frames = self._frames(audio.audio_duration)
             first, last = call.time + audio.ttfb, call.time + audio.duration
             step = (last - first) / (len(frames) - 1) if len(frames) > 1 else 0.0
+            times = [first + i * step for i in range(len(frames))]
+            fault = self.script.fault_for("tts", number, call.time, last)
+            times, hit = faulted(fault, times)
+            if fault is not None and fault.kind == "slow_first":
+                last += fault.delay
             for i, frame in enumerate(frames):
-                await sleep_until(first + i * step)
+                if hit is not None and fault is not None and i == hit[0]:
+                    await strike(fault, hit[1])
+                await sleep_until(times[i])
                 call.chunks += 1
                 yield SynthesizedAudio(frame, call.text if i == 0 else "", segment_id,
                                        is_final=i == len(frames) - 1)
+            if hit is not None and fault is not None and hit[0] >= len(frames):
+                await strike(fault, hit[1])
             await sleep_until(last)
             call.completed = True
         finally:

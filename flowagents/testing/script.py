@@ -24,8 +24,9 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from flowagents.errors import APIConnectionError, APIError, APIStatusError, APITimeoutError
 from flowagents.session.recording import read_recording
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "SECONDS_PER_CHARACTER",
     "FakeToolCall",
     "LLMReply",
+    "ProviderFault",
     "Script",
     "TTSAudio",
     "UserSpeech",
@@ -101,6 +103,41 @@ class FakeToolCall:
         return json.dumps(dict(self.arguments))
 
 
+FaultKind = Literal["error", "stall", "slow_first"]
+ErrorKind = Literal["connection", "timeout", "status"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderFault:
+    """A provider failure the fakes play (see :meth:`Script.fault`)."""
+
+    provider: Literal["stt", "llm", "tts"]
+    kind: FaultKind
+    at: float | None = None
+    call: int | None = None
+    after_chunks: int = 0
+    delay: float = 1.0
+    error: ErrorKind = "connection"
+    retryable: bool = True
+
+    def exception(self) -> APIError:
+        """The typed error a real provider would raise for this fault."""
+        if self.error == "timeout":
+            return APITimeoutError("scripted timeout", retryable=self.retryable)
+        if self.error == "status":
+            return APIStatusError("scripted service error", status_code=503,
+                                  retryable=self.retryable)
+        return APIConnectionError("scripted connection error", retryable=self.retryable)
+
+    def strikes(self, call: int, start: float, end: float) -> bool:
+        """Whether this fault hits call number ``call`` (1-based) running from ``start`` to
+        ``end``: that call, or any call in flight at ``at``."""
+        if self.call is not None:
+            return self.call == call
+        assert self.at is not None
+        return start <= self.at < end
+
+
 @dataclass(frozen=True, slots=True)
 class LLMReply:
     """What the fake LLM answers to ``input`` (``None``: to any input nothing else matches)."""
@@ -133,6 +170,7 @@ class Script:
         self.speech: list[UserSpeech] = []
         self.llm_replies: list[LLMReply] = []
         self.tts_audios: list[TTSAudio] = []
+        self.faults: list[ProviderFault] = []
         self._llm_by_input: dict[str | None, LLMReply] = {}
         #: the recorded session's turn options (``from_recording``): pass them to ``simulate``
         self.session_options: dict[str, Any] = {}
@@ -201,6 +239,42 @@ class Script:
         self.tts_audios.append(audio)
         self._tts_by_input.setdefault(key, audio)
         return self
+
+    def fault(
+        self, provider: Literal["stt", "llm", "tts"], kind: FaultKind = "error", *,
+        at: float | None = None, call: int | None = None, after_chunks: int = 0,
+        delay: float = 1.0, error: ErrorKind = "connection", retryable: bool = True,
+    ) -> Script:
+        """Make a fake provider fail, at an instant or on a call.
+
+        ``at=t``: every request of ``provider`` in flight at ``t`` fails at ``t`` (for
+        ``"stt"``: the stream open at ``t`` raises; a stream opened later is healthy).
+        ``call=n``: the ``n``-th request of that fake (1-based; a retry is a new request)
+        fails after ``after_chunks`` chunks, when the next one was due. Kinds: ``"error"``
+        raises a typed error (``error``: ``"connection"``, ``"timeout"`` or ``"status"`` (a
+        503), ``retryable`` as given); ``"stall"`` stops sending and never ends (until it is
+        cancelled); ``"slow_first"`` delays every chunk by ``delay`` seconds (a slow first
+        byte; ``call=`` only). STT supports ``"error"`` at an instant.
+        """
+        if (at is None) == (call is None):
+            raise ValueError("give exactly one of at= and call=")
+        if call is not None and call < 1:
+            raise ValueError("call= counts from 1")
+        if provider == "stt" and (kind != "error" or at is None):
+            raise ValueError("an STT fault is an error at an instant (at=)")
+        if kind == "slow_first" and call is None:
+            raise ValueError("a slow first byte hits a call (call=)")
+        if after_chunks < 0 or delay < 0:
+            raise ValueError("after_chunks and delay must be >= 0")
+        self.faults.append(ProviderFault(provider, kind, at, call, after_chunks, delay, error,
+                                         retryable))
+        return self
+
+    def fault_for(self, provider: str, call: int, start: float, end: float
+                  ) -> ProviderFault | None:
+        """The first fault that hits call ``call`` of ``provider`` (see :meth:`fault`)."""
+        return next((f for f in self.faults
+                     if f.provider == provider and f.strikes(call, start, end)), None)
 
     # -- lookups used by the fakes ---------------------------------------------------------------
 

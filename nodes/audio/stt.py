@@ -48,6 +48,7 @@ the previous recognition is cancelled), agents that keep the default share one r
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -59,7 +60,9 @@ from reactivex import Observable, abc
 from reactivex import operators as ops
 from reactivex.disposable import CompositeDisposable, Disposable
 
+from flowagents.errors import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions, APIError
 from flowagents.graph import BuildContext, In, Out
+from flowagents.graph.errors import NodeError
 from flowagents.graph.provider import ProviderNode, ProviderNodeConfig
 from flowagents.metrics import STTMetrics
 from flowagents.retry import call_with_retry
@@ -125,8 +128,15 @@ def agent_transcribe(agent: Agent, *, loop: Any = None) -> Any:
 
 
 def transcribe(stt: STT, *, scheduler: abc.SchedulerBase, loop: Any = None,
-               report: Callable[[STTMetrics], None] | None = None) -> Any:
-    """``speech_audio.pipe(transcribe(stt, scheduler=s))``: a streaming STT's speech events."""
+               report: Callable[[STTMetrics], None] | None = None,
+               on_error: Callable[[Exception], None] | None = None,
+               conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS) -> Any:
+    """``speech_audio.pipe(transcribe(stt, scheduler=s))``: a streaming STT's speech events.
+
+    A stream that fails with a retryable provider error is reported (``on_error``) and
+    reopened ``conn_options.retry_interval`` later, up to ``max_retry`` failures in a row (an
+    event in between resets the count): a dropped connection must not leave the agent deaf for
+    the rest of the session. The audio of the wait is not heard."""
 
     def _op(audio: Observable[AudioFrame]) -> Observable[SpeechEvent]:
         def subscribe(observer: abc.ObserverBase[SpeechEvent],
@@ -135,11 +145,24 @@ def transcribe(stt: STT, *, scheduler: abc.SchedulerBase, loop: Any = None,
             heard = 0.0  # seconds of audio since the last final transcript
 
             async def events() -> AsyncIterator[SpeechEvent]:
-                try:
-                    async for event in stream:
-                        yield event
-                finally:
-                    await stream.aclose()
+                nonlocal stream
+                failures = 0
+                while True:
+                    try:
+                        async for event in stream:
+                            failures = 0
+                            yield event
+                        return
+                    except APIError as exc:
+                        if not exc.retryable or failures >= conn_options.max_retry:
+                            raise
+                        failures += 1
+                        if on_error is not None:
+                            on_error(exc)
+                    finally:
+                        await stream.aclose()
+                    await asyncio.sleep(conn_options.retry_interval)
+                    stream = stt.stream()
 
             def on_event(event: SpeechEvent) -> None:
                 nonlocal heard
@@ -482,8 +505,11 @@ class STTNode(ProviderNode[STT]):
         vad = inputs.get("vad")
         default: Observable[SpeechEvent]
         if stt.capabilities.streaming:
+            def reopened(exc: Exception) -> None:  # an error event; the stream goes on
+                ctx.report_error(NodeError(ctx.node, "transcripts", exc))
+
             default = audio.pipe(transcribe(stt, scheduler=ctx.scheduler, loop=ctx.loop,
-                                            report=report))
+                                            report=report, on_error=reopened))
         elif vad is not None:
             cfg = self.config
             assert isinstance(cfg, STTNodeConfig)

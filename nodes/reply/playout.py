@@ -51,6 +51,7 @@ class _Segment:
     played: float = 0.0
     final: bool = False
     emitted: int = 0  # characters of text already sent as transcription
+    broken: bool = False  # its audio stream failed before the segment's end
 
 
 def _covered(text: str, fraction: float) -> int:
@@ -79,6 +80,8 @@ def played_text(segments: list[_Segment]) -> str:
     parts = []
     for seg in segments:
         if seg.played <= 0 and not (seg.final and seg.received <= 0):  # text-only: shown whole
+            break
+        if seg.broken:  # how much of the text its partial audio voiced is unknown: none counts
             break
         frac = 1.0 if seg.final and seg.played >= seg.received - 1e-9 else (
             seg.played / seg.received if seg.received > 0 else 0.0)
@@ -113,6 +116,7 @@ class _Mouth:
         self.steps: dict[int, _Step] = {}  # of the current speech, by index, as audio arrives
         self.segment: _Segment | None = None  # the segment of the frame being played
         self.audio_done = False
+        self.failed = False  # the current speech's audio stream failed
         self.timer: abc.DisposableBase | None = None
         self.deadline = 0.0
         self.on_time = False  # pumping at a deadline: the next frame continues the run
@@ -164,6 +168,7 @@ class _Mouth:
             self.items.clear()
             self.steps = {}
             self.audio_done = False
+            self.failed = False
             self.paused = False
             self.playing = False
             self.step = None
@@ -182,7 +187,13 @@ class _Mouth:
         return lambda: self.stop(speech)
 
     def on_audio_error(self, error: Exception) -> None:
+        """The speech's audio failed (a TTS error): report it, play what came, and record
+        only the segments voiced to their end, as an interrupted reply."""
         self.emit("error", error)
+        self.failed = True
+        for step in self.steps.values():
+            for seg in step.segments:
+                seg.broken = seg.broken or not seg.final
         self.on_audio_done()
 
     def on_audio_done(self) -> None:
@@ -322,7 +333,7 @@ class _Mouth:
 
     def finish(self, speech: Speech) -> None:
         if self.step is not None:
-            self.end_step(speech, interrupted=False)
+            self.end_step(speech, interrupted=self.failed)
         self.close_current(speech)
 
     def stop(self, speech: Speech) -> None:
