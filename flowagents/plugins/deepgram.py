@@ -9,8 +9,10 @@ first words heard open the speech, ``Results`` are interim or final transcripts,
 ``end_input()`` sends ``CloseStream`` (the server answers what is pending and closes), and a
 ``KeepAlive`` goes out whenever no audio was sent for ``keepalive_interval`` seconds (Deepgram
 closes an idle socket after 10 s). Connecting is retried under the connection options (a 429
-waits for its Retry-After, a 401 fails at once); a connection that breaks later, or a message
-that is not JSON, ends the stream with a typed error. ``aclose()`` closes the socket.
+waits for its Retry-After, a 401 fails at once). A connection that breaks later is replaced (the
+speech in flight ends there; the audio not yet sent goes to the new one), up to ``max_retry``
+breaks in a row without a word from the server; a message that is not JSON ends the stream
+with a typed error. ``aclose()`` closes the socket.
 Event times are on the session clock: the first frame's timestamp plus Deepgram's audio time.
 """
 
@@ -18,7 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
+import logging
 import os
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -47,6 +51,8 @@ from flowagents.stt.stt import STTCapabilities
 from flowagents.types import AudioFrame, SpeechData, SpeechEvent, SpeechEventType
 
 __all__ = ["DEFAULT_BASE_URL", "STT", "SpeechStream"]
+
+logger = logging.getLogger("flowagents.plugins.deepgram")
 
 DEFAULT_BASE_URL = "https://api.deepgram.com/v1/listen"
 
@@ -176,11 +182,14 @@ class SpeechStream(BaseSpeechStream):
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._closing = False  # CloseStream sent: the server's close is expected
         self._speaking = False
+        self._heard = False  # the current connection has sent a message
+        self._last_time = 0.0  # the end of the last audio pushed, on the session clock
         self._request_id = ""
         self._base = 0.0
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     def push_frame(self, frame: AudioFrame) -> None:
+        self._last_time = frame.end_time
         self._input.put_nowait(frame)
 
     def flush(self) -> None:
@@ -205,31 +214,52 @@ class SpeechStream(BaseSpeechStream):
         if self._ws is not None:
             await self._ws.close()
 
+    async def _first_frame(self) -> AudioFrame | None:
+        """The next frame to open a connection with (None: the input ended first)."""
+        while True:
+            item = await self._input.get()
+            if item is _END:
+                return None
+            if isinstance(item, AudioFrame):
+                return item
+
     async def _run(self) -> None:
+        breaks = 0  # consecutive connections that broke without a word from the server
         try:
-            first = await self._input.get()
-            while first is _FLUSH:
-                first = await self._input.get()
-            if first is _END:
-                self._events.put_nowait(None)
-                return
-            self._base = first.timestamp
-            ws = await call_with_retry(lambda: self._stt._connect(first, self._language),
-                                       conn_options=self._conn_options, label=self._stt.label)
-            self._ws = ws
-            sender = asyncio.get_running_loop().create_task(self._send(ws, first))
-            try:
-                await self._receive(ws)
-            finally:
-                sender.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sender
-                await ws.close()
+            first = await self._first_frame()
+            while first is not None:
+                self._base = first.timestamp  # Deepgram's clock starts at each connection
+                ws = await call_with_retry(
+                    functools.partial(self._stt._connect, first, self._language),
+                    conn_options=self._conn_options, label=self._stt.label)
+                self._ws, self._heard = ws, False
+                try:
+                    await self._connection(ws, first)
+                    break
+                except APIConnectionError:
+                    breaks = 0 if self._heard else breaks + 1
+                    if self._closing or breaks > self._conn_options.max_retry:
+                        raise
+                logger.warning("deepgram stream broke, reconnecting")
+                self._end(self._last_time)  # the speech in flight ends with the connection
+                first = await self._first_frame()
             self._events.put_nowait(None)
         except APIError as e:
             self._events.put_nowait(e)
         except (aiohttp.ClientError, TimeoutError) as e:
             self._events.put_nowait(connection_error("deepgram", e, self._stt._key))
+
+    async def _connection(self, ws: aiohttp.ClientWebSocketResponse, first: AudioFrame
+                          ) -> None:
+        sender = asyncio.get_running_loop().create_task(self._send(ws, first))
+        try:
+            await self._receive(ws)
+        finally:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
+            with contextlib.suppress(aiohttp.ClientError, RuntimeError):
+                await ws.close()
 
     async def _send(self, ws: aiohttp.ClientWebSocketResponse, first: AudioFrame) -> None:
         item: Any = first
@@ -253,6 +283,7 @@ class SpeechStream(BaseSpeechStream):
     async def _receive(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         async for msg in ws:
             if msg.type == aiohttp.WSMsgType.TEXT:
+                self._heard = True
                 self._message(msg.data)
             elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING,
                               aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):

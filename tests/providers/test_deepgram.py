@@ -141,20 +141,53 @@ def test_keepalive_while_idle_and_finalize_on_flush() -> None:
     assert [(e.type, e.text) for e in events] == [(START, ""), (FINAL, "what time is it")]
 
 
-def test_disconnect_mid_stream_raises_after_the_events_heard() -> None:
+def test_a_connection_that_breaks_is_replaced_and_the_next_utterance_heard() -> None:
+    """The server drops the connection after two messages (SpeechStarted and the first
+    interim) of a 1 s utterance from 10.0 s. The stream ends that speech where the audio had got
+    to, reconnects with the audio that follows (the rest of the tone, heard as a new utterance
+    on the new connection: "second try"), and the next tone (from 11.5 s) is recognized too,
+    every time on the session clock."""
     async def test(server: DeepgramServer, stt: deepgram.STT) -> list[SpeechEvent]:
         server.stream_faults.append(StreamFault(after=2, drop=True))
+        server.utterances.extend(["lost words", "second try"])
         stream = stt.stream()
         got: list[SpeechEvent] = []
         reader = asyncio.get_running_loop().create_task(events_of(stream, got))
-        await feed(stream, frames([(1.0, True)]), end=False)
+        await feed(stream, frames([(1.0, True), (0.5, False)]), end=False, pace=True)
+        await feed(stream, frames([(0.5, True), (0.5, False)], start=11.5), pace=True)
+        await reader
+        await stream.aclose()
+        return got
+
+    events, server = serve(test)
+    assert [(e.type, e.text) for e in events] == [
+        (START, ""), (INTERIM, "lost"), (END, ""),  # the break ends the speech in flight
+        (START, ""), (INTERIM, "second"), (INTERIM, "second try"), (FINAL, "second try"),
+        (END, ""),
+        (START, ""), (INTERIM, "hello"), (INTERIM, "hello world"), (FINAL, "hello world"),
+        (END, "")]
+    assert len(server.requests("listen")) == 2
+    broke_at = events[2].timestamp
+    assert 10.3 < broke_at < 11.0
+    assert events[3].timestamp == broke_at  # the new connection's clock starts there
+    assert events[8].timestamp == pytest.approx(11.5)
+
+
+def test_a_connection_that_keeps_breaking_ends_the_stream_after_max_retry() -> None:
+    async def test(server: DeepgramServer, stt: deepgram.STT) -> list[SpeechEvent]:
+        server.stream_faults.extend([StreamFault(after=0, drop=True)] * 3)
+        stream = stt.stream(conn_options=APIConnectOptions(max_retry=1, retry_interval=0.0))
+        got: list[SpeechEvent] = []
+        reader = asyncio.get_running_loop().create_task(events_of(stream, got))
+        await feed(stream, frames([(2.0, True)]), end=False, pace=True)
         with pytest.raises(APIConnectionError, match="deepgram: the connection closed"):
             await reader
         await stream.aclose()
         return got
 
-    events, _ = serve(test)
-    assert [(e.type, e.text) for e in events] == [(START, ""), (INTERIM, "hello")]
+    events, server = serve(test)
+    assert events == []
+    assert len(server.requests("listen")) == 2  # the first connection and one replacement
 
 
 def test_malformed_message_is_a_typed_error() -> None:
@@ -253,3 +286,4 @@ def test_batch_recognize_and_key_hygiene() -> None:
     stt = deepgram.STT(api_key=KEY)
     assert KEY not in repr(stt)
     assert KEY not in str(vars(stt))
+
