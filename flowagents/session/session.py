@@ -249,27 +249,13 @@ class AgentSession(EventEmitter):
             await self.aclose(CloseReason.PARTICIPANT_DISCONNECTED)
 
     def _default_graph(self) -> Graph:
+        from graphs.default import default_graph
+
         out = self._io.audio_output
-        if isinstance(self.llm, RealtimeModel) and self.stt is None and self.tts is None:
-            from graphs.realtime import realtime_graph  # speech to speech: the model listens
-
-            return realtime_graph(vad=self.vad, options=self.options,
-                                  can_pause=out.can_pause if out is not None else True,
-                                  turn_detection=self.turn_detection)
-        from graphs.voice import shared_voice_graph, voice_graph
-
-        listen = self.stt is not None  # without an STT, LiveKit answers text only
-        if listen and self.vad is None:
-            raise RuntimeError("the default voice graph needs vad= with stt= (or pass graph=)")
-        # the VAD and STT come from the runtime's resources: one graph serves every session
-        # with these options
-        args = (self.options, out.can_pause if out is not None else True, self.turn_detection,
-                self.attach_video, listen)
-        try:
-            return shared_voice_graph(*args)
-        except TypeError:  # a turn detector that cannot be a cache key: a graph of its own
-            return voice_graph(vad=None, stt=None, options=args[0], can_pause=args[1],
-                               turn_detection=args[2], attach_video=args[3], listen=args[4])
+        return default_graph(vad=self.vad, stt=self.stt, llm=self.llm, tts=self.tts,
+                             options=self.options,
+                             can_pause=out.can_pause if out is not None else True,
+                             turn_detection=self.turn_detection, attach_video=self.attach_video)
 
     def _spawn(self, coro: Coroutine[Any, Any, _T]) -> asyncio.Task[_T]:
         task = asyncio.get_running_loop().create_task(coro)
