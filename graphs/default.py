@@ -20,20 +20,24 @@ __all__ = ["default_graph"]
 
 def default_graph(*, vad: Any, stt: Any, llm: Any, tts: Any, options: SessionOptions,
                   can_pause: bool = True, turn_detection: TurnDetector | None = None,
-                  attach_video: bool = False) -> Graph:
-    """The graph for a session with these providers and options (see the module docstring)."""
+                  attach_video: bool = False, turn_mode: str | None = None) -> Graph:
+    """The graph for a session with these providers and options (see the module docstring).
+    ``turn_mode``: LiveKit's ``turn_detection`` string (``"realtime_llm"``: the realtime model's
+    own turn detection, so no VAD; ``"stt"``, ``"manual"``: see :func:`graphs.voice.voice_graph`).
+    """
     if isinstance(llm, RealtimeModel) and stt is None and tts is None:
         from graphs.realtime import realtime_graph  # speech to speech: the model listens
 
-        return realtime_graph(vad=vad, options=options, can_pause=can_pause,
-                              turn_detection=turn_detection)
+        return realtime_graph(vad=None if turn_mode == "realtime_llm" else vad, options=options,
+                              can_pause=can_pause, turn_detection=turn_detection)
     from graphs.voice import shared_voice_graph, voice_graph
 
     listen = stt is not None
     if listen and vad is None:
         raise RuntimeError("the default voice graph needs vad= with stt= (or pass graph=)")
     try:
-        return shared_voice_graph(options, can_pause, turn_detection, attach_video, listen)
+        return shared_voice_graph(options, can_pause, turn_detection, attach_video, listen,
+                                  turn_mode)
     except TypeError:  # a turn detector that cannot be a cache key: a graph of its own
         return voice_graph(options=options, can_pause=can_pause, turn_detection=turn_detection,
-                           attach_video=attach_video, listen=listen)
+                           attach_video=attach_video, listen=listen, turn_mode=turn_mode)

@@ -42,6 +42,7 @@ from nodes.turn.active_agent import ActiveAgentNode
 from nodes.turn.endpointing import Endpointing
 from nodes.turn.false_interruption import FalseInterruption
 from nodes.turn.interruption import Interruption
+from nodes.turn.stt_endpoints import STTEndpoints
 from nodes.turn.turn_detector import TurnDetectorNode
 from nodes.turn.turn_filter import TurnFilter
 from nodes.turn.user_state import UserStateNode
@@ -60,13 +61,16 @@ OUTPUTS = ("audio_out", "agent", "agent_activity", "false_interruptions", "histo
 def voice_graph(*, vad: VAD | None = None, stt: STT | None = None,
                 options: SessionOptions | None = None, can_pause: bool = True,
                 turn_detection: TurnDetector | None = None, attach_video: bool = False,
-                listen: bool = True) -> Graph:
+                listen: bool = True, turn_mode: str | None = None) -> Graph:
     """The voice pipeline for one session. ``vad``/``stt`` default to the job's ``vad`` and
     ``stt`` resources (the session supplies them), so ``voice_graph()`` alone renders and loads
     from a spec. ``turn_detection``: the session's turn detector (an active agent's own
     ``turn_detection`` replaces it while that agent is in charge). ``attach_video``: each user
     message carries the camera's newest frame. ``listen=False`` (a session without STT): no VAD
-    and no STT, the user's turns come from text only."""
+    and no STT, the user's turns come from text only. ``turn_mode`` (LiveKit's
+    ``turn_detection`` strings): ``"stt"`` ends turns on the STT's end of speech instead of the
+    VAD's, ``"manual"`` commits none (the session's ``commit_user_turn()`` does); ``"vad"`` or
+    None: the VAD's."""
     o = options or SessionOptions()
     with Graph("voice") as g:
         audio = g.input("audio", AudioFrame)
@@ -92,7 +96,15 @@ def voice_graph(*, vad: VAD | None = None, stt: STT | None = None,
             deaf = NotListening()(audio)
             vad_events, transcripts = deaf.vad_events, deaf.transcripts
         eou = TurnDetectorNode(turn_detection)(transcripts, vad_events, agent.agent, committed)
-        endpointed = Endpointing()(vad_events, transcripts, eou, agent.endpointing)
+        if turn_mode == "manual":  # turns only from session.commit_user_turn()
+            silent = NotListening(name="manual_turns")(audio)
+            endpointed = Endpointing()(silent.vad_events, silent.transcripts, eou,
+                                       agent.endpointing)
+        elif turn_mode == "stt":  # the STT's end of speech ends the turn
+            bounds = STTEndpoints()(transcripts)
+            endpointed = Endpointing()(bounds, transcripts, eou, agent.endpointing)
+        else:
+            endpointed = Endpointing()(vad_events, transcripts, eou, agent.endpointing)
         committed.bind(endpointed)
         turns = TurnFilter()(endpointed, activity, agent.turn, text)
         barge_in = Interruption()(vad_events, transcripts, activity, agent.turn, turns)
@@ -129,11 +141,11 @@ def voice_graph(*, vad: VAD | None = None, stt: STT | None = None,
 @lru_cache(maxsize=16)
 def shared_voice_graph(options: SessionOptions, can_pause: bool = True,
                        turn_detection: TurnDetector | None = None, attach_video: bool = False,
-                       listen: bool = True) -> Graph:
+                       listen: bool = True, turn_mode: str | None = None) -> Graph:
     """One :func:`voice_graph` per configuration, shared by the sessions that use it. A graph
     is a description: each session's runtime builds its own streams from it, and its VAD and
     STT come from the session's resources. Sharing it spares each session the graph's several
     hundred long-lived objects (nodes, ports, edges, configs), which every full garbage
     collection would otherwise traverse once per session."""
     return voice_graph(options=options, can_pause=can_pause, turn_detection=turn_detection,
-                       attach_video=attach_video, listen=listen)
+                       attach_video=attach_video, listen=listen, turn_mode=turn_mode)

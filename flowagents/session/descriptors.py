@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 __all__ = ["TURN_DETECTION_MODES", "DescriptorError", "TurnDetectionMode", "check_turn_detection",
-           "resolve"]
+           "check_turn_mode", "resolve"]
 
 Kind = Literal["llm", "stt", "tts", "vad"]
 TurnDetectionMode = Literal["vad", "stt", "manual", "realtime_llm"]
@@ -134,3 +134,16 @@ def check_turn_detection(value: object, *, turn_detector_type: type) -> None:
     raise DescriptorError(
         f"turn_detection={value!r} is not a turn detection mode ({modes}) or a turn detector "
         f"(a {turn_detector_type.__module__}.{turn_detector_type.__qualname__})")
+
+
+def check_turn_mode(mode: TurnDetectionMode | None, *, realtime: bool,
+                    realtime_llm: bool) -> None:
+    """A mode the session's graph can follow: ``"realtime_llm"`` needs a realtime model, and a
+    speech-to-speech session (a realtime model with no STT and TTS) takes turns by ``"vad"`` or
+    ``"realtime_llm"`` only."""
+    if mode == "realtime_llm" and not realtime_llm:
+        raise DescriptorError("turn_detection='realtime_llm' needs a realtime model as the llm "
+                              "(llm=openai.realtime.RealtimeModel(...))")
+    if realtime and mode in ("stt", "manual"):
+        raise DescriptorError(f"turn_detection={mode!r} needs an STT; a realtime model with no "
+                              "STT and TTS takes turns by 'vad' or 'realtime_llm'")

@@ -44,9 +44,10 @@ from flowagents.voice.speech import Speech, SpeechHandle
 from flowagents.voice.turn_detector import TurnDetector
 from flowagents.voice.turns import UserTurn
 
-from .descriptors import TurnDetectionMode, check_turn_detection, resolve
+from .descriptors import TurnDetectionMode, check_turn_detection, check_turn_mode, resolve
 from .emitter import EventEmitter
 from .feeds import RoomLink, RoomOpener, feed_audio, feed_text
+from .manual import ManualTurns
 from .outputs import GraphOutputs
 from .recording import SessionRecorder, default_record_path
 
@@ -98,6 +99,10 @@ class AgentSession(EventEmitter):
         self.stt = resolve("stt", stt) if isinstance(stt, str) else stt
         self.llm = resolve("llm", llm) if isinstance(llm, str) else llm
         self.tts = resolve("tts", tts) if isinstance(tts, str) else tts
+        check_turn_mode(self.turn_detection_mode,
+                        realtime=isinstance(self.llm, RealtimeModel) and self.stt is None
+                        and self.tts is None, realtime_llm=isinstance(self.llm, RealtimeModel))
+        self._manual = ManualTurns() if self.turn_detection_mode == "manual" else None
         self._stopped = False
         self._started_on: tuple[Any, SessionIO | None] = (None, None)
         self.userdata = userdata
@@ -195,6 +200,9 @@ class AgentSession(EventEmitter):
         if self._recorder is not None:
             self._recorder.attach(self, runtime)
         self._subscriptions.add(self._out.connect(runtime, self._io))
+        if self._manual is not None:
+            self._subscriptions.add(
+                runtime.output("user_transcripts").subscribe(self._manual.on_transcript))
         agent._session = self
         runtime.push("agents", agent)
         if self._io.audio_input is not None:
@@ -255,7 +263,8 @@ class AgentSession(EventEmitter):
         return default_graph(vad=self.vad, stt=self.stt, llm=self.llm, tts=self.tts,
                              options=self.options,
                              can_pause=out.can_pause if out is not None else True,
-                             turn_detection=self.turn_detection, attach_video=self.attach_video)
+                             turn_detection=self.turn_detection, attach_video=self.attach_video,
+                             turn_mode=self.turn_detection_mode)
 
     def _spawn(self, coro: Coroutine[Any, Any, _T]) -> asyncio.Task[_T]:
         task = asyncio.get_running_loop().create_task(coro)
@@ -350,6 +359,21 @@ class AgentSession(EventEmitter):
         if not self._closed and text:
             now = self.now()
             self.runtime.push("text", UserTurn(text, now, now, now, typed=True))
+
+    def commit_user_turn(self) -> None:
+        """``turn_detection="manual"``: the user's turn is over; answer what they said since
+        the last commit (nothing said: nothing happens)."""
+        if self._manual is None:
+            raise RuntimeError("commit_user_turn() needs turn_detection='manual'")
+        turn = self._manual.take(self.now())
+        if turn is not None and not self._closed:
+            self.runtime.push("text", turn)
+
+    def clear_user_turn(self) -> None:
+        """``turn_detection="manual"``: forget what the user said since the last commit."""
+        if self._manual is None:
+            raise RuntimeError("clear_user_turn() needs turn_detection='manual'")
+        self._manual.clear()
 
     def interrupt(self) -> asyncio.Future[None]:
         """Interrupt every interruptible speech in flight or queued; resolves when they ended."""

@@ -25,11 +25,24 @@ def test_a_string_that_names_nothing_lists_what_would_resolve(kind: str, value: 
         assert form in message
 
 
-@pytest.mark.parametrize("value", ["vad", "stt", "manual", "realtime_llm", None])
+@pytest.mark.parametrize("value", ["vad", "stt", "manual", None])
 def test_the_livekit_turn_detection_modes_are_accepted(value: str | None) -> None:
     session = AgentSession(turn_detection=value)  # type: ignore[arg-type]
     assert session.turn_detection_mode == value
     assert session.turn_detection is None
+
+
+@pytest.mark.parametrize(("value", "ok"), [("realtime_llm", True), ("vad", True),
+                                           ("stt", False), ("manual", False)])
+def test_a_realtime_session_takes_the_models_turns_or_the_vads(value: str, ok: bool) -> None:
+    from flowagents.plugins.openai.realtime import RealtimeModel
+
+    model = RealtimeModel(api_key="sk-not-used")
+    if ok:
+        assert AgentSession(llm=model, turn_detection=value).turn_detection_mode == value
+    else:
+        with pytest.raises(DescriptorError, match="needs an STT"):
+            AgentSession(llm=model, turn_detection=value)  # type: ignore[arg-type]
 
 
 def test_a_turn_detector_object_is_accepted() -> None:
