@@ -63,3 +63,34 @@ def test_silero_resolves_to_the_vad() -> None:
     from flowagents.plugins.silero import SileroVAD
 
     assert isinstance(resolve("vad", "silero"), SileroVAD)
+
+
+@pytest.fixture
+def keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("OPENAI_API_KEY", "DEEPGRAM_API_KEY", "CARTESIA_API_KEY", "ELEVEN_API_KEY"):
+        monkeypatch.setenv(name, "not-a-real-key")
+
+
+@pytest.mark.parametrize(("kind", "value", "cls", "fields"), [
+    ("llm", "gpt-4o", "flowagents.plugins.openai.llm.LLM", {"model": "gpt-4o"}),
+    ("llm", "openai/gpt-4o-mini", "flowagents.plugins.openai.llm.LLM",
+     {"model": "gpt-4o-mini"}),
+    ("llm", "o4-mini", "flowagents.plugins.openai.llm.LLM", {"model": "o4-mini"}),
+    ("stt", "deepgram/nova-3", "flowagents.plugins.deepgram.STT", {"model": "nova-3"}),
+    ("stt", "deepgram/nova-2:fr", "flowagents.plugins.deepgram.STT", {"model": "nova-2"}),
+    ("stt", "openai/gpt-4o-transcribe:de", "flowagents.plugins.openai.stt.STT",
+     {"model": "gpt-4o-transcribe"}),
+    ("tts", "openai-tts", "flowagents.plugins.openai.tts.TTS", {"model": "gpt-4o-mini-tts"}),
+    ("tts", "openai/tts-1:nova", "flowagents.plugins.openai.tts.TTS",
+     {"model": "tts-1", "voice": "nova"}),
+    ("tts", "cartesia/sonic-2:VOICE-ID", "flowagents.plugins.cartesia.TTS",
+     {"model": "sonic-2", "voice": "VOICE-ID"}),
+    ("tts", "elevenlabs/eleven_turbo_v2_5", "flowagents.plugins.elevenlabs.TTS",
+     {"model": "eleven_turbo_v2_5"}),
+])
+def test_each_form_builds_its_plugin(keys: None, kind: str, value: str, cls: str,
+                                     fields: dict[str, str]) -> None:
+    provider = AgentSession(**{kind: value}).__dict__[kind]
+    assert f"{type(provider).__module__}.{type(provider).__qualname__}" == cls
+    assert {name: getattr(provider, name) for name in fields} == fields
+    assert "not-a-real-key" not in repr(provider)
