@@ -119,6 +119,12 @@ class SessionAPI(Protocol):
     async def aclose(self) -> None: ...
 
 
+def _is_detector(value: object) -> bool:
+    from .turn_detector import TurnDetector
+
+    return isinstance(value, TurnDetector)
+
+
 class _Activity:
     """An agent's place in a session, under LiveKit's private names (``agent._activity``)."""
 
@@ -155,6 +161,12 @@ class Agent(HandoffTarget):
         self._tools = list(tools or ()) + [
             t for t in find_function_tools(self) if t.name not in {x.name for x in tools or ()}
         ]
+        if not (turn_detection is None or isinstance(turn_detection, NotGiven)
+                or _is_detector(turn_detection)):
+            raise TypeError(
+                f"Agent(turn_detection={turn_detection!r}) takes a turn detector (a "
+                "flowagents.voice.TurnDetector); LiveKit's modes 'vad', 'stt', 'manual' and "
+                "'realtime_llm' are set on the session: AgentSession(turn_detection=...)")
         self.turn_detection = turn_detection
         self.allow_interruptions = allow_interruptions
         self.min_interruption_duration = min_interruption_duration

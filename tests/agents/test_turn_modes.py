@@ -99,3 +99,9 @@ def test_stt_boundaries_are_the_stts_start_and_end_of_speech() -> None:
         lambda events: got.extend((e.type, e.timestamp, e.speaking) for e in events))
     assert got == [(VADEventType.START_OF_SPEECH, 1.0, True),
                    (VADEventType.END_OF_SPEECH, 2.4, False)]
+
+
+@pytest.mark.parametrize("value", ["manual", "vad", 0.5])
+def test_an_agent_takes_a_detector_not_a_mode(value: object) -> None:
+    with pytest.raises(TypeError, match="AgentSession\\(turn_detection=...\\)"):
+        Agent(instructions="x", turn_detection=value)  # type: ignore[arg-type]
