@@ -78,3 +78,43 @@ def test_console_without_a_key_for_the_hosted_llm_says_which(tmp_path: Path) -> 
     assert out.stderr.strip().splitlines() == [
         "error: the entrypoint failed: ValueError: openai: no API key: pass api_key= or set "
         "OPENAI_API_KEY (--verbose for the traceback)"]
+
+
+def test_console_plays_a_wav_to_the_tools_example_and_records_the_answer(
+        openai_server: OpenAIServer, tmp_path: Path) -> None:
+    """``python example2_tools_prewarm.py console --input question.wav --output reply.wav``:
+    the prewarmed Silero VAD and the Deepgram STT (local server) hear the WAV, the model calls
+    ``get_weather``, Cartesia (local server) voices the answer into the output WAV."""
+    import soundfile as sf
+    from providers.cartesia_server import CartesiaServer
+    from providers.deepgram_server import DeepgramServer
+
+    question = "What is the weather in Tokyo?"
+    answer = "It is sunny in Tokyo, 25 degrees."
+    deepgram, cartesia = DeepgramServer(api_key="dg-key"), CartesiaServer(api_key="ca-key")
+    deepgram.utterances.extend([question] + [""] * 10)
+    openai_server.replies.extend([
+        Reply(tool_calls=[ToolCall("get_weather", '{"location": "Tokyo"}', "call_w")]),
+        Reply(text=answer)])
+    reply = tmp_path / "reply.wav"
+    with serve_in_thread(deepgram), serve_in_thread(cartesia):
+        out = subprocess.run(
+            [sys.executable, str(ROOT / "examples" / "livekit" / "example2_tools_prewarm.py"),
+             "console", "--input", str(ROOT / "examples" / "audio" / "question.wav"),
+             "--output", str(reply)],
+            text=True, capture_output=True, timeout=120, cwd=ROOT, env={
+                **os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1",
+                "OPENAI_BASE_URL": openai_server.base_url, "OPENAI_API_KEY": KEY,
+                "DEEPGRAM_BASE_URL": deepgram.base_url, "DEEPGRAM_API_KEY": "dg-key",
+                "CARTESIA_BASE_URL": cartesia.base_url, "CARTESIA_API_KEY": "ca-key"})
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert f"user: {question}" in lines
+    assert '  [tool] get_weather({"location": "Tokyo"}) -> Tokyo is sunny, 25°C' in lines
+    assert f"agent: {answer}" in lines
+    assert lines.index(f"user: {question}") < lines.index(f"agent: {answer}")
+    assert any(line.startswith("turn 1 latency: ") for line in lines)
+    pcm, rate = sf.read(reply, dtype="int16")
+    # Cartesia's tone: 0.1 s per word of the answer's two pieces (7 words)
+    assert rate == 24000
+    assert abs(len(pcm) / rate - 0.7) < 0.05
