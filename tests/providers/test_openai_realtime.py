@@ -10,7 +10,7 @@ from typing import TypeVar
 import numpy as np
 import pytest
 
-from flowagents.errors import APIError, APIStatusError
+from flowagents.errors import APIConnectOptions, APIError, APIStatusError, APITimeoutError
 from flowagents.llm import ChatContext
 from flowagents.llm.realtime import RealtimeInput, RealtimeOutput
 from flowagents.plugins import openai
@@ -18,7 +18,7 @@ from flowagents.runtime import run_virtual
 from flowagents.types import AudioFrame
 
 from .cartesia_server import words_pcm
-from .realtime_server import RealtimeServer
+from .realtime_server import Fault, RealtimeServer
 
 T = TypeVar("T")
 KEY = "sk-test-0123456789"
@@ -151,3 +151,31 @@ def test_malformed_event_fails_the_reply_and_the_session() -> None:
         await session.aclose()
 
     serve(test)
+
+
+def test_connecting_waits_for_retry_after_and_gives_up_on_a_slow_handshake() -> None:
+    async def test(server: RealtimeServer, model: openai.realtime.RealtimeModel
+                   ) -> tuple[list[RealtimeInput], float]:
+        server.handshakes.append(Fault(429, {"error": {"message": "slow down"}},
+                                       headers={"Retry-After": "2"}))
+        session = model.session()
+        for frame in speech([(0.5, True), (0.4, False)]):
+            session.push_audio(frame)
+        heard = await hear(session, 2)  # the audio queued while connecting is not lost
+        await session.aclose()
+        slow = openai.realtime.RealtimeModel(
+            base_url=server.base_url, api_key=KEY,
+            conn_options=APIConnectOptions(max_retry=1, timeout=3.0))
+        server.handshakes.extend([Fault(503, delay=30.0)] * 2)
+        late = slow.session()
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(APITimeoutError):
+            await hear(late, 1)
+        await late.aclose()
+        await slow.aclose()
+        return heard, asyncio.get_running_loop().time() - started
+
+    (heard, waited), server = serve(test)
+    assert [i.kind for i in heard] == ["speech_started", "speech_stopped"]
+    assert server.times[:2] == [0.0, 2.0]  # the retry waited for Retry-After
+    assert waited == pytest.approx(6.0)  # two attempts of 3 s
