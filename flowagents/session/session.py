@@ -16,9 +16,8 @@ Events (``session.on(name, callback)``, or all of them as ``session.events``):
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
-from collections.abc import AsyncIterable, Coroutine, Mapping
+from collections.abc import AsyncIterable, Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -31,6 +30,7 @@ from flowagents.llm.realtime import RealtimeModel
 from flowagents.llm.tool_context import current_run_context
 from flowagents.metrics import AgentMetrics, UsageSummary
 from flowagents.runtime import GraphRuntime, LoopScheduler
+from flowagents.runtime.gc_freeze import hold_frozen
 from flowagents.stt import STT
 from flowagents.tts import TTS
 from flowagents.vad import VAD
@@ -112,6 +112,7 @@ class AgentSession(EventEmitter):
         self._speeches = self._out.speeches
         self._room_io: RoomLink | None = None
         self._runtime: GraphRuntime | None = None
+        self._unfreeze: Callable[[], None] = lambda: None  # start() holds the gc freeze
         self._io = SessionIO()
         self._subscriptions = CompositeDisposable()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -211,10 +212,9 @@ class AgentSession(EventEmitter):
             self._spawn(feed_text(self._io.text_input, self.push_text))
         if self._room_io is not None:
             self._spawn(self._watch_room(self._room_io))
-        # the graph just built thousands of long-lived objects: collect the young generations
-        # now, so the first collection of the conversation does not traverse them inside a
-        # reply (a turn's allocations trigger most collections; a first one costs ms here)
-        gc.collect(1)
+        # the graph just built thousands of long-lived objects: out of the collector's reach
+        # until the session closes (with hundreds of sessions, a full collection stalls)
+        self._unfreeze = hold_frozen()
 
     async def stop(self) -> None:
         """Stop the current agent and keep the session for the next one (LiveKit code calls
@@ -296,6 +296,7 @@ class AgentSession(EventEmitter):
         self._subscriptions.dispose()
         if self._runtime is not None:
             self._runtime.close()
+        self._unfreeze()
         await asyncio.sleep(0)  # let cancelled bridge tasks clean up
         if self._room_io is not None:
             await self._room_io.aclose()  # every part of the room's I/O

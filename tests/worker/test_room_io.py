@@ -70,6 +70,82 @@ async def test_audio_input_reads_linked_participant_until_they_leave() -> None:
     assert streams[0].closed
 
 
+async def test_audio_input_pushes_linked_participant_until_they_leave() -> None:
+    room = FakeRoom()
+    streams: list[FakeAudioStream] = []
+
+    def factory(track: Any, rate: int, channels: int) -> FakeAudioStream:
+        streams.append(FakeAudioStream(rate, channels))
+        return streams[-1]
+
+    audio_in = RoomAudioInput(room, participant_identity="user", stream_factory=factory)
+    got: list[AudioFrame] = []
+    ends: list[BaseException | None] = []
+    audio_in.push_to(got.append, ends.append)
+    room.emit("track_subscribed", FakeTrack(), None, FakeParticipant("someone-else"))
+    await asyncio.sleep(0.01)
+    assert streams == []
+    room.emit("track_subscribed", FakeTrack(), None, FakeParticipant("user"))
+    await asyncio.sleep(0.01)
+    assert len(streams) == 1
+    for v in (1, 2, 3):
+        streams[0].queue.put_nowait(Event(rtc_frame(v)))
+    await asyncio.sleep(0.01)
+    assert [int(f.data[0]) for f in got] == [1, 2, 3]
+    assert (got[0].sample_rate, got[0].num_channels, len(got[0].data)) == (16000, 1, 320)
+    assert ends == []
+    room.emit("participant_disconnected", FakeParticipant("user"))
+    await asyncio.sleep(0.01)
+    assert ends == [None]
+    streams[0].queue.put_nowait(Event(rtc_frame(4)))  # nothing after the end
+    await asyncio.sleep(0.01)
+    assert len(got) == 3
+    assert ends == [None]
+    await audio_in.aclose()
+    assert streams[0].closed
+
+
+async def test_audio_input_push_reports_a_failing_consumer_and_stops() -> None:
+    room = FakeRoom()
+    stream = FakeAudioStream(16000, 1)
+    audio_in = RoomAudioInput(room, stream_factory=lambda t, r, c: stream)
+    ends: list[BaseException | None] = []
+    seen: list[int] = []
+
+    def on_frame(f: AudioFrame) -> None:
+        seen.append(int(f.data[0]))
+        if len(seen) == 2:
+            raise ValueError("consumer broke")
+
+    audio_in.push_to(on_frame, ends.append)
+    room.emit("track_subscribed", FakeTrack(), None, FakeParticipant("user"))
+    for v in (1, 2, 3):
+        stream.queue.put_nowait(Event(rtc_frame(v)))
+    await asyncio.sleep(0.01)
+    assert seen == [1, 2]
+    assert len(ends) == 1
+    assert isinstance(ends[0], ValueError)
+    await audio_in.aclose()
+
+
+async def test_audio_input_push_stop_ends_without_on_end() -> None:
+    room = FakeRoom()
+    stream = FakeAudioStream(16000, 1)
+    audio_in = RoomAudioInput(room, stream_factory=lambda t, r, c: stream)
+    got: list[AudioFrame] = []
+    ends: list[BaseException | None] = []
+    stop = audio_in.push_to(got.append, ends.append)
+    room.emit("track_subscribed", FakeTrack(), None, FakeParticipant("user"))
+    stream.queue.put_nowait(Event(rtc_frame(1)))
+    await asyncio.sleep(0.01)
+    stop()
+    stream.queue.put_nowait(Event(rtc_frame(2)))
+    await asyncio.sleep(0.01)
+    assert [int(f.data[0]) for f in got] == [1]
+    assert ends == []
+    await audio_in.aclose()
+
+
 def frame(v: int) -> AudioFrame:
     return AudioFrame(np.full(240, v, dtype=np.int16), 24000)
 
