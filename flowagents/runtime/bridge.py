@@ -76,7 +76,9 @@ graph runs on one thread)."""
 
 class DirectObservable(Observable[_T]):
     """An observable whose ``subscribe`` hands a :class:`Sink` straight to its subscribe
-    function (see the module docstring). The function returns what disposes its work."""
+    function (see the module docstring). The function returns what disposes its work. A
+    subclass that keeps long-lived state may define ``_direct`` as a method instead (one object
+    with slots-like attributes, not a closure and its cells)."""
 
     def __init__(self, subscribe: Callable[[Sink[_T]], abc.DisposableBase]) -> None:
         # not Observable.__init__: its lock is never taken here (subscribe is overridden)

@@ -59,13 +59,7 @@ class LoopSubject(Subject[_T]):
         # copy on write: a subscription is rare, a value is not, so ``on_next`` iterates the
         # current list as its snapshot instead of copying it per value
         self.observers = [*self.observers, sink]
-
-        def remove() -> None:
-            sink.stopped = True
-            if sink in self.observers:
-                self.observers = [o for o in self.observers if o is not sink]
-
-        return Dispose(remove)
+        return _Unsubscribe(self, sink)
 
     def on_next(self, value: _T) -> None:
         if self.is_disposed:
@@ -76,3 +70,20 @@ class LoopSubject(Subject[_T]):
         for sink in sinks:
             if not sink.stopped:
                 sink.handle_next(value)
+
+
+class _Unsubscribe(abc.DisposableBase):
+    """Removes one subscriber (a slotted object, not a closure and its cells: one per edge of
+    every session, alive as long as the session)."""
+
+    __slots__ = ("sink", "subject")
+
+    def __init__(self, subject: LoopSubject[Any], sink: Sink[Any]) -> None:
+        self.subject, self.sink = subject, sink
+
+    def dispose(self) -> None:
+        sink = self.sink
+        sink.stopped = True
+        observers = self.subject.observers
+        if sink in observers:
+            self.subject.observers = [o for o in observers if o is not sink]

@@ -26,7 +26,7 @@ from flowagents.graph.graph import Edge, Graph, GraphInput, GraphOutput, Subgrap
 from flowagents.graph.node import BuildContext
 from flowagents.graph.ports import PortRef
 
-from .bridge import DirectObservable, Dispose, Sink
+from .bridge import LOOP_LOCK, DirectObservable, Sink
 from .subject import LoopSubject
 
 __all__ = ["FanOut", "Wiring", "guard", "wire_graph"]
@@ -57,17 +57,37 @@ def guard(source: Observable[Any], node: str, port: str,
     upstream would then defer its subscription to a later loop turn, so values pushed into a
     just-started graph would be lost. At a node boundary, subscription is always immediate.
     """
+    return _Guarded(source, node, port, report)
 
-    def subscribe(sink: Sink[Any]) -> abc.DisposableBase:
-        def on_error(exc: Exception) -> None:
-            report(exc if isinstance(exc, NodeError) else NodeError(node, port, exc))
-            sink.on_completed()
 
+class _Guarded(DirectObservable[Any]):
+    """:func:`guard`'s observable: slotted objects rather than closures and their cells, as
+    there is one per node output of every session, alive as long as the session."""
+
+    def __init__(self, source: Observable[Any], node: str, port: str,
+                 report: Callable[[NodeError], None]) -> None:
+        self.lock = LOOP_LOCK
+        self.source, self.node, self.port, self.report = source, node, port, report
+
+    def _direct(self, sink: Sink[Any]) -> abc.DisposableBase:
         # the source's own subscription stops values after the end or disposal: its values go
         # straight to the subscriber's callback, one layer less per value at every node output
-        return source.subscribe(sink.handle_next, on_error, sink.on_completed)
+        return self.source.subscribe(sink.handle_next, _ReportError(self, sink),
+                                     sink.on_completed)
 
-    return DirectObservable(subscribe)
+
+class _ReportError:
+    """A guarded output's error: reported with its node and port, then the stream ends."""
+
+    __slots__ = ("guarded", "sink")
+
+    def __init__(self, guarded: _Guarded, sink: Sink[Any]) -> None:
+        self.guarded, self.sink = guarded, sink
+
+    def __call__(self, exc: Exception) -> None:
+        g = self.guarded
+        g.report(exc if isinstance(exc, NodeError) else NodeError(g.node, g.port, exc))
+        self.sink.on_completed()
 
 
 class FanOut:
@@ -90,23 +110,23 @@ class FanOut:
         self._terminal: Callable[[abc.ObserverBase[Any]], None] | None = None
 
     def port(self, rank: tuple[int, str]) -> Observable[Any]:
-        def subscribe(sink: Sink[Any]) -> abc.DisposableBase:
-            if self._terminal is not None:
-                self._terminal(sink)
-                return sink
-            self._slots.setdefault(rank, []).append(sink)
+        return _Port(self, rank)
+
+    def add(self, rank: tuple[int, str], sink: Sink[Any]) -> abc.DisposableBase:
+        """Serve ``sink`` at ``rank``; return what removes it."""
+        if self._terminal is not None:
+            self._terminal(sink)
+            return sink
+        self._slots.setdefault(rank, []).append(sink)
+        self._reorder()
+        return _Leave(self, rank, sink)
+
+    def remove(self, rank: tuple[int, str], sink: Sink[Any]) -> None:
+        sink.stopped = True  # not even the value being handed out now
+        slot = self._slots.get(rank)
+        if slot is not None and sink in slot:
+            slot.remove(sink)
             self._reorder()
-
-            def remove() -> None:
-                sink.stopped = True  # not even the value being handed out now
-                slot = self._slots.get(rank)
-                if slot is not None and sink in slot:
-                    slot.remove(sink)
-                    self._reorder()
-
-            return Dispose(remove)
-
-        return DirectObservable(subscribe)
 
     def _reorder(self) -> None:
         self._ordered = tuple(o for key in sorted(self._slots) for o in self._slots[key])
@@ -131,6 +151,28 @@ class FanOut:
 
     def _on_completed(self) -> None:
         self._end(lambda observer: observer.on_completed())
+
+
+class _Port(DirectObservable[Any]):
+    """One consumer's view of a :class:`FanOut` (slotted state, not a closure: one per fan-out
+    edge of every session)."""
+
+    def __init__(self, fan: FanOut, rank: tuple[int, str]) -> None:
+        self.lock = LOOP_LOCK
+        self.fan, self.rank = fan, rank
+
+    def _direct(self, sink: Sink[Any]) -> abc.DisposableBase:
+        return self.fan.add(self.rank, sink)
+
+
+class _Leave(abc.DisposableBase):
+    __slots__ = ("fan", "rank", "sink")
+
+    def __init__(self, fan: FanOut, rank: tuple[int, str], sink: Sink[Any]) -> None:
+        self.fan, self.rank, self.sink = fan, rank, sink
+
+    def dispose(self) -> None:
+        self.fan.remove(self.rank, self.sink)
 
 
 def wire_graph(graph: Graph, ctx: BuildContext,
