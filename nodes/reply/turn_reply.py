@@ -6,7 +6,8 @@ steps, in LiveKit's order:
 
 1. at the commit, a ``supersede`` order goes to playout on ``control``: the interruptible
    speech in flight and the queued replies, all from before the turn, stop (a new turn's reply
-   replaces them), and the agent is thinking until this turn's reply comes;
+   replaces them); when a speech stopped so, the agent is thinking until this turn's reply
+   comes, not listening in between;
 2. the user message (with the camera's newest frame under ``attach_video``) goes to the history
    on ``user``, then the agent's ``on_user_turn_completed`` hook runs (``StopResponse`` or a
    failure: no reply, and a ``settle`` order tells playout to stop waiting);
