@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from flowagents.errors import APIStatusError as APIStatusError
     from flowagents.errors import APITimeoutError as APITimeoutError
     from flowagents.errors import NotGiven as NotGiven
+    from flowagents.job.auto_subscribe import AutoSubscribe as AutoSubscribe
     from flowagents.job.context import JobContext as JobContext
     from flowagents.job.context import (  # noqa: F401 (LiveKit has both names)
         get_job_context as get_current_job_context,
@@ -77,6 +78,7 @@ _NAMES: dict[str, tuple[str, str | None]] = {
     "ChatMessage": ("flowagents.llm.chat_context", "ChatMessage"),
     # jobs and the worker
     "JobContext": ("flowagents.job.context", "JobContext"),
+    "AutoSubscribe": ("flowagents.job.auto_subscribe", "AutoSubscribe"),
     "JobProcess": ("flowagents.job.process", "JobProcess"),
     "JobRequest": ("flowagents.job.request", "JobRequest"),
     "get_job_context": ("flowagents.job.context", "get_job_context"),

@@ -33,6 +33,7 @@ from flowagents.cli.console_cmd import (
 )
 from flowagents.cli.loading import LoadError, Verbose, exit_with
 from flowagents.job import JobContext, JobProcess
+from flowagents.job.auto_subscribe import AutoSubscribe
 from flowagents.session import AgentSession
 from flowagents.voice import SessionIO
 
@@ -134,7 +135,7 @@ class ConsoleJobContext(JobContext):
                          proc=proc, url="", token="")
         self._room = room  # type: ignore[assignment]
 
-    async def connect(self, *, auto_subscribe: bool = True) -> None:
+    async def connect(self, *, auto_subscribe: bool | AutoSubscribe = True) -> None:
         self._connected = True
 
 

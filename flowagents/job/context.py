@@ -19,6 +19,7 @@ from livekit.protocol import agent
 
 from flowagents.callbacks import check_callback
 from flowagents.ipc.messages import AcceptArguments
+from flowagents.job.auto_subscribe import AutoSubscribe, subscribe_kind
 from flowagents.job.process import JobProcess
 
 if TYPE_CHECKING:
@@ -123,13 +124,20 @@ class JobContext:
     def shutdown_reason(self) -> str | None:
         return self._shutdown_reason
 
-    async def connect(self, *, auto_subscribe: bool = True) -> None:
-        """Join the job's room with the assignment's URL and token."""
+    async def connect(self, *, auto_subscribe: bool | AutoSubscribe = True) -> None:
+        """Join the job's room with the assignment's URL and token; ``auto_subscribe``: every
+        track (True, ``SUBSCRIBE_ALL``), none, or one kind (``AutoSubscribe.AUDIO_ONLY``)."""
         from livekit import rtc
 
+        mode = (auto_subscribe if isinstance(auto_subscribe, AutoSubscribe)
+                else AutoSubscribe.SUBSCRIBE_ALL if auto_subscribe
+                else AutoSubscribe.SUBSCRIBE_NONE)
         room = self.room
         room.on("disconnected", self._on_room_disconnected)
-        await room.connect(self._url, self._token, rtc.RoomOptions(auto_subscribe=auto_subscribe))
+        await room.connect(self._url, self._token, rtc.RoomOptions(
+            auto_subscribe=mode is AutoSubscribe.SUBSCRIBE_ALL))
+        if mode in (AutoSubscribe.AUDIO_ONLY, AutoSubscribe.VIDEO_ONLY):
+            subscribe_kind(room, mode)
         self._connected = True
         logger.info("connected to room")  # the job's fields come from the log context
 
