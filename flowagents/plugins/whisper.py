@@ -41,11 +41,24 @@ import numpy as np
 import numpy.typing as npt
 
 from flowagents.errors import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions
-from flowagents.plugins.model_files import WHISPER_TINY_EN, ensure_model, require
+from flowagents.plugins.model_files import (
+    WHISPER_BASE,
+    WHISPER_TINY_EN,
+    ModelSpec,
+    ensure_model,
+    require,
+)
 from flowagents.stt import STT, STTCapabilities
 from flowagents.types import AudioFrame, SpeechData, SpeechEvent, SpeechEventType
 
-__all__ = ["FULL_WINDOW", "SHORT_WINDOW", "WhisperSTT", "plausible", "window_frames"]
+__all__ = ["DEFAULT_MODEL", "FULL_WINDOW", "MODELS", "SHORT_WINDOW", "WhisperSTT", "plausible",
+           "window_frames"]
+
+MODELS: dict[str, ModelSpec] = {"tiny.en": WHISPER_TINY_EN, "base": WHISPER_BASE}
+"""The pinned Whisper models, by the name ``WhisperSTT(model=...)`` takes."""
+
+DEFAULT_MODEL = "tiny.en"
+"""The model ``WhisperSTT()`` loads (see ``docs/offline.md`` for the comparison)."""
 
 _RATE = 16000
 _FRAMES_PER_S = 100  # Whisper's mel frames per second of audio
@@ -60,6 +73,7 @@ _WINDOW_PAD = 1.0  # seconds of silence after the audio inside a short window
 _WORDLESS_S = 1.6  # seconds of a segment that may carry no words (pre-roll, silence wait)
 _MAX_COMPRESSION = 2.4  # Whisper's repetition test (gzip ratio of the text)
 _TOKENS_PER_S, _TOKENS_BASE = 12, 24  # the token cap: ~2x the fastest speech
+_MAX_PRIMED = 223  # Whisper's limit on previous-text tokens (half its 448 context, less one)
 _NO_SPEECH, _LOW_LOGPROB = 0.6, -1.0  # Whisper's no-speech rule (faster-whisper's defaults)
 
 
@@ -85,28 +99,34 @@ def plausible(text: str, tokens: int, cap: int, seconds: float) -> bool:
 
 
 class WhisperSTT(STT):
-    """Whisper on CPU. ``model_dir`` overrides the pinned tiny.en (a CTranslate2 model dir);
-    ``model``: an already loaded ``faster_whisper.WhisperModel`` instead (shared between
-    providers); ``short_window`` is the shortest encoder window in seconds (None: always 30 s)."""
+    """Whisper on CPU. ``model``: a pinned model by name (:data:`MODELS`: ``"tiny.en"`` or
+    ``"base"``), or an already loaded ``faster_whisper.WhisperModel`` (shared between
+    providers); ``model_dir`` overrides it with a CTranslate2 model directory. ``short_window``
+    is the shortest encoder window in seconds (None: always 30 s). ``prompt``: words the
+    decoder is primed with (names, terms the user is likely to say; see :meth:`set_prompt`)."""
 
     label = "whisper"
 
     def __init__(self, *, model_dir: str | Path | None = None, language: str = "en",
                  compute_type: str = "int8", cpu_threads: int = 2,
-                 short_window: float | None = SHORT_WINDOW, model: Any = None) -> None:
+                 short_window: float | None = SHORT_WINDOW, model: Any = DEFAULT_MODEL,
+                 prompt: str | None = None) -> None:
         super().__init__(STTCapabilities(streaming=False, interim_results=False))
         self._language = language
         self.short_window = short_window
-        if model is not None:
+        self._prompt_text = prompt
+        if not isinstance(model, str):
             self.model = str(model_dir or type(model).__name__)
             self._model: Any = model
         else:
+            if model_dir is None and model not in MODELS:
+                raise ValueError(f"unknown Whisper model {model!r}; pinned: {', '.join(MODELS)}")
             os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local path must never reach the hub
             require("faster_whisper", "faster-whisper")
             from faster_whisper import WhisperModel
 
-            path = Path(model_dir) if model_dir is not None else ensure_model(WHISPER_TINY_EN)
-            self.model = str(path)
+            path = Path(model_dir) if model_dir is not None else ensure_model(MODELS[model])
+            self.model = str(path) if model_dir is not None else f"whisper-{model}"
             self._model = WhisperModel(str(path), device="cpu", compute_type=compute_type,
                                        cpu_threads=cpu_threads, num_workers=1)
         self._prompts: dict[str, tuple[list[int], list[int], Any]] = {}
@@ -167,8 +187,16 @@ class WhisperSTT(STT):
         text: str = tokenizer.decode(tokens).strip()
         return text if plausible(text, len(tokens), cap, seconds) else None
 
+    def set_prompt(self, text: str | None) -> None:
+        """Prime the decoder with ``text`` (Whisper's "previous text" slot), so the words in it
+        are heard as written: an agent's tool names, names and terms from its instructions.
+        Applies from the next recognition; None removes it."""
+        self._prompt_text = text.strip() if text else None
+        self._prompts.clear()
+
     def _prompt(self, language: str) -> tuple[list[int], list[int], Any]:
-        """The decoder prompt (no timestamps), the suppressed tokens and the tokenizer."""
+        """The decoder prompt (the primed text if any, no timestamps), the suppressed tokens
+        and the tokenizer."""
         cached = self._prompts.get(language)
         if cached is None:
             from faster_whisper.tokenizer import Tokenizer
@@ -178,7 +206,11 @@ class WhisperSTT(STT):
             lang = language if model.model.is_multilingual else "en"
             tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual,
                                   task="transcribe", language=lang)
-            prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+            primed: list[int] = []
+            if self._prompt_text:  # the last _MAX_PRIMED tokens, as Whisper keeps its context
+                words = tokenizer.encode(" " + self._prompt_text)[-_MAX_PRIMED:]
+                primed = [tokenizer.sot_prev, *words]
+            prompt = [*primed, *tokenizer.sot_sequence, tokenizer.no_timestamps]
             cached = (prompt, list(get_suppressed_tokens(tokenizer, [-1])), tokenizer)
             self._prompts[language] = cached
         return cached
@@ -188,6 +220,7 @@ class WhisperSTT(STT):
         segments, _info = self._model.transcribe(
             audio, language=language, beam_size=1, best_of=1, temperature=0.0,
             condition_on_previous_text=False, without_timestamps=True, vad_filter=False,
+            initial_prompt=self._prompt_text,
         )
         return "".join(s.text for s in segments).strip()
 

@@ -5,8 +5,8 @@ VAD silence alone cannot tell "I want to order a..." (a pause to think) from "I 
 and returns the probability that the turn is over; below its ``unlikely_threshold`` the
 endpointing node waits ``max_endpointing_delay`` instead of ``min_endpointing_delay``. Pass one as
 ``AgentSession(turn_detection=...)`` or ``Agent(turn_detection=...)``. Implementations:
-:class:`nodes.turn.turn_detector.HeuristicTurnDetector` (offline, punctuation and trailing
-words) and
+:class:`HeuristicTurnDetector` (offline, punctuation and trailing words; here beside the
+interface, so an option set such as ``flowagents.plugins.local.SESSION_OPTIONS`` can name it) and
 :class:`flowagents.testing.ScriptedTurnDetector` (for tests).
 """
 
@@ -16,7 +16,7 @@ from abc import ABC, abstractmethod
 
 from flowagents.llm import ChatContext
 
-__all__ = ["TurnDetector"]
+__all__ = ["HeuristicTurnDetector", "TurnDetector"]
 
 
 class TurnDetector(ABC):
@@ -28,3 +28,36 @@ class TurnDetector(ABC):
     @abstractmethod
     async def predict_end_of_turn(self, chat_ctx: ChatContext) -> float:
         """The probability (0..1) that the user's turn, the last user message, is complete."""
+
+
+_CONTINUATIONS = frozenset({
+    "a", "an", "and", "as", "at", "because", "but", "by", "for", "from", "if", "in", "into",
+    "like", "my", "of", "on", "or", "so", "than", "that", "the", "then", "to", "uh", "um",
+    "which", "who", "with", "your",
+})
+
+
+class HeuristicTurnDetector(TurnDetector):
+    """End of turn from punctuation and the last word (a heuristic, not a model; see the module
+    docstring). Scores: a trailing ellipsis, comma, colon, semicolon or dash 0.05; a trailing
+    conjunction, article or preposition 0.15; final punctuation (. ! ?) 0.9; anything else 0.6
+    (STT without punctuation: do not hold the user back)."""
+
+    unlikely_threshold = 0.5
+
+    async def predict_end_of_turn(self, chat_ctx: ChatContext) -> float:
+        text = ""
+        for item in reversed(chat_ctx.items):
+            if item.type == "message" and item.role == "user":
+                text = (item.text_content or "").strip()
+                break
+        if not text:
+            return 1.0
+        if text.endswith(("...", "\u2026", ",", ";", ":", "-")):
+            return 0.05
+        words = text.split()
+        if words[-1].strip("\"')").lower() in _CONTINUATIONS:
+            return 0.15
+        if text.endswith((".", "!", "?")):
+            return 0.9
+        return 0.6

@@ -12,9 +12,8 @@ one in flight (switch-latest), so a stale score never reaches endpointing. A com
 transcript scores 1.0 at once (the end of speech is the end of the turn); a failing detector is
 reported and scores 1.0 too.
 
-:class:`HeuristicTurnDetector` is a cheap offline detector. It is a heuristic, not a model: it
-reads the punctuation STT engines add and the last word ("...", a comma, or a trailing
-conjunction, article or preposition means the user is probably not done).
+:class:`HeuristicTurnDetector` (defined with the interface in :mod:`flowagents.voice.turn_detector`,
+so providers' option sets can name it too, and re-exported here) is a cheap offline detector.
 """
 
 from __future__ import annotations
@@ -32,42 +31,11 @@ from flowagents.types import SpeechEvent, SpeechEventType, VADEvent, VADEventTyp
 from flowagents.voice.agent import Agent
 from flowagents.voice.context import ContextBuilder
 from flowagents.voice.signals import ActiveAgent
-from flowagents.voice.turn_detector import TurnDetector
+from flowagents.voice.turn_detector import HeuristicTurnDetector, TurnDetector
 from flowagents.voice.turns import UserTurn
 
 __all__ = ["HeuristicTurnDetector", "TurnDetectorNode"]
 
-_CONTINUATIONS = frozenset({
-    "a", "an", "and", "as", "at", "because", "but", "by", "for", "from", "if", "in", "into",
-    "like", "my", "of", "on", "or", "so", "than", "that", "the", "then", "to", "uh", "um",
-    "which", "who", "with", "your",
-})
-
-
-class HeuristicTurnDetector(TurnDetector):
-    """End of turn from punctuation and the last word (a heuristic, not a model; see the module
-    docstring). Scores: a trailing ellipsis, comma, colon, semicolon or dash 0.05; a trailing
-    conjunction, article or preposition 0.15; final punctuation (. ! ?) 0.9; anything else 0.6
-    (STT without punctuation: do not hold the user back)."""
-
-    unlikely_threshold = 0.5
-
-    async def predict_end_of_turn(self, chat_ctx: ChatContext) -> float:
-        text = ""
-        for item in reversed(chat_ctx.items):
-            if item.type == "message" and item.role == "user":
-                text = (item.text_content or "").strip()
-                break
-        if not text:
-            return 1.0
-        if text.endswith(("...", "\u2026", ",", ";", ":", "-")):
-            return 0.05
-        words = text.split()
-        if words[-1].strip("\"')").lower() in _CONTINUATIONS:
-            return 0.15
-        if text.endswith((".", "!", "?")):
-            return 0.9
-        return 0.6
 
 
 class TurnDetectorNode(Node):

@@ -1,0 +1,121 @@
+"""Benchmark: the CPU an idle session costs while it listens, with Silero VAD and with a fake VAD.
+
+One :class:`AgentSession` hears silence in real time (``VirtualAudioInput``: 20 ms frames pushed
+at their end times, as a microphone or a room track delivers them) for ``--seconds``; the CPU
+the whole process used meanwhile (every thread: ``time.process_time``) over the wall time is
+the session's share of one core. The other providers are the testing kit's fakes (an idle
+session never calls them). Configurations, one after another in one run so they share the
+machine's state: the fake VAD (the framework alone), Silero VAD at 16 kHz input (a console or
+a 16 kHz track) and at 48 kHz (a LiveKit room's track, resampled before Silero). The model's
+own inference is timed apart: ``SileroVADStream``'s model on 512-sample windows, as a share of
+the 32 ms each window covers. Figures: the median over ``--runs`` and the load average.
+
+    flock /tmp/bench.lock python bench/bench_idle_ear.py [--runs 3] [--seconds 10] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from flowagents.session import AgentSession  # noqa: E402
+from flowagents.testing import FakeLLM, FakeSTT, FakeTTS, FakeVAD, Script  # noqa: E402
+from flowagents.testing.audio import VirtualAudioInput  # noqa: E402
+from flowagents.voice import Agent, SessionIO  # noqa: E402
+
+DOCS = ROOT / "docs" / "benchmarks.md"
+START, END = "<!-- bench_idle_ear:start -->", "<!-- bench_idle_ear:end -->"
+GOAL = 0.02
+
+
+async def idle_share(vad: Any, rate: int, seconds: float) -> float:
+    """Fraction of one core the process uses while one session listens to silence."""
+    from flowagents.testing.audio import RecordingAudioOutput
+
+    script = Script()
+    mic = VirtualAudioInput(None, frame_duration=0.02, sample_rate=rate)
+    session = AgentSession(vad=vad if vad is not None else FakeVAD(script), stt=FakeSTT(script),
+                           llm=FakeLLM(script), tts=FakeTTS(script), user_away_timeout=None)
+    await session.start(agent=Agent(instructions="idle"),
+                        io=SessionIO(audio_input=mic, audio_output=RecordingAudioOutput()))
+    await asyncio.sleep(1.0)  # settle: the first frames, the resampler's set-up
+    gc.collect()
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    await asyncio.sleep(seconds)
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    await mic.aclose()
+    await session.aclose()
+    return cpu / wall
+
+
+def inference_share(vad: Any, windows: int = 2000) -> float:
+    """The model's own cost: its time per 512-sample window over the 32 ms the window covers."""
+    stream = vad.stream()
+    window = np.zeros(512, np.float32)
+    view = memoryview(window.data)
+    model = stream._model
+    t = time.perf_counter()
+    for _ in range(windows):
+        model.process(view)
+    return (time.perf_counter() - t) / windows / 0.032
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+
+    from flowagents.plugins.silero import SileroVAD
+
+    configs = {"fake VAD, 48 kHz input": (None, 48000),
+               "Silero VAD, 16 kHz input": ("silero", 16000),
+               "Silero VAD, 48 kHz input": ("silero", 48000)}
+    shares: dict[str, list[float]] = {name: [] for name in configs}
+    loads = []
+    for run in range(args.runs):
+        for name, (kind, rate) in configs.items():
+            vad = SileroVAD() if kind == "silero" else None
+            shares[name].append(asyncio.run(idle_share(vad, rate, args.seconds)))
+            loads.append(os.getloadavg()[0])
+            print(f"run {run + 1}: {name}: {shares[name][-1]:.2%} of a core", flush=True)
+    model = statistics.median(inference_share(SileroVAD()) for _ in range(3))
+    rows = [f"| {name} | {statistics.median(v):.2%} | "
+            + ("" if "fake" in name else
+               f"<= {GOAL:.0%} {'ok' if statistics.median(v) <= GOAL else 'MISSED'}")
+            + " |" for name, v in shares.items()]
+    block = "\n".join([
+        f"Idle ear ({platform.node()}, {os.cpu_count()} cores, load {min(loads):.1f}-"
+        f"{max(loads):.1f}; {args.runs} runs of {args.seconds:.0f} s each, median):", "",
+        "| idle session listening to silence (20 ms frames) | CPU of one core | goal |",
+        "|---|---|---|", *rows,
+        f"| Silero's inference alone (per 32 ms window) | {model:.2%} | |", "",
+        "Reproduce: `flock /tmp/bench.lock python bench/bench_idle_ear.py`."])
+    print(block)
+    if not args.no_write:
+        text = DOCS.read_text()
+        body = f"{START}\n{block}\n{END}"
+        if START in text:
+            text = text[:text.index(START)] + body + text[text.index(END) + len(END):]
+        else:
+            text = text.rstrip() + f"\n\n## Idle ear (bench_idle_ear)\n\n{body}\n"
+        DOCS.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""The prompt a small local chat model gets: the session's context reshaped so a 135M model keeps
+the agent's persona and answers the message it was sent.
+
+The session sends what any chat API takes: the agent's instructions as a system message, the
+conversation, and a reply's extra instructions ("Greet the user and ...") as a system message at
+the end. A model as small as SmolLM2-135M reads that badly: a second system message after the
+first is ignored (the greeting of a "helpful voice assistant" came out as "I'm here to help
+with any creative writing project"), tools described as JSON schemas in the system message turn
+its plain answers into code and JSON talk, and a tool's output given as data is not read as the
+answer to the question. So, for a model whose chat template has no tool role:
+
+- one system message: the agent's instructions, then :data:`VOICE_STYLE`;
+- a short example exchange after it (:data:`EXAMPLE`): one question and a one-sentence answer
+  in the agent's voice, which shows a small model the length and the register of a reply better
+  than any instruction does;
+- a reply's extra instructions become the last user turn, in brackets, so they are what the
+  model answers;
+- the tools are described (one line each, not their JSON schemas) only when the reply is a call
+  (the call itself is then decoded under a grammar); a tool call and its output are rewritten
+  as text: the call as the assistant's JSON, its output as a user turn that asks for the answer.
+
+``bench/bench_offline_eval.py`` measures the effect (``docs/offline.md``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["EXAMPLE", "VOICE_STYLE", "small_model_messages", "tool_lines"]
+
+VOICE_STYLE = ("Your replies are spoken aloud: answer the user's last message directly, in one "
+               "or two short sentences of plain words.")
+"""Appended to the agent's instructions (a small model needs the rule said at the end)."""
+
+EXAMPLE: tuple[tuple[str, str], ...] = (
+    ("What is the capital of Spain?", "The capital of Spain is Madrid."),
+)
+"""An example exchange placed after the system message (question, answer)."""
+
+
+def tool_lines(specs: Sequence[dict[str, Any]]) -> str:
+    """One line per tool: ``name(param, ...): description``."""
+    lines = []
+    for s in specs:
+        params = ", ".join((s.get("parameters") or {}).get("properties", {}))
+        lines.append(f"- {s['name']}({params}): {s.get('description', '').strip()}")
+    return "\n".join(lines)
+
+
+def small_model_messages(messages: Sequence[dict[str, Any]], *,
+                         call_specs: Sequence[dict[str, Any]] = (),
+                         example: bool = True) -> list[dict[str, Any]]:
+    """``messages`` (OpenAI format, text content) reshaped for a small model without a tool
+    role (see the module docstring); ``call_specs``: the tools, when the reply is a call."""
+    system: list[str] = []  # the leading system messages: the agent's instructions
+    body: list[dict[str, Any]] = []
+    pending: list[str] = []  # later system messages, not yet placed
+    names: dict[Any, str] = {}  # tool call id -> tool name
+    for m in messages:
+        role, content = m["role"], m.get("content") or ""
+        if role == "system":
+            (pending if body or system else system).append(content)
+            continue
+        if pending:  # instructions in the middle of the conversation stay where they were
+            body.append({"role": "user", "content": _bracket(pending)})
+            pending = []
+        if role == "assistant" and m.get("tool_calls"):
+            calls = [{"name": c["function"]["name"],
+                      "arguments": _loads(c["function"]["arguments"])} for c in m["tool_calls"]]
+            names.update({c.get("id"): c["function"]["name"] for c in m["tool_calls"]})
+            said = [content] if content else []
+            body.append({"role": "assistant",
+                         "content": "\n".join(said + [json.dumps(c) for c in calls])})
+        elif role == "tool":
+            name = names.get(m.get("tool_call_id"), "")
+            body.append({"role": "user", "content": f"The {name} tool returned: {content}\n"
+                         "Answer my question with it."})
+        else:
+            body.append({"role": role, "content": content})
+    text = "\n".join(s.strip() for s in system if s.strip())
+    text = f"{text}\n{VOICE_STYLE}" if text else VOICE_STYLE
+    if call_specs:
+        text += ("\n\nYou can use these tools:\n" + tool_lines(call_specs)
+                 + '\nTo use one, reply with only {"name": <tool>, "arguments": {...}}.')
+    out = [{"role": "system", "content": text}]
+    if example:
+        for question, answer in EXAMPLE:
+            out += [{"role": "user", "content": question},
+                    {"role": "assistant", "content": answer}]
+    if pending:  # a reply's extra instructions: what the model answers
+        body.append({"role": "user", "content": _bracket(pending)})
+    return out + _merge_users(body)
+
+
+def _bracket(texts: list[str]) -> str:
+    return "[" + " ".join(t.strip() for t in texts if t.strip()) + "]"
+
+
+def _merge_users(body: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Consecutive user turns joined (a template alternates roles; two in a row confuse it)."""
+    out: list[dict[str, Any]] = []
+    for m in body:
+        if out and m["role"] == "user" and out[-1]["role"] == "user":
+            out[-1] = {"role": "user", "content": f"{out[-1]['content']}\n{m['content']}"}
+        else:
+            out.append(m)
+    return out
+
+
+def _loads(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text

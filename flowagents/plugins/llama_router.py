@@ -1,0 +1,83 @@
+"""Which tool, if any, a user's message asks for, judged by a small model: noisy-channel scoring.
+
+A 135M chat model does not decide well whether to call a tool: its probability of opening a
+call (``{``) rises as much for "What's the capital of Japan?" or "Name three colors." as for
+"Is it raining in London?". What it does know is language: how likely a message is after a
+description of what it is about. So each tool is scored by how much likelier the message is
+after "A question about the tool NAME (DESCRIPTION):" than after "A question:" (the log-
+likelihood ratio, in nats; the noisy-channel prompting of Min et al., 2022), and the best tool
+above ``threshold`` is called. On the evaluation set (``bench/eval_set.py``) the weather
+questions score 2.5-10 nats, every other question but one below 2.5.
+
+The scores need the log-probability of every token of the message, so the router keeps its own
+small llama.cpp context over the same GGUF (memory-mapped, so the weights are shared) with
+logits for every position; the chat context keeps its KV cache for the conversation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["DEFAULT_THRESHOLD", "ToolRouter"]
+
+DEFAULT_THRESHOLD = 2.5
+"""Nats by which the message must be likelier after the tool's description than without it."""
+
+_CTX = 128  # tokens: a prefix and the end of a spoken message
+_NEUTRAL = "A question:\n"
+
+
+def _about(spec: dict[str, Any]) -> str:
+    description = str(spec.get("description") or "").strip()
+    about = f" ({description})" if description else ""
+    return f"A question about the tool {spec['name']}{about}:\n"
+
+
+class ToolRouter:
+    """Scores a message against tool specs (``{"name", "description", ...}``); not thread-safe:
+    call it from the LLM's own executor thread."""
+
+    def __init__(self, model_path: Path, *, threshold: float = DEFAULT_THRESHOLD,
+                 n_threads: int = 1) -> None:
+        from llama_cpp import Llama
+
+        self.threshold = threshold
+        self._llama: Any = Llama(model_path=str(model_path), n_ctx=_CTX, logits_all=True,
+                                 n_threads=n_threads, verbose=False, n_batch=_CTX)
+        self._prefixes: dict[str, list[int]] = {}
+
+    def route(self, message: str, specs: Sequence[dict[str, Any]]) -> str | None:
+        """The name of the tool ``message`` asks for, or None."""
+        scores = self.scores(message, specs)
+        if not scores:
+            return None
+        name = max(scores, key=lambda n: scores[n])
+        return name if scores[name] >= self.threshold else None
+
+    def scores(self, message: str, specs: Sequence[dict[str, Any]]) -> dict[str, float]:
+        """Per tool: log P(message | about the tool) - log P(message | a question), in nats."""
+        text = self._llama.tokenize((" " + message.strip()).encode(), add_bos=False)
+        if not text:
+            return {}
+        base = self._logprob(_NEUTRAL, text)
+        return {s["name"]: self._logprob(_about(s), text) - base for s in specs}
+
+    def _logprob(self, prefix: str, text: list[int]) -> float:
+        head = self._prefixes.get(prefix)
+        if head is None:
+            head = self._llama.tokenize(prefix.encode(), add_bos=False)
+            self._prefixes[prefix] = head
+        head = head[-(_CTX // 2):]
+        text = text[-(_CTX - len(head)):]
+        llama = self._llama
+        llama.reset()
+        llama.eval(head + text)
+        rows = np.asarray(llama.scores[len(head) - 1:len(head) + len(text) - 1], np.float64)
+        top = rows.max(axis=1, keepdims=True)
+        norm = top[:, 0] + np.log(np.exp(rows - top).sum(axis=1))
+        picked = rows[np.arange(len(text)), text]
+        return float((picked - norm).sum())
