@@ -51,7 +51,7 @@ import numpy.typing as npt
 
 from flowagents.errors import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions, APIError
 from flowagents.llm.llm import LLM, ToolChoice
-from flowagents.plugins.llama_prompt import small_model_messages
+from flowagents.plugins.llama_prompt import small_model_messages, user_spelling
 from flowagents.plugins.llama_router import DEFAULT_THRESHOLD, ToolRouter
 from flowagents.plugins.model_files import SMOLLM2_135M, ensure_model, require
 from flowagents.tokenize.capped import SentenceCap
@@ -187,7 +187,8 @@ class LlamaLLM(LLM):
                 if isinstance(item, BaseException):
                     raise APIError("local LLM generation failed", retryable=False) from item
                 if isinstance(item, _Done):
-                    tool_calls = _parse_call(call_text) if call_text is not None else ()
+                    tool_calls = (_parse_call(call_text, request.user_text)
+                                  if call_text is not None else ())
                     yield ChatChunk(id=chunk_id, tool_calls=tool_calls, usage=item.usage)
                     return
                 if item.startswith("\0"):  # the worker chose the call branch
@@ -398,12 +399,14 @@ def _gbnf(specs: list[dict[str, Any]]) -> str:
     return grammar
 
 
-def _parse_call(parts: list[str]) -> tuple[FunctionToolCallDelta, ...]:
+def _parse_call(parts: list[str], user_text: str | None) -> tuple[FunctionToolCallDelta, ...]:
     try:
         call = json.loads("".join(parts))
         name, arguments = call["name"], call["arguments"]
     except (ValueError, KeyError, TypeError):
         return ()  # cut short (max_tokens or cancelled): no call rather than a broken one
+    if isinstance(arguments, dict) and user_text:
+        arguments = user_spelling(arguments, user_text)
     return (FunctionToolCallDelta(index=0, call_id=f"call_{uuid.uuid4().hex[:12]}", name=name,
                                   arguments=json.dumps(arguments)),)
 

@@ -25,10 +25,11 @@ answer to the question. So, for a model whose chat template has no tool role:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["EXAMPLE", "VOICE_STYLE", "small_model_messages", "tool_lines"]
+__all__ = ["EXAMPLE", "VOICE_STYLE", "small_model_messages", "tool_lines", "user_spelling"]
 
 VOICE_STYLE = ("Your replies are spoken aloud: answer the user's last message directly, in one "
                "or two short sentences of plain words.")
@@ -41,12 +42,29 @@ EXAMPLE: tuple[tuple[str, str], ...] = (
 
 
 def tool_lines(specs: Sequence[dict[str, Any]]) -> str:
-    """One line per tool: ``name(param, ...): description``."""
+    """One line per tool: ``- name: description Arguments: param: its description; ...``."""
     lines = []
     for s in specs:
-        params = ", ".join((s.get("parameters") or {}).get("properties", {}))
-        lines.append(f"- {s['name']}({params}): {s.get('description', '').strip()}")
+        props = (s.get("parameters") or {}).get("properties", {})
+        params = "; ".join(f"{k}: {str(v.get('description') or v.get('type') or '').strip()}"
+                           for k, v in props.items())
+        lines.append(f"- {s['name']}: {str(s.get('description') or '').strip()}"
+                     + (f" Arguments: {params}" if params else ""))
     return "\n".join(lines)
+
+
+def user_spelling(arguments: dict[str, Any], user_text: str) -> dict[str, Any]:
+    """String arguments the user said, spelled as the user's transcript has them: a small
+    model copies "Tokyo" as "tokyo" (a lookup keyed by name would still find it, a display
+    would not)."""
+    out = dict(arguments)
+    for key, value in arguments.items():
+        if isinstance(value, str) and value.strip():
+            found = re.search(rf"(?<!\w){re.escape(value.strip())}(?!\w)", user_text,
+                              re.IGNORECASE)
+            if found:
+                out[key] = found.group(0)
+    return out
 
 
 def small_model_messages(messages: Sequence[dict[str, Any]], *,

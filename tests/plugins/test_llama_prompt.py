@@ -1,0 +1,68 @@
+"""The small model's prompt: one system message, the example, extra instructions answered last."""
+
+from __future__ import annotations
+
+from flowagents.plugins.llama_prompt import (
+    EXAMPLE,
+    VOICE_STYLE,
+    small_model_messages,
+    tool_lines,
+    user_spelling,
+)
+
+SPEC = {"name": "lookup_weather", "description": "Look up the weather in a city.",
+        "parameters": {"type": "object", "properties": {
+            "location": {"type": "string", "description": "The city."}}}}
+
+
+def test_a_greeting_is_the_last_user_turn_after_one_system_message() -> None:
+    out = small_model_messages([
+        {"role": "system", "content": "You are a weather assistant."},
+        {"role": "system", "content": "Greet the user."},
+    ])
+    assert out[0] == {"role": "system",
+                      "content": f"You are a weather assistant.\n{VOICE_STYLE}"}
+    q, a = EXAMPLE[0]
+    assert out[1:3] == [{"role": "user", "content": q}, {"role": "assistant", "content": a}]
+    assert out[3:] == [{"role": "user", "content": "[Greet the user.]"}]
+
+
+def test_tools_are_described_only_for_a_call() -> None:
+    messages = [{"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "Weather in Paris?"}]
+    assert "lookup_weather" not in small_model_messages(messages)[0]["content"]
+    call = small_model_messages(messages, call_specs=[SPEC], example=False)
+    assert tool_lines([SPEC]) in call[0]["content"]
+    assert call[1:] == [{"role": "user", "content": "Weather in Paris?"}]
+
+
+def test_a_tool_round_is_text_and_asks_for_the_answer() -> None:
+    out = small_model_messages([
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": None, "tool_calls": [{
+            "id": "c1", "type": "function",
+            "function": {"name": "lookup_weather", "arguments": '{"location": "Paris"}'}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": '{"weather": "cloudy"}'},
+    ], example=False)
+    assert out[2] == {"role": "assistant",
+                      "content": '{"name": "lookup_weather", "arguments": {"location": "Paris"}}'}
+    assert out[3] == {"role": "user", "content": 'The lookup_weather tool returned: '
+                      '{"weather": "cloudy"}\nAnswer my question with it.'}
+
+
+def test_instructions_in_the_middle_stay_there_and_user_turns_merge() -> None:
+    out = small_model_messages([
+        {"role": "system", "content": "A."},
+        {"role": "user", "content": "Hi."},
+        {"role": "system", "content": "Be formal."},
+        {"role": "user", "content": "Who are you?"},
+    ], example=False)
+    assert out[1:] == [{"role": "user", "content": "Hi.\n[Be formal.]\nWho are you?"}]
+
+
+def test_arguments_take_the_users_spelling() -> None:
+    assert user_spelling({"location": "tokyo", "days": 2}, "Weather in Tokyo?") == {
+        "location": "Tokyo", "days": 2}
+    assert user_spelling({"location": "Kyoto"}, "Weather in Tokyo?") == {"location": "Kyoto"}
+    assert user_spelling({"location": "to"}, "Weather in Tokyo?") == {"location": "to"}
