@@ -36,7 +36,7 @@ WEATHER = ROOT / "examples" / "weather.py"
 MINIMAL = ROOT / "examples" / "minimal.py"
 QUESTION_WAV = ROOT / "examples" / "audio" / "question.wav"
 SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*$")
-SAMPLE = [item for i, item in enumerate(ITEMS) if i % 4 == 0]  # every kind, a quarter of the set
+SAMPLE = [item for i, item in enumerate(ITEMS) if i % 5 == 0]  # every kind, a fifth of the set
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,7 @@ def weather_agent() -> object:
 async def test_replies_of_the_evaluation_end_on_a_sentence_end(local: LocalProviders) -> None:
     agent = weather_agent()
     replies = [(await answer(local.llm, agent, item.question)).text for item in SAMPLE]
-    assert len(replies) >= 10
+    assert len(replies) >= 8
     for reply in replies:
         assert SENTENCE_END.search(reply.strip()), reply
 
