@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from flowagents.errors import APIConnectionError, APIError, APIStatusError, APITimeoutError
-from flowagents.session.recording import read_recording
 
 __all__ = [
     "DEFAULT_LLM_DURATION",
@@ -313,6 +312,21 @@ def _check_latency(first: str, first_value: float, duration: float) -> None:
 
 
 # -- replaying a recording ---------------------------------------------------------------------
+
+_RECORDING_VERSION = 1  # flowagents.session.recording.FORMAT_VERSION (that layer is above this)
+
+
+def read_recording(path: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The header and events of a session recording (the format of
+    :mod:`flowagents.session.recording`, read here without importing the session layer)."""
+    lines = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    if not lines or lines[0].get("type") != "session":
+        raise ValueError(f"{path} is not a flowagents session recording (no session header)")
+    if lines[0].get("version") != _RECORDING_VERSION:
+        raise ValueError(f"{path}: recording format {lines[0].get('version')} is not "
+                         f"{_RECORDING_VERSION}")
+    return lines[0], lines[1:]
+
 
 
 def script_from_recording(path: str | Path) -> Script:

@@ -95,3 +95,10 @@ def test_from_recording_rejects_other_files(tmp_path: Path) -> None:
     other.write_text('{"hello": 1}\n')
     with pytest.raises(ValueError, match="not a flowagents session recording"):
         Script.from_recording(other)
+
+
+def test_the_kit_reads_the_format_the_session_writes() -> None:
+    from flowagents.session.recording import FORMAT_VERSION
+    from flowagents.testing import script
+
+    assert script._RECORDING_VERSION == FORMAT_VERSION
