@@ -485,6 +485,9 @@ def console(
         "--record", help="Record the session's events as JSON lines to this .jsonl file (or "
         "one file per session in this directory); draw it with `flowagents timeline`.")
     ] = None,
+    inspect_port: Annotated[int | None, typer.Option(
+        "--inspect", help="Serve the live graph view (each node's values per second, last "
+        "value, time spent) on this port: http://127.0.0.1:PORT/inspect")] = None,
 ) -> None:
     """Talk to an agent on this machine: microphone and speaker, --text, or WAV files."""
     if record is not None:
@@ -504,12 +507,13 @@ def console(
     try:
         if input is not None:
             asyncio.run(_warm(run_wav(app, providers, input, output, limit=timeout,
-                                      out=sys.stdout), providers))
+                                      out=sys.stdout), providers, inspect_port))
         elif text:
             asyncio.run(_warm(run_text(app, providers, limit=timeout, out=sys.stdout,
-                                       stdin=sys.stdin), providers))
+                                       stdin=sys.stdin), providers, inspect_port))
         else:
-            asyncio.run(_warm(run_device(app, providers, out=sys.stdout), providers))
+            asyncio.run(_warm(run_device(app, providers, out=sys.stdout), providers,
+                              inspect_port))
     except LoadError as e:
         exit_with(e, verbose=verbose)
     except KeyboardInterrupt:
@@ -563,16 +567,32 @@ def _check_device() -> None:
     asyncio.run(_close_devices(mic, speaker))
 
 
-async def _warm(run: Coroutine[Any, Any, SessionWatch], providers: LocalProviders) -> None:
+async def _warm(run: Coroutine[Any, Any, SessionWatch], providers: LocalProviders,
+                inspect_port: int | None = None) -> None:
+    """Warm the models up, then run; with ``inspect_port``, the live graph view is served
+    beside the session for as long as it runs."""
     started = time.perf_counter()
+    inspector = None
     try:
+        if inspect_port is not None:
+            from flowagents.worker.inspect import InspectServer
+
+            inspector = InspectServer(port=inspect_port)
+            await inspector.start()
+            print(f"live graph view: {inspector.url}", file=sys.stderr, flush=True)
         await providers.warm_up()
     except BaseException:
         run.close()
+        if inspector is not None:
+            await inspector.aclose()
         raise
     print(f"models warmed up in {time.perf_counter() - started:.2f} s", file=sys.stderr,
           flush=True)
-    await run
+    try:
+        await run
+    finally:
+        if inspector is not None:
+            await inspector.aclose()
 
 
 async def _close_devices(*devices: Any) -> None:

@@ -57,6 +57,12 @@ class GraphRuntime:
             raise RuntimeError("the runtime has not started")
         return self._scheduler
 
+    def add_resource(self, name: str, value: Any) -> None:
+        """One more resource for the nodes (before :meth:`start`)."""
+        if self.started:
+            raise RuntimeError("resources are given before the runtime starts")
+        self._resources[name] = value
+
     @property
     def errors(self) -> Observable[NodeError]:
         return self._errors

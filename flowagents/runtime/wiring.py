@@ -8,6 +8,8 @@ happened to subscribe: a node that also consumes a sibling's reaction to a value
 the audio and by the VAD of that audio) sees that reaction before the value. A feedback
 edge feeds its consumer from a subject that is subscribed to the producer once all nodes are built.
 Every output is guarded: an error names its node and port, is reported, and ends only that stream.
+With a :class:`~flowagents.runtime.stats.GraphStats` resource, each node's outputs are counted and
+its inputs timed (the live graph view); without one, nothing is added.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from flowagents.graph.node import BuildContext
 from flowagents.graph.ports import PortRef
 
 from .bridge import LOOP_LOCK, DirectObservable, Sink
+from .stats import STATS_RESOURCE, GraphStats
 from .subject import LoopSubject
 
 __all__ = ["FanOut", "Wiring", "guard", "wire_graph"]
@@ -179,6 +182,7 @@ def wire_graph(graph: Graph, ctx: BuildContext,
                inputs: Mapping[str, Observable[Any]]) -> dict[str, Observable[Any]]:
     """Build every node of ``graph`` and return the streams of its outputs, by output name."""
     wiring: Wiring = ctx.resources["__wiring__"]
+    stats: GraphStats | None = ctx.resources.get(STATS_RESOURCE)  # the live view, when watched
     prefix = f"{ctx.node}/" if ctx.node else ""
     fan_out = Counter(edge.source for edge in graph.edges())
     incoming: dict[str, dict[str, Edge]] = {}
@@ -214,6 +218,8 @@ def wire_graph(graph: Graph, ctx: BuildContext,
                     wiring.feedback.append(_feed(stream_of, edge, subject))
                 else:
                     node_inputs[port] = stream_of(edge)
+                if stats is not None and not isinstance(node, Subgraph):
+                    node_inputs[port] = stats.timed(path, node_inputs[port])
             try:
                 if isinstance(node, Subgraph):  # a graph in a graph: wired here, in place
                     outs = wire_graph(node.graph, ctx.child(path), node_inputs)
@@ -230,6 +236,8 @@ def wire_graph(graph: Graph, ctx: BuildContext,
             ref = PortRef(name, port)
             if not isinstance(node, GraphInput):
                 stream = guard(stream, path, port, ctx.report_error)
+                if stats is not None:
+                    stream = stats.counted(path, stream)
             if fan_out[ref] > 1:
                 shared = FanOut(stream)
                 wiring.connect.append(shared.connect)

@@ -31,6 +31,7 @@ from flowagents.llm.tool_context import current_run_context
 from flowagents.metrics import AgentMetrics, UsageSummary
 from flowagents.runtime import GraphRuntime, LoopScheduler
 from flowagents.runtime.gc_freeze import hold_frozen
+from flowagents.runtime.stats import STATS_RESOURCE
 from flowagents.stt import STT
 from flowagents.tts import TTS
 from flowagents.vad import VAD
@@ -47,6 +48,7 @@ from flowagents.voice.turns import UserTurn
 from .descriptors import TurnDetectionMode, check_turn_detection, check_turn_mode, resolve
 from .emitter import EventEmitter
 from .feeds import RoomLink, RoomOpener, feed_audio, feed_text
+from .inspect import INSPECTOR
 from .manual import ManualTurns
 from .outputs import GraphOutputs
 from .recording import SessionRecorder, default_record_path
@@ -196,6 +198,9 @@ class AgentSession(EventEmitter):
                                    "report_metrics": self._out.report_metrics, "vad": self.vad,
                                    "stt": self.stt, "llm": self.llm, "tts": self.tts,
                                    "video": self._io.video_input})
+        stats = INSPECTOR.watch(self)  # per-node counters for the live graph view, when on
+        if stats is not None:
+            runtime.add_resource(STATS_RESOURCE, stats)
         self._runtime = runtime
         runtime.start()
         if self._recorder is not None:

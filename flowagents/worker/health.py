@@ -1,4 +1,5 @@
-"""The worker's HTTP server: ``/`` health, ``/worker`` state as JSON, ``/metrics`` for Prometheus.
+"""The worker's HTTP server: ``/`` health, ``/worker`` state as JSON, ``/metrics`` for Prometheus,
+``/inspect`` the live graph view (:mod:`flowagents.worker.inspect`).
 
 Load balancers and orchestrators probe ``/`` (200 healthy, 503 not: for example after the worker
 gave up reconnecting); ``/worker`` is for humans and dashboards.
@@ -11,6 +12,8 @@ from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
+
+from .inspect import add_inspect_routes
 
 __all__ = ["HealthServer", "HealthServerError"]
 
@@ -44,6 +47,7 @@ class HealthServer:
         app.router.add_get("/", self._root)
         app.router.add_get("/worker", self._worker)
         app.router.add_get("/metrics", self._metrics_handler)
+        add_inspect_routes(app)  # the live graph view of this process's sessions
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         host = self._host or "0.0.0.0"
