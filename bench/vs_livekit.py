@@ -260,8 +260,9 @@ def report(rows: list[Row], notes: list[str], a: argparse.Namespace, load: dict[
         "",
         *notes,
         "",
-        "Reproduce: `flock /tmp/bench.lock python bench/vs_livekit.py` (about "
-        "15 minutes; `--smoke` for a quick check with tiny counts).",
+        "Reproduce: `flock /tmp/bench.lock python bench/vs_livekit.py` (about an hour on 2 "
+        "shared cores, most of it the capacity ramps; `--smoke` for a quick check with tiny "
+        "counts).",
     ]
     return "\n".join(line for line in lines)
 
