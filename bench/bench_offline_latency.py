@@ -113,9 +113,9 @@ async def run(options: dict[str, Any], items: list[Clip]) -> list[Turn]:
     from flowagents.plugins.local import local_providers
 
     providers = local_providers()
-    await providers.warm_up()
-    agent = ShortAgent(instructions=weather.INSTRUCTIONS,
-                       tools=[weather.WeatherAgent().lookup_weather], max_words=25)
+    tools = [weather.WeatherAgent().lookup_weather]
+    await providers.warm_up(tools)
+    agent = ShortAgent(instructions=weather.INSTRUCTIONS, tools=tools, max_words=25)
     live = await start_session(providers, agent, **options)
     turns: list[Turn] = []
     finals: list[float] = []

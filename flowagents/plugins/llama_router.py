@@ -10,7 +10,7 @@ above ``threshold`` is called. On the evaluation set (``bench/eval_set.py``) the
 questions score 2.5-10 nats, every other question but one below 2.5.
 
 The scores need the log-probability of every token of the message, so the router keeps its own
-small llama.cpp context over the same GGUF (memory-mapped, so the weights are shared) with
+small llama.cpp contexts over the same GGUF (memory-mapped, so the weights are shared) with
 logits for every position; the chat context keeps its KV cache for the conversation.
 """
 
@@ -27,7 +27,7 @@ __all__ = ["DEFAULT_THRESHOLD", "ToolRouter"]
 DEFAULT_THRESHOLD = 2.5
 """Nats by which the message must be likelier after the tool's description than without it."""
 
-_CTX = 128  # tokens: a prefix and the end of a spoken message
+_CTX = 96  # tokens: a prefix and the end of a spoken message
 _NEUTRAL = "A question:\n"
 
 
@@ -39,16 +39,24 @@ def _about(spec: dict[str, Any]) -> str:
 
 class ToolRouter:
     """Scores a message against tool specs (``{"name", "description", ...}``); not thread-safe:
-    call it from the LLM's own executor thread."""
+    call it from the LLM's own executor thread.
+
+    One small llama.cpp context per prefix (the neutral one and one per tool), each keeping its
+    prefix in its KV cache, so a message costs one pass over its own tokens per prefix: the
+    output layer over a 49k vocabulary at every scored position is what the scoring costs.
+    """
 
     def __init__(self, model_path: Path, *, threshold: float = DEFAULT_THRESHOLD,
                  n_threads: int = 1) -> None:
-        from llama_cpp import Llama
-
         self.threshold = threshold
-        self._llama: Any = Llama(model_path=str(model_path), n_ctx=_CTX, logits_all=True,
-                                 n_threads=n_threads, verbose=False, n_batch=_CTX)
-        self._prefixes: dict[str, list[int]] = {}
+        self._path = model_path
+        self._threads = n_threads
+        self._contexts: dict[str, tuple[Any, list[int]]] = {}
+
+    def prepare(self, specs: Sequence[dict[str, Any]]) -> None:
+        """Load the contexts (and their prefixes) for ``specs`` now rather than on first use."""
+        for prefix in (_NEUTRAL, *(_about(s) for s in specs)):
+            self._context(prefix)
 
     def route(self, message: str, specs: Sequence[dict[str, Any]]) -> str | None:
         """The name of the tool ``message`` asks for, or None."""
@@ -60,22 +68,33 @@ class ToolRouter:
 
     def scores(self, message: str, specs: Sequence[dict[str, Any]]) -> dict[str, float]:
         """Per tool: log P(message | about the tool) - log P(message | a question), in nats."""
-        text = self._llama.tokenize((" " + message.strip()).encode(), add_bos=False)
+        llama, _ = self._context(_NEUTRAL)
+        text = llama.tokenize((" " + message.strip()).encode(), add_bos=False)
         if not text:
             return {}
         base = self._logprob(_NEUTRAL, text)
         return {s["name"]: self._logprob(_about(s), text) - base for s in specs}
 
+    def _context(self, prefix: str) -> tuple[Any, list[int]]:
+        found = self._contexts.get(prefix)
+        if found is None:
+            from llama_cpp import Llama
+
+            if len(self._contexts) > 16:  # tools come and go with agents: keep a few
+                self._contexts.clear()
+            llama = Llama(model_path=str(self._path), n_ctx=_CTX, logits_all=True,
+                          n_threads=self._threads, n_threads_batch=self._threads,
+                          verbose=False, n_batch=_CTX)
+            head = llama.tokenize(prefix.encode(), add_bos=False)[-(_CTX // 2):]
+            llama.eval(head)  # kept: later passes evaluate only the message
+            found = self._contexts[prefix] = (llama, head)
+        return found
+
     def _logprob(self, prefix: str, text: list[int]) -> float:
-        head = self._prefixes.get(prefix)
-        if head is None:
-            head = self._llama.tokenize(prefix.encode(), add_bos=False)
-            self._prefixes[prefix] = head
-        head = head[-(_CTX // 2):]
+        llama, head = self._context(prefix)
         text = text[-(_CTX - len(head)):]
-        llama = self._llama
-        llama.reset()
-        llama.eval(head + text)
+        llama.n_tokens = len(head)  # back to the end of the prefix: its KV and logits stay
+        llama.eval(text)
         rows = np.asarray(llama.scores[len(head) - 1:len(head) + len(text) - 1], np.float64)
         top = rows.max(axis=1, keepdims=True)
         norm = top[:, 0] + np.log(np.exp(rows - top).sum(axis=1))

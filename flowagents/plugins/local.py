@@ -9,16 +9,19 @@ parallel threads (their loaders release the GIL), so cold start is the slowest l
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from flowagents.plugins.llama import LlamaLLM
 from flowagents.plugins.piper import PiperTTS
 from flowagents.plugins.silero import SileroVAD
 from flowagents.plugins.whisper import WhisperSTT
 from flowagents.voice.turn_detector import HeuristicTurnDetector
+
+if TYPE_CHECKING:
+    from flowagents.llm import FunctionTool
 
 __all__ = ["MODEL_NAMES", "SESSION_OPTIONS", "LocalProviders", "local_providers"]
 
@@ -78,12 +81,15 @@ class LocalProviders:
                                      "tts": self.tts}
         return providers | dict(SESSION_OPTIONS) | options
 
-    async def warm_up(self) -> None:
+    async def warm_up(self, tools: Sequence[FunctionTool] = ()) -> None:
         """One small call of each model, so the first user turn does not pay for first-call
         set-up (llama.cpp's first prompt, CTranslate2's first encoder pass, Piper's first
-        sentence cost seconds more than later ones)."""
+        sentence cost seconds more than later ones); ``tools``: the agent's, whose routing
+        contexts the LLM loads now (:meth:`~flowagents.plugins.llama.LlamaLLM.prepare_tools`)."""
         from flowagents.llm import ChatContext
         from flowagents.types import AudioFrame
+
+        await self.llm.prepare_tools(tools)
 
         ctx = ChatContext()
         ctx.add_message(role="user", content="Hi")
