@@ -11,7 +11,8 @@ The first line is a header (``type: "session"``: format version, wall-clock star
 options); every other line is one event with ``t``, seconds since the session started on its
 clock. Event types: ``vad`` (start/end of speech: ``at`` is the speech's own start/end time),
 ``transcript`` (interim or final), ``endpointing`` (a turn committed: delays), ``user_turn``,
-``llm`` and ``tts`` (one request each, written when it ends: ``start``, ``first``, ``end``),
+``llm`` and ``tts`` (one request each, written when it ends: ``start``, ``first`` and ``t``, the
+end; an LLM request's ``chunks`` are its text pieces with their times after the call),
 ``playout`` (started, paused, resumed, cleared, step_done with what was heard), ``interruption``
 (a false interruption), ``agent_state``, ``user_state``, ``error`` (the error's type only: no
 message that could carry a secret) and ``close``.
@@ -266,6 +267,7 @@ class _RecordingLLM(LLM):
         rec = self._recorder
         start, first = rec.now(), None
         content: list[str] = []
+        chunks: list[tuple[float, str]] = []  # each piece's time after the call
         calls: dict[int, dict[str, str]] = {}
         done = False
         try:
@@ -274,6 +276,7 @@ class _RecordingLLM(LLM):
                     first = rec.now()
                 if chunk.delta:
                     content.append(chunk.delta)
+                    chunks.append((round(rec.now() - start, 6), chunk.delta))
                 for piece in chunk.tool_calls:  # pieces of one call share an index
                     call = calls.setdefault(piece.index, {"name": "", "arguments": ""})
                     call["name"] += piece.name
@@ -286,7 +289,8 @@ class _RecordingLLM(LLM):
                 await closer()
             rec.event("llm", rec.now(), start=rec.rel(start),
                       first=None if first is None else rec.rel(first), input=key,
-                      content="".join(content), tool_calls=list(calls.values()),
+                      content="".join(content), chunks=chunks,
+                      tool_calls=list(calls.values()),
                       cancelled=not done)
 
     async def aclose(self) -> None:

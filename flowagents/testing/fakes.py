@@ -502,8 +502,9 @@ class FakeLLM(LLM):
         if reply is None:
             usage = TokenUsage(prompt_tokens=prompt)
             return [(call.time + DEFAULT_LLM_DURATION, ChatChunk(rid, usage=usage))]
-        pieces = [ChatChunk(rid, delta=text)
-                  for text in _word_chunks(reply.content, self.words_per_chunk)]
+        timed = [(call.time + t, ChatChunk(rid, delta=text)) for t, text in reply.chunks]
+        pieces = [] if timed else [ChatChunk(rid, delta=text)
+                                   for text in _word_chunks(reply.content, self.words_per_chunk)]
         for index, tc in enumerate(reply.tool_calls):
             self._tool_calls += 1
             call_id = tc.call_id or f"call_{self._tool_calls}"
@@ -515,10 +516,12 @@ class FakeLLM(LLM):
                 FunctionToolCallDelta(index, arguments=args[half:]),)))
         usage = TokenUsage(prompt, _word_count(reply.content) + len(reply.tool_calls))
         first, last = call.time + reply.ttft, call.time + reply.duration
-        if not pieces:
+        if not pieces and not timed:
             return [(last, ChatChunk(rid, usage=usage))]
-        step = (last - first) / len(pieces)
-        plan = [(first + i * step, chunk) for i, chunk in enumerate(pieces)]
+        if timed:  # a recorded reply's pieces at their times, then its tool calls
+            first = timed[-1][0]
+        step = (last - first) / len(pieces) if pieces else 0.0
+        plan = timed + [(first + i * step, chunk) for i, chunk in enumerate(pieces)]
         plan.append((last, ChatChunk(rid, usage=usage)))
         return plan
 

@@ -146,6 +146,9 @@ class LLMReply:
     tool_calls: tuple[FakeToolCall, ...] = ()
     ttft: float = DEFAULT_LLM_TTFT
     duration: float = DEFAULT_LLM_DURATION
+    #: ``(seconds after the call, text)`` of each piece, as a recorded reply came; empty: the
+    #: content in even steps from ``ttft`` to ``duration``
+    chunks: tuple[tuple[float, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,13 +215,21 @@ class Script:
         self, *, input: str | None, content: str = "",
         tool_calls: Iterable[FakeToolCall] = (), ttft: float = DEFAULT_LLM_TTFT,
         duration: float = DEFAULT_LLM_DURATION,
+        chunks: Iterable[tuple[float, str]] = (),
     ) -> Script:
         """The LLM answers ``input`` (the last user message, instructions or tool output).
 
         ``input=None`` scripts the reply to any input that has no reply of its own.
+        ``chunks``: the content's pieces with their times after the call (a recorded reply's
+        timing), instead of even steps.
         """
         _check_latency("ttft", ttft, duration)
-        reply = LLMReply(input, content, tuple(tool_calls), ttft, duration)
+        pieces = tuple((float(t), str(text)) for t, text in chunks)
+        if pieces and "".join(text for _, text in pieces) != content:
+            raise ValueError("the chunks must join into the content")
+        if any(not 0 <= t <= duration for t, _ in pieces):
+            raise ValueError("chunk times must lie within the duration")
+        reply = LLMReply(input, content, tuple(tool_calls), ttft, duration, pieces)
         self.llm_replies.append(reply)
         self._llm_by_input.setdefault(None if input is None else normalize_text(input), reply)
         return self
@@ -347,7 +358,8 @@ def script_from_recording(path: str | Path) -> Script:
         duration = max(ttft, e["t"] - e["start"])
         calls = [FakeToolCall(c["name"], c["arguments"]) for c in e.get("tool_calls", [])]
         script.llm_reply(input=e["input"], content=e["content"], tool_calls=calls,
-                         ttft=ttft, duration=duration)
+                         ttft=ttft, duration=duration,
+                         chunks=[(min(t, duration), text) for t, text in e.get("chunks", [])])
     for e in _finished(events, "tts", "text"):
         ttfb = 0.0 if e["first"] is None else e["first"] - e["start"]
         script.tts_audio(input=e["text"], audio_duration=e["audio"], ttfb=ttfb,

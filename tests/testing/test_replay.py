@@ -102,3 +102,29 @@ def test_the_kit_reads_the_format_the_session_writes() -> None:
     from flowagents.testing import script
 
     assert script._RECORDING_VERSION == FORMAT_VERSION
+
+
+def test_a_real_console_recording_replays_within_20_ms() -> None:
+    """docs/recordings/console-question.jsonl: ``flowagents console examples/minimal.py --input
+    examples/audio/question.wav --record ...`` on the offline models (Silero, Whisper, SmolLM2,
+    Piper), in real time. Replayed on the testing kit's fakes with the same agent, the session
+    takes the same states at the same times."""
+    import importlib.util
+
+    root = Path(__file__).resolve().parents[2]
+    path = root / "docs" / "recordings" / "console-question.jsonl"
+    spec = importlib.util.spec_from_file_location("minimal_example",
+                                                  root / "examples" / "minimal.py")
+    assert spec is not None
+    assert spec.loader is not None
+    minimal = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(minimal)
+    script = Script.from_recording(path)
+    assert [s.transcript for s in script.speech] == ["What is the weather in Tokyo?"]
+    replay = run_virtual(simulate(script, agent=minimal.create_agent(),
+                                  options=script.session_options))
+    live = recorded_agent_states(path)
+    assert [s for _, s in replay.agent_states] == [s for _, s in live]
+    for (t_live, state), (t_replay, _) in zip(live, replay.agent_states, strict=True):
+        assert t_replay == pytest.approx(t_live, abs=0.02), state
+    assert [role for role, _, _ in replay.messages()] == ["assistant", "user", "assistant"]
