@@ -221,7 +221,10 @@ async def bench_jobs(server: LiveKitServer, out_dir: str, name: str, n: int,
         await asyncio.sleep(3.0)  # settle
         pids = [next(e["pid"] for e in read_events(out_dir) if e["room"] == r and
                      e["kind"] == "job") for r in rooms]
-        procs = [psutil.Process(pid) for pid in pids]
+        procs = [psutil.Process(pid) for pid in pids if psutil.pid_exists(pid)]
+        ended = [e for e in read_events(out_dir) if e["kind"] in ("shutdown", "close")]
+        if len(procs) < n or ended:
+            print("jobs that ended early:", ended, flush=True)
         cpu0 = [sum(pr.cpu_times()[:2]) for pr in procs]
         me = psutil.Process()
         me0 = sum(me.cpu_times()[:2])
@@ -238,7 +241,7 @@ async def bench_jobs(server: LiveKitServer, out_dir: str, name: str, n: int,
     rss = [m.rss / 2**20 for m in mem]
     uss = [m.uss / 2**20 for m in mem]
     per_job = statistics.median(cpu)
-    return {"jobs": n, "seconds": seconds, "rss_mb_median": round(statistics.median(rss)),
+    return {"jobs": len(procs), "seconds": seconds, "rss_mb_median": round(statistics.median(rss)),
             "uss_mb_median": round(statistics.median(uss)),
             "cpu_pct_per_job_median": round(per_job, 2), "cpu_pct_jobs_total": round(sum(cpu), 1),
             "cpu_pct_bench_process": round(here, 1),
@@ -278,6 +281,26 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             server.stop()
     results["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     return results
+
+
+async def run_only(args: argparse.Namespace) -> dict[str, Any]:
+    server = server_from_env()
+    started = server is None
+    if server is None:
+        server = start_server()
+    out_dir = tempfile.mkdtemp(prefix="bench-livekit-")
+    name = f"bench-{os.urandom(3).hex()}"
+    worker = await start_worker(server, out_dir, name)
+    try:
+        jobs = await bench_jobs(server, out_dir, name, args.concurrent, 10.0)
+        print("jobs", jobs, flush=True)
+    finally:
+        await worker.aclose()
+        with contextlib.suppress(Exception):
+            await worker._bench_task  # type: ignore[attr-defined]
+        if started:
+            server.stop()
+    return {"jobs": jobs, "jobs_loadavg_after": [round(x, 2) for x in os.getloadavg()]}
 
 
 def write(results: dict[str, Any], command: str) -> None:
@@ -371,10 +394,16 @@ def main() -> None:
     parser.add_argument("--offline", type=int, default=5, help="offline turns (0: none)")
     parser.add_argument("--concurrent", type=int, default=10)
     parser.add_argument("--kills", type=int, default=5)
+    parser.add_argument("--only", choices=["jobs"], help="run this part alone and merge it "
+                        "into the results of --json (written by an earlier run)")
     parser.add_argument("--write", action="store_true")
     parser.add_argument("--json", help="also save the results here")
     args = parser.parse_args()
-    results = asyncio.run(run(args))
+    if args.only:
+        results = json.loads(Path(args.json).read_text())
+        results.update(asyncio.run(run_only(args)))
+    else:
+        results = asyncio.run(run(args))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     if args.write:

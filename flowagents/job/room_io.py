@@ -125,6 +125,7 @@ class RoomAudioInput(AudioInput):
 
     async def _frames(self) -> AsyncIterator[AudioFrame]:
         left = asyncio.ensure_future(self._left.wait())
+        nxt: asyncio.Future[Any] | None = None
         try:
             await asyncio.wait([self._track, left], return_when=asyncio.FIRST_COMPLETED)
             if not self._track.done() or self._left.is_set():
@@ -145,8 +146,12 @@ class RoomAudioInput(AudioInput):
                     return
                 yield AudioFrame.from_rtc(event.frame, timestamp=loop.time())
         finally:
-            left.cancel()
-            await asyncio.gather(left, return_exceptions=True)
+            # a reader that stops iterating (cancelled) leaves the pending read behind: end it
+            # here, or its StopAsyncIteration goes unretrieved when the stream closes
+            pending = [f for f in (left, nxt) if f is not None]
+            for f in pending:
+                f.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
 
     def push_to(self, on_frame: Callable[[AudioFrame], None],
                 on_end: Callable[[BaseException | None], None]) -> Callable[[], None]:

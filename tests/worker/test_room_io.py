@@ -500,3 +500,4 @@ async def test_a_job_shutting_down_closes_the_session_first(monkeypatch: Any) ->
     assert session.calls == [("aclose", "job_shutdown")]
     assert rio.closed.result() == "closed"
     assert job.shutdowns == []  # the job is already ending; room I/O does not end it again
+
