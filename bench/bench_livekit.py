@@ -303,10 +303,32 @@ async def run_only(args: argparse.Namespace) -> dict[str, Any]:
     return {"jobs": jobs, "jobs_loadavg_after": [round(x, 2) for x in os.getloadavg()]}
 
 
+def _jobs_lines(jobs: dict[str, Any] | None) -> list[str]:
+    if jobs is None:
+        return ["**Jobs with a real room connection**: not measured in this run (see the",
+                "command's `--only jobs`)."]
+    return [
+        f"**Jobs with a real room connection**: {jobs['jobs']} voice jobs at once (Silero on",
+        "every 10 ms of a participant's silence, scripted providers), measured over",
+        f"{jobs['seconds']:.0f} s: RSS {jobs['rss_mb_median']} MB per job process (USS, its",
+        f"own pages, {jobs['uss_mb_median']} MB), CPU {jobs['cpu_pct_per_job_median']} % of a",
+        f"core per job ({jobs['cpu_pct_jobs_total']} % for all; the {jobs['jobs']} participants",
+        f"took {jobs['cpu_pct_bench_process']} % in the benchmark's process). By CPU a 2-core",
+        f"worker holds about {jobs['jobs_per_2_cores_by_cpu']} such jobs; by memory 16 GB holds",
+        f"about {jobs['jobs_in_16_gb_by_uss']}. Real providers cost far more CPU per job (see",
+        "the worker section above for frame lateness under load).",
+    ]
+
+
+def _load(results: dict[str, Any]) -> str:
+    return (f"load average {results.get('loadavg_before')} before, "
+            f"{results.get('loadavg_after')} after")
+
+
 def write(results: dict[str, Any], command: str) -> None:
     path = ROOT / "docs" / "benchmarks.md"
     text = path.read_text() if path.exists() else "# Benchmarks\n"
-    j, t, jobs, k = (results["join"], results["turn_scripted"], results["jobs"],
+    j, t, jobs, k = (results["join"], results["turn_scripted"], results.get("jobs"),
                      results["kill"])
     off = results.get("turn_offline")
     lines = [
@@ -315,7 +337,7 @@ def write(results: dict[str, Any], command: str) -> None:
         "",
         f"`{command}` (livekit-server v1.13.5 in dev mode on loopback, a worker with real job",
         "processes and the participants in the benchmark's process, all on this 2-core machine;",
-        f"load average {results['loadavg_before']} before, {results['loadavg_after']} after).",
+        f"{results.get('load_note') or _load(results)}).",
         "Times are `time.monotonic()` in every process, so the participant's times and the",
         "session's own events are compared directly.",
         "",
@@ -356,7 +378,9 @@ def write(results: dict[str, Any], command: str) -> None:
         "Inside the session the scripted turn is Silero's 0.55 s silence wait (the 0.5 s",
         "endpointing delay runs from the same end of speech) plus the fakes' 150 ms: the floor",
         "a real turn starts from. The offline turns load their models when the job starts",
-        "(not counted) and make each model's first call inside the turn.",
+        "(not counted) and make each model's first call inside the turn: every turn here is",
+        "the first of a fresh job process, unlike `bench_offline_session` above (warm models,",
+        "many turns in one process), so they show a cold first turn, not the steady state.",
         "",
         f"**kill -9 of a worker holding a job** ({k['n']} rounds, another worker registered;",
         "median / worst): a room created right after the kill had its agent (from the other",
@@ -367,15 +391,9 @@ def write(results: dict[str, Any], command: str) -> None:
         "not reassign that job; re-dispatched by the application (`AgentDispatchService`) the",
         f"room had an agent again {k['back_p50']} / {k['back_max']} ms after the kill.",
         "",
-        f"**Jobs with a real room connection**: {jobs['jobs']} voice jobs at once (Silero on",
-        "every 10 ms of a participant's silence, scripted providers), measured over",
-        f"{jobs['seconds']:.0f} s: RSS {jobs['rss_mb_median']} MB per job process (USS, its",
-        f"own pages, {jobs['uss_mb_median']} MB), CPU {jobs['cpu_pct_per_job_median']} % of a",
-        f"core per job ({jobs['cpu_pct_jobs_total']} % for all; the {jobs['jobs']} participants",
-        f"took {jobs['cpu_pct_bench_process']} % in the benchmark's process). By CPU a 2-core",
-        f"worker holds about {jobs['jobs_per_2_cores_by_cpu']} such jobs; by memory 16 GB holds",
-        f"about {jobs['jobs_in_16_gb_by_uss']}. Real providers cost far more CPU per job (see",
-        "the worker section above for frame lateness under load).",
+    ]
+    lines += _jobs_lines(jobs)
+    lines += [
         "<!-- bench_livekit:end -->",
     ]
     section = "\n".join(lines)
