@@ -58,7 +58,9 @@ MODELS: dict[str, ModelSpec] = {"tiny.en": WHISPER_TINY_EN, "base": WHISPER_BASE
 """The pinned Whisper models, by the name ``WhisperSTT(model=...)`` takes."""
 
 DEFAULT_MODEL = "tiny.en"
-"""The model ``WhisperSTT()`` loads (see ``docs/offline.md`` for the comparison)."""
+"""The model ``WhisperSTT()`` loads: on the evaluation set's synthetic voices base heard little
+better (12.8 % WER with a decoder prompt, 14.4 % without, against 13.1 %) at three to five times
+the time on 2 cores, time on the path to the first word (``docs/offline.md``)."""
 
 _RATE = 16000
 _FRAMES_PER_S = 100  # Whisper's mel frames per second of audio

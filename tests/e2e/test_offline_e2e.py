@@ -221,3 +221,17 @@ def test_session_kwargs_give_the_offline_latency_options(local: LocalProviders) 
     back = AgentSession(**local.session_kwargs(speculative_stt_delay=0.2, preemptive_tts=False))
     assert back.options.speculative_stt_delay == 0.2
     assert not back.options.preemptive_tts
+
+
+async def test_whisper_base_from_its_two_packages_transcribes_the_question(
+        local: LocalProviders) -> None:
+    from flowagents.plugins.whisper import WhisperSTT
+
+    base = WhisperSTT(model="base", prompt="lookup weather")
+    try:
+        assert base.model == "whisper-base"
+        audio = await speak(local, QUESTION)
+        event = await base.recognize(frames_of(audio, lead=0.2, tail=0.3))
+    finally:
+        await base.aclose()
+    assert jiwer.wer(normalize(QUESTION), normalize(event.text)) <= 0.2, event.text
