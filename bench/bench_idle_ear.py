@@ -74,6 +74,23 @@ def inference_share(vad: Any, windows: int = 2000) -> float:
     return (time.perf_counter() - t) / windows / 0.032
 
 
+def frame_share(vad: Any, rate: int, frames: int = 1500) -> float:
+    """The VAD stream's own cost per 20 ms frame of faint noise at ``rate`` (resampling,
+    buffering, the model, the detector), as a share of the 20 ms."""
+    from flowagents.types import AudioFrame
+
+    rng = np.random.default_rng(0)
+    pcm = [AudioFrame((rng.standard_normal(rate // 50) * 30).astype(np.int16), rate)
+           for _ in range(50)]
+    stream = vad.stream()
+    for f in pcm:
+        stream.process(f)
+    t = time.perf_counter()
+    for i in range(frames):
+        stream.process(pcm[i % 50])
+    return (time.perf_counter() - t) / frames / 0.02
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
@@ -95,6 +112,8 @@ def main() -> None:
             loads.append(os.getloadavg()[0])
             print(f"run {run + 1}: {name}: {shares[name][-1]:.2%} of a core", flush=True)
     model = statistics.median(inference_share(SileroVAD()) for _ in range(3))
+    per_frame = {r: statistics.median(frame_share(SileroVAD(), r) for _ in range(3))
+                 for r in (16000, 48000)}
     rows = [f"| {name} | {statistics.median(v):.2%} | "
             + ("" if "fake" in name else
                f"<= {GOAL:.0%} {'ok' if statistics.median(v) <= GOAL else 'MISSED'}")
@@ -104,7 +123,9 @@ def main() -> None:
         f"{max(loads):.1f}; {args.runs} runs of {args.seconds:.0f} s each, median):", "",
         "| idle session listening to silence (20 ms frames) | CPU of one core | goal |",
         "|---|---|---|", *rows,
-        f"| Silero's inference alone (per 32 ms window) | {model:.2%} | |", "",
+        f"| Silero's inference alone (per 32 ms window) | {model:.2%} | |",
+        *(f"| `SileroVADStream.process` alone, {r // 1000} kHz frames | {v:.2%} | |"
+          for r, v in per_frame.items()), "",
         "Reproduce: `flock /tmp/bench.lock python bench/bench_idle_ear.py`."])
     print(block)
     if not args.no_write:
