@@ -17,11 +17,13 @@ garbage collection during the window, timed with ``gc.callbacks`` (the longest p
 many full collections). The process is pinned to one core (``os.sched_setaffinity``).
 
     flock /tmp/bench.lock python bench/bench_idle_sessions.py [--sessions 300] [--seconds 20]
-        [--mode session|input] [--write]
+        [--mode session|input] [--no-freeze] [--label NAME] [--save FILE] [--write]
+    python bench/bench_idle_sessions.py --from-json FILE... [--write]
 
 ``--mode input`` runs the same room inputs read by a bare loop (no session): the floor.
+``--no-freeze`` turns off the freeze each session holds (``flowagents.runtime.gc_freeze``).
 ``--write`` replaces the ``bench_idle_sessions`` section of docs/benchmarks.md (nothing outside
-its markers).
+its markers), from this run or, with ``--from-json``, from saved runs (``--save``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import gc
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -216,14 +219,15 @@ def _pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(len(values) * q))]
 
 
-def report(results: list[dict[str, Any]], command: str) -> str:
+def report(results: list[dict[str, Any]]) -> str:
     rows = []
     for r in results:
         ok = "ok" if r["p99_ms"] <= LATE * 1e3 else "MISSED"
         who = "sessions" if r["mode"] == "session" else "bare room inputs"
         frozen = "frozen" if r["freeze"] else "not frozen"
         rows.append(
-            f"| {r['sessions']} {who} | {frozen if r['mode'] == 'session' else ''} "
+            f"| {r['label']} | {r['sessions']} {who} | "
+            f"{frozen if r['mode'] == 'session' else ''} "
             f"| {r['p50_ms']:.2f} | {r['p99_ms']:.2f} ({ok}) | "
             f"{r['worst_session_p99_ms']:.2f} | {r['max_ms']:.1f} | {r['late_pct']:.3f} | "
             f"{r['cpu_pct']:.0f} | {r['tracked_per_session']:.0f} | "
@@ -235,14 +239,14 @@ def report(results: list[dict[str, Any]], command: str) -> str:
         "## Idle voice sessions in one process (`bench/bench_idle_sessions.py`)",
         "",
         f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores "
-        f"shared with other work; the process pinned to core {r0['cpu_pinned']}. Command: "
-        f"`{command}`. Goal (issue 9): 300 idle sessions, p99 frame lateness <= 20 ms.",
+        f"shared with other work; the process pinned to core {r0['cpu_pinned']}. "
+        "Goal (issue 9): 300 idle sessions, p99 frame lateness <= 20 ms.",
         "",
-        "| load | gc.freeze | p50 (ms) | p99 (ms) | worst session p99 (ms) | max (ms) "
+        "| tree | load | gc.freeze | p50 (ms) | p99 (ms) | worst session p99 (ms) | max (ms) "
         "| frames > 20 ms (%) | CPU of the core (%) | GC-tracked objects per session "
         "| objects a full collection traverses | longest GC pause (ms) | collections gen0/1/2 "
         "| a forced full collection (ms) | load 1m |",
-        "|---" * 14 + "|",
+        "|---" * 15 + "|",
         *rows,
         "",
         "Method: each session is an `AgentSession` on the default voice graph with the testing "
@@ -260,18 +264,22 @@ def report(results: list[dict[str, Any]], command: str) -> str:
         "the process). GC pauses: every collection in the window timed "
         "with `gc.callbacks`; the forced full collection (`gc.collect()` after the window) is "
         "what a full collection costs with that many objects in reach.",
+        "",
+        "Commands, in this order, each under `flock /tmp/bench.lock`:",
+        "",
+        *(f"- {r['label']}: `{r['command']}`" for r in results),
     ])
 
 
-def write_section(text: str) -> None:
-    doc = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
+def write_section(text: str, docs: Path = DOCS) -> None:
+    doc = docs.read_text() if docs.exists() else "# Benchmarks\n"
     if START in doc and END in doc:
         head, rest = doc.split(START, 1)
         tail = rest.split(END, 1)[1]
         doc = f"{head}{START}\n{text}\n{END}{tail}"
     else:
         doc = doc.rstrip("\n") + f"\n\n{START}\n{text}\n{END}\n"
-    DOCS.write_text(doc)
+    docs.write_text(doc)
 
 
 def main() -> None:
@@ -284,23 +292,39 @@ def main() -> None:
     ap.add_argument("--cpu", type=int, default=max(os.sched_getaffinity(0)),
                     help="the core to pin the process to")
     ap.add_argument("--write", action="store_true")
+    ap.add_argument("--docs", type=Path, default=DOCS, help="the file --write rewrites")
     ap.add_argument("--save", help="append each result as a JSON line to this file")
+    ap.add_argument("--label", help="the tree's name in the table (default: its commit)")
+    ap.add_argument("--from-json", nargs="+", metavar="FILE",
+                    help="render (and with --write, write) saved results, in file order")
     args = ap.parse_args()
+    if args.from_json:
+        saved = [json.loads(line) for path in args.from_json
+                 for line in Path(path).read_text().splitlines() if line.strip()]
+        text = report(saved)
+        print(text)
+        if args.write:
+            write_section(text, args.docs)
+        return
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                            capture_output=True, text=True, check=False).stdout.strip()
     os.sched_setaffinity(0, {args.cpu})
     if gc_freeze is not None:
         gc_freeze.set_enabled(not args.no_freeze)
     results = []
     for n in (int(x) for x in args.sessions.split(",")):
         result = asyncio.run(run(n, args.seconds, args.mode))
+        result["label"] = args.label or commit
+        result["command"] = "python bench/bench_idle_sessions.py " + " ".join(sys.argv[1:])
         print(json.dumps(result), flush=True)
         results.append(result)
         if args.save:
             with open(args.save, "a") as f:
                 f.write(json.dumps(result) + "\n")
-    text = report(results, "python bench/bench_idle_sessions.py " + " ".join(sys.argv[1:]))
+    text = report(results)
     print(text)
     if args.write:
-        write_section(text)
+        write_section(text, args.docs)
 
 
 if __name__ == "__main__":
