@@ -156,8 +156,15 @@ async def run(n: int, seconds: float, mode: str) -> dict[str, Any]:
     readers: list[asyncio.Task[None]] = []
 
     async def read(audio: RoomAudioInput) -> None:  # the floor: frames converted, then dropped
-        async for _frame in audio:
-            pass
+        stop = audio.push_to(lambda frame: None, lambda error: None)  # as the session reads it
+        if stop is None:  # a tree before RoomAudioInput pushed
+            async for _frame in audio:
+                pass
+            return
+        try:
+            await asyncio.Event().wait()
+        finally:
+            stop()
 
     gc.collect()
     objects0, frozen0 = tracked()
