@@ -34,6 +34,7 @@ import gc
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -226,7 +227,7 @@ def _pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(len(values) * q))]
 
 
-def report(results: list[dict[str, Any]]) -> str:
+def report(results: list[dict[str, Any]], note: str = "") -> str:
     rows = []
     for r in results:
         ok = "ok" if r["p99_ms"] <= LATE * 1e3 else "MISSED"
@@ -249,7 +250,7 @@ def report(results: list[dict[str, Any]]) -> str:
         f"shared with other work; the process pinned to core {r0['cpu_pinned']}. "
         "Goal (issue 9): 300 idle sessions, p99 frame lateness <= 20 ms.",
         "",
-        "| tree | load | gc.freeze | p50 (ms) | p99 (ms) | worst session p99 (ms) | max (ms) "
+        "| tree | what runs | gc.freeze | p50 (ms) | p99 (ms) | worst session p99 (ms) | max (ms) "
         "| frames > 20 ms (%) | CPU of the core (%) | GC-tracked objects per session "
         "| objects a full collection traverses | longest GC pause (ms) | collections gen0/1/2 "
         "| a forced full collection (ms) | load 1m |",
@@ -275,6 +276,7 @@ def report(results: list[dict[str, Any]]) -> str:
         "Commands, in this order, each under `flock /tmp/bench.lock`:",
         "",
         *(f"- {r['label']}: `{r['command']}`" for r in results),
+        *(["", note] if note else []),
     ])
 
 
@@ -301,6 +303,7 @@ def main() -> None:
     ap.add_argument("--write", action="store_true")
     ap.add_argument("--docs", type=Path, default=DOCS, help="the file --write rewrites")
     ap.add_argument("--save", help="append each result as a JSON line to this file")
+    ap.add_argument("--note", help="a paragraph to add below the table (what the run shows)")
     ap.add_argument("--label", help="the tree's name in the table (default: its commit)")
     ap.add_argument("--from-json", nargs="+", metavar="FILE",
                     help="render (and with --write, write) saved results, in file order")
@@ -308,7 +311,7 @@ def main() -> None:
     if args.from_json:
         saved = [json.loads(line) for path in args.from_json
                  for line in Path(path).read_text().splitlines() if line.strip()]
-        text = report(saved)
+        text = report(saved, args.note or "")
         print(text)
         if args.write:
             write_section(text, args.docs)
@@ -322,13 +325,14 @@ def main() -> None:
     for n in (int(x) for x in args.sessions.split(",")):
         result = asyncio.run(run(n, args.seconds, args.mode))
         result["label"] = args.label or commit
-        result["command"] = "python bench/bench_idle_sessions.py " + " ".join(sys.argv[1:])
+        result["command"] = shlex.join(["python", "bench/bench_idle_sessions.py",
+                                        *sys.argv[1:]])
         print(json.dumps(result), flush=True)
         results.append(result)
         if args.save:
             with open(args.save, "a") as f:
                 f.write(json.dumps(result) + "\n")
-    text = report(results)
+    text = report(results, args.note or "")
     print(text)
     if args.write:
         write_section(text, args.docs)
