@@ -10,14 +10,16 @@ its plain answers into code and JSON talk, and a tool's output given as data is 
 answer to the question. So, for a model whose chat template has no tool role:
 
 - one system message: the agent's instructions, then :data:`VOICE_STYLE`;
-- a short example exchange after it (:data:`EXAMPLE`): one question and a one-sentence answer
-  in the agent's voice, which shows a small model the length and the register of a reply better
-  than any instruction does;
+- a short example exchange after it (:data:`EXAMPLE`: "Hello!" / "Hi! How can I help you
+  today?"), which shows a small model the length and register of a reply (an example with
+  content, "What is the capital of Spain?", leaked into unrelated answers);
 - a reply's extra instructions become the last user turn, in brackets, so they are what the
   model answers;
 - the tools are described (one line each, not their JSON schemas) only when the reply is a call
-  (the call itself is then decoded under a grammar); a tool call and its output are rewritten
-  as text: the call as the assistant's JSON, its output as a user turn that asks for the answer.
+  (the call itself is then decoded under a grammar); a tool's output comes back as the user's
+  turn in words ("The lookup weather tool found: location Tokyo; weather sunny; temperature
+  celsius 24. Answer my question with it.": given JSON, the model read the JSON back, braces
+  and all; given as facts in the system message, it ignored them).
 
 ``bench/bench_offline_eval.py`` measures the effect (``docs/offline.md``).
 """
@@ -29,15 +31,19 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["EXAMPLE", "VOICE_STYLE", "small_model_messages", "tool_lines", "user_spelling"]
+__all__ = ["EXAMPLE", "TOOL_OUTPUT", "VOICE_STYLE", "small_model_messages", "tool_lines",
+           "user_spelling"]
 
 VOICE_STYLE = ("Your replies are spoken aloud: answer the user's last message directly, in one "
                "or two short sentences of plain words.")
 """Appended to the agent's instructions (a small model needs the rule said at the end)."""
 
 EXAMPLE: tuple[tuple[str, str], ...] = (
-    ("What is the capital of Spain?", "The capital of Spain is Madrid."),
+    ("Hello!", "Hi! How can I help you today?"),
 )
+
+TOOL_OUTPUT = "The {tool} tool found: {output} Answer my question with it."
+"""A tool's output as the user's turn, in words (a JSON object as ``key value; ...``)."""
 """An example exchange placed after the system message (question, answer)."""
 
 
@@ -76,6 +82,7 @@ def small_model_messages(messages: Sequence[dict[str, Any]], *,
     body: list[dict[str, Any]] = []
     pending: list[str] = []  # later system messages, not yet placed
     names: dict[Any, str] = {}  # tool call id -> tool name
+    question = ""  # the user's last message
     for m in messages:
         role, content = m["role"], m.get("content") or ""
         if role == "system":
@@ -85,17 +92,16 @@ def small_model_messages(messages: Sequence[dict[str, Any]], *,
             body.append({"role": "user", "content": _bracket(pending)})
             pending = []
         if role == "assistant" and m.get("tool_calls"):
-            calls = [{"name": c["function"]["name"],
-                      "arguments": _loads(c["function"]["arguments"])} for c in m["tool_calls"]]
             names.update({c.get("id"): c["function"]["name"] for c in m["tool_calls"]})
-            said = [content] if content else []
-            body.append({"role": "assistant",
-                         "content": "\n".join(said + [json.dumps(c) for c in calls])})
+            if content:
+                body.append({"role": "assistant", "content": content})
         elif role == "tool":
-            name = names.get(m.get("tool_call_id"), "")
-            body.append({"role": "user", "content": f"The {name} tool returned: {content}\n"
-                         "Answer my question with it."})
+            name = names.get(m.get("tool_call_id"), "tool")
+            body.append({"role": "user", "content": TOOL_OUTPUT.format(
+                tool=name.replace("_", " "), output=_plain(content), question=question)})
         else:
+            if role == "user":
+                question = content
             body.append({"role": role, "content": content})
     text = "\n".join(s.strip() for s in system if s.strip())
     text = f"{text}\n{VOICE_STYLE}" if text else VOICE_STYLE
@@ -125,6 +131,18 @@ def _merge_users(body: list[dict[str, Any]]) -> list[dict[str, Any]]:
         else:
             out.append(m)
     return out
+
+
+def _plain(output: str) -> str:
+    """A tool's output as words: a JSON object as ``key value; ...`` (a small model copies
+    JSON it is shown, braces and all, into a spoken reply)."""
+    data = _loads(output)
+    if isinstance(data, dict):
+        parts = (f"{str(k).replace('_', ' ')} "
+                 f"{_plain(json.dumps(v)).rstrip('.') if isinstance(v, dict) else v}"
+                 for k, v in data.items())
+        return "; ".join(parts) + "."
+    return output.strip()
 
 
 def _loads(text: str) -> Any:

