@@ -18,7 +18,6 @@ from flowagents.plugins.llama import LlamaLLM
 from flowagents.plugins.piper import PiperTTS
 from flowagents.plugins.silero import SileroVAD
 from flowagents.plugins.whisper import WhisperSTT
-from flowagents.voice.turn_detector import HeuristicTurnDetector
 
 if TYPE_CHECKING:
     from flowagents.llm import FunctionTool
@@ -31,18 +30,13 @@ MODEL_NAMES = {"vad": "Silero VAD", "stt": "Whisper tiny.en", "llm": "SmolLM2-13
                "tts": "Piper joe"}
 """What each provider runs, for progress displays (keys are the provider roles)."""
 
-SESSION_OPTIONS: Mapping[str, Any] = {
-    "min_silence_duration": 0.3, "speculative_stt_delay": 0.1, "preemptive_tts": True,
-    "turn_detection": HeuristicTurnDetector(), "min_endpointing_delay": 0.3,
-    "max_endpointing_delay": 1.5,
-}
+SESSION_OPTIONS: Mapping[str, Any] = {"speculative_stt_delay": 0.1, "preemptive_tts": True}
 """The :class:`~flowagents.voice.options.SessionOptions` that :meth:`LocalProviders.session_kwargs`
-adds for the offline models: the end of the user's turn from the transcript as well as the
-silence (the VAD ends a segment after 0.3 s of silence instead of 0.55 s; a transcript that
-reads finished commits the turn then, one that does not (a trailing "and", "the", a comma)
-waits up to 1.5 s for more), Whisper started after 0.1 s of silence, and the TTS started on the
-final transcript together with the LLM (preemptive generation). Measured in
-``bench/bench_offline_latency.py`` (``docs/benchmarks.md``)."""
+adds for the offline models: Whisper started after 0.1 s of the VAD's silence wait (library
+default 0.2 s) and the TTS started on the final transcript (library default off). A turn end
+from the transcript (VAD silence 0.3 s, ``HeuristicTurnDetector``) was measured in
+``bench/bench_offline_latency.py`` and is not used: it did not shorten the turn and 7 of 42
+turns got no reply (``docs/benchmarks.md``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,19 +57,10 @@ class LocalProviders:
         once per speech segment of the session's VAD (on its end of speech), so no second VAD
         and no second silence wait stand between the user and the transcript.
 
-        The end of a turn uses the transcript as well as the silence: the VAD ends a segment
-        after 0.3 s of silence (``min_silence_duration``; 0.55 s is the library's default),
-        Whisper has started on it after 0.1 s (``speculative_stt_delay``; its transcript of a
-        short question takes 0.15-0.3 s on two cores), and the
-        :class:`~flowagents.voice.turn_detector.HeuristicTurnDetector` reads the transcript: a
-        finished sentence commits the turn at once (``min_endpointing_delay`` 0.3 s after the
-        last word), an unfinished one ("what is the", "and then,") waits up to 1.5 s
-        (``max_endpointing_delay``) for the user to go on. The LLM and the TTS start on the final
-        transcript (preemptive generation, ``preemptive_tts``). A pause of 0.3 s after a part
-        that reads finished ends the turn early: ``bench/bench_offline_latency.py`` counts those
-        turns. ``session_kwargs(min_silence_duration=0.55, turn_detection=None, ...)`` gives
-        the library defaults back. ``docs/offline.md`` and ``docs/benchmarks.md`` have the
-        measurements.
+        Whisper starts speculatively after 0.1 s of the VAD's silence wait
+        (``speculative_stt_delay``; the library default is 0.2 s) and the TTS starts on the
+        final transcript with the LLM (``preemptive_tts``). ``docs/offline.md`` and
+        ``docs/benchmarks.md`` have the measurements.
         """
         providers: dict[str, Any] = {"vad": self.vad, "stt": self.stt, "llm": self.llm,
                                      "tts": self.tts}
