@@ -37,9 +37,9 @@ from flowagents.errors import (
 )
 from flowagents.plugins._audio import PCMChunker
 from flowagents.plugins._http import APIKey, HTTPSession, connection_error, status_error
+from flowagents.plugins._ws import INPUT_END, TaskSynthesizeStream, beside, json_messages
 from flowagents.retry import call_with_retry, retry_stream
 from flowagents.tts.tts import TTS as BaseTTS
-from flowagents.tts.tts import SynthesizeStream as BaseSynthesizeStream
 from flowagents.tts.tts import TTSCapabilities
 from flowagents.types import AudioFrame, SynthesizedAudio
 
@@ -149,61 +149,28 @@ class TTS(BaseTTS):
         return f"cartesia.TTS(model={self.model!r}, voice={self.voice!r})"
 
 
-_FLUSH, _END = object(), object()
 
 
-class SynthesizeStream(BaseSynthesizeStream):
+class SynthesizeStream(TaskSynthesizeStream):
     """Text in as it comes, one Cartesia context per segment (see the module docstring)."""
 
     def __init__(self, tts: TTS, conn_options: APIConnectOptions) -> None:
         self._tts = tts
         self._conn_options = conn_options
-        self._input: asyncio.Queue[Any] = asyncio.Queue()
-        self._out: asyncio.Queue[SynthesizedAudio | BaseException | None] = asyncio.Queue()
         self._pending: deque[str] = deque()  # contexts sent, not yet done, in order
         self._ended = False
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
-        self._task = asyncio.get_running_loop().create_task(self._run())
-
-    def push_text(self, text: str) -> None:
-        if text:
-            self._input.put_nowait(text)
-
-    def flush(self) -> None:
-        self._input.put_nowait(_FLUSH)
-
-    def end_input(self) -> None:
-        self._input.put_nowait(_END)
-
-    async def __aiter__(self) -> AsyncIterator[SynthesizedAudio]:
-        while True:
-            item = await self._out.get()
-            if item is None:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-
-    async def aclose(self) -> None:
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        super().__init__()
 
     async def _run(self) -> None:
         ws: aiohttp.ClientWebSocketResponse | None = None
         try:
             ws = await call_with_retry(self._tts.connect, conn_options=self._conn_options,
                                        label=self._tts.label)
-            sender = asyncio.get_running_loop().create_task(self._send(ws))
-            try:
+            async with beside(self._send(ws)):
                 await self._receive(ws)
-            finally:
-                sender.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sender
-            self._out.put_nowait(None)
+            self._out.end()
         except APIError as e:
-            self._out.put_nowait(e)
+            self._out.fail(e)
         finally:
             if ws is not None:
                 await _cancel(ws, list(self._pending))
@@ -222,7 +189,7 @@ class SynthesizeStream(BaseSynthesizeStream):
                 if context is not None:  # a flush, or the end: close the segment's context
                     await ws.send_str(json.dumps(tts.request(context, "", more=False)))
                     context = None
-                if item is _END:
+                if item is INPUT_END:
                     self._ended = True
                     if not self._pending:
                         await ws.close()
@@ -237,11 +204,11 @@ class SynthesizeStream(BaseSynthesizeStream):
             pcm = chunkers.setdefault(context, PCMChunker(self._tts.sample_rate))
             frame = _chunk(message, pcm, self._tts._key)
             if frame is not None:
-                self._out.put_nowait(SynthesizedAudio(frame, segment_id=context))
+                self._out.put(SynthesizedAudio(frame, segment_id=context))
             if message.get("done"):
                 self._pending.remove(context)
                 chunkers.pop(context, None)
-                self._out.put_nowait(_end(self._tts.sample_rate, context))
+                self._out.put(_end(self._tts.sample_rate, context))
                 if self._ended and not self._pending:
                     return
         if not (self._ended and not self._pending):
@@ -303,25 +270,10 @@ async def _messages(ws: aiohttp.ClientWebSocketResponse, key: APIKey, *,
                     raise_errors: bool = True) -> AsyncIterator[dict[str, Any]]:
     """The server's JSON messages until the socket closes; an ``error`` is raised (unless the
     caller routes it to its context)."""
-    try:
-        async for msg in ws:
-            if msg.type != aiohttp.WSMsgType.TEXT:
-                if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
-                                aiohttp.WSMsgType.ERROR):
-                    return
-                continue
-            try:
-                message = json.loads(msg.data)
-                if not isinstance(message, dict):
-                    raise TypeError
-            except (ValueError, TypeError):
-                raise APIError("cartesia: malformed message (not a JSON object)",
-                               body=key.scrub(str(msg.data)[:200])) from None
-            if raise_errors:
-                _raise_if_error(message, key)
-            yield message
-    except (aiohttp.ClientError, TimeoutError) as e:
-        raise connection_error("cartesia", e, key) from None
+    async for message in json_messages(ws, "cartesia", key):
+        if raise_errors:
+            _raise_if_error(message, key)
+        yield message
 
 
 def _chunk(message: dict[str, Any], pcm: PCMChunker, key: APIKey) -> AudioFrame | None:

@@ -44,6 +44,7 @@ from flowagents.plugins._http import (
     response_error,
     timeout_for,
 )
+from flowagents.plugins._ws import Outbox, beside, json_messages, stop_task
 from flowagents.retry import call_with_retry
 from flowagents.stt.stt import STT as BaseSTT
 from flowagents.stt.stt import SpeechStream as BaseSpeechStream
@@ -178,7 +179,7 @@ class SpeechStream(BaseSpeechStream):
         self._language = language
         self._conn_options = conn_options
         self._input: asyncio.Queue[Any] = asyncio.Queue()
-        self._events: asyncio.Queue[SpeechEvent | BaseException | None] = asyncio.Queue()
+        self._events: Outbox[SpeechEvent] = Outbox()
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._closing = False  # CloseStream sent: the server's close is expected
         self._speaking = False
@@ -198,19 +199,11 @@ class SpeechStream(BaseSpeechStream):
     def end_input(self) -> None:
         self._input.put_nowait(_END)
 
-    async def __aiter__(self) -> AsyncIterator[SpeechEvent]:
-        while True:
-            item = await self._events.get()
-            if item is None:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
+    def __aiter__(self) -> AsyncIterator[SpeechEvent]:
+        return self._events.__aiter__()
 
     async def aclose(self) -> None:
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await stop_task(self._task)
         if self._ws is not None:
             await self._ws.close()
 
@@ -243,21 +236,18 @@ class SpeechStream(BaseSpeechStream):
                 logger.warning("deepgram stream broke, reconnecting")
                 self._end(self._last_time)  # the speech in flight ends with the connection
                 first = await self._first_frame()
-            self._events.put_nowait(None)
+            self._events.end()
         except APIError as e:
-            self._events.put_nowait(e)
+            self._events.fail(e)
         except (aiohttp.ClientError, TimeoutError) as e:
-            self._events.put_nowait(connection_error("deepgram", e, self._stt._key))
+            self._events.fail(connection_error("deepgram", e, self._stt._key))
 
     async def _connection(self, ws: aiohttp.ClientWebSocketResponse, first: AudioFrame
                           ) -> None:
-        sender = asyncio.get_running_loop().create_task(self._send(ws, first))
         try:
-            await self._receive(ws)
+            async with beside(self._send(ws, first)):
+                await self._receive(ws)
         finally:
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sender
             with contextlib.suppress(aiohttp.ClientError, RuntimeError):
                 await ws.close()
 
@@ -281,24 +271,15 @@ class SpeechStream(BaseSpeechStream):
                     await ws.send_str('{"type": "KeepAlive"}')
 
     async def _receive(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        async for msg in ws:
-            if msg.type == aiohttp.WSMsgType.TEXT:
-                self._heard = True
-                self._message(msg.data)
-            elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING,
-                              aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
-                break
+        async for message in json_messages(ws, "deepgram", self._stt._key):
+            self._heard = True
+            self._message(message)
         if not self._closing or ws.close_code not in (None, 1000):
             raise APIConnectionError(
                 f"deepgram: the connection closed mid-stream (code {ws.close_code})")
 
-    def _message(self, data: str) -> None:
-        try:
-            message = json.loads(data)
-            kind = message["type"]
-        except (ValueError, KeyError, TypeError):
-            raise APIError("deepgram: malformed message (not a JSON event)",
-                           body=self._stt._key.scrub(data[:200])) from None
+    def _message(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
         if kind == "SpeechStarted":
             self._start(self._base + float(message.get("timestamp", 0.0)))
         elif kind == "Results":
@@ -313,13 +294,13 @@ class SpeechStream(BaseSpeechStream):
     def _start(self, at: float) -> None:
         if not self._speaking:
             self._speaking = True
-            self._events.put_nowait(SpeechEvent(SpeechEventType.START_OF_SPEECH, at,
+            self._events.put(SpeechEvent(SpeechEventType.START_OF_SPEECH, at,
                                                 request_id=self._request_id))
 
     def _end(self, at: float) -> None:
         if self._speaking:
             self._speaking = False
-            self._events.put_nowait(SpeechEvent(SpeechEventType.END_OF_SPEECH, at,
+            self._events.put(SpeechEvent(SpeechEventType.END_OF_SPEECH, at,
                                                 request_id=self._request_id))
 
     def _results(self, message: dict[str, Any]) -> None:
@@ -336,7 +317,7 @@ class SpeechStream(BaseSpeechStream):
             data = SpeechData(text=text, language=self._language or self._stt._opts.language,
                               confidence=float(alts[0].get("confidence") or 0.0),
                               start_time=start, end_time=end)
-            self._events.put_nowait(SpeechEvent(kind, end, (data,), self._request_id))
+            self._events.put(SpeechEvent(kind, end, (data,), self._request_id))
         if message.get("is_final") and message.get("speech_final"):
             self._end(end)
 

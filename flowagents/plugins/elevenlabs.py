@@ -15,7 +15,6 @@ reads it).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import json
@@ -34,9 +33,9 @@ from flowagents.errors import (
 )
 from flowagents.plugins._audio import PCMChunker
 from flowagents.plugins._http import APIKey, HTTPSession, connection_error, status_error
+from flowagents.plugins._ws import FLUSH, INPUT_END, TaskSynthesizeStream, beside, json_messages
 from flowagents.retry import call_with_retry, retry_stream
 from flowagents.tts.tts import TTS as BaseTTS
-from flowagents.tts.tts import SynthesizeStream as BaseSynthesizeStream
 from flowagents.tts.tts import TTSCapabilities
 from flowagents.types import AudioFrame, SynthesizedAudio
 
@@ -155,57 +154,30 @@ def _spaced(text: str) -> str:
     return text if text.endswith(" ") else text + " "
 
 
-_FLUSH, _END = object(), object()
 
 
-class SynthesizeStream(BaseSynthesizeStream):
+class SynthesizeStream(TaskSynthesizeStream):
     """Text in as it comes, one connection per segment, segments voiced in order."""
 
     def __init__(self, tts: TTS, conn_options: APIConnectOptions) -> None:
         self._tts = tts
         self._conn_options = conn_options
-        self._input: asyncio.Queue[Any] = asyncio.Queue()
-        self._out: asyncio.Queue[SynthesizedAudio | BaseException | None] = asyncio.Queue()
-        self._task = asyncio.get_running_loop().create_task(self._run())
-
-    def push_text(self, text: str) -> None:
-        if text:
-            self._input.put_nowait(text)
-
-    def flush(self) -> None:
-        self._input.put_nowait(_FLUSH)
-
-    def end_input(self) -> None:
-        self._input.put_nowait(_END)
-
-    async def __aiter__(self) -> AsyncIterator[SynthesizedAudio]:
-        while True:
-            item = await self._out.get()
-            if item is None:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-
-    async def aclose(self) -> None:
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        super().__init__()
 
     async def _run(self) -> None:
         segment = 0
         try:
             while True:
                 item = await self._input.get()
-                if item is _END:
+                if item is INPUT_END:
                     break
-                if item is _FLUSH:
+                if item is FLUSH:
                     continue
                 segment += 1
                 await self._segment(item, f"segment-{segment}")
-            self._out.put_nowait(None)
+            self._out.end()
         except APIError as e:
-            self._out.put_nowait(e)
+            self._out.fail(e)
 
     async def _segment(self, first: str, segment_id: str) -> None:
         """One segment: its text sent as it comes (until a flush), its audio passed on."""
@@ -219,18 +191,15 @@ class SynthesizeStream(BaseSynthesizeStream):
                 while isinstance(item, str):
                     await ws.send_str(json.dumps({"text": _spaced(item)}))
                     item = await self._input.get()
-                if item is _END:
-                    self._input.put_nowait(_END)  # ends the stream after this segment
+                if item is INPUT_END:
+                    self._input.put_nowait(INPUT_END)  # ends the stream after this segment
                 await ws.send_str('{"text": ""}')
 
-        sender = asyncio.get_running_loop().create_task(send())
         try:
-            async for chunk in tts.audio(ws, first, segment_id):
-                self._out.put_nowait(chunk)
+            async with beside(send()):
+                async for chunk in tts.audio(ws, first, segment_id):
+                    self._out.put(chunk)
         finally:
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sender
             with contextlib.suppress(aiohttp.ClientError, RuntimeError):
                 await ws.close()
 
@@ -238,24 +207,9 @@ class SynthesizeStream(BaseSynthesizeStream):
 async def _messages(ws: aiohttp.ClientWebSocketResponse, key: APIKey
                     ) -> AsyncIterator[dict[str, Any]]:
     """The service's JSON messages until the socket closes; an error message is raised."""
-    try:
-        async for msg in ws:
-            if msg.type != aiohttp.WSMsgType.TEXT:
-                if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
-                                aiohttp.WSMsgType.ERROR):
-                    return
-                continue
-            try:
-                message = json.loads(msg.data)
-                if not isinstance(message, dict):
-                    raise TypeError
-            except (ValueError, TypeError):
-                raise APIError("elevenlabs: malformed message (not a JSON object)",
-                               body=key.scrub(str(msg.data)[:200])) from None
-            if message.get("error"):
-                code = str(message["error"])
-                body = json.dumps({"message": f"{code}: {message.get('message', '')}"})
-                raise status_error("elevenlabs", _ERROR_STATUS.get(code, 400), {}, body, key)
-            yield message
-    except (aiohttp.ClientError, TimeoutError) as e:
-        raise connection_error("elevenlabs", e, key) from None
+    async for message in json_messages(ws, "elevenlabs", key):
+        if message.get("error"):
+            code = str(message["error"])
+            body = json.dumps({"message": f"{code}: {message.get('message', '')}"})
+            raise status_error("elevenlabs", _ERROR_STATUS.get(code, 400), {}, body, key)
+        yield message

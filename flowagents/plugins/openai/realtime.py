@@ -41,6 +41,7 @@ from flowagents.llm.realtime import RealtimeModel as BaseRealtimeModel
 from flowagents.llm.realtime import RealtimeSession as BaseRealtimeSession
 from flowagents.plugins._audio import PCMChunker
 from flowagents.plugins._http import APIKey, HTTPSession, connection_error, status_error
+from flowagents.plugins._ws import beside, json_messages, stop_task
 from flowagents.retry import call_with_retry
 from flowagents.types import AudioFrame, TokenUsage
 
@@ -192,9 +193,7 @@ class RealtimeSession(BaseRealtimeSession):
 
     async def aclose(self) -> None:
         self._closed = True
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await stop_task(self._task)
 
     # -- the connection --------------------------------------------------------------------
     def _send(self, event: dict[str, Any]) -> None:
@@ -206,13 +205,8 @@ class RealtimeSession(BaseRealtimeSession):
         try:
             ws = await call_with_retry(model.connect, conn_options=model.conn_options,
                                        label=model.label)
-            sender = asyncio.get_running_loop().create_task(self._pump(ws))
-            try:
+            async with beside(self._pump(ws)):
                 await self._receive(ws)
-            finally:
-                sender.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sender
             if not self._closed:
                 raise APIConnectionError("openai: the realtime connection closed")
         except APIError as e:
@@ -236,22 +230,12 @@ class RealtimeSession(BaseRealtimeSession):
 
     async def _receive(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         key = self._model._key
-        try:
-            async for msg in ws:
-                if msg.type != aiohttp.WSMsgType.TEXT:
-                    if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
-                                    aiohttp.WSMsgType.ERROR):
-                        return
-                    continue
-                try:
-                    event = json.loads(msg.data)
-                    kind = event["type"]
-                except (ValueError, KeyError, TypeError):
-                    raise APIError("openai: malformed realtime event (not a JSON event)",
-                                   body=key.scrub(str(msg.data)[:200])) from None
-                self._event(kind, event)
-        except (aiohttp.ClientError, TimeoutError) as e:
-            raise connection_error("openai", e, key) from None
+        async for event in json_messages(ws, "openai", key, what="realtime event"):
+            kind = event.get("type")
+            if not isinstance(kind, str):
+                raise APIError("openai: malformed realtime event (no type)",
+                               body=key.scrub(json.dumps(event)[:200]))
+            self._event(kind, event)
 
     def _event(self, kind: str, event: dict[str, Any]) -> None:
         if kind == "input_audio_buffer.speech_started":
