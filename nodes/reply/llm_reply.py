@@ -116,6 +116,7 @@ async def _generate(speech: Speech, loop: ReplyLoop) -> AsyncIterator[ReplyText]
         text: list[str] = []
         calls: dict[int, _CallParts] = {}
         usage = None
+        request_id = ""
         label = getattr(agent.session.llm, "label", "llm")
         with speech.traced(), spans.llm_request(label=label, items=len(chat_ctx.items),
                                                 tools=len(tools), speech_id=speech.id) as span:
@@ -130,6 +131,7 @@ async def _generate(speech: Speech, loop: ReplyLoop) -> AsyncIterator[ReplyText]
                         call.name += piece.name
                         call.arguments += piece.arguments
                     usage = chunk.usage or usage
+                    request_id = request_id or chunk.id
                 if first is None and (delta or (isinstance(chunk, ChatChunk)
                                                 and chunk.tool_calls)):
                     first = loop.now() - started
@@ -142,7 +144,8 @@ async def _generate(speech: Speech, loop: ReplyLoop) -> AsyncIterator[ReplyText]
         yield ReplyText(step, end_of_step=True)
         duration = loop.now() - started
         loop.report(LLMMetrics(
-            loop.now(), label=label, ttft=-1.0 if first is None else first, duration=duration,
+            loop.now(), request_id=request_id, label=label,
+            ttft=-1.0 if first is None else first, duration=duration,
             completion_tokens=usage.completion_tokens if usage else 0,
             prompt_tokens=usage.prompt_tokens if usage else 0,
             prompt_cached_tokens=usage.cached_tokens if usage else 0,

@@ -46,6 +46,7 @@ def test_voice_session_with_the_openai_llm() -> None:
                                 {"role": "user", "content": HELLO}]
     (metrics,) = [m for m in r.metrics if isinstance(m, LLMMetrics)]
     assert metrics.label == "openai"
+    assert metrics.request_id.startswith("chatcmpl-")  # the completion's id, as LiveKit reports
     # the server waits 0.3 s, sends the role chunk, then a chunk every 0.05 s: 5 words, the
     # finish reason, the usage, [DONE]
     assert round(metrics.ttft, 6) == 0.35
