@@ -48,7 +48,7 @@ def cartesia_server() -> Iterator[CartesiaServer]:
 
 @pytest.fixture
 def elevenlabs_server() -> Iterator[ElevenLabsServer]:
-    """An ElevenLabs stream-input server (key ``xi-test-key-0123``); give ``.base_url``."""
+    """An ElevenLabs multi-stream-input server (key ``xi-test-key-0123``); give ``.base_url``."""
     server = ElevenLabsServer()
     with serve_in_thread(server):
         yield server
