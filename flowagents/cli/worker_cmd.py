@@ -41,7 +41,7 @@ Format = Annotated[LogFormat, typer.Option(
     "--log-format", help="text, or json (one object a line, for log collectors)")]
 Record = Annotated[Path | None, typer.Option(
     "--record", help="Record each session's events as JSON lines: one file per session in this "
-    "directory (flowagents timeline draws one).")]
+    "folder (flowagents timeline draws one).")]
 AgentArg = Annotated[str | None, typer.Argument(
     help="the agent: module[:attr] or path/to/file.py[:attr] (WorkerOptions or entrypoint); "
          "not needed from an agent file")]
@@ -137,12 +137,20 @@ def _run(opts: WorkerOptions, *, dev_mode: bool, log_format: LogFormat) -> None:
         raise typer.Exit(1) from None
 
 
-def _record(path: Path | None) -> None:
-    """Sessions built without ``record=`` record to ``path`` (job processes inherit it)."""
-    if path is not None:
-        from flowagents.session.recording import RECORD_ENV
+def _record(path: Path | None, *, one_job: bool = False) -> None:
+    """Sessions built without ``record=`` record to ``path`` (job processes inherit it).
 
-        os.environ[RECORD_ENV] = str(path)
+    A worker runs many jobs, so it records to a folder (one file per session): a ``.jsonl``
+    file would be overwritten by each new session. ``connect`` runs one job and takes either.
+    """
+    if path is None:
+        return
+    if not one_job and path.suffix == ".jsonl":
+        raise typer.BadParameter(f"{path} is a file: a worker records each session to its own "
+                                 "file, give a folder", param_hint="--record")
+    from flowagents.session.recording import RECORD_ENV
+
+    os.environ[RECORD_ENV] = str(path.resolve())  # the same place whatever a job's cwd
 
 
 def add_worker_commands(app: typer.Typer, get_opts: Callable[..., WorkerOptions],
@@ -194,7 +202,7 @@ def add_worker_commands(app: typer.Typer, get_opts: Callable[..., WorkerOptions]
                 log_level: LogLevel = "DEBUG", log_format: Format = "text",
                 verbose: Verbose = False, record: Record = None) -> None:
         """Join a room directly (no dispatch) and run one job there."""
-        _record(record)
+        _record(record, one_job=True)
         if not room:
             raise typer.BadParameter("--room is required")
         opts = _with(resolve(agent, verbose), url, api_key, api_secret, None)

@@ -27,7 +27,7 @@ from .graph import Edge, Graph, GraphInput, GraphOutput, Subgraph
 from .node import Node
 from .ports import PortDecl, PortRef, type_name
 
-__all__ = ["IMAGE_FORMATS", "dot_id", "to_dot", "to_image", "to_svg"]
+__all__ = ["IMAGE_FORMATS", "dot_id", "dot_to_svg", "to_dot", "to_image", "to_svg"]
 
 _COLORS = {  # kind -> (fill, line)
     "source": ("#e4f4e1", "#3d8b37"),
@@ -50,6 +50,14 @@ def to_dot(graph: Graph) -> str:
 def to_svg(graph: Graph) -> str:
     """The graph laid out by ``dot`` as an SVG document."""
     return bytes(_agraph(graph).draw(format="svg", prog="dot")).decode()
+
+
+def dot_to_svg(dot: str) -> str:
+    """DOT text from :func:`to_dot` (written where the graph runs, say in a job process) laid
+    out by ``dot`` as an SVG document, wherever the picture is wanted."""
+    import pygraphviz as pgv
+
+    return bytes(pgv.AGraph(string=dot).draw(format="svg", prog="dot")).decode()
 
 
 IMAGE_FORMATS = ("svg", "png", "pdf")

@@ -23,11 +23,13 @@ from typing import Any
 from livekit.protocol import agent
 
 from flowagents.ipc.channel import Channel, ChannelClosed, ProtocolError
+from flowagents.ipc.inspect_report import SessionReporter, enable_inspection
 from flowagents.ipc.messages import (
     InferenceRequest,
     InferenceResponse,
     InitializeRequest,
     InitializeResponse,
+    InspectWatch,
     JobDone,
     JobMetrics,
     JobStarted,
@@ -114,6 +116,11 @@ class _JobProcMain:
         self._job_task: asyncio.Task[None] | None = None
         self._start = asyncio.Event()
         self._outbox: asyncio.Queue[Message] = asyncio.Queue()
+        self._reporter = SessionReporter(self._send_soon, self._job_names)
+
+    def _job_names(self) -> tuple[str, str]:
+        ctx = self._ctx
+        return ("", "") if ctx is None else (ctx.job.id, ctx.job.room.name)
 
     def _send_soon(self, msg: Message) -> None:
         """Queue ``msg`` for the worker from any thread, without blocking."""
@@ -139,6 +146,8 @@ class _JobProcMain:
             if not isinstance(first, InitializeRequest):
                 return
             _setup_logging(first.log_level, self._send_soon)
+            if first.inspect:
+                enable_inspection()
             # through the outbox, behind prewarm's log records, so the worker relays them first
             self._send_soon(InitializeResponse(error=await self._prewarm()))
             reader = asyncio.create_task(self._read_loop(), name="job-ipc-reader")
@@ -149,6 +158,7 @@ class _JobProcMain:
             finally:
                 reader.cancel()
                 await asyncio.gather(reader, return_exceptions=True)
+                await self._reporter.aclose()
         except ChannelClosed:
             pass
         finally:
@@ -205,6 +215,8 @@ class _JobProcMain:
                 self._start.set()
         elif isinstance(msg, InferenceResponse):
             self._inference.resolve(msg)
+        elif isinstance(msg, InspectWatch):
+            self._reporter.watch(msg.interval)
 
     async def _call_entrypoint(self, ctx: JobContext) -> None:
         await self._args.entrypoint_fnc(ctx)

@@ -30,12 +30,14 @@ from flowagents.ipc.messages import (
     InferenceResponse,
     InitializeRequest,
     InitializeResponse,
+    InspectWatch,
     JobDone,
     JobMetrics,
     JobStarted,
     LogRecordMessage,
     PingRequest,
     PongResponse,
+    SessionsReport,
     ShutdownRequest,
     StartJobRequest,
 )
@@ -48,6 +50,7 @@ logger = logging.getLogger("flowagents.ipc")
 
 InferenceHandler = Callable[[InferenceRequest], Awaitable[InferenceResponse]]
 MetricsHandler = Callable[[str | None, dict[str, float]], None]
+InspectHandler = Callable[["JobProcessHandle", SessionsReport], None]
 
 
 class ProcessInitError(RuntimeError):
@@ -68,6 +71,7 @@ class ProcOptions:
     restart_base_delay: float = 0.5
     restart_max_delay: float = 30.0
     log_level: int = logging.INFO
+    inspect: bool = False  # sessions count per-node values (the worker serves the live view)
 
 
 @dataclass(frozen=True)
@@ -90,9 +94,11 @@ class JobProcessHandle:
         opts: ProcOptions,
         inference_handler: InferenceHandler | None = None,
         metrics_handler: MetricsHandler | None = None,
+        inspect_handler: InspectHandler | None = None,
     ) -> None:
         self._mp_ctx = mp_ctx
         self._metrics_handler = metrics_handler
+        self._inspect_handler = inspect_handler
         self._entrypoint_fnc = entrypoint_fnc
         self._prewarm_fnc = prewarm_fnc
         self._opts = opts
@@ -146,7 +152,8 @@ class JobProcessHandle:
         assert self._channel is not None
         try:
             async with asyncio.timeout(self._opts.initialize_timeout):
-                await self._channel.send(InitializeRequest(log_level=self._opts.log_level))
+                await self._channel.send(InitializeRequest(log_level=self._opts.log_level,
+                                                           inspect=self._opts.inspect))
                 while True:
                     resp = await self._channel.recv()
                     if isinstance(resp, LogRecordMessage):
@@ -167,6 +174,12 @@ class JobProcessHandle:
         assert self._channel is not None
         self.job_id = job_id
         await self._channel.send(req)
+
+    async def watch(self, interval: float) -> None:
+        """Ask for a report of the sessions every ``interval`` seconds (0: stop reporting)."""
+        if self._channel is not None and not self.done.done():
+            with contextlib.suppress(ChannelClosed):
+                await self._channel.send(InspectWatch(interval=interval))
 
     async def shutdown(self, reason: str = "") -> None:
         """Ask the job to end; kill the process if it has not exited in ``shutdown_timeout``."""
@@ -281,6 +294,9 @@ class JobProcessHandle:
             elif isinstance(msg, JobMetrics):
                 if self._metrics_handler is not None:
                     self._metrics_handler(self.job_id, msg.values)
+            elif isinstance(msg, SessionsReport):
+                if self._inspect_handler is not None:
+                    self._inspect_handler(self, msg)
             elif isinstance(msg, JobStarted):
                 if not self.started.done():
                     self.started.set_result(msg.started_at)

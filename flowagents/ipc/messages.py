@@ -18,14 +18,18 @@ __all__ = [
     "InferenceResponse",
     "InitializeRequest",
     "InitializeResponse",
+    "InspectWatch",
     "JobDone",
     "JobMetrics",
     "JobStarted",
     "LogRecordMessage",
     "Message",
     "MESSAGE_ADAPTER",
+    "NodeSample",
     "PingRequest",
     "PongResponse",
+    "SessionSample",
+    "SessionsReport",
     "ShutdownRequest",
     "StartJobRequest",
 ]
@@ -51,6 +55,7 @@ class InitializeRequest(_Msg):
 
     kind: Literal["initialize"] = "initialize"
     log_level: int = 20
+    inspect: bool = False  # count per-node values in sessions: the worker serves the live view
 
 
 class InitializeResponse(_Msg):
@@ -148,6 +153,49 @@ class JobMetrics(_Msg):
     values: dict[str, float]
 
 
+class InspectWatch(_Msg):
+    """Worker -> job: someone watches the live graph view, so report the sessions every
+    ``interval`` seconds (from now, graphs included), or nobody does (``interval`` 0)."""
+
+    kind: Literal["inspect_watch"] = "inspect_watch"
+    interval: float = Field(default=0.0, ge=0.0)
+
+
+class NodeSample(BaseModel):
+    """One node of a running graph: values so far, per second lately, the last one (a short,
+    safe text), seconds since it, and milliseconds of its own work."""
+
+    model_config = ConfigDict(frozen=True)
+
+    values: int
+    rate: float
+    last: str = Field(max_length=200)
+    age: float | None
+    spent_ms: float
+
+
+class SessionSample(BaseModel):
+    """One running session: its states and nodes; its graph in DOT once (the first report
+    that has it after a watch began), which the worker lays out when the page asks."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(pattern=r"^[\w.-]{1,64}$")  # a name in the page's URLs
+    agent_state: str
+    user_state: str
+    nodes: dict[str, NodeSample]
+    graph_dot: str | None = None
+
+
+class SessionsReport(_Msg):
+    """Job -> worker: every session running in the process now (one missing has ended)."""
+
+    kind: Literal["inspect_sessions"] = "inspect_sessions"
+    job_id: str = ""
+    room: str = ""
+    sessions: list[SessionSample] = Field(default_factory=list)
+
+
 Message = Annotated[
     InitializeRequest
     | InitializeResponse
@@ -160,7 +208,9 @@ Message = Annotated[
     | InferenceRequest
     | InferenceResponse
     | LogRecordMessage
-    | JobMetrics,
+    | JobMetrics
+    | InspectWatch
+    | SessionsReport,
     Field(discriminator="kind"),
 ]
 

@@ -23,6 +23,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wai
 from flowagents.ipc.job_main import EntrypointFnc, PrewarmFnc
 from flowagents.ipc.job_proc import (
     InferenceHandler,
+    InspectHandler,
     JobProcessHandle,
     MetricsHandler,
     ProcessInitError,
@@ -54,8 +55,10 @@ class ProcPool:
         mp_ctx: BaseContext | None = None,
         inference_handler: InferenceHandler | None = None,
         metrics_handler: MetricsHandler | None = None,
+        inspect_handler: InspectHandler | None = None,
     ) -> None:
         self._metrics_handler = metrics_handler
+        self._inspect_handler = inspect_handler
         self._entrypoint_fnc = entrypoint_fnc
         self._prewarm_fnc = prewarm_fnc
         self._num_idle = num_idle_processes
@@ -144,7 +147,8 @@ class ProcPool:
         proc = JobProcessHandle(mp_ctx=self._mp_ctx, entrypoint_fnc=self._entrypoint_fnc,
                                 prewarm_fnc=self._prewarm_fnc, opts=self._opts,
                                 inference_handler=self._inference_handler,
-                                metrics_handler=self._metrics_handler)
+                                metrics_handler=self._metrics_handler,
+                                inspect_handler=self._inspect_handler)
         self.processes.append(proc)
         try:
             await proc.start()

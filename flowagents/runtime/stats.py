@@ -18,6 +18,7 @@ from typing import Any
 from reactivex import Observable, abc
 
 from .bridge import DirectObservable, Sink
+from .safe_repr import safe_repr
 
 __all__ = ["STATS_RESOURCE", "GraphStats", "NodeCounters"]
 
@@ -90,17 +91,17 @@ class GraphStats:
         return DirectObservable(subscribe)
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
-        """Per node: values, values per second since the last snapshot, the last value (its
-        repr, cut to 80 characters), seconds since it, and milliseconds of own work."""
+        """Per node: values, values per second since the last snapshot, the last value (a
+        short, safe text: :func:`~flowagents.runtime.safe_repr.safe_repr`), seconds since it,
+        and milliseconds of own work."""
         now = self._clock()
         out: dict[str, dict[str, Any]] = {}
         for path, c in self.nodes.items():
             then, before = self._previous.get(path, (self._created, 0))
             rate = (c.values - before) / (now - then) if now > then else 0.0
             self._previous[path] = (now, c.values)
-            last = repr(c.last)
             out[path] = {"values": c.values, "rate": round(rate, 2),
-                         "last": last if len(last) <= 80 else last[:79] + "…",
+                         "last": safe_repr(c.last) if c.values else "",
                          "age": None if not c.values else round(now - c.last_at, 3),
                          "spent_ms": round(c.spent * 1e3, 3)}
         return out

@@ -14,6 +14,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from .inspect import add_inspect_routes
+from .inspect_board import InspectBoard
 
 __all__ = ["HealthServer", "HealthServerError"]
 
@@ -33,12 +34,14 @@ class HealthServer:
         healthy: Callable[[], bool],
         state: Callable[[], dict[str, Any]],
         metrics: Callable[[], bytes],
+        inspect: InspectBoard | None = None,
     ) -> None:
         self._host = host
         self._port = port
         self._healthy = healthy
         self._state = state
         self._metrics = metrics
+        self._inspect = inspect
         self._runner: web.AppRunner | None = None
         self.port = port
 
@@ -47,7 +50,8 @@ class HealthServer:
         app.router.add_get("/", self._root)
         app.router.add_get("/worker", self._worker)
         app.router.add_get("/metrics", self._metrics_handler)
-        add_inspect_routes(app)  # the live graph view of this process's sessions
+        add_inspect_routes(app, self._inspect)  # the live graph view: this process's sessions
+        # and those the job processes report
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         host = self._host or "0.0.0.0"

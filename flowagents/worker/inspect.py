@@ -3,12 +3,16 @@ per node the values per second, the last value and the time spent, updating live
 
 The worker's HTTP server serves it at ``/inspect`` (beside health and metrics), and the console
 serves it with ``--inspect``. Plain HTML, the graph's own SVG (drawn from the structure that
-runs) and a little JavaScript polling ``/inspect/sessions.json``. Sessions show up once
-inspection is on (:data:`flowagents.session.inspect.INSPECTOR`); it costs nothing otherwise.
+runs) and a little JavaScript polling ``/inspect/sessions.json``. It shows the sessions of this
+process (the console's; sessions show up once inspection is on:
+:data:`flowagents.session.inspect.INSPECTOR`) and, on a worker, those its job processes report
+(:class:`~flowagents.worker.inspect_board.InspectBoard`: they report only while the page is
+polled).
 """
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 from typing import Any
 
@@ -17,39 +21,70 @@ from aiohttp import web
 from flowagents.graph.render import to_svg
 from flowagents.session.inspect import INSPECTOR
 
+from .inspect_board import InspectBoard
+
 __all__ = ["InspectServer", "add_inspect_routes", "sessions_json"]
 
 
-def sessions_json() -> list[dict[str, Any]]:
-    """What the page polls: each watched session's states and per-node counters."""
-    return [{"id": w.id, "agent_state": w.session.agent_state,
-             "user_state": w.session.user_state, "nodes": w.stats.snapshot()}
+def sessions_json(board: InspectBoard | None = None) -> list[dict[str, Any]]:
+    """What the page polls: each session's states and per-node counters, this process's first,
+    then the job processes' (from ``board``)."""
+    pid = os.getpid()
+    rows = [{"id": w.id, "pid": pid, "job_id": "", "room": _room(w.session),
+             "agent_state": w.session.agent_state, "user_state": w.session.user_state,
+             "nodes": w.stats.snapshot()}
             for w in INSPECTOR.sessions()]
+    if board is not None:
+        rows += [s.row() for s in board.sessions()]
+    return rows
 
 
-async def _page(_req: web.Request) -> web.Response:
-    html = resources.files("flowagents.worker").joinpath("static/inspect.html").read_text()
-    return web.Response(text=html, content_type="text/html")
+def _room(session: Any) -> str:
+    """The name of the room a session was started in, if any."""
+    room = (getattr(session, "_started_on", None) or (None,))[0]
+    return str(getattr(room, "name", "") or "")
 
 
-async def _sessions(_req: web.Request) -> web.Response:
-    return web.json_response(sessions_json())
+class _Routes:
+    """The page's handlers; every request tells ``board`` that someone watches."""
+
+    def __init__(self, board: InspectBoard | None) -> None:
+        self.board = board
+
+    def _watched(self) -> None:
+        if self.board is not None:
+            self.board.touch()
+
+    async def page(self, _req: web.Request) -> web.Response:
+        self._watched()
+        html = resources.files("flowagents.worker").joinpath("static/inspect.html").read_text()
+        return web.Response(text=html, content_type="text/html")
+
+    async def sessions(self, _req: web.Request) -> web.Response:
+        self._watched()
+        return web.json_response(sessions_json(self.board))
+
+    async def graph(self, req: web.Request) -> web.Response:
+        self._watched()
+        page_id = req.match_info["id"]
+        for w in INSPECTOR.sessions():
+            if w.id == page_id:
+                return web.Response(text=to_svg(w.session.runtime.graph),
+                                    content_type="image/svg+xml")
+        svg = None if self.board is None else await self.board.graph_svg(page_id)
+        if svg is None:
+            raise web.HTTPNotFound(text="no such running session")
+        return web.Response(text=svg, content_type="image/svg+xml")
 
 
-async def _graph(req: web.Request) -> web.Response:
-    for w in INSPECTOR.sessions():
-        if w.id == req.match_info["id"]:
-            return web.Response(text=to_svg(w.session.runtime.graph),
-                                content_type="image/svg+xml")
-    raise web.HTTPNotFound(text="no such running session")
-
-
-def add_inspect_routes(app: web.Application) -> None:
-    """Serve the page at ``/inspect`` (and turn inspection on for sessions started after)."""
+def add_inspect_routes(app: web.Application, board: InspectBoard | None = None) -> None:
+    """Serve the page at ``/inspect`` (and turn inspection on for sessions started after);
+    with ``board``, the sessions of the worker's job processes too."""
     INSPECTOR.enable()
-    app.router.add_get("/inspect", _page)
-    app.router.add_get("/inspect/sessions.json", _sessions)
-    app.router.add_get("/inspect/sessions/{id}/graph.svg", _graph)
+    routes = _Routes(board)
+    app.router.add_get("/inspect", routes.page)
+    app.router.add_get("/inspect/sessions.json", routes.sessions)
+    app.router.add_get("/inspect/sessions/{id}/graph.svg", routes.graph)
 
 
 class InspectServer:

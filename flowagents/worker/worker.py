@@ -33,7 +33,7 @@ from flowagents.events import EventEmitter
 from flowagents.ipc.inference import registered_runners
 from flowagents.ipc.inference_proc import InferenceProcess
 from flowagents.ipc.job_proc import JobProcessHandle, ProcOptions, default_mp_context
-from flowagents.ipc.messages import AcceptArguments, StartJobRequest
+from flowagents.ipc.messages import AcceptArguments, SessionsReport, StartJobRequest
 from flowagents.ipc.proc_pool import NoProcessAvailable, ProcPool
 from flowagents.job.request import JobRequest
 from flowagents.worker.connection import (
@@ -45,6 +45,7 @@ from flowagents.worker.connection import (
     retrying,
 )
 from flowagents.worker.health import HealthServer
+from flowagents.worker.inspect_board import InspectBoard
 from flowagents.worker.load import CpuLoadMonitor
 from flowagents.worker.metrics import WorkerMetrics
 from flowagents.worker.options import WorkerOptions, WorkerType
@@ -127,6 +128,9 @@ class Worker(EventEmitter):
         mp_ctx = default_mp_context()
         # child processes log at the worker's level (the CLI's --log-level), and not below it
         child_log_level = logging.getLogger().getEffectiveLevel()
+        # the live graph view (/inspect): job processes count per node when the page is served,
+        # and report their sessions while it is watched
+        self.inspect = InspectBoard(on_watch=self._on_inspect_watch)
         runners = registered_runners()
         self._inference: InferenceProcess | None = None
         if runners:
@@ -138,7 +142,7 @@ class Worker(EventEmitter):
             entrypoint_fnc=o.entrypoint_fnc, prewarm_fnc=o.prewarm_fnc,
             num_idle_processes=o.effective_num_idle_processes, mp_ctx=mp_ctx,
             inference_handler=None if self._inference is None else self._inference.do_inference,
-            metrics_handler=self._on_job_metrics,
+            metrics_handler=self._on_job_metrics, inspect_handler=self._on_sessions_report,
             opts=ProcOptions(
                 initialize_timeout=o.initialize_process_timeout,
                 shutdown_timeout=o.shutdown_process_timeout,
@@ -147,11 +151,12 @@ class Worker(EventEmitter):
                 memory_check_interval=o.memory_check_interval,
                 restart_base_delay=o.process_restart_base_delay,
                 restart_max_delay=o.process_restart_max_delay,
-                log_level=child_log_level))
+                log_level=child_log_level, inspect=serve_http))
         self._fatal: ConnectError | None = None
         self._health = HealthServer(host=o.host, port=o.effective_port,
                                     healthy=lambda: self.healthy,
-                                    state=self.state, metrics=self.metrics.render)
+                                    state=self.state, metrics=self.metrics.render,
+                                    inspect=self.inspect)
         self.metrics.bind("flowagents_worker_load", "Worker load (0-1)", lambda: self.load)
         self.metrics.bind("flowagents_worker_jobs_running", "Jobs running",
                           lambda: float(len(self._jobs)))
@@ -325,6 +330,7 @@ class Worker(EventEmitter):
             await self._http.close()
         await self._load_monitor.aclose()
         await self._health.aclose()
+        self.inspect.close()
         self._stopped.set()
 
     # -- connection ---------------------------------------------------------------------------
@@ -455,6 +461,16 @@ class Worker(EventEmitter):
         for name, value in values.items():
             self.metrics.job_latency_seconds.labels(name).observe(value)
 
+    def _on_sessions_report(self, proc: JobProcessHandle, report: SessionsReport) -> None:
+        if proc.pid is not None:
+            self.inspect.update(proc.pid, report)
+
+    def _on_inspect_watch(self, interval: float) -> None:
+        """The page is watched from now (report every ``interval``) or no longer (0)."""
+        for running in self._jobs.values():
+            if running.proc is not None:
+                self._tasks.spawn(running.proc.watch(interval), "worker-inspect-watch")
+
     # -- server messages ----------------------------------------------------------------------
 
     def _on_server_bytes(self, data: bytes) -> None:
@@ -575,6 +591,8 @@ class Worker(EventEmitter):
             await proc.launch_job(StartJobRequest(
                 job=job.SerializeToString(), url=assignment.url or self._opts.ws_url,
                 token=assignment.token, accept=args, worker_id=self.worker_id), job.id)
+            if self.inspect.watching:
+                await proc.watch(self.inspect.interval)
             try:
                 running.started_at = await proc.started
                 running.status = "running"
@@ -596,6 +614,8 @@ class Worker(EventEmitter):
             raise
         finally:
             self._jobs.pop(job.id, None)
+            if running.proc is not None and running.proc.pid is not None:
+                self.inspect.drop(running.proc.pid)  # its sessions leave the page
 
     async def _end_job(self, running: RunningJob, error: str | None) -> None:
         if running.status in ("success", "failed"):

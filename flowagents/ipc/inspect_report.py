@@ -1,0 +1,108 @@
+"""A job process's side of the live graph view: its sessions, reported to the worker while watched.
+
+The sessions of a job run in its process, and the page is served by the worker, so the process
+reports them over its IPC channel. It does so only while someone watches the page (the worker
+says so with :class:`~flowagents.ipc.messages.InspectWatch`): then once every interval, one
+:class:`~flowagents.ipc.messages.SessionsReport` holding every session running (its states and
+per-node counters, which the wiring gathers in place: nothing crosses the channel per frame).
+Each session's graph goes along once, as DOT text (a few milliseconds to write; the worker lays
+it out, which takes a hundred times longer, when the page asks). A session missing from a report
+has ended; the worker drops the sessions of a process that exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from flowagents.ipc.messages import Message, NodeSample, SessionSample, SessionsReport
+
+__all__ = ["SessionReporter", "enable_inspection"]
+
+logger = logging.getLogger("flowagents.ipc")
+
+
+def enable_inspection() -> None:
+    """Count per-node values in the sessions this process starts from now."""
+    from flowagents.session.inspect import INSPECTOR
+
+    INSPECTOR.enable()
+
+
+class SessionReporter:
+    """Sends this process's sessions to the worker every ``interval`` seconds while watched.
+
+    ``job`` gives the job's id and room name (empty before the job starts).
+    """
+
+    def __init__(self, send: Callable[[Message], None],
+                 job: Callable[[], tuple[str, str]]) -> None:
+        self._send = send
+        self._job = job
+        self._task: asyncio.Task[None] | None = None
+        self._graphs_sent: set[str] = set()
+
+    @property
+    def watching(self) -> bool:
+        return self._task is not None
+
+    def watch(self, interval: float) -> None:
+        """Report every ``interval`` seconds from now (graphs again), or stop (``0``)."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        if interval > 0:
+            self._graphs_sent.clear()  # the worker forgot them when the watch ended
+            self._task = asyncio.get_running_loop().create_task(
+                self._loop(interval), name="job-inspect-report")
+
+    async def _loop(self, interval: float) -> None:
+        failed = False
+        while True:
+            try:
+                self._send(self.report())
+            except Exception:  # the view must never end a job: say so once, keep trying
+                if not failed:
+                    logger.exception("cannot report the sessions to the live graph view")
+                failed = True
+            await asyncio.sleep(interval)
+
+    def report(self) -> SessionsReport:
+        """Every watched session running now, with its counters since the last report."""
+        from flowagents.session.inspect import INSPECTOR
+
+        samples = []
+        for w in INSPECTOR.sessions():
+            dot = None
+            if w.id not in self._graphs_sent:
+                self._graphs_sent.add(w.id)
+                dot = _graph_dot(w.session)
+            samples.append(SessionSample(
+                id=w.id, agent_state=str(getattr(w.session, "agent_state", "")),
+                user_state=str(getattr(w.session, "user_state", "")),
+                nodes={path: NodeSample(**n) for path, n in w.stats.snapshot().items()},
+                graph_dot=dot))
+        job_id, room = self._job()
+        return SessionsReport(job_id=job_id, room=room, sessions=samples)
+
+    async def aclose(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def _graph_dot(session: Any) -> str | None:
+    """The session's running graph in DOT, or None when it cannot be drawn (logged once)."""
+    try:
+        from flowagents.graph.render import to_dot
+
+        return to_dot(session.runtime.graph)
+    except Exception as e:
+        logger.warning("cannot draw a session's graph for the live view",
+                       extra={"error": type(e).__name__})
+        return None

@@ -1,0 +1,133 @@
+"""The worker's view of the sessions running in its job processes, for the live graph view.
+
+A job's sessions live in the job's process; the page is served by the worker. The page's polls
+tell the board that someone watches; the board then asks the job processes (through the worker's
+``on_watch``) to report every ``interval`` seconds, and keeps what each process reported last:
+one report replaces the process's sessions, so a session missing from it has ended, and a
+process that exits is dropped with all its sessions. ``linger`` seconds after the last poll
+nobody watches any more: the processes stop reporting and the board forgets what it held (a
+later watch starts afresh, graphs included). A session's graph comes as DOT text and is laid
+out as SVG, in a thread and once, when the page asks for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flowagents.ipc.messages import SessionSample, SessionsReport
+
+__all__ = ["InspectBoard", "RemoteSession"]
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteSession:
+    """One session of a job process, as last reported: ``dot`` is its graph (sent once)."""
+
+    page_id: str
+    pid: int
+    job_id: str
+    room: str
+    sample: SessionSample
+    dot: str | None
+
+    def row(self) -> dict[str, Any]:
+        """The session as the page polls it."""
+        s = self.sample
+        return {"id": self.page_id, "pid": self.pid, "job_id": self.job_id, "room": self.room,
+                "agent_state": s.agent_state, "user_state": s.user_state,
+                "nodes": {path: n.model_dump() for path, n in s.nodes.items()}}
+
+
+class InspectBoard:
+    """The job processes' sessions, by process, while the page is watched."""
+
+    def __init__(self, *, interval: float = 1.0, linger: float = 10.0,
+                 on_watch: Callable[[float], None] | None = None) -> None:
+        self.interval = interval
+        self.linger = linger
+        self.on_watch = on_watch
+        self._by_pid: dict[int, dict[str, RemoteSession]] = {}
+        self._svgs: dict[str, str] = {}
+        self._last_poll = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+
+    @property
+    def watching(self) -> bool:
+        return self._timer is not None
+
+    def touch(self) -> None:
+        """A page asked: someone watches (the processes start reporting, if they were not)."""
+        loop = asyncio.get_running_loop()
+        self._last_poll = loop.time()
+        if self._timer is None:
+            self._timer = loop.call_later(self.linger, self._check)
+            if self.on_watch is not None:
+                self.on_watch(self.interval)
+
+    def _check(self) -> None:
+        loop = asyncio.get_running_loop()
+        idle = loop.time() - self._last_poll
+        if idle < self.linger:
+            self._timer = loop.call_later(self.linger - idle, self._check)
+            return
+        self._timer = None
+        self._by_pid.clear()
+        self._svgs.clear()
+        if self.on_watch is not None:
+            self.on_watch(0.0)
+
+    def update(self, pid: int, report: SessionsReport) -> None:
+        """Process ``pid``'s sessions now (a report that comes when nobody watches is late:
+        ignored)."""
+        if not self.watching:
+            return
+        before = self._by_pid.get(pid, {})
+        now: dict[str, RemoteSession] = {}
+        for sample in report.sessions:
+            page_id = f"{pid}-{sample.id}"
+            old = before.get(page_id)
+            now[page_id] = RemoteSession(
+                page_id, pid, report.job_id, report.room, sample,
+                sample.graph_dot if sample.graph_dot is not None
+                else None if old is None else old.dot)
+        for gone in before.keys() - now.keys():
+            self._svgs.pop(gone, None)
+        self._by_pid[pid] = now
+
+    def drop(self, pid: int) -> None:
+        """Process ``pid`` exited: its sessions are gone."""
+        for page_id in self._by_pid.pop(pid, {}):
+            self._svgs.pop(page_id, None)
+
+    def sessions(self) -> list[RemoteSession]:
+        """Every job process's sessions, by process then as reported."""
+        return [s for by_id in self._by_pid.values() for s in by_id.values()]
+
+    def find(self, page_id: str) -> RemoteSession | None:
+        for by_id in self._by_pid.values():
+            if page_id in by_id:
+                return by_id[page_id]
+        return None
+
+    async def graph_svg(self, page_id: str) -> str | None:
+        """The session's graph as SVG (laid out once, off the loop), None if not known."""
+        svg = self._svgs.get(page_id)
+        if svg is not None:
+            return svg
+        session = self.find(page_id)
+        if session is None or session.dot is None:
+            return None
+        from flowagents.graph.render import dot_to_svg
+
+        svg = await asyncio.to_thread(dot_to_svg, session.dot)
+        if self.find(page_id) is not None:  # still running: keep it for the next ask
+            self._svgs[page_id] = svg
+        return svg
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
