@@ -8,22 +8,24 @@ and WebSocket handshake. Each segment (a ``synthesize`` call, or a ``stream`` se
 (``text: " "`` with the voice settings and the chunk schedule), the text goes as it comes (each
 piece ending in a space, as the service wants), and ``flush: true`` then ``close_context: true``
 end it: the service voices what it buffered and, once the context is closed, sends its final
-message (it sends none for a context that is only flushed). A reader task routes every message to
-its context: ``audio`` (base64 16-bit little-endian PCM) and the final flag. A stream voices its
-segments in order while the next one's text is already on the wire (at most two contexts open per
-stream; the service allows five per socket). A stream or ``synthesize`` closed early (a barge-in)
-sends ``close_context`` alone, which drops the context's unflushed text and stops it; audio
-still in flight for it is dropped on arrival. While a context waits for text, an empty text
-(``{"text": "", "context_id": ...}``) keeps it alive within ``inactivity_timeout``; an idle
-socket the service closes is simply reopened on the next use. ``aclose()`` sends
-``close_socket``. Field names as documented differ from what the service has been seen to send:
-requests say ``context_id``, the AsyncAPI spec's responses say ``contextId`` and ``isFinal`` while
-the service and third-party write-ups also show ``context_id`` and ``is_final``, so both spellings
-are accepted on receive. An error message (``{"error": ..., "message": ...}``) is a status error
-(an invalid key a 401) for its context, or for every open context when it names none; a frame
-that is not JSON is a malformed reply and a socket that breaks a connection error, for every
-context open on it, and the next use reconnects. The key goes in the ``xi-api-key`` header
-(``ELEVEN_API_KEY``, as LiveKit reads it), never in the URL.
+message (it sends none for a context that is only flushed). A reader task routes every message
+to its context: ``audio`` (base64 16-bit little-endian PCM) and the final flag. A stream voices
+its segments in order while the next one's text is already on the wire (at most two contexts
+open per stream); the service allows five per socket, so a sixth waits for a place. A stream or
+``synthesize`` closed early (a barge-in) sends ``close_context``, which drops the context's
+unflushed text and stops it (a context already flushed is finished by the service: its API says
+a flushed context keeps flushing); audio still coming for it is dropped on arrival. While a
+context waits for text, an empty text (``{"text": "", "context_id": ...}``) keeps it alive
+within ``inactivity_timeout``; an idle socket the service closes is reopened on the next use.
+``aclose()`` sends ``close_socket``. The documented field names and what the service sends
+differ: requests say ``context_id``; the AsyncAPI spec's responses say ``contextId`` and
+``isFinal``, while the service (as LiveKit notes) and third-party write-ups also show
+``context_id`` and ``is_final``, so both spellings are accepted on receive. An error message
+(``{"error": ..., "message": ...}``) is a status error (an invalid key a 401) for its context, or
+for every open context when it names none; a frame that is not JSON is a malformed reply and a
+socket that breaks a connection error, for every context open on it, and the next use
+reconnects. The key goes in the ``xi-api-key`` header (``ELEVEN_API_KEY``, as LiveKit reads
+it), never in the URL.
 """
 
 from __future__ import annotations
@@ -68,6 +70,8 @@ _ERROR_STATUS = {"invalid_api_key": 401, "unauthorized": 401, "quota_exceeded": 
                  "rate_limited": 429, "max_active_conversations": 429,
                  "voice_not_found": 404, "input_timeout_exceeded": 408}
 _AHEAD = 2  # contexts a stream keeps open at once: the one playing and the next one
+_MAX_CONTEXTS = 5  # the service's limit per socket; one more and it closes the socket
+_GRACE = 2.0  # how long a context closed early holds its place, waiting for its final message
 _BROKEN = "elevenlabs: the connection closed before the audio was final"
 
 Message = dict[str, Any]
@@ -154,7 +158,7 @@ class TTS(BaseTTS):
     async def _synthesize(self, text: str) -> AsyncIterator[SynthesizedAudio]:
         socket = await self.socket()
         context_id = uuid.uuid4().hex
-        inbox = socket.open(context_id)
+        inbox = await socket.open(context_id)
         heard = done = False
         try:
             await socket.send(self.opening(context_id))
@@ -281,7 +285,8 @@ class SynthesizeStream(TaskSynthesizeStream):
                                                        label=tts.label)
                         context_id = uuid.uuid4().hex
                         self._open[context_id] = socket
-                        self._segments.put_nowait((socket, context_id, socket.open(context_id)))
+                        inbox = await socket.open(context_id)
+                        self._segments.put_nowait((socket, context_id, inbox))
                         await socket.send(tts.opening(context_id))
                     await socket.send({"text": _spaced(item), "context_id": context_id})
                     continue
@@ -320,22 +325,39 @@ class SynthesizeStream(TaskSynthesizeStream):
 class _Socket:
     """One multi-stream-input WebSocket: a reader task hands each message to its context's
     inbox (a message for a context no longer open is dropped), and a broken socket fails
-    every context still open on it."""
+    every context still open on it. At most five contexts are open at once, as the service
+    allows: a sixth waits for a place, which a context gives up at its final message (one
+    closed early gives it up after ``_GRACE`` seconds at the latest, should that never come)."""
 
     def __init__(self, ws: aiohttp.ClientWebSocketResponse, key: APIKey) -> None:
         self.ws = ws
         self.contexts: dict[str, Inbox] = {}
         self._key = key
+        self._room = asyncio.Semaphore(_MAX_CONTEXTS)
+        self._held: dict[str, asyncio.TimerHandle | None] = {}  # contexts holding a place
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
     @property
     def alive(self) -> bool:
         return not self.ws.closed and not self._reader.done()
 
-    def open(self, context_id: str) -> Inbox:
+    async def open(self, context_id: str) -> Inbox:
+        """Take a place for a new context (waiting if all five are taken) and route to it."""
+        await self._room.acquire()
+        self._held[context_id] = None
+        if not self.alive:
+            self._release(context_id)
+            raise APIConnectionError(_BROKEN)
         inbox: Inbox = asyncio.Queue()
         self.contexts[context_id] = inbox
         return inbox
+
+    def _release(self, context_id: str) -> None:
+        if context_id in self._held:
+            timer = self._held.pop(context_id)
+            if timer is not None:
+                timer.cancel()
+            self._room.release()
 
     def forget(self, context_id: str) -> None:
         """Drop the context's routing: what still comes for it is ignored."""
@@ -357,6 +379,9 @@ class _Socket:
         elif self.alive:
             with contextlib.suppress(APIConnectionError):
                 await self.send({"context_id": context_id, "close_context": True})
+            if context_id in self._held and self._held[context_id] is None:
+                self._held[context_id] = asyncio.get_running_loop().call_later(
+                    _GRACE, self._release, context_id)
 
     async def _read(self) -> None:
         error: APIError = APIConnectionError(_BROKEN)
@@ -366,16 +391,24 @@ class _Socket:
                 inbox = self.contexts.get(str(context_id)) if context_id else None
                 if inbox is not None:
                     inbox.put_nowait(message)
+                if message.get("isFinal") or message.get("is_final"):
+                    self._release(str(context_id))
                 elif message.get("error") and not context_id:
                     error = _status(message, self._key)  # the whole socket failed
                     break
         except APIError as e:
             error = e
+        self._fail(error)
+        with contextlib.suppress(aiohttp.ClientError, RuntimeError):
+            await self.ws.close()
+
+    def _fail(self, error: APIError) -> None:
+        """The socket is gone: every context open on it fails, every waiter wakes."""
         for inbox in self.contexts.values():
             inbox.put_nowait(error)
         self.contexts.clear()
-        with contextlib.suppress(aiohttp.ClientError, RuntimeError):
-            await self.ws.close()
+        for context_id in list(self._held):
+            self._release(context_id)
 
     async def aclose(self) -> None:
         """Say goodbye (``close_socket``), stop reading and close."""
@@ -385,9 +418,7 @@ class _Socket:
         await stop_task(self._reader)
         with contextlib.suppress(aiohttp.ClientError, RuntimeError):
             await self.ws.close()
-        for inbox in self.contexts.values():  # whoever still waits on this socket: it is gone
-            inbox.put_nowait(APIConnectionError("elevenlabs: the connection was closed"))
-        self.contexts.clear()
+        self._fail(APIConnectionError("elevenlabs: the connection was closed"))
 
 
 def _status(message: Message, key: APIKey) -> APIError:

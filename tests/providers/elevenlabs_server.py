@@ -9,8 +9,10 @@ context's ``chunk_length_schedule`` or on ``flush: true``, as 0.1 s of tone per 
 samples straddle messages). ``close_context: true`` on a flushed context lets it finish; on one
 with text not flushed it drops that text and stops generating at once (after ``linger`` more
 audio messages, the ones in flight), and either way ends with ``{"isFinal": true, "contextId":
-...}`` (``context_key`` and ``final_key`` choose the spelling). ``text: ""`` alone keeps a
-context alive; ``close_socket: true`` finishes the flushed contexts, stops the others and closes.
+...}`` (``context_key`` and ``final_key`` choose the spelling; with ``final_on_stop`` off a
+stopped context ends without it); a context counts against the limit until then. ``text: ""``
+alone keeps a context alive; ``close_socket: true`` finishes the flushed contexts, stops the
+others and closes.
 A socket with no client message for ``inactivity_timeout`` seconds (query, 20 by default) gets
 an ``input_timeout_exceeded`` error and is closed. The record: ``sockets`` (each connection's
 messages), ``contexts`` (each context's text pieces), ``events`` (``(time, what, context)``),
@@ -42,13 +44,15 @@ DEFAULT_SCHEDULE = (120, 160, 250, 290)
 @dataclass
 class StreamFault:
     """After ``after`` messages sent on the connection: drop it, send a non-JSON frame, send an
-    error message naming no context (``error``: its code, e.g. ``"invalid_api_key"``), or go
+    error message (``error``: its code, e.g. ``"invalid_api_key"``) that names no context and
+    closes the socket, or with ``in_context`` names the context and ends only that one, or go
     silent (``hang``)."""
 
     after: int = 1
     drop: bool = False
     malformed: bool = False
     error: str | None = None
+    in_context: bool = False
     hang: bool = False
 
 
@@ -63,6 +67,7 @@ class _Context:
     closed: bool = False
     stopped: bool = False
     final: bool = False
+    gone: bool = False  # stopped, and no final message will come
     pieces: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
 
     def take(self) -> None:
@@ -81,13 +86,15 @@ class ElevenLabsServer(LocalServer):
 
     def __init__(self, api_key: str = "xi-test-key-0123", *, chunk_bytes: int = 1001,
                  interval: float = 0.01, linger: int = 0, context_key: str = "contextId",
-                 final_key: str = "isFinal") -> None:
+                 final_key: str = "isFinal", final_on_stop: bool = True) -> None:
         super().__init__(api_key)
         self.chunk_bytes = chunk_bytes
         self.interval = interval
         self.linger = linger
         self.context_key = context_key
         self.final_key = final_key
+        self.final_on_stop = final_on_stop
+        self.most_open = 0  # the most contexts open at once on one socket
         self.handshakes: deque[Fault] = deque()
         self.stream_faults: deque[StreamFault | None] = deque()
         self.sockets: list[list[dict[str, Any]]] = []
@@ -154,6 +161,14 @@ class _Connection:
                 return False
             if fault.malformed:
                 await self.ws.send_str('{"audio": "AAA')
+            if fault.error is not None and fault.in_context:
+                context_id = message.get(self.server.context_key)
+                self.contexts[str(context_id)].gone = True
+                self.server.event(fault.error, str(context_id))
+                await self.ws.send_str(json.dumps({"message": "scripted failure",
+                                                   "error": fault.error,
+                                                   self.server.context_key: context_id}))
+                return False
             if fault.error is not None:
                 await self.fail(fault.error, "scripted failure")
                 return False
@@ -190,6 +205,9 @@ class _Connection:
                     await asyncio.sleep(server.interval)
             if ctx.stopped:
                 break
+        if ctx.stopped and not server.final_on_stop:
+            ctx.gone = True
+            return
         if await self.send({server.final_key: True, server.context_key: context_id}):
             ctx.final = True
             server.event("final", context_id)
@@ -211,8 +229,12 @@ class _Connection:
             self.server.event("stopped", context_id)
         ctx.pieces.put_nowait(None)
 
+    def open_count(self) -> int:
+        """The contexts that count against the limit: all until their final message."""
+        return sum(not (c.final or c.gone) for c in self.contexts.values())
+
     async def open(self, context_id: str, message: dict[str, Any]) -> _Context | None:
-        if sum(not c.closed for c in self.contexts.values()) >= MAX_CONTEXTS:
+        if self.open_count() >= MAX_CONTEXTS:
             await self.fail("max_active_conversations",
                             f"Maximum simultaneous contexts per WebSocket connection exceeded "
                             f"({MAX_CONTEXTS}).")
@@ -220,6 +242,7 @@ class _Connection:
         config = message.get("generation_config") or {}
         ctx = _Context(tuple(config.get("chunk_length_schedule") or DEFAULT_SCHEDULE))
         self.contexts[context_id] = ctx
+        self.server.most_open = max(self.server.most_open, self.open_count())
         self.server.event("open", context_id)
         self.tasks.append(asyncio.get_running_loop().create_task(
             self.generate(context_id, ctx)))
@@ -264,7 +287,7 @@ class _Connection:
 
     def went_away(self) -> None:
         """The client left: record when, if it left a context unfinished."""
-        if not self.ended and any(not c.final for c in self.contexts.values()):
+        if not self.ended and self.open_count():
             self.server.closed_at.append(asyncio.get_running_loop().time())
 
     async def serve(self) -> None:

@@ -386,3 +386,54 @@ def test_voice_is_an_alias_of_voice_id() -> None:
     assert elevenlabs.TTS(api_key=KEY, voice_id="v-3").voice_id == "v-3"
     with pytest.raises(ValueError, match="inactivity_timeout"):
         elevenlabs.TTS(api_key=KEY, inactivity_timeout=300)
+
+
+def test_an_error_naming_a_context_fails_only_that_one() -> None:
+    async def test(server: ElevenLabsServer, tts: elevenlabs.TTS
+                   ) -> tuple[APIStatusError, list[SynthesizedAudio]]:
+        server.stream_faults.append(StreamFault(after=2, error="voice_not_found",
+                                                in_context=True))
+        with pytest.raises(APIStatusError) as info:
+            await voice(tts, "one two three")
+        return info.value, await voice(tts, "Still fine.")
+
+    (err, after), server = serve(test)
+    assert (err.status_code, err.retryable) == (404, False)
+    assert str(err).startswith("elevenlabs: not found")
+    assert pcm_of(after) == words_pcm("Still fine.", 24000)
+    assert len(server.requests("multi-stream-input")) == 1  # the socket stayed
+
+
+def test_no_more_than_five_contexts_open_on_the_socket() -> None:
+    async def test(server: ElevenLabsServer, tts: elevenlabs.TTS
+                   ) -> list[list[SynthesizedAudio]]:
+        sentences = [f"Sentence number {n} here." for n in range(8)]
+        return list(await asyncio.gather(*(voice(tts, s) for s in sentences)))
+
+    spoken, server = serve(test)
+    assert [pcm_of(s) == words_pcm(f"Sentence number {n} here.", 24000)
+            for n, s in enumerate(spoken)] == [True] * 8
+    assert server.most_open == 5
+    assert server.happened("max_active_conversations") == []
+    assert len(server.requests("multi-stream-input")) == 1
+
+
+def test_a_context_stopped_without_a_final_message_frees_its_place_after_a_grace() -> None:
+    server = ElevenLabsServer(api_key=KEY, final_on_stop=False)
+
+    async def test(server: ElevenLabsServer, tts: elevenlabs.TTS
+                   ) -> tuple[float, list[SynthesizedAudio]]:
+        for _ in range(5):  # five barge-ins in a row, each in the middle of a sentence
+            stream = tts.stream()
+            for word in LONG.split():
+                stream.push_text(word)
+            await anext(aiter(stream))
+            await stream.aclose()
+        at = asyncio.get_running_loop().time()
+        return at, await voice(tts, "Hello again.")
+
+    (at, after), server = serve(test, server=server)
+    assert len(server.happened("stopped")) == 5
+    assert server.happened("final")[0][0] == pytest.approx(at + 2.0 + 0.1, abs=0.02)
+    assert pcm_of(after) == words_pcm("Hello again.", 24000)
+    assert server.happened("max_active_conversations") == []
