@@ -159,11 +159,12 @@ class TTS(BaseTTS):
         socket = await self.socket()
         context_id = uuid.uuid4().hex
         inbox = await socket.open(context_id)
-        heard = done = False
+        heard = done = closed = False
         try:
             await socket.send(self.opening(context_id))
             await socket.send({"text": _spaced(text), "context_id": context_id, "flush": True})
             await socket.send({"context_id": context_id, "close_context": True})
+            closed = True
             audio = _Audio(self.sample_rate, context_id, self._key)
             first = text
             while True:
@@ -181,9 +182,9 @@ class TTS(BaseTTS):
             if done:
                 socket.forget(context_id)
             else:
-                # stopped early: close the context; a socket that never answered is dropped
-                # (the next attempt reconnects), one that did stays for the next sentence
-                await socket.stop(context_id, drop=not heard)
+                # stopped early: a socket that never answered is dropped (the next attempt
+                # reconnects), one that did stays for the next sentence
+                await socket.stop(context_id, drop=not heard, close=not closed)
 
     def stream(
         self, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
@@ -246,6 +247,7 @@ class SynthesizeStream(TaskSynthesizeStream):
         self._segments: asyncio.Queue[tuple[_Socket, str, Inbox] | BaseException | None] = (
             asyncio.Queue())
         self._open: dict[str, _Socket] = {}  # contexts sent and not yet final
+        self._closed: set[str] = set()  # those of them already closed (their segment ended)
         self._slots = asyncio.Semaphore(_AHEAD)
         super().__init__()
 
@@ -259,7 +261,7 @@ class SynthesizeStream(TaskSynthesizeStream):
         finally:
             # closed early (a barge-in) or failed: the service stops the contexts still open
             for context_id, socket in list(self._open.items()):
-                await socket.stop(context_id, drop=False)
+                await socket.stop(context_id, drop=False, close=context_id not in self._closed)
             self._open.clear()
 
     async def _send(self) -> None:
@@ -293,6 +295,7 @@ class SynthesizeStream(TaskSynthesizeStream):
                 if socket is not None:  # a flush, or the end: the segment is complete
                     await socket.send({"text": "", "context_id": context_id, "flush": True})
                     await socket.send({"context_id": context_id, "close_context": True})
+                    self._closed.add(context_id)
                     socket = None
                 if item is INPUT_END:
                     self._segments.put_nowait(None)
@@ -318,6 +321,7 @@ class SynthesizeStream(TaskSynthesizeStream):
                     break
             socket.forget(context_id)
             del self._open[context_id]
+            self._closed.discard(context_id)
             self._slots.release()
             self._out.put(audio.end())
 
@@ -371,14 +375,16 @@ class _Socket:
         except (ConnectionResetError, aiohttp.ClientError, RuntimeError):
             raise APIConnectionError(_BROKEN) from None
 
-    async def stop(self, context_id: str, *, drop: bool) -> None:
-        """Close a context early: the service stops it; ``drop`` closes the whole socket."""
+    async def stop(self, context_id: str, *, drop: bool, close: bool) -> None:
+        """Give up a context early: ``close`` sends ``close_context`` (unless it was sent
+        already: the service has been told); ``drop`` closes the whole socket instead."""
         self.forget(context_id)
         if drop:
             await self.aclose()
         elif self.alive:
-            with contextlib.suppress(APIConnectionError):
-                await self.send({"context_id": context_id, "close_context": True})
+            if close:
+                with contextlib.suppress(APIConnectionError):
+                    await self.send({"context_id": context_id, "close_context": True})
             if context_id in self._held and self._held[context_id] is None:
                 self._held[context_id] = asyncio.get_running_loop().call_later(
                     _GRACE, self._release, context_id)

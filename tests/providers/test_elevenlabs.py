@@ -322,7 +322,8 @@ def test_barge_in_on_synthesize_drops_the_rest_of_its_audio() -> None:
     (samples, after), server = serve(test)
     interrupted, answer = server.contexts
     assert samples == 500
-    assert [c for t, c in server.happened("close_context")].count(interrupted) == 2
+    # closed with its text: the barge-in has nothing more to tell the service
+    assert [c for t, c in server.happened("close_context")].count(interrupted) == 1
     assert server.audio_bytes[interrupted] == len(words_pcm(LONG, 24000))
     finals = dict((c, t) for t, c in server.happened("final"))
     first_audio_of_answer = min(t for t, w, c in server.events if c == answer)
@@ -437,3 +438,28 @@ def test_a_context_stopped_without_a_final_message_frees_its_place_after_a_grace
     assert server.happened("final")[0][0] == pytest.approx(at + 2.0 + 0.1, abs=0.02)
     assert pcm_of(after) == words_pcm("Hello again.", 24000)
     assert server.happened("max_active_conversations") == []
+
+
+def test_barge_in_closes_each_open_context_once() -> None:
+    async def test(server: ElevenLabsServer, tts: elevenlabs.TTS) -> float:
+        stream = tts.stream()
+        stream.push_text("Hello there.")
+        stream.flush()  # the first sentence is complete: closed as it ends
+        stream.push_text(LONG)  # the second is under way
+        got: list[SynthesizedAudio] = []
+        async for chunk in stream:
+            got.append(chunk)
+            if chunk.is_final:
+                break
+        at = asyncio.get_running_loop().time()
+        await stream.aclose()
+        await asyncio.sleep(1.0)
+        return at
+
+    at, server = serve(test)
+    first, second = server.contexts
+    closes = server.happened("close_context")
+    assert [c for _, c in closes] == [first, second]
+    assert closes[1] == (at, second)
+    assert server.happened("stopped") == [(at, second)]
+    assert len(server.happened("final")) == 2
