@@ -26,10 +26,12 @@ logger = logging.getLogger("flowagents.ipc")
 
 
 def enable_inspection() -> None:
-    """Count per-node values in the sessions this process starts from now."""
+    """Count per-node values in the sessions this process starts from now (their nodes' work
+    is timed only while watched)."""
     from flowagents.session.inspect import INSPECTOR
 
     INSPECTOR.enable()
+    INSPECTOR.time_nodes(False)
 
 
 class SessionReporter:
@@ -51,6 +53,9 @@ class SessionReporter:
 
     def watch(self, interval: float) -> None:
         """Report every ``interval`` seconds from now (graphs again), or stop (``0``)."""
+        from flowagents.session.inspect import INSPECTOR
+
+        INSPECTOR.time_nodes(interval > 0)
         if self._task is not None:
             self._task.cancel()
             self._task = None

@@ -4,8 +4,10 @@ With a :class:`GraphStats` among a runtime's resources (``STATS_RESOURCE``), the
 the values each node emits (per node: how many, the last one and when) and times the work each
 node does on the values it receives: the time from a value's arrival at a node's input to the
 end of its handling, minus the time spent in the nodes downstream that it fed (so each node's
-``spent`` is its own). Without it the wiring adds nothing at all: the counters cost two clock
-reads per value only where a page is watching.
+``spent`` is its own). Without it the wiring adds nothing at all. With :attr:`GraphStats.timing`
+off (a job process whose worker's page nobody watches) values are counted but nothing is timed:
+no clock read, about half the cost (a simulated conversation's graph: +4 % CPU counting, +9 %
+counting and timing).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class GraphStats:
         self._nested = 0.0  # time measured inside the value being handled now
         self._created = clock()
         self._previous: dict[str, tuple[float, int]] = {}
+        self.timing = True  # False: count values only, no clock reads (nobody watches)
 
     def node(self, path: str) -> NodeCounters:
         counters = self.nodes.get(path)
@@ -61,7 +64,8 @@ class GraphStats:
             def count(value: Any) -> None:
                 counters.values += 1
                 counters.last = value
-                counters.last_at = clock()
+                if self.timing:
+                    counters.last_at = clock()
                 handle(value)
 
             return source.subscribe(count, sink.on_error, sink.on_completed)
@@ -76,6 +80,9 @@ class GraphStats:
             handle = sink.handle_next
 
             def on_next(value: Any) -> None:
+                if not self.timing:
+                    handle(value)
+                    return
                 outer = self._nested
                 self._nested = 0.0
                 start = clock()

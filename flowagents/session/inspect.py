@@ -38,6 +38,7 @@ class Inspector:
         self._enabled = os.environ.get(INSPECT_ENV, "") not in ("", "0")
         self._ids = itertools.count(1)
         self._watched: dict[str, tuple[weakref.ref[Any], GraphStats]] = {}
+        self._timing = True
 
     @property
     def enabled(self) -> bool:
@@ -46,11 +47,19 @@ class Inspector:
     def enable(self) -> None:
         self._enabled = True
 
+    def time_nodes(self, on: bool) -> None:
+        """Time each node's work (two clock reads per value and node), or only count values:
+        a job process times while its worker's page is watched, which halves the cost else."""
+        self._timing = on
+        for _ref, stats in self._watched.values():
+            stats.timing = on
+
     def watch(self, session: Any) -> GraphStats | None:
         """Counters for ``session``'s graph when inspection is on, else None (nothing counted)."""
         if not self._enabled:
             return None
         stats = GraphStats()
+        stats.timing = self._timing
         self._watched[f"session-{next(self._ids)}"] = (weakref.ref(session), stats)
         return stats
 

@@ -34,6 +34,7 @@ from flowagents.ipc.messages import (
     SessionsReport,
 )
 from flowagents.session import AgentSession
+from flowagents.session.inspect import INSPECTOR
 from flowagents.testing import (
     FakeLLM,
     FakeSTT,
@@ -125,8 +126,13 @@ async def test_a_job_process_reports_its_sessions_only_while_watched() -> None:
         audio_output=RecordingAudioOutput()))
     try:
         await asyncio.sleep(0.2)
-        assert sent == []  # nobody watches: nothing is sent
+        assert sent == []  # nobody watches: nothing is sent, and nothing is timed
+        watched = [w.stats for w in INSPECTOR.sessions() if w.session is session]
+        assert [s.timing for s in watched] == [False]
+        assert sum(c.values for c in watched[0].nodes.values()) > 0  # but values are counted
+        assert sum(c.spent for c in watched[0].nodes.values()) == 0.0
         reporter.watch(0.1)
+        assert watched[0].timing
         await asyncio.sleep(0.25)
         reports = [m for m in sent if isinstance(m, SessionsReport)]
         assert len(reports) >= 2
@@ -152,6 +158,7 @@ async def test_a_job_process_reports_its_sessions_only_while_watched() -> None:
         assert again[0].graph_dot is not None
     finally:
         await session.aclose()
+        INSPECTOR.time_nodes(True)  # as the rest of this test process had it
     await asyncio.sleep(0.15)
     last = sent[-1]
     assert isinstance(last, SessionsReport)
