@@ -77,7 +77,8 @@ async def make_worker(livekit_server: LiveKitServer, out_dir: str) -> AsyncItera
     """Start workers on the server (fast timers); all are closed at the end of the test."""
     running: list[tuple[Worker, asyncio.Task[None]]] = []
 
-    async def make(*, config: AgentConfig | None = None, **overrides: Any) -> Worker:
+    async def make(*, config: AgentConfig | None = None, serve_http: bool = False,
+                   **overrides: Any) -> Worker:
         cfg = config or AgentConfig(out_dir=out_dir)
         opts: dict[str, Any] = dict(
             entrypoint_fnc=functools.partial(entrypoint, cfg), prewarm_fnc=prewarm,
@@ -86,7 +87,7 @@ async def make_worker(livekit_server: LiveKitServer, out_dir: str) -> AsyncItera
             update_status_interval=0.5, retry_base_delay=0.05, retry_max_delay=0.2,
             shutdown_process_timeout=5.0, port=0, host="127.0.0.1")
         opts.update(overrides)
-        worker = Worker(WorkerOptions(**opts), serve_http=False)
+        worker = Worker(WorkerOptions(**opts), serve_http=serve_http)
         task = asyncio.create_task(worker.run())
         running.append((worker, task))
         await asyncio.wait_for(worker.wait_registered(), 15)
