@@ -75,6 +75,22 @@ async def test_a_worker_job_records_its_session_and_the_timeline_draws_every_lan
     assert "turn 4:" in text
 
 
+async def test_connect_runs_one_job_and_records_it_to_the_file_given(tmp_path: Path) -> None:
+    record = tmp_path / "one" / "session.jsonl"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "flowagents.cli.main", "connect", "wk_sessions:converse",
+        "--room", "my-room", "--record", str(record), "--url", "ws://127.0.0.1:1",
+        "--api-key", API_KEY, "--api-secret", API_SECRET, "--log-level", "WARNING", cwd=HERE,
+        env={**os.environ, "FLOWAGENTS_TEST_CONVERSE": json.dumps({"turns": 2, "seconds": 5.0})},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode(errors="replace")[-3000:]
+    _header, events = read_recording(record)
+    assert [e["text"] for e in events if e["type"] == "user_turn"] == [
+        "question 0", "question 1"]
+    assert events[-1]["type"] == "close"
+
+
 def test_a_worker_records_to_a_folder_not_to_one_file(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 

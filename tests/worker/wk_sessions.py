@@ -2,7 +2,8 @@
 room: the testing kit's fakes play the user (speech the fake VAD hears, transcripts the fake STT
 gives) and the providers (LLM and TTS with latencies).
 
-The job's metadata (JSON) says how: ``sessions`` conversations at once (1), ``turns`` user
+The job's metadata (JSON; else the ``FLOWAGENTS_TEST_CONVERSE`` variable, for ``connect``,
+whose job has none) says how: ``sessions`` conversations at once (1), ``turns`` user
 turns each (a question every 2 s, the third one barging in on the agent), the first session
 closed after ``close_first_after`` seconds (never), and the job ends ``seconds`` after it began,
 or when the worker ends it. Module-level, so job processes import it by name.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 
 from flowagents.job import JobContext
 from flowagents.session import AgentSession
@@ -45,7 +47,7 @@ def conversation(t0: float, turns: int) -> Script:
 
 
 async def converse(ctx: JobContext) -> None:
-    meta = json.loads(ctx.job.metadata or "{}")
+    meta = json.loads(ctx.job.metadata or os.environ.get("FLOWAGENTS_TEST_CONVERSE", "{}"))
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     sessions = []
