@@ -18,7 +18,9 @@ Tools (``tool_choice="auto"``): whether the reply to a user message is a call is
 than without one); a small model's own probability of opening a call is no guide (it is as
 high for "What's the capital of Japan?" as for "Is it raining in London?"). A call is then
 decoded under a GBNF grammar built from the chosen tool's JSON schema, exactly ``{"name": <the
-tool>, "arguments": <its schema>}``, so even a 135M model produces a valid call. When the reply
+tool>, "arguments": <its schema>}``, so even a 135M model produces a valid call. The call's
+fixed opening (``{"name": "lookup_weather", "arguments":``) is read with the prompt, in one
+batch, rather than sampled a token at a time; only the arguments are generated. When the reply
 is text while tools are offered, a first token that opens a JSON object is banned, so a call
 written as text is never spoken. After a tool output the reply is text (SmolLM2 would repeat
 the call).
@@ -28,7 +30,8 @@ Spoken replies are short and whole: ``max_tokens`` (default :data:`MAX_TOKENS`, 
 half as long again; a sentence still open there is dropped
 (:class:`~flowagents.tokenize.capped.SentenceCap`), so a reply never stops mid-sentence and what
 is streamed (and so spoken and recorded) is exactly the reply. A tool call may use up to
-:data:`MAX_CALL_TOKENS`. Usage (prompt and completion tokens) comes on the last chunk.
+:data:`MAX_CALL_TOKENS`. Usage (prompt and completion tokens, and the prompt tokens taken from
+llama.cpp's KV cache, the prefix shared with the previous prompt) comes on the last chunk.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -213,8 +217,15 @@ class LlamaLLM(LLM):
             if request.opening:
                 extra["seed"] = self._rng.randrange(1 << 31)
             cap = None
+            head = tail = ""
             if specs:  # a call
-                extra |= {"grammar": self._grammar(specs),
+                grammar_specs: list[dict[str, Any]] | dict[str, Any] = specs
+                if len(specs) == 1:  # its opening is fixed: read with the prompt, not sampled
+                    head, tail = _call_head(specs[0]["name"]), "}"
+                    tokens = tokens + self._llama.tokenize(head.encode(), add_bos=False,
+                                                           special=False)
+                    grammar_specs = specs[0]
+                extra |= {"grammar": self._grammar(grammar_specs),
                           "max_tokens": max(self.max_tokens or 0, MAX_CALL_TOKENS)}
             else:
                 if request.specs:
@@ -224,12 +235,25 @@ class LlamaLLM(LLM):
                     cap = SentenceCap(soft=self.max_tokens,
                                       hard=self.max_tokens + _slack(self.max_tokens))
                     extra["max_tokens"] = cap.hard
+            cached = self._cached(tokens)
             stream = self._llama.create_completion(tokens, stream=True, stop=fmt.stop, **extra)
-            pieces = _drain(stream, bool(specs), cap, cancel, put)
+            if specs:
+                put("\0" + head)  # the call's first piece (its fixed opening, if any)
+            pieces = _drain(stream, cap, cancel, put)
+            if tail and not cancel.is_set():
+                put(tail)
             completion = len(self._llama.tokenize("".join(pieces).encode(), add_bos=False))
-            put(_Done(TokenUsage(prompt_tokens=len(tokens), completion_tokens=completion)))
+            put(_Done(TokenUsage(prompt_tokens=len(tokens), completion_tokens=completion,
+                                 cached_tokens=cached)))
         except BaseException as e:  # handed to the loop, raised there as a typed error
             put(e)
+
+    def _cached(self, tokens: list[int]) -> int:
+        """Prompt tokens llama.cpp will take from its KV cache (the prefix this prompt shares
+        with what the context last evaluated) rather than evaluate again."""
+        llama = self._llama
+        shared = llama.longest_token_prefix(llama._input_ids[:llama.n_tokens], tokens)
+        return max(0, shared - 1) if shared == len(tokens) else int(shared)
 
     def _choose(self, request: _Request) -> list[dict[str, Any]]:
         """The tools of a call (empty: the reply is text)."""
@@ -278,13 +302,16 @@ class LlamaLLM(LLM):
 
         return LogitsProcessorList([ban])
 
-    def _grammar(self, specs: list[dict[str, Any]]) -> Any:
+    def _grammar(self, specs: list[dict[str, Any]] | dict[str, Any]) -> Any:
+        """A call's grammar: one of ``specs`` whole, or (one spec) the rest of its call after
+        :func:`_call_head`: its arguments."""
         key = json.dumps(specs, sort_keys=True)
         grammar = self._grammars.get(key)
         if grammar is None:
             from llama_cpp.llama_grammar import LlamaGrammar
 
-            grammar = LlamaGrammar.from_string(_gbnf(specs), verbose=False)
+            text = _gbnf(specs) if isinstance(specs, list) else _arguments_gbnf(specs)
+            grammar = LlamaGrammar.from_string(text, verbose=False)
             self._grammars[key] = grammar
         return grammar
 
@@ -292,10 +319,10 @@ class LlamaLLM(LLM):
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
-def _drain(stream: Any, call: bool, cap: SentenceCap | None, cancel: threading.Event,
+def _drain(stream: Any, cap: SentenceCap | None, cancel: threading.Event,
            put: Callable[[str | _Done | BaseException], None]) -> list[str]:
-    """Push the stream's pieces (a call's first marked with ``\\0``; text through ``cap``)
-    until it ends, the cap stops it or the reader cancels; returns the pieces generated."""
+    """Push the stream's pieces (text through ``cap``) until it ends, the cap stops it or the
+    reader cancels; returns the pieces generated."""
     pieces: list[str] = []
     stopped = False
     reason = None
@@ -310,7 +337,7 @@ def _drain(stream: Any, call: bool, cap: SentenceCap | None, cancel: threading.E
             continue
         pieces.append(text)
         if cap is None:
-            put(("\0" if call and len(pieces) == 1 else "") + text)
+            put(text)
             continue
         said, stopped = cap.push(text)
         if said:
@@ -411,6 +438,21 @@ def _gbnf(specs: list[dict[str, Any]]) -> str:
         schema["$defs"] = defs
     grammar: str = json_schema_to_gbnf(json.dumps(schema))
     return grammar
+
+
+def _call_head(name: str) -> str:
+    """The fixed opening of a call of tool ``name``, up to its arguments (the grammar of
+    :func:`_arguments_gbnf` starts with the space before them)."""
+    return f'{{"name": {json.dumps(name)}, "arguments":'
+
+
+def _arguments_gbnf(spec: dict[str, Any]) -> str:
+    """A grammar for what follows :func:`_call_head`: a space and the arguments object."""
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    grammar: str = json_schema_to_gbnf(json.dumps(spec["parameters"]))
+    return re.sub(r"^root ::=", "arguments ::=", grammar, flags=re.MULTILINE) + \
+        '\nroot ::= " " arguments\n'
 
 
 def _parse_call(parts: list[str], user_text: str | None) -> tuple[FunctionToolCallDelta, ...]:

@@ -16,10 +16,17 @@ answer to the question. So, for a model whose chat template has no tool role:
 - a reply's extra instructions become the last user turn, in brackets, so they are what the
   model answers;
 - the tools are described (one line each, not their JSON schemas) only when the reply is a call
-  (the call itself is then decoded under a grammar); a tool's output comes back as the user's
-  turn in words ("The lookup weather tool found: location Tokyo; weather sunny; temperature
-  celsius 24. Answer my question with it.": given JSON, the model read the JSON back, braces
-  and all; given as facts in the system message, it ignored them).
+  (the call itself is then decoded under a grammar), at the head of the last user turn:
+  everything before that turn is then the prompt a text reply gets too, so llama.cpp keeps
+  the conversation in its KV cache from one reply to the next (described in the system
+  message, they changed the prompt's first lines, and every call and every reply after a tool
+  output read the whole conversation again: seconds per step on a small CPU, growing with the
+  conversation). Before the user's words, not after: right before the call, the model copied
+  the argument's description ("The city name") instead of the city;
+- a tool's output comes back as the user's turn in words ("The lookup weather tool found:
+  location Tokyo; weather sunny; temperature celsius 24. Answer my question with it.": given
+  JSON, the model read the JSON back, braces and all; given as facts in the system message, it
+  ignored them).
 
 ``bench/bench_offline_eval.py`` measures the effect (``docs/offline.md``).
 """
@@ -31,7 +38,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["EXAMPLE", "TOOL_OUTPUT", "VOICE_STYLE", "small_model_messages", "tool_lines",
+__all__ = ["EXAMPLE", "TOOLS", "TOOL_OUTPUT", "VOICE_STYLE", "small_model_messages", "tool_lines",
            "user_spelling"]
 
 VOICE_STYLE = ("Your replies are spoken aloud: answer the user's last message directly, in one "
@@ -41,6 +48,10 @@ VOICE_STYLE = ("Your replies are spoken aloud: answer the user's last message di
 EXAMPLE: tuple[tuple[str, str], ...] = (
     ("Hello!", "Hi! How can I help you today?"),
 )
+
+TOOLS = ('You can use these tools:\n{tools}\nTo use one, reply with only {{"name": <tool>, '
+         '"arguments": {{...}}}}.')
+"""The tools of a call, at the head of the last user turn (see the module docstring)."""
 
 TOOL_OUTPUT = "The {tool} tool found: {output} Answer my question with it."
 """A tool's output as the user's turn, in words (a JSON object as ``key value; ...``)."""
@@ -105,9 +116,6 @@ def small_model_messages(messages: Sequence[dict[str, Any]], *,
             body.append({"role": role, "content": content})
     text = "\n".join(s.strip() for s in system if s.strip())
     text = f"{text}\n{VOICE_STYLE}" if text else VOICE_STYLE
-    if call_specs:
-        text += ("\n\nYou can use these tools:\n" + tool_lines(call_specs)
-                 + '\nTo use one, reply with only {"name": <tool>, "arguments": {...}}.')
     out = [{"role": "system", "content": text}]
     if example:
         for question, answer in EXAMPLE:
@@ -115,7 +123,14 @@ def small_model_messages(messages: Sequence[dict[str, Any]], *,
                     {"role": "assistant", "content": answer}]
     if pending:  # a reply's extra instructions: what the model answers
         body.append({"role": "user", "content": _bracket(pending)})
-    return out + _merge_users(body)
+    body = _merge_users(body)
+    if call_specs:  # in the last turn: the prompt before it is the one a text reply gets
+        tools = TOOLS.format(tools=tool_lines(call_specs))
+        if body and body[-1]["role"] == "user":
+            body[-1] = {"role": "user", "content": f"{tools}\n{body[-1]['content']}"}
+        else:
+            body.append({"role": "user", "content": tools})
+    return out + body
 
 
 def _bracket(texts: list[str]) -> str:

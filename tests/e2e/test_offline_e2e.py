@@ -141,6 +141,52 @@ async def test_weather_question_gives_a_valid_call_with_location_tokyo(
     assert args["location"].strip().lower() == "tokyo"
 
 
+async def test_a_tool_turn_late_in_a_conversation_reads_only_its_new_tokens(
+    local: LocalProviders,
+) -> None:
+    """The bug: a call's prompt (tools described) and the reply after its output started
+    differently from every text reply's, so both read the whole conversation again (seconds
+    per step, growing with the conversation). Each step now reuses llama.cpp's KV cache."""
+    from flowagents.llm import FunctionCall, RunContext, execute_function_call
+
+    llm = local.llm
+    ctx = ChatContext()
+    ctx.add_message(role="system", content="You are a friendly voice assistant.")
+    for question, answer in [("What is the capital of France?", "Paris."),
+                             ("Who wrote Romeo and Juliet?", "William Shakespeare."),
+                             ("What do bees make?", "Bees make honey."),
+                             ("Name three colors.", "Red, blue and green.")]:
+        ctx.add_message(role="user", content=question)
+        ctx.add_message(role="assistant", content=answer)
+    ctx.add_message(role="user", content="Tell me a short joke.")
+    text = [c async for c in llm.chat(chat_ctx=ctx, tools=[get_weather])]  # fills the cache
+    assert not any(c.tool_calls for c in text)
+    ctx.add_message(role="assistant", content="".join(c.delta for c in text))
+    ctx.add_message(role="user", content="What is the weather in Tokyo?")
+
+    call_chunks = [c async for c in llm.chat(chat_ctx=ctx, tools=[get_weather])]
+    calls = [t for c in call_chunks for t in c.tool_calls]
+    assert [(c.name, json.loads(c.arguments)) for c in calls] == [
+        ("get_weather", {"location": "Tokyo"})]
+    usage = call_chunks[-1].usage
+    assert usage is not None
+    assert usage.prompt_tokens > 150
+    # read again: the question and the tools' description, not the conversation before it
+    assert usage.prompt_tokens - usage.cached_tokens < 90, usage
+
+    call = FunctionCall(call_id=calls[0].call_id, name=calls[0].name,
+                        arguments=calls[0].arguments)
+    done = await execute_function_call(call, [get_weather], RunContext(
+        session=None, speech_handle=None, function_call=call))
+    assert done.output is not None
+    ctx.insert([call, done.output])
+    reply = [c async for c in llm.chat(chat_ctx=ctx, tools=[get_weather])]
+    assert "".join(c.delta for c in reply).strip()
+    usage = reply[-1].usage
+    assert usage is not None
+    assert usage.prompt_tokens - usage.cached_tokens < 40, usage  # the tool's output
+
+
 async def test_a_general_question_with_tools_is_answered_in_text(local: LocalProviders) -> None:
     ctx = ChatContext()
     ctx.add_message(role="system", content="You are a helpful voice assistant.")

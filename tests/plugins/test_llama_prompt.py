@@ -5,6 +5,7 @@ from __future__ import annotations
 from flowagents.plugins.llama_prompt import (
     EXAMPLE,
     TOOL_OUTPUT,
+    TOOLS,
     VOICE_STYLE,
     small_model_messages,
     tool_lines,
@@ -28,13 +29,19 @@ def test_a_greeting_is_the_last_user_turn_after_one_system_message() -> None:
     assert out[3:] == [{"role": "user", "content": "[Greet the user.]"}]
 
 
-def test_tools_are_described_only_for_a_call() -> None:
+def test_tools_are_described_only_for_a_call_after_the_users_message() -> None:
     messages = [{"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "Hi."}, {"role": "assistant", "content": "Hello."},
                 {"role": "user", "content": "Weather in Paris?"}]
-    assert "lookup_weather" not in small_model_messages(messages)[0]["content"]
+    text = small_model_messages(messages, example=False)
+    assert all("lookup_weather" not in m["content"] for m in text)
     call = small_model_messages(messages, call_specs=[SPEC], example=False)
-    assert tool_lines([SPEC]) in call[0]["content"]
-    assert call[1:] == [{"role": "user", "content": "Weather in Paris?"}]
+    # the call's prompt is the text reply's up to the user's last turn (llama.cpp keeps that
+    # prefix in its KV cache), which the tools open
+    assert call[:-1] == text[:-1]
+    assert call[-1] == {"role": "user", "content": TOOLS.format(tools=tool_lines([SPEC]))
+                        + "\nWeather in Paris?"}
+    assert tool_lines([SPEC]) in call[-1]["content"]
 
 
 def test_a_tool_output_is_a_user_turn_in_words() -> None:
