@@ -67,6 +67,9 @@ class SileroVAD(_VAD):
 
         return _Model(_RATE, str(self._model_path))
 
+    def _copied(self) -> None:
+        self._probe = None  # the loaded probe goes to one stream only: the original's
+
     def stream(self) -> SileroVADStream:
         model, self._probe = (self._probe, None) if self._probe is not None else (
             self._new_model(), None)

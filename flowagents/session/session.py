@@ -98,6 +98,8 @@ class AgentSession(EventEmitter):
                 raise TypeError(f"AgentSession({kind}=...) takes a provider instance: "
                                 f"{given.__name__}(), not the class")
         self.vad = resolve("vad", vad) if isinstance(vad, str) else vad
+        if self.vad is not None:
+            self.vad = _with_session_options(self.vad, self.options)
         self.stt = resolve("stt", stt) if isinstance(stt, str) else stt
         self.llm = resolve("llm", llm) if isinstance(llm, str) else llm
         self.tts = resolve("tts", tts) if isinstance(tts, str) else tts
@@ -417,3 +419,18 @@ def _require_agent(agent: Any, where: str) -> None:
     if isinstance(agent, type) and issubclass(agent, Agent):
         raise TypeError(f"{where} takes an Agent instance: {agent.__name__}(), not the class")
     raise TypeError(f"{where} takes an Agent instance, not {type(agent).__name__}")
+
+
+_VAD_OPTIONS = {"min_speech_duration": "min_speech_duration",
+                "min_silence_duration": "min_silence_duration",
+                "activation_threshold": "activation_threshold", "pre_roll": "prefix_padding"}
+"""Session options that are the VAD's (session name -> :class:`~flowagents.vad.VADOptions`)."""
+
+
+def _with_session_options(vad: VAD, options: SessionOptions) -> VAD:
+    """``vad`` hearing with the VAD options given to the session
+    (``AgentSession(min_silence_duration=0.3)``); options not given keep the VAD's own."""
+    changes = {field: getattr(options, name) for name, field in _VAD_OPTIONS.items()
+               if name in options.model_fields_set
+               and getattr(options, name) != getattr(vad.options, field)}
+    return vad.with_options(**changes) if changes else vad

@@ -8,8 +8,10 @@ scores a 32 ms window in about 0.1 ms). Options follow LiveKit Agents' Silero de
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -52,6 +54,17 @@ class VAD(ABC):
 
     def __init__(self, options: VADOptions | None = None) -> None:
         self.options = options or VADOptions()
+
+    def with_options(self, **changes: Any) -> Self:
+        """This VAD with some options changed (a session's own silence wait), sharing its
+        loaded model: the provider stays shared between sessions, its options unchanged."""
+        clone = copy.copy(self)
+        clone.options = VADOptions(**(self.options.model_dump() | changes))
+        clone._copied()
+        return clone
+
+    def _copied(self) -> None:  # noqa: B027 (an optional hook: a no-op by default)
+        """Called on a :meth:`with_options` copy: drop per-instance state it must not share."""
 
     @abstractmethod
     def stream(self) -> VADStream:

@@ -46,6 +46,8 @@ class SessionOptions(BaseModel):
     user_away_timeout: float | None = Field(15.0, gt=0.0)
     preemptive_generation: bool = True
     preemptive_tts: bool = False
+    # the VAD's own options: given to the session, they replace the VAD's for this session
+    # (AgentSession hears through ``vad.with_options(...)``); not given, the VAD keeps its own
     min_speech_duration: float = Field(_VAD["min_speech_duration"].default, ge=0.0)
     min_silence_duration: float = Field(_VAD["min_silence_duration"].default, ge=0.0)
     pre_roll: float = Field(_VAD["prefix_padding"].default, ge=0.0)

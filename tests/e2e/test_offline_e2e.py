@@ -226,6 +226,30 @@ async def test_the_reply_round_trips_through_speech(local: LocalProviders) -> No
     assert normalize(heard.text)
 
 
+async def test_silero_with_a_shorter_silence_wait_ends_speech_sooner(
+        local: LocalProviders) -> None:
+    """``AgentSession(min_silence_duration=0.3)`` hears with 0.3 s: the option was ignored
+    (the VAD kept its 0.55 s), so a turn could not end sooner than the VAD's default."""
+    from flowagents.session import AgentSession
+
+    audio = await speak(local, QUESTION)
+    frames = frames_of(audio)
+    session = AgentSession(**local.session_kwargs(min_silence_duration=0.3))
+    assert session.vad is not None
+    assert session.vad is not local.vad
+    assert local.vad.options.min_silence_duration == 0.55
+
+    def end_arrival(vad: object) -> float:
+        stream = vad.stream()  # type: ignore[attr-defined]
+        for frame in frames:
+            if any(e.type is VADEventType.END_OF_SPEECH for e in stream.process(frame)):
+                return frame.end_time
+        raise AssertionError("no end of speech")
+
+    shorter, default = end_arrival(session.vad), end_arrival(local.vad)
+    assert default - shorter == pytest.approx(0.25, abs=0.05)
+
+
 def test_a_corrupt_model_is_refused_and_never_cached(tmp_path: Path) -> None:
     source = tmp_path / "pkg"
     shutil.copytree(package_root(SILERO_VAD.package) / "data", source / "data")
