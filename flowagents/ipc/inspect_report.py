@@ -5,8 +5,8 @@ reports them over its IPC channel. It does so only while someone watches the pag
 says so with :class:`~flowagents.ipc.messages.InspectWatch`): then once every interval, one
 :class:`~flowagents.ipc.messages.SessionsReport` holding every session running (its states and
 per-node counters, which the wiring gathers in place: nothing crosses the channel per frame).
-Each session's graph goes along once, as DOT text (a few milliseconds to write; the worker lays
-it out, which takes a hundred times longer, when the page asks). A session missing from a report
+Each session's graph goes along once, as DOT text (10-15 ms of the job's loop, once; the worker
+lays it out, which takes ten times longer, when the page asks). A session missing from a report
 has ended; the worker drops the sessions of a process that exits.
 """
 
