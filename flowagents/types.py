@@ -134,6 +134,9 @@ class VADEvent:
 class SpeechEventType(enum.Enum):
     START_OF_SPEECH = "start_of_speech"
     INTERIM_TRANSCRIPT = "interim_transcript"
+    PREFLIGHT_TRANSCRIPT = "preflight_transcript"
+    """What the user said so far, before the end of speech is confirmed (a batch STT's
+    speculative result): enough to start a reply early, superseded by the final."""
     FINAL_TRANSCRIPT = "final_transcript"
     END_OF_SPEECH = "end_of_speech"
 

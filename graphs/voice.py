@@ -90,7 +90,8 @@ def voice_graph(*, vad: VAD | None = None, stt: STT | None = None,
             heard = DeafGate(
                 discard_audio_if_uninterruptible=o.discard_audio_if_uninterruptible)(
                 user_audio, activity)
-            transcripts = STTNode(stt, speculative_delay=o.speculative_stt_delay)(
+            transcripts = STTNode(stt, speculative_delay=o.speculative_stt_delay,
+                                  preflight=o.preemptive_generation)(
                 heard, agent.agent, vad_events)
         else:  # no STT: text turns only (LiveKit's behaviour)
             deaf = NotListening()(audio)

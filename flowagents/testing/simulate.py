@@ -9,7 +9,9 @@ emitted, the agent's and user's state changes (dated as the events date them), t
 what was played (one :class:`Playback` per played step of a speech), the transcriptions sent
 to the text output (with their times), the metrics and the session's recording
 (``record=True`` keeps it in memory, a path writes it as ``AgentSession(record=...)`` does;
-``result.plot()`` draws it as a timeline). It must run
+``result.plot()`` draws it as a timeline). ``vad_inference_interval``: the fake VAD also
+reports INFERENCE_DONE events at that interval (what a batch STT's speculative recognition
+listens to; give ``stt=FakeSTT(script, streaming=False)`` in ``options``). It must run
 on a virtual-time loop (:func:`flowagents.runtime.run_virtual`), where a minute of conversation
 takes milliseconds and every time is exact.
 
@@ -175,6 +177,7 @@ async def simulate(
     text_input: TextInput | None = None,
     video_input: VideoInput | None = None,
     record: bool | str | Path = True,
+    vad_inference_interval: float | None = None,
 ) -> SimulationResult:
     """Run ``agent`` through ``script`` on a virtual clock (see the module docstring)."""
     loop = asyncio.get_running_loop()
@@ -191,7 +194,8 @@ async def simulate(
                               **dict(options or {})})
     # the VAD hears with the session's options (min_speech/min_silence_duration, ...), as a real
     # VAD built from them would
-    session.vad = vad = FakeVAD(script, _vad_options(session.options))
+    session.vad = vad = FakeVAD(script, _vad_options(session.options),
+                                inference_interval=vad_inference_interval)
     result = SimulationResult(session, output=output, vad=vad, stt=stt, llm=llm, tts=tts,
                               recording=recorder)
     session.events.subscribe(lambda ev: result.events.append(TimedEvent(loop.time(), ev)))

@@ -31,6 +31,11 @@ Two paths, chosen by the STT's ``capabilities.streaming``:
   final would repeat its words, and transcripts cannot be retracted), while holding it costs
   only the part of the silence wait a recognition would not fill anyway (Whisper here takes
   longer than the 0.35 s left of it), and endpointing cannot commit a turn before that END.
+  With ``preflight`` (the voice graph sets it with preemptive generation), a speculation's
+  result that comes back while the silence still holds is emitted at once as a
+  PREFLIGHT_TRANSCRIPT (LiveKit's name), when every event before it has gone out: the reply
+  can start on it about the rest of the silence wait sooner. It may be superseded (speech
+  resuming makes the final say more); the FINAL still comes at the END.
   Speculation needs a VAD that reports INFERENCE_DONE events (Silero does, per 32 ms window);
   without them the node behaves exactly as with speculation disabled. An abandoned call may
   still finish in a provider's executor (Whisper's one thread; Whisper stops one after its
@@ -237,15 +242,15 @@ class _BatchRecognition:
     """The state of one :func:`recognize_segments` subscription (see its docstring)."""
 
     __slots__ = ("audio_done", "buffer", "done", "flight", "idle_buffer", "loop", "observer",
-                 "open", "queue", "report", "scheduler", "silence", "speculation",
+                 "open", "preflight", "queue", "report", "scheduler", "silence", "speculation",
                  "speculative_delay", "stt", "subscriptions")
 
     def __init__(self, stt: STT, observer: abc.ObserverBase[SpeechEvent],
                  scheduler: abc.SchedulerBase, loop: Any,
                  report: Callable[[STTMetrics], None] | None, idle_buffer: float,
-                 speculative_delay: float | None = None) -> None:
+                 speculative_delay: float | None = None, preflight: bool = False) -> None:
         self.stt, self.observer, self.scheduler, self.loop = stt, observer, scheduler, loop
-        self.report, self.idle_buffer = report, idle_buffer
+        self.report, self.idle_buffer, self.preflight = report, idle_buffer, preflight
         self.speculative_delay = speculative_delay or None  # 0 disables, as None does
         self.buffer: deque[AudioFrame] = deque()
         self.open = False
@@ -333,6 +338,11 @@ class _BatchRecognition:
 
         def on_result(result: SpeechEvent) -> None:
             spec.result, spec.finished = result, seconds(self.scheduler)
+            if (self.preflight and self.speculation is spec and self.flight is None
+                    and not self.queue and result.text.strip()):
+                self.observer.on_next(SpeechEvent(
+                    SpeechEventType.PREFLIGHT_TRANSCRIPT, spec.finished, result.alternatives,
+                    result.request_id))
 
         def on_error(_: Exception) -> None:  # a failed speculation: the END recognizes as usual
             spec.failed = True
@@ -435,7 +445,7 @@ def recognize_segments(stt: STT, vad_events: Observable[VADEvent], *,
                        scheduler: abc.SchedulerBase, loop: Any = None,
                        report: Callable[[STTMetrics], None] | None = None,
                        idle_buffer: float = IDLE_BUFFER,
-                       speculative_delay: float | None = None) -> Any:
+                       speculative_delay: float | None = None, preflight: bool = False) -> Any:
     """``gated_audio.pipe(recognize_segments(stt, vad_events, scheduler=s))``: a batch STT on
     the VAD's speech segments.
 
@@ -455,14 +465,16 @@ def recognize_segments(stt: STT, vad_events: Observable[VADEvent], *,
     ``speculative_delay`` (seconds; None or 0: off): recognize during the VAD's silence wait, as
     the module docstring says; the events and their order are the same, the FINAL comes at
     the END (or when the speculation's result does, if later). A failed speculation is not an
-    error: the END recognizes the segment as without one.
+    error: the END recognizes the segment as without one. ``preflight``: a speculation's
+    result is also emitted as a PREFLIGHT_TRANSCRIPT as soon as it comes back inside the
+    silence (see the module docstring).
     """
 
     def _op(audio: Observable[AudioFrame]) -> Observable[SpeechEvent]:
         def subscribe(observer: abc.ObserverBase[SpeechEvent],
                       _: abc.SchedulerBase | None = None) -> abc.DisposableBase:
             state = _BatchRecognition(stt, observer, scheduler, loop, report, idle_buffer,
-                                      speculative_delay)
+                                      speculative_delay, preflight)
             state.subscriptions.add(vad_events.subscribe(state.on_vad, state.on_error))
             state.subscriptions.add(
                 audio.subscribe(state.on_frame, state.on_error, state.on_audio_completed))
@@ -478,6 +490,9 @@ class STTNodeConfig(ProviderNodeConfig):
         SPECULATIVE_DELAY, ge=0.0,
         description="batch STT: seconds of silence inside a VAD segment after which recognize "
                     "starts on the speech so far (None or 0: only at the VAD's end)")
+    preflight: bool = Field(
+        False, description="batch STT: emit a speculation's result at once as a preflight "
+                           "transcript (for preemptive generation)")
 
 
 class STTNode(ProviderNode[STT]):
@@ -515,7 +530,7 @@ class STTNode(ProviderNode[STT]):
             assert isinstance(cfg, STTNodeConfig)
             default = audio.pipe(recognize_segments(
                 stt, vad, scheduler=ctx.scheduler, loop=ctx.loop, report=report,
-                speculative_delay=cfg.speculative_delay))
+                speculative_delay=cfg.speculative_delay, preflight=cfg.preflight))
         else:
             raise TypeError(
                 f"{type(stt).__name__} is a batch STT: connect the STT node's 'vad' input (the "

@@ -13,7 +13,10 @@ steps, in LiveKit's order:
    failure: no reply, and a ``settle`` order tells playout to stop waiting);
 3. the reply: with preemptive generation, every final transcript has already started a
    *preemptive* speech (emitted unscheduled, so the LLM node, and the TTS node with
-   ``preemptive_tts``, start early; the user speaking again or a newer transcript cancels it).
+   ``preemptive_tts``, start early; nothing of it plays or enters the history before the
+   commit; the user speaking again or a newer, different transcript cancels it). A preflight
+   transcript (a batch STT's speculative result, inside the VAD's silence wait) starts one
+   sooner still; the final that says the same keeps it.
    The committed turn reuses it only when the context it answered is the one the turn now
    has (same items, same new message, same tools: see :func:`~flowagents.voice.context
    .fingerprint`), else a fresh speech is made. It goes out on ``replies`` (the session lists
@@ -50,6 +53,8 @@ from flowagents.voice.turns import UserTurn
 from nodes.reply.latest_reply import latest_reply
 
 __all__ = ["TurnReply", "TurnReplyConfig"]
+
+_TRANSCRIPTS = (SpeechEventType.FINAL_TRANSCRIPT, SpeechEventType.PREFLIGHT_TRANSCRIPT)
 
 
 class TurnReplyConfig(NodeConfig):
@@ -137,18 +142,28 @@ class TurnReply(Node):
                 st.active = active
 
             def preempt(transcript: str) -> None:
-                st.drop_preemptive()
                 if st.active is None:
+                    st.drop_preemptive()
                     return
                 agent = st.active.agent
                 chat_ctx = st.builder.with_user_message(agent, transcript, now())
+                key = fingerprint(chat_ctx.items, agent)
+                if (st.preemptive is not None and st.preemptive.agent is agent
+                        and st.preemptive_key == key):
+                    return  # the same reply: the one started on the preflight goes on
+                st.drop_preemptive()
                 speech = st.new_speech(agent, now(), chat_ctx=chat_ctx, preemptive=True,
                                        scheduled=False)
-                st.preemptive, st.preemptive_key = speech, fingerprint(chat_ctx.items, agent)
+                st.preemptive, st.preemptive_key = speech, key
                 observer.on_next(speech)
 
             def on_transcript(event: SpeechEvent) -> None:
-                if event.type is not SpeechEventType.FINAL_TRANSCRIPT or not event.text.strip():
+                kind = event.type
+                if kind not in _TRANSCRIPTS or not event.text.strip():
+                    return
+                if kind is SpeechEventType.PREFLIGHT_TRANSCRIPT:
+                    if cfg.preemptive_generation:
+                        preempt(" ".join([*st.finals, event.text.strip()]))
                     return
                 st.last_final_at = now()
                 last = st.last_turn

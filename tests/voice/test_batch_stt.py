@@ -108,19 +108,21 @@ class _DetectorStream(VADStream):
         pass
 
 
-def graph(stt: FakeSTT, vad: VAD, speculative_delay: float | None = None) -> Graph:
+def graph(stt: FakeSTT, vad: VAD, speculative_delay: float | None = None,
+          preflight: bool = False) -> Graph:
     with Graph("batch_stt") as g:
         audio = g.input("audio", AudioFrame)
         vad_events = VADNode(vad)(audio)
         gated = Gate(pre_roll=OPTIONS.prefix_padding)(audio, vad_events)
-        g.output("transcripts", STTNode(stt, speculative_delay=speculative_delay)(
+        g.output("transcripts", STTNode(stt, speculative_delay=speculative_delay,
+                                        preflight=preflight)(
             gated, vad=vad_events))
     return g
 
 
 def run_graph(script: Script, stt: FakeSTT, *, audio: float, close_at: float | None = None,
               until: float = 8.0, vad: VAD | None = None,
-              speculative_delay: float | None = None) -> Run:
+              speculative_delay: float | None = None, preflight: bool = False) -> Run:
     """Feed ``audio`` seconds of 10 ms frames in virtual time; close the runtime at
     ``close_at`` (disposal) or complete the audio at its end. The VAD is a :class:`FakeVAD`
     unless given; speculation is off unless ``speculative_delay`` is given."""
@@ -128,7 +130,8 @@ def run_graph(script: Script, stt: FakeSTT, *, audio: float, close_at: float | N
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        runtime = GraphRuntime(graph(stt, vad or FakeVAD(script, OPTIONS), speculative_delay),
+        runtime = GraphRuntime(graph(stt, vad or FakeVAD(script, OPTIONS), speculative_delay,
+                                     preflight),
                                scheduler=LoopScheduler(loop), loop=loop,
                                resources={"report_metrics": result.metrics.append})
         runtime.start()
@@ -370,6 +373,47 @@ def test_at_most_one_recognize_in_flight_per_segment_over_many_pauses() -> None:
     assert [(round(c.time, 6), c.cancelled) for c in stt.calls] == [
         (1.4, True), (2.4, True), (3.4, True), (4.4, False)]
     assert stt.most == 1
+
+
+PREFLIGHT = SpeechEventType.PREFLIGHT_TRANSCRIPT
+
+
+def test_a_speculation_back_inside_the_silence_is_a_preflight_transcript() -> None:
+    """Speculation at 2.7, back at 2.9 while the silence still holds: a preflight at once
+    (0.15 s before the VAD's END), the final at the END as without one."""
+    script = Script().user_speech(start=0.5, end=2.5, transcript="Hello there", stt_delay=0.2)
+    stt = FakeSTT(script, streaming=False)
+    r = run_graph(script, stt, audio=4.0, vad=DetectorVAD(script), speculative_delay=0.2,
+                  preflight=True)
+    assert r.timeline() == [
+        (0.55, START, 0.5, ""),
+        (2.9, PREFLIGHT, 2.9, "Hello there"),
+        (3.05, FINAL, 3.05, "Hello there"),
+        (3.05, END, 2.5, ""),
+    ]
+    assert len(stt.calls) == 1
+
+
+def test_a_preflight_before_speech_resumes_is_superseded_by_the_final() -> None:
+    """"one two" comes back at 1.8, before speech resumes at 2.0: it goes out as a preflight;
+    the speculation on the whole utterance (2.7) is back at 2.8, still in the silence: a
+    second preflight; the final says what that one said."""
+    script = (Script().user_speech(start=0.5, end=1.5, transcript="one two", stt_delay=0.1)
+              .user_speech(start=2.0, end=2.5, transcript="three", stt_delay=0.1))
+    stt = FakeSTT(script, streaming=False)
+    r = run_graph(script, stt, audio=4.0, vad=DetectorVAD(script), speculative_delay=0.2,
+                  preflight=True)
+    assert [(t, kind, text) for t, kind, _, text in r.timeline()] == [
+        (0.55, START, ""), (1.8, PREFLIGHT, "one two"), (2.8, PREFLIGHT, "one two three"),
+        (3.05, FINAL, "one two three"), (3.05, END, "")]
+
+
+def test_no_preflight_for_a_speculation_that_returns_after_the_end() -> None:
+    script = Script().user_speech(start=0.5, end=2.5, transcript="Hello there", stt_delay=0.6)
+    stt = FakeSTT(script, streaming=False)
+    r = run_graph(script, stt, audio=4.0, vad=DetectorVAD(script), speculative_delay=0.2,
+                  preflight=True)
+    assert [kind for _, kind, _, _ in r.timeline()] == [START, FINAL, END]
 
 
 def test_speculation_disabled_behaves_as_before() -> None:

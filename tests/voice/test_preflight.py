@@ -1,0 +1,82 @@
+"""Scenarios: preemptive generation on the preflight transcript of a batch STT.
+
+A batch STT (``FakeSTT(streaming=False)``) recognizes speculatively once the VAD has counted
+``speculative_stt_delay`` (0.2 s) of silence; its result, back while the silence still holds,
+is a preflight transcript, and the reply starts on it. The user speaks 0.5-2.5 s: speculation
+at 2.7, preflight at 2.9 (``stt_delay`` 0.2), the VAD's end (0.55 s of silence) at 3.05, when
+the final (the same words) comes and the turn commits (``min_endpointing_delay`` 0.5 from 2.5
+is 3.0, already past). LLM 0.1/0.3 s, TTS 0.2 s to the first audio.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flowagents.testing import FakeSTT, Script
+
+from .conftest import approx, run
+
+HELLO = "Hello, how are you?"
+REPLY = "I'm doing well, thank you!"
+
+
+def batch(script: Script, **options: Any) -> dict[str, Any]:
+    return {"stt": FakeSTT(script, streaming=False), "speculative_stt_delay": 0.2, **options}
+
+
+def hello() -> Script:
+    s = Script()
+    s.user_speech(start=0.5, end=2.5, transcript=HELLO)
+    s.llm_reply(input=HELLO, content=REPLY)
+    s.tts_audio(input=REPLY, audio_duration=2.0)
+    return s
+
+
+def test_the_reply_starts_on_the_preflight_and_is_kept_by_the_same_final() -> None:
+    s = hello()
+    r = run(s, options=batch(s, preemptive_tts=True), vad_inference_interval=0.01)
+    assert r.llm is not None
+    assert r.tts is not None
+    # one LLM call, at the preflight (2.9), never closed: the final (3.05) said the same
+    assert [(c.time, c.closed_at) for c in r.llm.calls] == [(approx(2.9), None)]
+    assert [c.time for c in r.tts.calls] == [approx(3.2)]  # the sentence is whole at 3.2
+    finals = [e.time for e in r.of_type("user_input_transcribed")
+              if getattr(e.event, "is_final", False)]
+    assert finals == [approx(3.05)]
+    # nothing played or recorded before the commit (3.05); the audio was ready at 3.4
+    assert r.playbacks[0].start == approx(3.4)
+    assert r.messages() == [("user", HELLO, False), ("assistant", REPLY, False)]
+    created = [e.time for e in r.of_type("speech_created")]
+    assert created == [approx(3.05)]
+
+
+def test_without_the_preflight_the_reply_waits_for_the_final() -> None:
+    """The same turn with speculation off: recognize at the VAD's end, final at 3.25, LLM
+    3.25-3.55, audio at 3.75 (0.35 s later than on the preflight)."""
+    s = hello()
+    r = run(s, options=batch(s, preemptive_tts=True, speculative_stt_delay=None),
+            vad_inference_interval=0.01)
+    assert r.llm is not None
+    assert [c.time for c in r.llm.calls] == [approx(3.25)]
+    assert r.playbacks[0].start == approx(3.75)
+
+
+def test_a_changed_transcript_discards_the_reply_started_on_the_preflight() -> None:
+    """"one two" (0.5-1.5), a 0.4 s pause (VAD silence 0.3 s: its end at 1.8), "three"
+    (1.9-2.5). The reply started on the first preflight (1.8) is dropped when speech starts
+    again (1.95, dated 1.9); the one started on "one two three" (preflight 2.8) is kept by the
+    final (2.8, the VAD's end) and plays after the commit at 3.0 (2.5 + 0.5)."""
+    s = Script()
+    s.user_speech(start=0.5, end=1.5, transcript="one two", stt_delay=0.1)
+    s.user_speech(start=1.9, end=2.5, transcript="three", stt_delay=0.1)
+    s.llm_reply(input="one two", content="Two.")
+    s.llm_reply(input="one two three", content="Three.")
+    s.tts_audio(input="Three.", audio_duration=1.0)
+    r = run(s, options=batch(s, preemptive_tts=True, min_silence_duration=0.3, pre_roll=0.2),
+            vad_inference_interval=0.01)
+    assert r.llm is not None
+    assert [(round(c.time, 6), c.input, c.closed_at) for c in r.llm.calls] == [
+        (1.8, "one two", approx(1.95)), (2.8, "one two three", None)]
+    assert [round(e.time, 6) for e in r.of_type("speech_created")] == [3.0]
+    assert r.playbacks[0].start == approx(3.3)  # LLM 2.8-3.1, TTS 3.1 + 0.2
+    assert r.messages() == [("user", "one two three", False), ("assistant", "Three.", False)]
