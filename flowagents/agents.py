@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from flowagents.voice import StopResponse as StopResponse
     from flowagents.voice import UserInputTranscribedEvent as UserInputTranscribedEvent
     from flowagents.voice import UserStateChangedEvent as UserStateChangedEvent
+    from flowagents.voice.options import SessionConnectOptions as SessionConnectOptions
     from flowagents.worker.options import WorkerOptions as WorkerOptions
     from flowagents.worker.options import WorkerPermissions as WorkerPermissions
     from flowagents.worker.options import WorkerType as WorkerType
@@ -102,6 +103,7 @@ _NAMES: dict[str, tuple[str, str | None]] = {
     "APIConnectionError": ("flowagents.errors", "APIConnectionError"),
     "APITimeoutError": ("flowagents.errors", "APITimeoutError"),
     "APIConnectOptions": ("flowagents.errors", "APIConnectOptions"),
+    "SessionConnectOptions": ("flowagents.voice.options", "SessionConnectOptions"),
     "NOT_GIVEN": ("flowagents.errors", "NOT_GIVEN"),
     "NotGiven": ("flowagents.errors", "NotGiven"),
     # the provider interfaces, as modules

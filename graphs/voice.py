@@ -55,7 +55,9 @@ INPUTS = ("audio", "requests", "text", "interrupts", "agents", "messages")
 OUTPUTS = ("audio_out", "agent", "agent_activity", "false_interruptions", "history",
            "playback", "replies", "tool_rounds", "transcription", "user_states",
            "user_transcripts", "vad_events")
-"""The outputs a voice graph gives the session (a custom graph must provide the same)."""
+"""The outputs a voice graph gives the session (a custom graph must provide the same). The
+voice graph also gives ``llm_requests`` and ``tts_requests`` (each provider attempt of a reply:
+what a session recording keeps); a graph without them records no requests."""
 
 
 def voice_graph(*, vad: VAD | None = None, stt: STT | None = None,
@@ -115,10 +117,12 @@ def voice_graph(*, vad: VAD | None = None, stt: STT | None = None,
         reply = TurnReply(preemptive_generation=o.preemptive_generation,
                           attach_video=attach_video)(
             turns, transcripts, vad_events, requests, agent.agent)
-        llm = LLMReply(max_tool_steps=o.max_tool_steps)(reply.speeches)
+        llm = LLMReply(max_tool_steps=o.max_tool_steps,
+                       conn_options=o.conn_options.llm_conn_options)(reply.speeches)
         handoffs.bind(llm.handoff)
-        speeches = TTSNode(preemptive_tts=o.preemptive_tts)(llm.speeches)
-        playout = Playout()(speeches, control.control, reply.control, interrupts)
+        tts = TTSNode(preemptive_tts=o.preemptive_tts,
+                      conn_options=o.conn_options.tts_conn_options)(llm.speeches)
+        playout = Playout()(tts.speeches, control.control, reply.control, interrupts)
         activity.bind(playout.activity)
         history = ChatHistory()(agent.agent, reply.user, messages, playout.playback, llm.tools,
                                 agent["items"])
@@ -129,6 +133,8 @@ def voice_graph(*, vad: VAD | None = None, stt: STT | None = None,
         g.output("agent_activity", playout.activity)
         g.output("false_interruptions", control.false_interruptions)
         g.output("history", history)
+        g.output("llm_requests", llm.requests)
+        g.output("tts_requests", tts.requests)
         g.output("playback", playout.playback)
         g.output("replies", reply.replies)
         g.output("tool_rounds", llm.tools)

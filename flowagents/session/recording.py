@@ -2,17 +2,19 @@
 
 A bug seen live is a sequence of timings; this module keeps them so that a timeline can draw them
 (``flowagents timeline``) and the testing kit can replay them (``Script.from_recording``). The
-recorder subscribes to the graph's outputs (VAD events, transcripts, playout) and the session's
-events (agent and user states, endpointing metrics, user turns, errors), and it wraps the LLM and
-TTS in thin proxies that note each request's input, output and timing: what the providers really
-answered is what a replay needs, and no graph output carries it whole.
+recorder subscribes to the graph's outputs (VAD events, transcripts, playout, and each LLM and
+TTS request of a reply with its input, output and timing: what the providers really answered is
+what a replay needs) and to the session's events (agent and user states, endpointing metrics,
+user turns, errors). It only listens: the session's providers stay the user's own objects
+(``session.llm is my_llm``), with no recording proxy around them.
 
 The first line is a header (``type: "session"``: format version, wall-clock start, the session
 options); every other line is one event with ``t``, seconds since the session started on its
 clock. Event types: ``vad`` (start/end of speech: ``at`` is the speech's own start/end time),
 ``transcript`` (interim or final), ``endpointing`` (a turn committed: delays), ``user_turn``,
 ``llm`` and ``tts`` (one request each, written when it ends: ``start``, ``first`` and ``t``, the
-end; an LLM request's ``chunks`` are its text pieces with their times after the call),
+end; an LLM request's ``chunks`` are its text pieces with their times after the call; each
+retry is a request of its own; ``error`` names the error a failed one raised),
 ``playout`` (started, paused, resumed, cleared, step_done with what was heard), ``interruption``
 (a false interruption), ``agent_state``, ``user_state``, ``error`` (the error's type only: no
 message that could carry a secret) and ``close``.
@@ -25,27 +27,17 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, Protocol
 
 from reactivex import Observable
 from reactivex.disposable import CompositeDisposable
 
-from flowagents.errors import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions
-from flowagents.llm import LLM, ChatContext, ChatMessage, ToolChoice
-from flowagents.llm.tool_context import FunctionTool
+from flowagents.llm import ChatMessage
 from flowagents.metrics import EOUMetrics
 from flowagents.runtime import GraphRuntime
-from flowagents.tts import TTS, SynthesizeStream
-from flowagents.types import (
-    ChatChunk,
-    SpeechEvent,
-    SpeechEventType,
-    SynthesizedAudio,
-    VADEvent,
-    VADEventType,
-)
+from flowagents.types import SpeechEvent, SpeechEventType, VADEvent, VADEventType
 from flowagents.voice.events import (
     AgentEvent,
     AgentStateChangedEvent,
@@ -56,14 +48,12 @@ from flowagents.voice.events import (
     UserStateChangedEvent,
 )
 from flowagents.voice.options import SessionOptions
-from flowagents.voice.signals import FalseInterruptionExpired, PlaybackEvent
+from flowagents.voice.signals import FalseInterruptionExpired, PlaybackEvent, ProviderRequest
 
 
 class RecordedSession(Protocol):
     """What the recorder reads of a session (the session module imports this one)."""
 
-    llm: Any  # an LLM, a realtime model (not recorded by request) or None
-    tts: TTS | None
     options: SessionOptions
 
     @property
@@ -106,21 +96,11 @@ def read_recording(path: str | Path) -> tuple[dict[str, Any], list[dict[str, Any
     return lines[0], lines[1:]
 
 
-def _last_input(chat_ctx: ChatContext) -> str:
-    """The text a reply answers: the last user or instruction message, or tool output."""
-    for item in reversed(chat_ctx.items):
-        if item.type == "function_call_output":
-            return str(item.output)
-        if item.type == "message" and item.role != "assistant":
-            return item.text_content or ""
-    return ""
-
-
 class SessionRecorder:
     """Writes one session's events to ``path`` (see the module docstring).
 
-    Built by the session when it is given ``record=``: :meth:`wrap` before the graph is built,
-    :meth:`attach` once it runs, :meth:`close` when the session closes. With no ``path`` it
+    Built by the session when it is given ``record=``: :meth:`attach` once the graph runs,
+    :meth:`close` when the session closes. With no ``path`` it
     keeps the records in :attr:`records` instead (what ``simulate`` does, for ``plot()``).
     """
 
@@ -134,13 +114,6 @@ class SessionRecorder:
         self._subscriptions = CompositeDisposable()
 
     # -- life ------------------------------------------------------------------------------
-    def wrap(self, session: RecordedSession) -> None:
-        """Put the recording proxies around the session's LLM and TTS."""
-        if isinstance(session.llm, LLM) and not isinstance(session.llm, _RecordingLLM):
-            session.llm = _RecordingLLM(session.llm, self)
-        if session.tts is not None and not isinstance(session.tts, _RecordingTTS):
-            session.tts = _RecordingTTS(session.tts, self)
-
     def attach(self, session: RecordedSession, runtime: GraphRuntime) -> None:
         """Open the file, write the header and follow the running graph and the session."""
         self._now = session.now
@@ -155,7 +128,8 @@ class SessionRecorder:
         outputs = runtime.graph.output_names
         follow: dict[str, Callable[[Any], None]] = {
             "vad_events": self._on_vad, "user_transcripts": self._on_transcript,
-            "playback": self._on_playback, "false_interruptions": self._on_false}
+            "playback": self._on_playback, "false_interruptions": self._on_false,
+            "llm_requests": self._on_request, "tts_requests": self._on_request}
         for name, handler in follow.items():
             if name in outputs:
                 subs.add(runtime.output(name).subscribe(self._guard(handler)))
@@ -223,6 +197,17 @@ class SessionRecorder:
     def _on_false(self, ev: FalseInterruptionExpired) -> None:
         self.event("interruption", ev.time, resumed=False)
 
+    def _on_request(self, r: ProviderRequest) -> None:
+        first = None if r.first is None else self.rel(r.first)
+        if r.kind == "llm":
+            self.event("llm", r.end, start=self.rel(r.start), first=first, input=r.input,
+                       content=r.content, chunks=[list(c) for c in r.chunks],
+                       tool_calls=[{"name": n, "arguments": a} for n, a in r.tool_calls],
+                       cancelled=r.cancelled, error=r.error)
+        else:
+            self.event("tts", r.end, start=self.rel(r.start), first=first, text=r.input,
+                       audio=r.audio, cancelled=r.cancelled, error=r.error)
+
     def _on_event(self, ev: AgentEvent) -> None:
         if isinstance(ev, AgentStateChangedEvent):
             self.event("agent_state", ev.created_at, old=ev.old_state, new=ev.new_state)
@@ -240,128 +225,3 @@ class SessionRecorder:
                        source=str(ev.source))
         elif isinstance(ev, CloseEvent):
             self.event("close", ev.created_at, reason=str(ev.reason.value))
-
-
-class _RecordingLLM(LLM):
-    """The session's LLM, with each request's input, output and timing noted."""
-
-    def __init__(self, inner: LLM, recorder: SessionRecorder) -> None:
-        self.inner, self._recorder = inner, recorder
-        self.label, self.model = inner.label, inner.model
-
-    def __getattr__(self, name: str) -> Any:  # the provider's own attributes, as they are
-        if name == "inner":
-            raise AttributeError(name)
-        return getattr(self.inner, name)
-
-    def chat(self, *, chat_ctx: ChatContext, tools: Sequence[FunctionTool] = (),
-             tool_choice: ToolChoice = "auto",
-             conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
-             ) -> AsyncIterator[ChatChunk]:
-        stream = self.inner.chat(chat_ctx=chat_ctx, tools=tools, tool_choice=tool_choice,
-                                 conn_options=conn_options)
-        return self._follow(stream, _last_input(chat_ctx))
-
-    async def _follow(self, stream: AsyncIterator[ChatChunk], key: str
-                      ) -> AsyncIterator[ChatChunk]:
-        rec = self._recorder
-        start, first = rec.now(), None
-        content: list[str] = []
-        chunks: list[tuple[float, str]] = []  # each piece's time after the call
-        calls: dict[int, dict[str, str]] = {}
-        done = False
-        try:
-            async for chunk in stream:
-                if first is None:
-                    first = rec.now()
-                if chunk.delta:
-                    content.append(chunk.delta)
-                    chunks.append((round(rec.now() - start, 6), chunk.delta))
-                for piece in chunk.tool_calls:  # pieces of one call share an index
-                    call = calls.setdefault(piece.index, {"name": "", "arguments": ""})
-                    call["name"] += piece.name
-                    call["arguments"] += piece.arguments
-                yield chunk
-            done = True
-        finally:
-            closer = getattr(stream, "aclose", None)
-            if not done and closer is not None:
-                await closer()
-            rec.event("llm", rec.now(), start=rec.rel(start),
-                      first=None if first is None else rec.rel(first), input=key,
-                      content="".join(content), chunks=chunks,
-                      tool_calls=list(calls.values()),
-                      cancelled=not done)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
-class _RecordingTTS(TTS):
-    """The session's TTS, with each request's text, audio duration and timing noted."""
-
-    def __init__(self, inner: TTS, recorder: SessionRecorder) -> None:
-        super().__init__(inner.capabilities, inner.sample_rate, inner.num_channels)
-        self.inner, self._recorder = inner, recorder
-        self.label = inner.label
-
-    def __getattr__(self, name: str) -> Any:  # the provider's own attributes, as they are
-        if name == "inner":
-            raise AttributeError(name)
-        return getattr(self.inner, name)
-
-    def synthesize(self, text: str, *,
-                   conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
-                   ) -> AsyncIterator[SynthesizedAudio]:
-        return self._follow(self.inner.synthesize(text, conn_options=conn_options), text)
-
-    def stream(self, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
-               ) -> SynthesizeStream:
-        return _RecordingSynthesizeStream(self.inner.stream(conn_options=conn_options), self)
-
-    async def _follow(self, stream: AsyncIterator[SynthesizedAudio], text: str
-                      ) -> AsyncIterator[SynthesizedAudio]:
-        rec = self._recorder
-        start, first, audio = rec.now(), None, 0.0
-        done = False
-        try:
-            async for chunk in stream:
-                if first is None:
-                    first = rec.now()
-                audio += chunk.frame.duration
-                yield chunk
-            done = True
-        finally:
-            closer = getattr(stream, "aclose", None)
-            if not done and closer is not None:
-                await closer()
-            rec.event("tts", rec.now(), start=rec.rel(start),
-                      first=None if first is None else rec.rel(first), text=text,
-                      audio=round(audio, 6), cancelled=not done)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
-class _RecordingSynthesizeStream(SynthesizeStream):
-    """A streaming TTS's stream: the text pushed, noted with the audio it made."""
-
-    def __init__(self, inner: SynthesizeStream, owner: _RecordingTTS) -> None:
-        self.inner, self._owner = inner, owner
-        self._text: list[str] = []
-
-    def push_text(self, text: str) -> None:
-        self._text.append(text)
-        self.inner.push_text(text)
-
-    def flush(self) -> None:
-        self.inner.flush()
-
-    def end_input(self) -> None:
-        self.inner.end_input()
-
-    def __aiter__(self) -> AsyncIterator[SynthesizedAudio]:
-        return self._owner._follow(aiter(self.inner), "".join(self._text))
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()

@@ -193,8 +193,6 @@ class AgentSession(EventEmitter):
         if room is not None:
             io = await self._open_room(room, room_options or {})
         self._io = io or SessionIO()
-        if self._recorder is not None:
-            self._recorder.wrap(self)
         runtime = GraphRuntime(self._graph or self._default_graph(), scheduler=LoopScheduler(loop),
                                loop=loop, resources={
                                    "report_metrics": self._out.report_metrics, "vad": self.vad,

@@ -29,7 +29,7 @@ from .io import (
     TranscriptionSegment,
     VideoInput,
 )
-from .options import SessionOptions, TurnOptions
+from .options import SessionConnectOptions, SessionOptions, TurnOptions
 from .speech import SpeechHandle
 from .turn_detector import TurnDetector
 
@@ -37,8 +37,9 @@ __all__ = [
     "Agent", "AgentEvent", "AgentFalseInterruptionEvent", "AgentState",
     "AgentStateChangedEvent", "AudioInput", "AudioOutput", "CloseEvent", "CloseReason",
     "ConversationItemAddedEvent", "ErrorEvent", "FunctionToolsExecutedEvent",
-    "MetricsCollectedEvent", "ModelSettings", "SessionIO", "SessionOptions", "SpeechCreatedEvent",
-    "SpeechHandle", "StopResponse", "TextInput", "TextOutput", "TextSegment",
+    "MetricsCollectedEvent", "ModelSettings", "SessionConnectOptions", "SessionIO",
+    "SessionOptions", "SpeechCreatedEvent", "SpeechHandle", "StopResponse", "TextInput",
+    "TextOutput", "TextSegment",
     "TranscriptionSegment", "TurnDetector", "TurnOptions", "UserInputTranscribedEvent", "UserState",
     "UserStateChangedEvent", "VideoInput",
 ]

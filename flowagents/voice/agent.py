@@ -20,7 +20,12 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from flowagents.errors import NOT_GIVEN, NotGiven
+from flowagents.errors import (
+    DEFAULT_API_CONNECT_OPTIONS,
+    NOT_GIVEN,
+    APIConnectOptions,
+    NotGiven,
+)
 from flowagents.llm import (
     ChatContext,
     ChatMessage,
@@ -123,6 +128,16 @@ def _is_detector(value: object) -> bool:
     from .turn_detector import TurnDetector
 
     return isinstance(value, TurnDetector)
+
+
+def _one_attempt(session: Any, kind: str) -> APIConnectOptions:
+    """One attempt under the session's timeout for ``kind``'s calls: the reply path retries
+    them (``nodes/reply/provider_calls.py``), so a provider must not retry inside each of its
+    attempts as well."""
+    conn = getattr(getattr(session, "options", None), "conn_options", None)
+    options = getattr(conn, f"{kind}_conn_options", None)
+    return (options if isinstance(options, APIConnectOptions)
+            else DEFAULT_API_CONNECT_OPTIONS).once()
 
 
 class _Activity:
@@ -262,7 +277,8 @@ class Agent(HandoffTarget):
         if isinstance(llm, RealtimeModel):
             raise RuntimeError("a realtime model speaks for itself: it runs in the realtime "
                                "graph (AgentSession without stt= and tts=), not in llm_node")
-        return llm.chat(chat_ctx=chat_ctx, tools=tools, tool_choice=model_settings.tool_choice)
+        return llm.chat(chat_ctx=chat_ctx, tools=tools, tool_choice=model_settings.tool_choice,
+                        conn_options=_one_attempt(self.session, "llm"))
 
     def tts_node(self, text: AsyncIterable[str],
                  model_settings: ModelSettings) -> AsyncIterable[AudioFrame | SynthesizedAudio]:
@@ -271,12 +287,13 @@ class Agent(HandoffTarget):
         if tts is None:
             raise RuntimeError("no TTS: pass tts= to AgentSession or override tts_node")
 
+        once = _one_attempt(self.session, "tts")
         if isinstance(text, TextSegment):
-            return tts.synthesize(text.text)
+            return tts.synthesize(text.text, conn_options=once)
 
         async def run() -> AsyncIterator[AudioFrame | SynthesizedAudio]:
             parts = [piece async for piece in text]
-            async for chunk in tts.synthesize("".join(parts)):
+            async for chunk in tts.synthesize("".join(parts), conn_options=once):
                 yield chunk
 
         return run()

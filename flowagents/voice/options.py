@@ -15,17 +15,32 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from flowagents.errors import NOT_GIVEN, NotGiven
+from flowagents.errors import NOT_GIVEN, APIConnectOptions, NotGiven
 from flowagents.vad import VADOptions
 
 if TYPE_CHECKING:
     from .turn_detector import TurnDetector
 
-__all__ = ["AGENT_TURN_OPTIONS", "DEFAULT_TURN_OPTIONS", "SessionOptions", "TurnOptions",
-           "default", "turn_options"]
+__all__ = ["AGENT_TURN_OPTIONS", "DEFAULT_TURN_OPTIONS", "SessionConnectOptions",
+           "SessionOptions", "TurnOptions", "default", "turn_options"]
 
 
 _VAD = VADOptions.model_fields  # the VAD's own options keep their defaults in one place
+
+
+class SessionConnectOptions(BaseModel):
+    """How hard a reply tries its LLM and TTS (LiveKit's ``SessionConnectOptions``). Each is an
+    :class:`~flowagents.errors.APIConnectOptions`: ``timeout`` bounds the wait for the first
+    token (or audio chunk) and for each next one, so a provider that stalls fails as an
+    :class:`~flowagents.errors.APITimeoutError` instead of leaving the agent thinking;
+    ``max_retry`` retries (``retry_interval`` apart, the first at once) happen only while
+    nothing of the attempt was delivered. A fallback adapter as the session's LLM or TTS runs
+    its own per-provider budget instead."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    llm_conn_options: APIConnectOptions = APIConnectOptions()
+    tts_conn_options: APIConnectOptions = APIConnectOptions()
 
 
 class SessionOptions(BaseModel):
@@ -60,6 +75,8 @@ class SessionOptions(BaseModel):
     .session_kwargs()`` uses 0.1 s with ``preemptive_tts`` for the offline models
     (``docs/offline.md``)."""
     activation_threshold: float = Field(_VAD["activation_threshold"].default, gt=0.0, lt=1.0)
+    conn_options: SessionConnectOptions = SessionConnectOptions()
+    """The reply's stall timeouts and retries (see :class:`SessionConnectOptions`)."""
 
     @model_validator(mode="after")
     def _ordered(self) -> SessionOptions:

@@ -1,6 +1,7 @@
 """Signals between the voice graph's nodes and the session: the active agent and its turn
-options, agent activity, playout control, playback events, false interruptions. Small frozen
-dataclasses (they flow once per state change, not per frame)."""
+options, agent activity, playout control, playback events, false interruptions, provider
+requests. Small frozen dataclasses (they flow once per state change or request, not per
+frame)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from .agent import Agent
 
 __all__ = ["ActiveAgent", "AgentActivity", "FalseInterruptionExpired", "PlaybackEvent",
-           "PlayoutControl", "ToolRound", "UserStateChange"]
+           "PlayoutControl", "ProviderRequest", "ToolRound", "UserStateChange"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,3 +98,30 @@ class ToolRound:
     executions: tuple[ToolExecution, ...]
     time: float
     handoff: Agent | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderRequest:
+    """One attempt of a reply's LLM call or TTS synthesis, as it ended (what a session
+    recording keeps: a replay answers with what the providers really answered, when they did).
+
+    ``input``: what the LLM answered (the last user or instruction message, or tool output) or
+    the text voiced. ``start``, ``first`` (the first item; None: none came) and ``end`` are
+    session-clock times. An LLM request has its ``content``, each piece's time after ``start``
+    (``chunks``) and its ``tool_calls`` as ``(name, arguments)``; a TTS request the seconds of
+    ``audio`` it made. ``cancelled``: it ended before its last item (closed, timed out or
+    failed); ``error``: the type name of the error it failed with (never the message, which
+    could carry a secret)."""
+
+    kind: Literal["llm", "tts"]
+    input: str
+    start: float
+    first: float | None
+    end: float
+    speech_id: str = ""
+    content: str = ""
+    chunks: tuple[tuple[float, str], ...] = ()
+    tool_calls: tuple[tuple[str, str], ...] = ()
+    audio: float = 0.0
+    cancelled: bool = False
+    error: str | None = None

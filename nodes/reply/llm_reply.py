@@ -11,7 +11,9 @@ records the calls and outputs) and the next step asks the model again: up to ``m
 off (on ``handoff``, a feedback edge to the active agent) and ends the reply. A preemptive
 speech's text starts at once and is replayed to the subscriber that comes when its turn
 commits; its tools wait for the commit.
-Each LLM call is reported as :class:`~flowagents.metrics.LLMMetrics` and traced as an
+Each LLM call runs under the session's ``llm_conn_options`` (a stall times out, a failure
+before the first token is retried: :mod:`nodes.reply.provider_calls`), each attempt goes out
+on ``requests``; it is reported as :class:`~flowagents.metrics.LLMMetrics` and traced as an
 ``llm_request`` span, each tool call as a ``function_tool`` span, under the turn's span.
 """
 
@@ -20,12 +22,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from pydantic import Field
 from reactivex import Observable
 from reactivex import operators as ops
 
+from flowagents.errors import APIConnectOptions
 from flowagents.graph import BuildContext, In, Node, NodeConfig, Out
 from flowagents.llm import FunctionCall, RunContext, ToolExecution
 from flowagents.llm import execute_function_call as run_tool
@@ -37,14 +41,19 @@ from flowagents.telemetry import spans
 from flowagents.types import ChatChunk
 from flowagents.voice.agent import Agent, ModelSettings
 from flowagents.voice.options import default
-from flowagents.voice.signals import ToolRound
+from flowagents.voice.signals import ProviderRequest, ToolRound
 from flowagents.voice.speech import ReplyText, Speech
+from nodes.reply.provider_calls import ProviderCalls
 
 __all__ = ["LLMReply", "LLMReplyConfig", "ReplyLoop", "reply_text"]
 
 
 class LLMReplyConfig(NodeConfig):
     max_tool_steps: int = Field(default("max_tool_steps"), ge=1)
+    conn_options: APIConnectOptions = Field(
+        default("conn_options").llm_conn_options,
+        description="each LLM call's stall timeout and retries (the session's "
+                    "conn_options.llm_conn_options)")
 
 
 async def _as_text(source: str | AsyncIterable[str]) -> AsyncIterator[ReplyText]:
@@ -78,12 +87,15 @@ class ReplyLoop:
     sink, and where executed tool rounds go (the history, and a handoff back to the active
     agent)."""
 
-    __slots__ = ("max_tool_steps", "now", "report", "rounds")
+    __slots__ = ("calls", "max_tool_steps", "now", "report", "rounds")
 
     def __init__(self, now: Callable[[], float], report: Callable[[Any], None],
-                 rounds: Callable[[ToolRound], None], max_tool_steps: int) -> None:
+                 rounds: Callable[[ToolRound], None], max_tool_steps: int,
+                 calls: ProviderCalls | None = None) -> None:
         self.now, self.report, self.rounds = now, report, rounds
         self.max_tool_steps = max_tool_steps
+        #: each LLM call's stall timeout and retries, and where its attempts are noted
+        self.calls = calls or ProviderCalls("llm", APIConnectOptions(), now, lambda r: None)
 
 
 def _handoff(executions: list[ToolExecution]) -> Agent | None:
@@ -117,10 +129,12 @@ async def _generate(speech: Speech, loop: ReplyLoop) -> AsyncIterator[ReplyText]
         calls: dict[int, _CallParts] = {}
         usage = None
         request_id = ""
-        label = getattr(agent.session.llm, "label", "llm")
+        provider = agent.session.llm
+        label = getattr(provider, "label", "llm")
         with speech.traced(), spans.llm_request(label=label, items=len(chat_ctx.items),
                                                 tools=len(tools), speech_id=speech.id) as span:
-            async for chunk in agent.llm_node(chat_ctx, tools, ModelSettings(tool_choice)):
+            async for chunk in loop.calls.llm(provider, chat_ctx, speech.id, partial(
+                    agent.llm_node, chat_ctx, tools, ModelSettings(tool_choice))):
                 delta = chunk if isinstance(chunk, str) else chunk.delta
                 if isinstance(chunk, ChatChunk):
                     for piece in chunk.tool_calls:
@@ -218,7 +232,8 @@ class LLMReply(Node):
     inputs = (In("speeches", Speech, doc="speech"),)
     outputs = (Out("speeches", Speech, doc="speech + text"),
                Out("tools", ToolRound, doc="tools executed"),
-               Out("handoff", Agent, doc="handoff"))
+               Out("handoff", Agent, doc="handoff"),
+               Out("requests", ProviderRequest, doc="LLM request"))
 
     shows = ("max_tool_steps",)
 
@@ -228,6 +243,7 @@ class LLMReply(Node):
         assert isinstance(cfg, LLMReplyConfig)
         rounds: LoopSubject[ToolRound] = LoopSubject()
         handoffs: LoopSubject[Agent] = LoopSubject()
+        requests: LoopSubject[ProviderRequest] = LoopSubject()
 
         def on_round(round_: ToolRound) -> None:
             rounds.on_next(round_)
@@ -235,8 +251,10 @@ class LLMReply(Node):
                 handoffs.on_next(round_.handoff)
 
         report = ctx.resources.get("report_metrics") or (lambda m: None)
-        make = reply_text(ReplyLoop(ctx.now, report, on_round, cfg.max_tool_steps), ctx.loop)
+        calls = ProviderCalls("llm", cfg.conn_options, ctx.now, requests.on_next)
+        make = reply_text(ReplyLoop(ctx.now, report, on_round, cfg.max_tool_steps, calls),
+                          ctx.loop)
         return {"speeches": inputs["speeches"].pipe(ops.map(_attach(make))),
-                "tools": rounds, "handoff": handoffs}
+                "tools": rounds, "handoff": handoffs, "requests": requests}
 
 

@@ -11,8 +11,10 @@ flight with no audio playing, ``speaking`` from the moment its first frame is pl
 when the queue is empty or the speech is paused. It obeys :class:`PlayoutControl` orders (pause,
 resume, interrupt), emits the agent's transcription word by word as the audio reaches each word
 (a segment's text spread over its audio in proportion to its characters), and reports each step's
-played text, cut at the playout position when interrupted. A segment that ends with no audio
-at all (a text-only session, no TTS) is shown whole at once and counts as played.
+played text, cut at the playout position when interrupted; when the audio failed (a TTS that
+failed for good), the text of the segment whose voice failed is kept whole, marked
+interrupted. A segment that ends with no audio at all (a text-only session, no TTS) is shown
+whole at once and counts as played.
 
 Emits: ``audio`` (frames, stamped with their play time), ``activity`` (:class:`AgentActivity`,
 fed back upstream), ``playback`` (:class:`PlaybackEvent`), ``transcription``
@@ -79,9 +81,11 @@ def played_text(segments: list[_Segment]) -> str:
     """The text played so far over ``segments``, cut at a word boundary."""
     parts = []
     for seg in segments:
-        if seg.played <= 0 and not (seg.final and seg.received <= 0):  # text-only: shown whole
+        if seg.broken:  # its voice failed: the text it was saying is kept whole, and ends it
+            if seg.text.strip():
+                parts.append(seg.text.strip())
             break
-        if seg.broken:  # how much of the text its partial audio voiced is unknown: none counts
+        if seg.played <= 0 and not (seg.final and seg.received <= 0):  # text-only: shown whole
             break
         frac = 1.0 if seg.final and seg.played >= seg.received - 1e-9 else (
             seg.played / seg.received if seg.received > 0 else 0.0)
@@ -187,8 +191,11 @@ class _Mouth:
         return lambda: self.stop(speech)
 
     def on_audio_error(self, error: Exception) -> None:
-        """The speech's audio failed (a TTS error): report it, play what came, and record
-        only the segments voiced to their end, as an interrupted reply."""
+        """The speech's audio failed (its TTS, after its retries, or its LLM): report it, play
+        what came, and record the step as an interrupted reply: the segments voiced to their
+        end, then the one whose audio failed, whole (what the agent was saying when its voice
+        failed: the history does not lose the reply's text, and marks it not fully heard). An
+        LLM failure breaks no segment: the text stream fails only between sentences."""
         self.emit("error", error)
         self.failed = True
         for step in self.steps.values():
@@ -564,6 +571,8 @@ def _turn_time(speech: Speech) -> float:
 
 
 def _node_error(node: str, error: Exception) -> Any:
+    """The error to report: as the stage that failed named it (``llm``, ``tts``), else as
+    playout's audio input's."""
     from flowagents.graph import NodeError
 
-    return NodeError(node, "audio", error)
+    return error if isinstance(error, NodeError) else NodeError(node, "audio", error)

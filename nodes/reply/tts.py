@@ -12,29 +12,37 @@ synthesis in flight and the text stream behind it. With
 ``preemptive_tts`` a preemptive speech's audio starts before its turn commits (and is replayed).
 A session without a TTS (``AgentSession(tts=None)``, an agent that keeps the base ``tts_node``)
 is text-only: each piece is shown, with no audio, and the reply goes to the text output.
-Each synthesis is reported as :class:`~flowagents.metrics.TTSMetrics` and traced as a
-``tts_request`` span under the turn's span.
+Each synthesis runs under the session's ``tts_conn_options`` (a stall times out, a failure
+before the first audio is retried: :mod:`nodes.reply.provider_calls`; when its retries are
+spent the speech's audio fails, and playout keeps the text whose audio failed), each attempt
+goes out on ``requests``; it is reported as :class:`~flowagents.metrics.TTSMetrics` and traced
+as a ``tts_request`` span under the turn's span.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping
+from functools import partial
 from typing import Any
 
 from pydantic import Field
 from reactivex import Observable
 from reactivex import operators as ops
 
+from flowagents.errors import APIConnectOptions
 from flowagents.graph import BuildContext, In, Node, NodeConfig, Out
 from flowagents.metrics import TTSMetrics
 from flowagents.runtime.bridge import from_async_iterable, to_async_iterator
 from flowagents.runtime.replay import replay_now
+from flowagents.runtime.subject import LoopSubject
 from flowagents.telemetry import spans
 from flowagents.tokenize import DEFAULT_FIRST_CLAUSE_WORDS, SentenceStream
 from flowagents.types import AudioFrame, SynthesizedAudio
 from flowagents.voice.agent import Agent, ModelSettings, TextSegment
 from flowagents.voice.options import default
+from flowagents.voice.signals import ProviderRequest
 from flowagents.voice.speech import AgentAudio, ReplyText, Speech
+from nodes.reply.provider_calls import ProviderCalls
 
 __all__ = ["TTSNode", "TTSNodeConfig", "speech_audio"]
 
@@ -45,10 +53,15 @@ class TTSNodeConfig(NodeConfig):
         DEFAULT_FIRST_CLAUSE_WORDS, ge=0,
         description="words after which a step's first piece may end at a clause boundary "
                     "(',', ';', ':'); None: whole sentences only")
+    conn_options: APIConnectOptions = Field(
+        default("conn_options").tts_conn_options,
+        description="each synthesis's stall timeout and retries (the session's "
+                    "conn_options.tts_conn_options)")
 
 
 async def _voice(speech: Speech, now: Callable[[], float], report: Callable[[Any], None],
-                 first_clause_words: int | None) -> AsyncIterator[AgentAudio]:
+                 first_clause_words: int | None, calls: ProviderCalls
+                 ) -> AsyncIterator[AgentAudio]:
     """The speech's audio, piece by piece, in one generator: on the way from the end of speech
     to the first audio every nested generator or awaited no-op hook costs calls per piece."""
     agent = speech.agent
@@ -84,7 +97,8 @@ async def _voice(speech: Speech, now: Callable[[], float], report: Callable[[Any
             tts = agent.session.tts
             label = getattr(tts, "label", "tts")
             with speech.traced(), spans.tts_request(label=label, text=text, speech_id=speech.id):
-                async for chunk in agent.tts_node(TextSegment(text), settings):
+                async for chunk in calls.tts(tts, text, speech.id,
+                                             partial(agent.tts_node, TextSegment(text), settings)):
                     frame: AudioFrame = (chunk.frame if isinstance(chunk, SynthesizedAudio)
                                          else chunk)
                     if first is None:
@@ -100,14 +114,18 @@ async def _voice(speech: Speech, now: Callable[[], float], report: Callable[[Any
 
 
 def speech_audio(*, now: Callable[[], float], report: Callable[[Any], None], loop: Any = None,
-                 first_clause_words: int | None = DEFAULT_FIRST_CLAUSE_WORDS
+                 first_clause_words: int | None = DEFAULT_FIRST_CLAUSE_WORDS,
+                 calls: ProviderCalls | None = None
                  ) -> Callable[[Speech], Observable[AgentAudio]]:
     """The audio stream of one speech (see the module docstring). Subscribing runs it at once up
-    to its first wait (``eager``): playout gets the audio already at hand without a loop hop."""
+    to its first wait (``eager``): playout gets the audio already at hand without a loop hop.
+    ``calls``: the synthesis policy and where attempts are noted (default: the default
+    options, not noted)."""
+    policy = calls or ProviderCalls("tts", APIConnectOptions(), now, lambda r: None)
 
     def make(speech: Speech) -> Observable[AgentAudio]:
-        return from_async_iterable(lambda: _voice(speech, now, report, first_clause_words),
-                                   loop, eager=True)
+        return from_async_iterable(
+            lambda: _voice(speech, now, report, first_clause_words, policy), loop, eager=True)
 
     return make
 
@@ -118,7 +136,8 @@ class TTSNode(Node):
     Config = TTSNodeConfig
     kind = "provider"
     inputs = (In("speeches", Speech, doc="speech + text"),)
-    outputs = (Out("speeches", Speech, doc="speech + audio"),)
+    outputs = (Out("speeches", Speech, doc="speech + audio"),
+               Out("requests", ProviderRequest, doc="TTS request"))
 
     def default_name(self) -> str:
         return "tts"
@@ -128,8 +147,11 @@ class TTSNode(Node):
         cfg = self.config
         assert isinstance(cfg, TTSNodeConfig)
         report = ctx.resources.get("report_metrics") or (lambda m: None)
+        requests: LoopSubject[ProviderRequest] = LoopSubject()
         make = speech_audio(now=ctx.now, report=report, loop=ctx.loop,
-                            first_clause_words=cfg.first_clause_words)
+                            first_clause_words=cfg.first_clause_words,
+                            calls=ProviderCalls("tts", cfg.conn_options, ctx.now,
+                                                requests.on_next))
 
         def attach(speech: Speech) -> Speech:
             if speech.audio is None:
@@ -140,6 +162,6 @@ class TTSNode(Node):
                 speech.audio = audio
             return speech
 
-        return {"speeches": inputs["speeches"].pipe(ops.map(attach))}
+        return {"speeches": inputs["speeches"].pipe(ops.map(attach)), "requests": requests}
 
 

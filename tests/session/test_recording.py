@@ -138,3 +138,19 @@ def test_console_and_worker_take_record() -> None:
         res = CliRunner().invoke(app, [command, "--help"], terminal_width=200)
         assert res.exit_code == 0
         assert "--record" in res.output, command
+
+
+def test_recording_leaves_the_sessions_providers_as_given(tmp_path: Path) -> None:
+    script = _script().fault("tts", call=1)  # the first synthesis fails, and is retried
+    result = run_virtual(simulate(script, agent=Agent(instructions="be brief"),
+                                  record=tmp_path / "session.jsonl"))
+    # what the user passed is what the session holds: no recording proxy in between
+    assert result.session.llm is result.llm
+    assert result.session.tts is result.tts
+    _, events = read_recording(tmp_path / "session.jsonl")
+    # every attempt is a request of its own: the failed one, then its retry at once
+    assert [(e["start"], e["first"], e["t"], e["text"], e["cancelled"], e["error"])
+            for e in events if e["type"] == "tts"][:2] == [
+        (2.05, None, 2.25, "Hi! How can I help you today?", True, "APIConnectionError"),
+        (2.25, 2.45, 2.55, "Hi! How can I help you today?", False, None)]
+    assert [e["error"] for e in events if e["type"] == "llm"] == [None, None]

@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import pytest
 
-from flowagents.errors import APIConnectionError, APIStatusError, APITimeoutError
+from flowagents.errors import (
+    APIConnectionError,
+    APIConnectOptions,
+    APIStatusError,
+    APITimeoutError,
+)
 from flowagents.llm import FallbackAdapter
 from flowagents.runtime import run_virtual
-from flowagents.testing import FakeLLM, Script, SimulationResult, simulate
-from flowagents.voice import Agent
+from flowagents.testing import FakeLLM, FakeTTS, Script, SimulationResult, simulate
+from flowagents.tts import FallbackAdapter as TTSFallbackAdapter
+from flowagents.voice import Agent, SessionConnectOptions
 
 HI = "Hi! How can I help you today?"
 
@@ -109,8 +115,8 @@ def test_tts_that_fails_after_its_first_chunk_keeps_only_what_was_voiced() -> No
                                         (pytest.approx(2.32), "listening")]
     assert result.output is not None
     assert result.output.audio_duration == pytest.approx(0.02 + 0.25)
-    # the history holds no sentence the user did not hear to its end
-    assert result.messages() == [("user", "Hello there", False),
+    # the history keeps what the agent was saying when its voice failed, marked interrupted
+    assert result.messages() == [("user", "Hello there", False), ("assistant", HI, True),
                                  ("user", "Tell me more", False), ("assistant", "Sure.", False)]
 
 
@@ -159,3 +165,122 @@ def test_fault_arguments_are_checked() -> None:
         s.fault("tts", "slow_first", at=1.0)
     with pytest.raises(ValueError, match="counts from 1"):
         s.fault("tts", call=0)
+
+
+# -- stalls and retries without a fallback adapter (the session's conn_options) -----------------
+
+
+def _one_turn() -> Script:
+    s = Script()
+    s.user_speech(start=0.5, end=1.5, transcript="Hello there", stt_delay=0.2)
+    s.llm_reply(input="Hello there", content=HI, ttft=0.1, duration=0.4)
+    s.tts_audio(input=HI, audio_duration=1.0, ttfb=0.2, duration=0.3)
+    return s
+
+
+def _conn(**kinds: APIConnectOptions) -> SessionConnectOptions:
+    return SessionConnectOptions(**{f"{k}_conn_options": v for k, v in kinds.items()})
+
+
+def test_llm_that_stalls_times_out_at_the_exact_timeout_and_listens() -> None:
+    script = _script().fault("llm", "stall", call=1)
+    result = _run(script, conn_options=_conn(llm=APIConnectOptions(timeout=2.0, max_retry=0)))
+    # the (preemptive) call at 1.7 never answers: 2.0 s later it is a timeout, reported as
+    # the LLM's, and the agent that was thinking since the commit (2.05) listens again
+    assert _errors(result) == [(3.7, APITimeoutError, "llm")]
+    assert result.agent_states[1:4] == [(0.0, "listening"), (2.05, "thinking"),
+                                        (pytest.approx(3.7), "listening")]
+    assert result.llm is not None
+    assert result.llm.calls[0].closed_at == pytest.approx(3.7)
+    # the user's turn stays; no reply was said for it; the next turn is answered
+    assert result.messages() == [("user", "Hello there", False),
+                                 ("user", "Tell me more", False), ("assistant", "Sure.", False)]
+    assert result.agent_states[-3:] == [(pytest.approx(t), s) for t, s in SECOND_TURN]
+
+
+def test_llm_that_stalls_is_retried_after_the_default_timeout_and_answers() -> None:
+    script = _one_turn().fault("llm", "stall", call=1)
+    result = _run(script)  # LiveKit's defaults: 10 s timeout, 3 retries, the first at once
+    assert _errors(result) == []
+    assert result.llm is not None
+    [stalled, retried] = result.llm.calls
+    assert stalled.closed_at == pytest.approx(11.7)
+    assert retried.time == pytest.approx(11.7)
+    assert retried.completed
+    # the retry's reply ends 0.4 s later; the TTS's first byte 0.2 s after that
+    assert result.agent_states[1:] == [(0.0, "listening"), (2.05, "thinking"),
+                                       (pytest.approx(12.3), "speaking"),
+                                       (pytest.approx(13.3), "listening")]
+    assert result.messages() == [("user", "Hello there", False), ("assistant", HI, False)]
+
+
+def test_llm_that_stalls_mid_stream_times_out_and_keeps_only_what_was_said() -> None:
+    script = _one_turn().fault("llm", "stall", call=1, after_chunks=1)
+    result = _run(script)
+    # "Hi! How " came at 1.8 (no sentence to voice yet); 10 s without a token is a timeout,
+    # not retried (the reply had begun)
+    assert _errors(result) == [(11.8, APITimeoutError, "llm")]
+    assert result.agent_states[1:] == [(0.0, "listening"), (2.05, "thinking"),
+                                       (pytest.approx(11.8), "listening")]
+    assert result.llm is not None
+    assert len(result.llm.calls) == 1
+    assert result.messages() == [("user", "Hello there", False)]
+
+
+def test_tts_that_fails_before_its_first_chunk_is_retried_and_plays() -> None:
+    script = _one_turn().fault("tts", call=1)
+    result = _run(script)
+    assert _errors(result) == []
+    assert result.tts is not None
+    # the call at 2.1 fails when its first chunk was due (2.3); the retry goes at once
+    assert [round(c.time, 3) for c in result.tts.calls] == [2.1, 2.3]
+    assert result.agent_states[1:] == [(0.0, "listening"), (2.05, "thinking"),
+                                       (pytest.approx(2.5), "speaking"),
+                                       (pytest.approx(3.5), "listening")]
+    assert result.messages() == [("user", "Hello there", False), ("assistant", HI, False)]
+
+
+def test_tts_that_keeps_failing_reports_once_and_keeps_the_text() -> None:
+    script = _script()
+    for call in (1, 2, 3, 4):
+        script.fault("tts", call=call, error="status")
+    tts = APIConnectOptions(max_retry=3, retry_interval=0.5)
+    result = _run(script, conn_options=_conn(tts=tts))
+    assert result.tts is not None
+    # back-off: the first retry at once, then 0.5 s after each failure (each fails at 0.2 s)
+    assert [round(c.time, 3) for c in result.tts.calls[:4]] == [2.1, 2.3, 3.0, 3.7]
+    assert _errors(result) == [(3.9, APIStatusError, "tts")]
+    assert result.agent_states[1:4] == [(0.0, "listening"), (2.05, "thinking"),
+                                        (pytest.approx(3.9), "listening")]
+    # nothing was heard; the reply's text stays in the history, marked as not (fully) heard
+    assert result.messages() == [("user", "Hello there", False), ("assistant", HI, True),
+                                 ("user", "Tell me more", False), ("assistant", "Sure.", False)]
+    assert result.agent_states[-3:] == [(pytest.approx(t), s) for t, s in SECOND_TURN]
+
+
+def test_tts_that_stalls_times_out_and_is_retried() -> None:
+    script = _one_turn().fault("tts", "stall", call=1)
+    result = _run(script, conn_options=_conn(tts=APIConnectOptions(timeout=1.0)))
+    assert _errors(result) == []
+    assert result.tts is not None
+    assert [round(c.time, 3) for c in result.tts.calls] == [2.1, 3.1]
+    assert result.agent_states[3] == (pytest.approx(3.3), "speaking")
+    assert result.messages()[1] == ("assistant", HI, False)
+
+
+def test_tts_that_fails_falls_back_to_the_next_tts() -> None:
+    script = _one_turn().fault("tts", call=1, retryable=True)
+    primary, backup = FakeTTS(script), FakeTTS(_one_turn())
+    result = _run(script, tts=TTSFallbackAdapter([primary, backup], max_retry_per_tts=0))
+    assert _errors(result) == []
+    assert [c.completed for c in primary.calls] == [False]
+    assert [round(c.time, 3) for c in backup.calls] == [2.3]
+    assert result.agent_states[3] == (pytest.approx(2.5), "speaking")
+    assert result.messages()[1] == ("assistant", HI, False)
+
+
+def test_conn_options_are_checked() -> None:
+    with pytest.raises(ValueError, match="timeout"):
+        SessionConnectOptions(llm_conn_options={"timeout": 0})  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="stt_conn"):
+        SessionConnectOptions(stt_conn_options=APIConnectOptions())  # type: ignore[call-arg]
