@@ -20,6 +20,10 @@ method, the machine and the load during the run. Goal: every ratio <= 0.5.
 
     flock /tmp/bench.lock python bench/vs_livekit.py [--runs 3] [--smoke] [--no-write]
     flock /tmp/bench.lock python bench/vs_livekit.py --only idle-silero   # one row, printed
+    flock /tmp/bench.lock python bench/vs_livekit.py --only rss-session,capacity
+
+``--only`` runs some of the measures (comma-separated, from :data:`MEASURES`) and prints their
+rows without rewriting the section: a partial run is a check, not the section's figures.
 """
 
 from __future__ import annotations
@@ -43,6 +47,10 @@ DOCS = ROOT / "docs" / "benchmarks.md"
 START, END = "<!-- vs_livekit:start -->", "<!-- vs_livekit:end -->"
 LIVEKIT = ("livekit-agents==1.8.9", "livekit-plugins-silero==1.8.9")
 GOAL = 0.5
+MEASURES = ("turns", "idle-fake", "idle-silero", "imports", "rss-session", "capacity",
+            "scenario")
+"""What ``--only`` picks from: ``imports`` gives import time and RSS after import; the idle
+input's baseline (a note beside the idle rows) runs in the full run only."""
 
 
 def lk_venv() -> Path:
@@ -145,15 +153,48 @@ def _n(x: float) -> str:
     return f"{x:.0f}"
 
 
-def measure(sides: Sides, a: argparse.Namespace) -> tuple[list[Row], list[str]]:
+def measure(sides: Sides, a: argparse.Namespace,
+            only: tuple[str, ...] = MEASURES) -> tuple[list[Row], list[str]]:
     rows: list[Row] = []
     notes: list[str] = []
+    if "turns" in only:
+        _turns(sides, a, rows, notes)
+    rows += measure_idle(sides, a, tuple(m.removeprefix("idle-") for m in only
+                                         if m.startswith("idle-")))
+    if only == MEASURES:
+        base = sides.interleaved(a.runs, "idle", "--sessions", str(a.sessions), "--seconds",
+                                 str(a.idle_seconds), "--baseline")
+        fa_base, lk_base = _per_side(base, "cpu_per_session")
+        notes.append(
+            f"Baseline: the audio input alone, read by a loop that drops the frames (each "
+            f"framework's input interface: flowagents' pushes, LiveKit's is an async "
+            f"iterator): {_pct(fa_base)} (flowagents) and {_pct(lk_base)} (LiveKit) of a core "
+            f"per input; the idle rows include it.")
+    if "imports" in only:
+        imports = sides.interleaved(a.runs, "imports")
+        fa, lk = _per_side(imports, "import_s")
+        rows.append(Row("import time (AgentSession, Agent, the voice graph)", fa, lk, _s))
+        fa, lk = _per_side(imports, "rss_mb")
+        rows.append(Row("RSS after import", fa, lk, _mb))
+    if "rss-session" in only:
+        rss = sides.interleaved(a.runs, "rss", "--sessions", str(a.rss_sessions))
+        fa, lk = _per_side(rss, "per_session_mb")
+        rows.append(Row(f"RSS per additional idle session ({a.rss_sessions} more)", fa, lk,
+                        _mb))
+    if "capacity" in only:
+        _capacity(sides, a, rows, notes)
+    if "scenario" in only:
+        _scenario(sides, a, rows, notes)
+    return rows, notes
+
+
+def _per_side(results: dict[str, list[dict[str, Any]]], key: str) -> tuple[float, float]:
     med = statistics.median
+    return (med(r[key] for r in results["flowagents"]), med(r[key] for r in results["livekit"]))
 
-    def per_side(results: dict[str, list[dict[str, Any]]], key: str) -> tuple[float, float]:
-        return (med(r[key] for r in results["flowagents"]),
-                med(r[key] for r in results["livekit"]))
 
+def _turns(sides: Sides, a: argparse.Namespace, rows: list[Row], notes: list[str]) -> None:
+    med = statistics.median
     turns = sides.interleaved(a.runs, "turns", "--turns", str(a.turns))
     lat = {s: [r["latencies"] for r in turns[s]] for s in turns}
     for side, runs in lat.items():
@@ -166,45 +207,31 @@ def measure(sides: Sides, a: argparse.Namespace) -> tuple[list[Row], list[str]]:
                     fa_med, lk_med, _ms))
     rows.append(Row("same, p99", fa_p99, lk_p99, _ms))
 
-    rows += measure_idle(sides, a, ("fake", "silero"))
-    base = sides.interleaved(a.runs, "idle", "--sessions", str(a.sessions), "--seconds",
-                             str(a.idle_seconds), "--baseline")
-    fa_base, lk_base = per_side(base, "cpu_per_session")
-    notes.append(
-        f"Baseline: the audio input alone, read by a loop that drops the frames (each "
-        f"framework's input interface: flowagents' pushes, LiveKit's is an async iterator): "
-        f"{_pct(fa_base)} (flowagents) and {_pct(lk_base)} (LiveKit) of a core per input; the "
-        f"idle rows include it.")
 
-    imports = sides.interleaved(a.runs, "imports")
-    fa, lk = per_side(imports, "import_s")
-    rows.append(Row("import time (AgentSession, Agent, the voice graph)", fa, lk, _s))
-    fa, lk = per_side(imports, "rss_mb")
-    rows.append(Row("RSS after import", fa, lk, _mb))
-    rss = sides.interleaved(a.runs, "rss", "--sessions", str(a.rss_sessions))
-    fa, lk = per_side(rss, "per_session_mb")
-    rows.append(Row(f"RSS per additional idle session ({a.rss_sessions} more)", fa, lk, _mb))
-
+def _capacity(sides: Sides, a: argparse.Namespace, rows: list[Row], notes: list[str]) -> None:
     cap = sides.interleaved(a.capacity_runs, "capacity", "--start", str(a.capacity_start),
                             "--limit", str(a.capacity_limit), "--seconds",
                             str(a.capacity_seconds))
-    fa, lk = per_side(cap, "sessions")
+    fa, lk = _per_side(cap, "sessions")
     rows.append(Row("idle sessions one core holds before frames run late (fake VAD)", fa, lk,
                     _n, lower_is_better=False))
     for side in cap:
         if any(r["limit_reached"] for r in cap[side]):
             notes.append(f"{side} reached the ramp's limit ({a.capacity_limit} sessions) "
                          f"without running late: its figure is a floor.")
+    for side in cap:
+        notes.append(f"{side}: sessions held per run {[r['sessions'] for r in cap[side]]}.")
 
+
+def _scenario(sides: Sides, a: argparse.Namespace, rows: list[Row], notes: list[str]) -> None:
     scen = sides.interleaved(a.runs, "scenario")
     for side in scen:
         got = [r["replies"] for r in scen[side]]
         if any(g != 4 for g in got):
             notes.append(f"{side}: the scenario played {got} replies of 4.")
-    fa, lk = per_side(scen, "wall_s")
+    fa, lk = _per_side(scen, "wall_s")
     rows.append(Row("wall time of a 4-turn scripted conversation in the test harness", fa, lk,
                     _s))
-    return rows, notes
 
 
 def measure_idle(sides: Sides, a: argparse.Namespace, vads: tuple[str, ...]) -> list[Row]:
@@ -220,7 +247,8 @@ def measure_idle(sides: Sides, a: argparse.Namespace, vads: tuple[str, ...]) -> 
     return rows
 
 
-def report_only(rows: list[Row], a: argparse.Namespace, load: dict[str, float]) -> str:
+def report_only(rows: list[Row], notes: list[str], a: argparse.Namespace,
+                load: dict[str, float]) -> str:
     """A partial run's figures (printed, never written over the full table)."""
     return "\n".join([
         f"Partial run (--only {a.only}), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: "
@@ -228,7 +256,7 @@ def report_only(rows: list[Row], a: argparse.Namespace, load: dict[str, float]) 
         f"at the start and {load['load_end']:.1f} at the end; other processes used "
         f"{load['others']:.2f} cores on average.", "",
         "| measure | flowagents | LiveKit | ratio | goal <= 0.5 |", "|---|---|---|---|---|",
-        *(r.line() for r in rows)])
+        *(r.line() for r in rows), *(["", *notes] if notes else [])])
 
 
 def report(rows: list[Row], notes: list[str], a: argparse.Namespace, load: dict[str, float]
@@ -321,10 +349,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--smoke", action="store_true", help="tiny counts: checks that it runs")
     ap.add_argument("--docs", type=Path, default=DOCS, help="the file to rewrite a section of")
     ap.add_argument("--no-write", action="store_true", help="print only")
-    ap.add_argument("--only", choices=("idle-fake", "idle-silero"),
-                    help="run just that idle-CPU measurement (a few minutes) and print its row; "
-                         "the section of the docs is left as it is")
+    ap.add_argument("--only", default="",
+                    help=f"comma-separated measures of {','.join(MEASURES)}: run just those and "
+                         f"print their rows; the section of the docs is left as it is")
     a = ap.parse_args(argv)
+    unknown = set(a.only.split(",")) - set(MEASURES) if a.only else set()
+    if unknown:
+        ap.error(f"--only: unknown measure(s) {sorted(unknown)}; pick from {', '.join(MEASURES)}")
     if a.smoke:
         a.runs, a.turns, a.idle_seconds, a.sessions, a.silero_sessions = 1, 3, 0.5, 2, 1
         a.rss_sessions, a.capacity_runs, a.capacity_start = 2, 1, 2
@@ -332,15 +363,13 @@ def main(argv: list[str] | None = None) -> int:
     sides = Sides(ensure_livekit())
     load_start = os.getloadavg()[0]
     busy0, wall0 = _busy_seconds(), time.monotonic()
-    if a.only:
-        rows, notes = measure_idle(sides, a, (a.only.removeprefix("idle-"),)), []
-    else:
-        rows, notes = measure(sides, a)
+    only = tuple(m for m in MEASURES if m in a.only.split(",")) if a.only else MEASURES
+    rows, notes = measure(sides, a, only)
     mine = resource.getrusage(resource.RUSAGE_CHILDREN)
     busy, wall = _busy_seconds() - busy0, time.monotonic() - wall0
     others = max(0.0, (busy - mine.ru_utime - mine.ru_stime) / wall)
     load = {"load_start": load_start, "load_end": os.getloadavg()[0], "others": others}
-    text = report_only(rows, a, load) if a.only else report(rows, notes, a, load)
+    text = report_only(rows, notes, a, load) if a.only else report(rows, notes, a, load)
     print(text)
     if not a.no_write and not a.only:
         write_section(text, a.docs)

@@ -136,6 +136,11 @@ class Graph:
         self._nodes: dict[str, Node] = {}
         self._feedbacks: dict[str, FeedbackPort] = {}
         self._token: Any = None
+        # what is derived from the structure, kept while it does not change: every session of
+        # a shared graph (see graphs.voice.shared_voice_graph) validates it and orders it at
+        # start, a millisecond each time, with the same answer
+        self._version = 0
+        self._memo: dict[str, tuple[Any, Any]] = {}
 
     # -- composing -----------------------------------------------------------------------------
     def __enter__(self) -> Graph:
@@ -169,11 +174,13 @@ class Graph:
             raise GraphValidationError(f"invalid node name {node.name!r}", node=node.name)
         self._nodes[node.name] = node
         self._g.add_node(node.name)
+        self._changed()
         return node
 
     def connect(self, source: OutPort | FeedbackPort | PortRef | str, target: PortRef | str, *,
                 feedback: bool = False) -> Edge:
         """Join an output port to an input port. Checks names now; types at :meth:`validate`."""
+        self._changed()
         if isinstance(source, FeedbackPort):
             dst = target if isinstance(target, PortRef) else PortRef.parse(str(target))
             source.consumers.append(dst)
@@ -215,6 +222,7 @@ class Graph:
             raise DuplicateNodeError(f"feedback {name!r} is declared twice", node=name)
         fb = FeedbackPort(self, name, type)
         self._feedbacks[name] = fb
+        self._changed()
         return fb
 
     def outputs_of(self, node_name: str) -> Any:
@@ -268,20 +276,49 @@ class Graph:
     def remove_edge(self, edge: Edge) -> None:
         self._g.remove_edge(edge.source.node, edge.target.node,
                             key=(edge.source.port, edge.target.port))
+        self._changed()
 
     def remove_node(self, name: str) -> None:
         self.node(name)
         del self._nodes[name]
         self._g.remove_node(name)
+        self._changed()
+
+    # -- derived, while unchanged ----------------------------------------------------------------
+    def _changed(self) -> None:
+        self._version += 1
+        self._memo.clear()
+
+    def structure_key(self) -> tuple[Any, ...]:
+        """Changes whenever this graph or a subgraph in it changes through their methods (what
+        :meth:`memo` is kept against)."""
+        subs = tuple(n.graph.structure_key() for n in self._nodes.values()
+                     if isinstance(n, Subgraph))
+        return (id(self), self._version, subs)
+
+    def memo(self, name: str, make: Callable[[], Any]) -> Any:
+        """``make()``, computed once while the graph's structure (:meth:`structure_key`) stays
+        the same: what the runtime derives from a graph for each session it starts (the order
+        of its nodes, who consumes what) is the same for every session of a shared graph."""
+        key = self.structure_key()
+        held = self._memo.get(name)
+        if held is not None and held[0] == key:
+            return held[1]
+        value = make()
+        self._memo[name] = (key, value)
+        return value
 
     def topological_order(self) -> list[str]:
         """Node names so that every non-feedback edge goes forward. Assumes a validated graph."""
+        return list(self.memo("topological_order", self._topological_order))
+
+    def _topological_order(self) -> tuple[str, ...]:
         dag = nx.DiGraph()
         dag.add_nodes_from(self._nodes)
         dag.add_edges_from(
             (u, v) for u, v, d in self._g.edges(data=True) if not d["edge"].feedback
         )
-        return list(nx.lexicographical_topological_sort(dag))
+        return tuple(nx.lexicographical_topological_sort(dag))
 
     # -- validation ----------------------------------------------------------------------------
     def problems(self) -> list[GraphValidationError]:
@@ -352,7 +389,10 @@ class Graph:
         return found
 
     def validate(self) -> None:
-        """Raise the first problem (with all of them in ``problems``) if the graph must not run."""
+        """Raise the first problem (with all of them in ``problems``) if the graph must not run.
+        A graph found valid is not checked again until it changes (see :meth:`memo`)."""
+        if self.memo("valid", lambda: not self.problems()):
+            return
         problems = self.problems()
         if problems:
             first = problems[0]

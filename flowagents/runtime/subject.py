@@ -19,7 +19,7 @@ from reactivex.internal import DisposedException
 from reactivex.observer import Observer
 from reactivex.subject import Subject
 
-from .bridge import LOOP_LOCK, Dispose, Sink
+from .bridge import LOOP_LOCK, Sink
 
 __all__ = ["LoopSubject"]
 
@@ -48,18 +48,20 @@ class LoopSubject(Subject[_T]):
 
     def _subscribe_core(self, observer: abc.ObserverBase[_T],
                         scheduler: abc.SchedulerBase | None = None) -> abc.DisposableBase:
-        sink = observer if isinstance(observer, Sink) else Sink(observer)
+        sink = (observer if isinstance(observer, Sink) and observer.owner is None
+                else Sink(observer))
         self.check_disposed()
         if self.is_stopped:
             if self.exception is not None:
                 sink.on_error(self.exception)
             else:
                 sink.on_completed()
-            return Dispose(lambda: None)
+            return sink
         # copy on write: a subscription is rare, a value is not, so ``on_next`` iterates the
         # current list as its snapshot instead of copying it per value
         self.observers = [*self.observers, sink]
-        return _Unsubscribe(self, sink)
+        sink.owner = self  # the sink is the subscription: disposing it detaches it
+        return sink
 
     def on_next(self, value: _T) -> None:
         if self.is_disposed:
@@ -71,19 +73,8 @@ class LoopSubject(Subject[_T]):
             if not sink.stopped:
                 sink.handle_next(value)
 
-
-class _Unsubscribe(abc.DisposableBase):
-    """Removes one subscriber (a slotted object, not a closure and its cells: one per edge of
-    every session, alive as long as the session)."""
-
-    __slots__ = ("sink", "subject")
-
-    def __init__(self, subject: LoopSubject[Any], sink: Sink[Any]) -> None:
-        self.subject, self.sink = subject, sink
-
-    def dispose(self) -> None:
-        sink = self.sink
-        sink.stopped = True
-        observers = self.subject.observers
+    def detach(self, sink: Sink[Any]) -> None:
+        """Remove one subscriber (what disposing its sink does)."""
+        observers = self.observers
         if sink in observers:
-            self.subject.observers = [o for o in observers if o is not sink]
+            self.observers = [o for o in observers if o is not sink]

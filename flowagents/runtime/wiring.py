@@ -14,6 +14,7 @@ its inputs timed (the live graph view); without one, nothing is added.
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from flowagents.graph.graph import Edge, Graph, GraphInput, GraphOutput, Subgrap
 from flowagents.graph.node import BuildContext
 from flowagents.graph.ports import PortRef
 
-from .bridge import LOOP_LOCK, DirectObservable, Sink
+from .bridge import LOOP_LOCK, DirectObservable, Dispose, Sink
 from .stats import STATS_RESOURCE, GraphStats
 from .subject import LoopSubject
 
@@ -73,27 +74,89 @@ class _Guarded(DirectObservable[Any]):
         self.source, self.node, self.port, self.report = source, node, port, report
 
     def _direct(self, sink: Sink[Any]) -> abc.DisposableBase:
-        # the source's own subscription stops values after the end or disposal: its values go
-        # straight to the subscriber's callback, one layer less per value at every node output
-        return self.source.subscribe(sink.handle_next, _ReportError(self, sink),
-                                     sink.on_completed)
+        return subscribe_sink(self.source, _GuardedSink(self, sink))
 
 
-class _ReportError:
-    """A guarded output's error: reported with its node and port, then the stream ends."""
+class _GuardedSink(Sink[Any]):
+    """One subscription to a guarded output, in one object: values go straight to the
+    subscriber's callback (one layer less per value at every node output), an error is
+    reported with its node and port and ends the stream, and disposing it disposes the
+    upstream subscription."""
 
-    __slots__ = ("guarded", "sink")
+    __slots__ = ("detach_at_end", "down", "guarded", "upstream")
 
-    def __init__(self, guarded: _Guarded, sink: Sink[Any]) -> None:
-        self.guarded, self.sink = guarded, sink
+    def __init__(self, guarded: _Guarded, down: Sink[Any]) -> None:
+        super().__init__(down.handle_next)
+        self.guarded, self.down = guarded, down
+        self.upstream: abc.DisposableBase | None = None
+        self.detach_at_end = False  # dispose the upstream at its end (an auto-detach observer)
 
-    def __call__(self, exc: Exception) -> None:
-        g = self.guarded
-        g.report(exc if isinstance(exc, NodeError) else NodeError(g.node, g.port, exc))
-        self.sink.on_completed()
+    def on_error(self, error: Exception) -> None:
+        if not self.stopped:
+            self.stopped = True
+            g = self.guarded
+            try:
+                g.report(error if isinstance(error, NodeError)
+                         else NodeError(g.node, g.port, error))
+                self.down.on_completed()
+            finally:
+                self._ended()
+
+    def on_completed(self) -> None:
+        if not self.stopped:
+            self.stopped = True
+            try:
+                self.down.on_completed()
+            finally:
+                self._ended()
+
+    def _ended(self) -> None:
+        if self.detach_at_end:
+            self.dispose()
+
+    def dispose(self) -> None:
+        super().dispose()
+        upstream, self.upstream = self.upstream, None
+        if upstream is not None:
+            upstream.dispose()
 
 
-class FanOut:
+def subscribe_sink(source: Observable[Any], sink: _GuardedSink) -> abc.DisposableBase:
+    """Subscribe ``sink`` itself to ``source`` and return it as the subscription.
+
+    Our own observables take the sink as it is. A plain reactivex ``Observable`` (what
+    ``reactivex.create`` and the operators return) gets it in place of the auto-detach observer
+    that ``Observable.subscribe`` would build, with its lock, its two disposables and their
+    bound methods (the sink stops after the end and when disposed, as that observer does), and
+    without the current-thread trampoline, as every subscription at a node boundary is
+    immediate (see :func:`guard`); an error raised while subscribing becomes ``on_error``, as
+    there. Anything else is subscribed as usual.
+    """
+    if isinstance(source, DirectObservable):
+        upstream = source._direct(sink)
+    elif isinstance(source, LoopSubject):
+        upstream = source._subscribe_core(sink)
+    elif type(source) is Observable and source._subscribe is not None:
+        sink.detach_at_end = True
+        try:
+            upstream = source._subscribe(sink, None)
+        except Exception as exc:
+            if sink.stopped:
+                raise
+            sink.on_error(exc)
+            return sink
+        if not isinstance(upstream, abc.DisposableBase) and not hasattr(upstream, "dispose"):
+            upstream = Dispose(upstream) if callable(upstream) else None
+    else:
+        upstream = source.subscribe(sink)
+    if upstream is not sink:
+        sink.upstream = upstream
+        if sink.stopped and sink.detach_at_end:  # it ended while subscribing
+            sink.dispose()
+    return sink
+
+
+class FanOut(abc.ObserverBase[Any]):
     """One upstream subscription shared by several consumers, each served in a fixed rank order.
 
     reactivex's ``publish`` serves its subscribers in subscription order, which depends on how
@@ -101,58 +164,62 @@ class FanOut:
     subscriptions upstream), so same-instant behaviour would change with unrelated edits. Here a
     consumer subscribes through :meth:`port` with a rank, and values reach ranks in ascending
     order (subscribers of one rank in subscription order). Like a subject, a consumer that
-    subscribes after the end gets the end.
+    subscribes after the end gets the end. Two flat lists (ranks, and sinks in rank order,
+    copied on write), as there are some ten fan-outs in every session.
     """
 
-    __slots__ = ("_ordered", "_slots", "_source", "_terminal")
+    __slots__ = ("_ranks", "_sinks", "_source", "_terminal")
 
     def __init__(self, source: Observable[Any]) -> None:
         self._source = source
-        self._slots: dict[tuple[int, str], list[Sink[Any]]] = {}
-        self._ordered: tuple[Sink[Any], ...] = ()
+        self._ranks: list[tuple[int, str]] = []
+        self._sinks: list[Sink[Any]] = []  # in rank order; replaced, never mutated
         self._terminal: Callable[[abc.ObserverBase[Any]], None] | None = None
 
     def port(self, rank: tuple[int, str]) -> Observable[Any]:
         return _Port(self, rank)
 
     def add(self, rank: tuple[int, str], sink: Sink[Any]) -> abc.DisposableBase:
-        """Serve ``sink`` at ``rank``; return what removes it."""
+        """Serve ``sink`` at ``rank``; return what removes it (the sink itself)."""
         if self._terminal is not None:
             self._terminal(sink)
             return sink
-        self._slots.setdefault(rank, []).append(sink)
-        self._reorder()
-        return _Leave(self, rank, sink)
+        if sink.owner is not None:  # held elsewhere already: serve a sink of its own
+            sink = Sink(sink)
+        i = bisect.bisect_right(self._ranks, rank)
+        self._ranks.insert(i, rank)
+        sinks = self._sinks
+        self._sinks = [*sinks[:i], sink, *sinks[i:]]
+        sink.owner = self
+        return sink
 
-    def remove(self, rank: tuple[int, str], sink: Sink[Any]) -> None:
+    def detach(self, sink: Sink[Any]) -> None:
         sink.stopped = True  # not even the value being handed out now
-        slot = self._slots.get(rank)
-        if slot is not None and sink in slot:
-            slot.remove(sink)
-            self._reorder()
-
-    def _reorder(self) -> None:
-        self._ordered = tuple(o for key in sorted(self._slots) for o in self._slots[key])
+        sinks = self._sinks
+        for i, held in enumerate(sinks):
+            if held is sink:
+                del self._ranks[i]
+                self._sinks = [*sinks[:i], *sinks[i + 1:]]
+                return
 
     def connect(self) -> abc.DisposableBase:
-        return self._source.subscribe(self._on_next, self._on_error, self._on_completed)
+        return self._source.subscribe(self)
 
-    def _on_next(self, value: Any) -> None:
-        for sink in self._ordered:
+    def on_next(self, value: Any) -> None:
+        for sink in self._sinks:
             if not sink.stopped:
                 sink.handle_next(value)
 
     def _end(self, terminal: Callable[[abc.ObserverBase[Any]], None]) -> None:
         self._terminal = terminal
-        observers, self._ordered = self._ordered, ()
-        self._slots.clear()
+        observers, self._sinks, self._ranks = self._sinks, [], []
         for observer in observers:
             terminal(observer)
 
-    def _on_error(self, exc: Exception) -> None:
+    def on_error(self, exc: Exception) -> None:
         self._end(lambda observer: observer.on_error(exc))
 
-    def _on_completed(self) -> None:
+    def on_completed(self) -> None:
         self._end(lambda observer: observer.on_completed())
 
 
@@ -168,14 +235,28 @@ class _Port(DirectObservable[Any]):
         return self.fan.add(self.rank, sink)
 
 
-class _Leave(abc.DisposableBase):
-    __slots__ = ("fan", "rank", "sink")
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What wiring derives from a graph's structure, the same for every session of a graph
+    (kept by :meth:`Graph.memo`): the build order, each node's incoming edges by port, the
+    outputs that feed several inputs, and each consumer's rank at a fan-out (shared tuples)."""
 
-    def __init__(self, fan: FanOut, rank: tuple[int, str], sink: Sink[Any]) -> None:
-        self.fan, self.rank, self.sink = fan, rank, sink
+    order: tuple[str, ...]
+    incoming: Mapping[str, Mapping[str, Edge]]
+    shared: frozenset[PortRef]
+    rank: Mapping[Edge, tuple[int, str]]
 
-    def dispose(self) -> None:
-        self.fan.remove(self.rank, self.sink)
+
+def _plan(graph: Graph) -> _Plan:
+    edges = graph.edges()
+    fan_out = Counter(edge.source for edge in edges)
+    incoming: dict[str, dict[str, Edge]] = {}
+    for edge in edges:
+        incoming.setdefault(edge.target.node, {})[edge.target.port] = edge
+    order = tuple(graph.topological_order())
+    position = {name: i for i, name in enumerate(order)}
+    return _Plan(order, incoming, frozenset(ref for ref, n in fan_out.items() if n > 1),
+                 {edge: (position[edge.target.node], edge.target.port) for edge in edges})
 
 
 def wire_graph(graph: Graph, ctx: BuildContext,
@@ -184,22 +265,18 @@ def wire_graph(graph: Graph, ctx: BuildContext,
     wiring: Wiring = ctx.resources["__wiring__"]
     stats: GraphStats | None = ctx.resources.get(STATS_RESOURCE)  # the live view, when watched
     prefix = f"{ctx.node}/" if ctx.node else ""
-    fan_out = Counter(edge.source for edge in graph.edges())
-    incoming: dict[str, dict[str, Edge]] = {}
-    for edge in graph.edges():
-        incoming.setdefault(edge.target.node, {})[edge.target.port] = edge
+    plan: _Plan = graph.memo("wiring_plan", lambda: _plan(graph))
+    incoming, rank = plan.incoming, plan.rank
     streams: dict[PortRef, Observable[Any] | FanOut] = {}
     results: dict[str, Observable[Any]] = {}
-    order = graph.topological_order()
-    rank = {name: i for i, name in enumerate(order)}
 
     def stream_of(edge: Edge) -> Observable[Any]:
         stream = streams[edge.source]
         if isinstance(stream, FanOut):
-            return stream.port((rank[edge.target.node], edge.target.port))
+            return stream.port(rank[edge])
         return stream
 
-    for name in order:
+    for name in plan.order:
         node = graph.node(name)
         path = prefix + name
         if isinstance(node, GraphOutput):
@@ -238,7 +315,7 @@ def wire_graph(graph: Graph, ctx: BuildContext,
                 stream = guard(stream, path, port, ctx.report_error)
                 if stats is not None:
                     stream = stats.counted(path, stream)
-            if fan_out[ref] > 1:
+            if ref in plan.shared:
                 shared = FanOut(stream)
                 wiring.connect.append(shared.connect)
                 streams[ref] = shared

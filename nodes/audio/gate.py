@@ -62,7 +62,10 @@ def gate(
     def _gate(audio: Observable[AudioFrame]) -> Observable[AudioFrame]:
         def subscribe(observer: abc.ObserverBase[AudioFrame],
                       scheduler: abc.SchedulerBase | None = None) -> abc.DisposableBase:
-            ring: deque[tuple[float, AudioFrame]] = deque()  # (end time, frame), oldest first
+            # the ring, oldest first, as two deques (frames and their end times) rather than
+            # one of pairs: a silent session holds ``horizon`` seconds of frames, a pair each
+            frames: deque[AudioFrame] = deque()
+            ends: deque[float] = deque()
             is_open = False
 
             def on_vad(event: VADEvent) -> None:
@@ -71,8 +74,10 @@ def gate(
                 if kind is _START and not is_open:
                     is_open = True
                     earliest = event.timestamp - pre_roll
-                    released = [frame for end, frame in ring if end > earliest]
-                    ring.clear()
+                    released = [frame for end, frame in zip(ends, frames, strict=True)
+                                if end > earliest]
+                    frames.clear()
+                    ends.clear()
                     for frame in released:
                         observer.on_next(frame)
                 elif kind is _END and is_open:
@@ -83,10 +88,12 @@ def gate(
                     observer.on_next(frame)
                     return
                 end = frame.end_time  # once per frame: the ring keeps it beside the frame
-                ring.append((end, frame))
+                frames.append(frame)
+                ends.append(end)
                 keep_after = end - horizon
-                while ring and ring[0][0] <= keep_after:
-                    ring.popleft()
+                while ends and ends[0] <= keep_after:
+                    ends.popleft()
+                    frames.popleft()
 
             return CompositeDisposable(
                 vad_events.subscribe(on_vad, observer.on_error),

@@ -171,3 +171,31 @@ def test_problems_inside_a_subgraph_are_named_by_path() -> None:
     assert isinstance(error, TypeMismatchError)
     assert (error.node, error.port) == ("inner/upper", "s")
     assert "in subgraph 'inner'" in str(error)
+
+
+def test_a_valid_graph_is_checked_again_once_it_changes() -> None:
+    """``validate`` keeps its answer while the graph is unchanged (every session of a shared
+    graph validates it), and any change through the graph's methods, here or in a subgraph,
+    asks again."""
+    with Graph("g") as g:
+        Double()(Numbers()())
+    g.validate()
+    g.validate()
+    order = g.topological_order()
+    assert order == ["numbers", "double"]
+    order.append("not kept")  # a copy: the kept order does not change
+    assert g.topological_order() == ["numbers", "double"]
+    g.add(Upper())
+    error = raised(g)
+    assert (type(error), error.node, error.port) == (RequiredInputError, "upper", "s")
+    g.remove_node("upper")
+    g.validate()
+
+    with Graph("inner") as inner:
+        inner.output("y", Double()(inner.input("n", int)))
+    with Graph("outer") as outer:
+        inner(Numbers()())
+    outer.validate()
+    inner.add(Upper())  # the subgraph changes: the graph holding it is checked again
+    error = raised(outer)
+    assert (error.node, error.port) == ("inner/upper", "s")

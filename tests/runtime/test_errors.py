@@ -100,3 +100,59 @@ def test_an_error_while_building_names_the_node(timeline_scheduler) -> None:
         GraphRuntime(g, scheduler=timeline_scheduler).start()
     assert info.value.node == "broken"
     assert isinstance(info.value.cause, RuntimeError)
+
+
+class _Raw(Node):
+    """A node whose output is a plain ``reactivex.create`` observable: it fails while being
+    subscribed (``fail_at_subscribe``), or emits 1, 2 and completes, recording its disposal."""
+
+    outputs = (Out("out", int),)
+    kind = "source"
+    disposed: list[str] = []
+
+    def __init__(self, fail_at_subscribe: bool, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.fail_at_subscribe = fail_at_subscribe
+
+    def build(self, ctx: BuildContext,
+              inputs: Mapping[str, Observable[Any]]) -> Mapping[str, Observable[Any]]:
+        from reactivex import create
+        from reactivex.disposable import Disposable
+
+        def subscribe(observer: Any, scheduler: Any = None) -> Any:
+            if self.fail_at_subscribe:
+                raise RuntimeError("cannot subscribe")
+            observer.on_next(1)
+            observer.on_next(2)
+            observer.on_completed()
+            observer.on_next(3)  # after the end: never delivered
+            return Disposable(lambda: _Raw.disposed.append(self.name or ""))
+
+        return {"out": create(subscribe)}
+
+
+def test_a_plain_observable_at_a_node_output_ends_and_fails_like_an_auto_detached_one(
+        timeline_scheduler) -> None:
+    """The runtime subscribes a node's plain reactivex observable with its own sink (no
+    auto-detach observer and its disposables): nothing after the end, the subscription disposed
+    at the end, and an error raised while subscribing is reported with the node and port."""
+    _Raw.disposed = []
+    with Graph("g") as g:
+        g.output("good", _Raw(False, name="emits")())
+        g.output("bad", _Raw(True, name="fails")())
+    rt = GraphRuntime(g, scheduler=timeline_scheduler)
+    errors: list[NodeError] = []
+    rt.errors.subscribe(errors.append)
+    rt.start()
+    # the good output emitted while the runtime was wiring it: before anyone could listen, so
+    # late subscribers get only its end
+    ends: list[str] = []
+    rt.output("good").subscribe(on_completed=lambda: ends.append("good"))
+    rt.output("bad").subscribe(on_completed=lambda: ends.append("bad"))
+    assert ends == ["good", "bad"]
+    assert _Raw.disposed == ["emits"]
+    [error] = errors
+    assert (error.node, error.port) == ("fails", "out")
+    assert str(error.cause) == "cannot subscribe"
+    rt.close()
+    assert _Raw.disposed == ["emits"]  # disposed once

@@ -78,3 +78,25 @@ async def test_a_running_session_keeps_its_graph_frozen_until_it_closes() -> Non
     assert gc_freeze.holds() == 0
     assert gc.get_freeze_count() == 0
     assert tracked(runtime)
+
+
+def test_the_first_hold_collects_young_generations_and_later_ones_fully(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whether something is frozen comes from the holds, not from ``gc.get_freeze_count()``
+    (which walks every frozen object: a loop stall per session start that grows with the
+    sessions running)."""
+    gc.unfreeze()
+    collected: list[int] = []
+    monkeypatch.setattr(gc_freeze.gc, "collect", lambda generation=2: collected.append(generation))
+
+    def no_count() -> int:
+        raise AssertionError("hold_frozen counted the frozen objects")
+
+    monkeypatch.setattr(gc_freeze.gc, "get_freeze_count", no_count)
+    first = gc_freeze.hold_frozen()
+    second = gc_freeze.hold_frozen()
+    second()
+    first()  # the last hold: everything unfrozen, so the next first hold is young again
+    third = gc_freeze.hold_frozen()
+    third()
+    assert collected == [1, 2, 1]
