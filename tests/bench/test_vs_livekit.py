@@ -50,3 +50,22 @@ def test_smoke_rewrites_its_section(tmp_path: Path) -> None:
     assert "fewer turns than scripted" not in text
     assert "replies of 4" not in text
     assert "Load during the run: load average" in text
+
+
+def test_only_some_measures_prints_their_rows_and_leaves_the_section(tmp_path: Path) -> None:
+    docs = tmp_path / "benchmarks.md"
+    original = "# Benchmarks\n\n<!-- vs_livekit:start -->\nFULL-RUN\n<!-- vs_livekit:end -->\n"
+    docs.write_text(original)
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "vs_livekit.py"), "--smoke",
+                           "--only", "rss-session", "--docs", str(docs)],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = [line for line in proc.stdout.splitlines() if line.startswith("| ")][1:]
+    assert [line.split("|")[1].strip() for line in table] == [
+        "RSS per additional idle session (2 more)"]
+    assert docs.read_text() == original  # a partial run does not rewrite the section
+    bad = subprocess.run([sys.executable, str(ROOT / "bench" / "vs_livekit.py"), "--smoke",
+                          "--only", "rss", "--docs", str(docs)],
+                         capture_output=True, text=True, timeout=900)
+    assert bad.returncode != 0
+    assert "unknown measure(s) ['rss']" in bad.stderr
