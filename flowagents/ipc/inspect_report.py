@@ -5,8 +5,10 @@ reports them over its IPC channel. It does so only while someone watches the pag
 says so with :class:`~flowagents.ipc.messages.InspectWatch`): then once every interval, one
 :class:`~flowagents.ipc.messages.SessionsReport` holding every session running (its states and
 per-node counters, which the wiring gathers in place: nothing crosses the channel per frame).
-Each session's graph goes along once, as DOT text (10-15 ms of the job's loop, once; the worker
-lays it out, which takes ten times longer, when the page asks). A session missing from a report
+Each session's graph goes along once, as its spec (the JSON of :mod:`flowagents.graph.spec`: about
+a millisecond to write, and no picture library loaded in the job); the worker rebuilds the graph
+and lays it out when the page asks (a graph without a spec, say a node whose config cannot be
+written, goes as DOT text instead). A session missing from a report
 has ended; the worker drops the sessions of a process that exits.
 """
 
@@ -81,15 +83,15 @@ class SessionReporter:
 
         samples = []
         for w in INSPECTOR.sessions():
-            dot = None
+            spec = dot = None
             if w.id not in self._graphs_sent:
                 self._graphs_sent.add(w.id)
-                dot = _graph_dot(w.session)
+                spec, dot = _graph(w.session)
             samples.append(SessionSample(
                 id=w.id, agent_state=str(getattr(w.session, "agent_state", "")),
                 user_state=str(getattr(w.session, "user_state", "")),
                 nodes={path: NodeSample(**n) for path, n in w.stats.snapshot().items()},
-                graph_dot=dot))
+                graph_spec=spec, graph_dot=dot))
         job_id, room = self._job()
         return SessionsReport(job_id=job_id, room=room, sessions=samples)
 
@@ -101,13 +103,21 @@ class SessionReporter:
                 await task
 
 
-def _graph_dot(session: Any) -> str | None:
-    """The session's running graph in DOT, or None when it cannot be drawn (logged once)."""
+def _graph(session: Any) -> tuple[str | None, str | None]:
+    """The session's running graph as ``(spec, None)``, else ``(None, dot)``, else nothing
+    (logged once)."""
+    graph = session.runtime.graph
+    try:
+        from flowagents.graph.spec import graph_to_json
+
+        return graph_to_json(graph, indent=None), None
+    except Exception:  # a node with no spec: the picture alone (loads the renderer)
+        pass
     try:
         from flowagents.graph.render import to_dot
 
-        return to_dot(session.runtime.graph)
+        return None, to_dot(graph)
     except Exception as e:
         logger.warning("cannot draw a session's graph for the live view",
                        extra={"error": type(e).__name__})
-        return None
+        return None, None

@@ -175,8 +175,9 @@ class NodeSample(BaseModel):
 
 
 class SessionSample(BaseModel):
-    """One running session: its states and nodes; its graph in DOT once (the first report
-    that has it after a watch began), which the worker lays out when the page asks."""
+    """One running session: its states and nodes; its graph once (in the first report that has
+    the session after a watch began), which the worker draws when the page asks: as a graph
+    spec (JSON, :mod:`flowagents.graph.spec`), or as DOT text when it has no spec."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -184,6 +185,7 @@ class SessionSample(BaseModel):
     agent_state: str
     user_state: str
     nodes: dict[str, NodeSample]
+    graph_spec: str | None = None
     graph_dot: str | None = None
 
 

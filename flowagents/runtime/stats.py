@@ -6,8 +6,7 @@ node does on the values it receives: the time from a value's arrival at a node's
 end of its handling, minus the time spent in the nodes downstream that it fed (so each node's
 ``spent`` is its own). Without it the wiring adds nothing at all. With :attr:`GraphStats.timing`
 off (a job process whose worker's page nobody watches) values are counted but nothing is timed:
-no clock read, about half the cost (a simulated conversation's graph: +4 % CPU counting, +9 %
-counting and timing).
+no clock read, a third of the cost saved (``bench/bench_inspect.py`` measures both).
 """
 
 from __future__ import annotations

@@ -6,13 +6,14 @@ tell the board that someone watches; the board then asks the job processes (thro
 one report replaces the process's sessions, so a session missing from it has ended, and a
 process that exits is dropped with all its sessions. ``linger`` seconds after the last poll
 nobody watches any more: the processes stop reporting and the board forgets what it held (a
-later watch starts afresh, graphs included). A session's graph comes as DOT text and is laid
-out as SVG, in a thread and once, when the page asks for it.
+later watch starts afresh, graphs included). A session's graph comes as its spec (or DOT text)
+and is rebuilt and laid out as SVG, in a thread and once, when the page asks for it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,16 +22,20 @@ from flowagents.ipc.messages import SessionSample, SessionsReport
 
 __all__ = ["InspectBoard", "RemoteSession"]
 
+logger = logging.getLogger("flowagents.worker")
+
 
 @dataclass(frozen=True, slots=True)
 class RemoteSession:
-    """One session of a job process, as last reported: ``dot`` is its graph (sent once)."""
+    """One session of a job process, as last reported, with its graph (sent once): a spec
+    (JSON) or DOT text."""
 
     page_id: str
     pid: int
     job_id: str
     room: str
     sample: SessionSample
+    spec: str | None
     dot: str | None
 
     def row(self) -> dict[str, Any]:
@@ -89,10 +94,12 @@ class InspectBoard:
         for sample in report.sessions:
             page_id = f"{pid}-{sample.id}"
             old = before.get(page_id)
-            now[page_id] = RemoteSession(
-                page_id, pid, report.job_id, report.room, sample,
-                sample.graph_dot if sample.graph_dot is not None
-                else None if old is None else old.dot)
+            if old is not None and sample.graph_spec is None and sample.graph_dot is None:
+                spec, dot = old.spec, old.dot  # the graph came in an earlier report
+            else:
+                spec, dot = sample.graph_spec, sample.graph_dot
+            now[page_id] = RemoteSession(page_id, pid, report.job_id, report.room, sample,
+                                         spec, dot)
         for gone in before.keys() - now.keys():
             self._svgs.pop(gone, None)
         self._by_pid[pid] = now
@@ -118,12 +125,10 @@ class InspectBoard:
         if svg is not None:
             return svg
         session = self.find(page_id)
-        if session is None or session.dot is None:
+        if session is None or (session.spec is None and session.dot is None):
             return None
-        from flowagents.graph.render import dot_to_svg
-
-        svg = await asyncio.to_thread(dot_to_svg, session.dot)
-        if self.find(page_id) is not None:  # still running: keep it for the next ask
+        svg = await asyncio.to_thread(_draw, session.spec, session.dot)
+        if svg is not None and self.find(page_id) is not None:  # still running: keep it
             self._svgs[page_id] = svg
         return svg
 
@@ -131,3 +136,18 @@ class InspectBoard:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+
+def _draw(spec: str | None, dot: str | None) -> str | None:
+    """SVG of a graph spec or of DOT text; None when the spec names what cannot be imported
+    here (a node class only the job process has)."""
+    from flowagents.graph.render import dot_to_svg, to_svg
+    from flowagents.graph.spec import graph_from_json
+
+    if spec is not None:
+        try:
+            return to_svg(graph_from_json(spec))
+        except Exception:
+            logger.warning("cannot draw a job's session graph from its spec", exc_info=True)
+            return None
+    return None if dot is None else dot_to_svg(dot)

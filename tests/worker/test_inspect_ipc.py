@@ -24,6 +24,8 @@ from livekit.protocol import agent
 from pydantic import ValidationError
 from wk_sessions import converse
 
+from flowagents.graph import graph_from_json, graph_to_json
+from flowagents.graph.render import to_dot, to_svg
 from flowagents.ipc.channel import Channel
 from flowagents.ipc.inspect_report import SessionReporter, enable_inspection
 from flowagents.ipc.messages import (
@@ -45,21 +47,31 @@ from flowagents.testing import (
     VirtualAudioInput,
 )
 from flowagents.voice import Agent, SessionIO
+from flowagents.voice.options import SessionOptions
 from flowagents.worker.inspect_board import InspectBoard
+from graphs.default import default_graph
+from graphs.example import example_graph
+
+_script = Script()
+VOICE = default_graph(vad=FakeVAD(_script), stt=FakeSTT(_script), llm=FakeLLM(_script),
+                      tts=FakeTTS(_script), options=SessionOptions())  # a session's graph
+SPEC = graph_to_json(VOICE, indent=None)
+DOT = to_dot(example_graph())
 
 
-def _sample(sid: str, values: int = 1, dot: str | None = None) -> SessionSample:
+def _sample(sid: str, values: int = 1, spec: str | None = None,
+            dot: str | None = None) -> SessionSample:
     return SessionSample(id=sid, agent_state="listening", user_state="speaking",
                          nodes={"vad": NodeSample(values=values, rate=50.0, last="VADEvent(…)",
                                                   age=0.02, spent_ms=1.5)},
-                         graph_dot=dot)
+                         graph_spec=spec, graph_dot=dot)
 
 
 async def test_inspection_messages_cross_a_channel_unchanged() -> None:
     a, b = socket.socketpair()
     worker, job = await Channel.open(a), await Channel.open(b)
     report = SessionsReport(job_id="J1", room="room-1",
-                            sessions=[_sample("session-1", 7, "digraph voice {}"),
+                            sessions=[_sample("session-1", 7, SPEC), _sample("s-3", dot=DOT),
                                       _sample("session-2")])
     await job.send(report)
     await worker.send(InspectWatch(interval=0.5))
@@ -75,31 +87,42 @@ async def test_inspection_messages_cross_a_channel_unchanged() -> None:
         InspectWatch(interval=-1.0)
 
 
-async def test_the_board_replaces_a_process_sessions_and_forgets_them_when_unwatched() -> None:
+async def test_the_board_replaces_a_process_sessions_and_draws_their_graphs() -> None:
     watches: list[float] = []
-    board = InspectBoard(interval=0.5, linger=0.2, on_watch=watches.append)
+    board = InspectBoard(interval=0.5, linger=60.0, on_watch=watches.append)
     board.update(11, SessionsReport(sessions=[_sample("session-1")]))
     assert board.sessions() == []  # nobody watches: a late report is dropped
     board.touch()
     board.touch()
     assert watches == [0.5]  # the processes are asked once to report
     board.update(11, SessionsReport(job_id="J1", room="r1", sessions=[
-        _sample("session-1", 3, "digraph a {}"), _sample("session-2", 4, "digraph b {}")]))
+        _sample("session-1", 3, SPEC), _sample("session-2", 4, dot=DOT)]))
     board.update(22, SessionsReport(job_id="J2", room="r2", sessions=[_sample("session-1")]))
     assert [(s.page_id, s.job_id, s.room) for s in board.sessions()] == [
         ("11-session-1", "J1", "r1"), ("11-session-2", "J1", "r1"), ("22-session-1", "J2", "r2")]
+    dot_svg = await board.graph_svg("11-session-2")  # a graph that came as DOT text
+    assert dot_svg is not None
+    assert "<svg" in dot_svg
     # the next report of process 11 lacks session-2 (it ended) and carries no graph (sent once)
     board.update(11, SessionsReport(job_id="J1", room="r1", sessions=[_sample("session-1", 9)]))
     [one] = [s for s in board.sessions() if s.pid == 11]
     assert one.row()["nodes"]["vad"]["values"] == 9
-    assert one.dot == "digraph a {}"
+    assert one.spec == SPEC
     assert board.find("11-session-2") is None
-    svg = await board.graph_svg("11-session-1")
-    assert svg is not None
-    assert "<svg" in svg
+    svg = await board.graph_svg("11-session-1")  # rebuilt from its spec, drawn as it ran
+    assert svg == to_svg(VOICE)
     assert await board.graph_svg("22-session-1") is None  # its graph never came
     board.drop(22)  # the process exited
     assert [s.page_id for s in board.sessions()] == ["11-session-1"]
+    board.close()
+
+
+async def test_the_board_stops_the_reports_and_forgets_once_nobody_polls() -> None:
+    watches: list[float] = []
+    board = InspectBoard(interval=0.5, linger=0.2, on_watch=watches.append)
+    board.touch()
+    board.update(11, SessionsReport(sessions=[_sample("session-1")]))
+    assert len(board.sessions()) == 1
     await asyncio.sleep(0.1)
     board.touch()  # polled again within the linger: still watched
     await asyncio.sleep(0.15)
@@ -141,10 +164,11 @@ async def test_a_job_process_reports_its_sessions_only_while_watched() -> None:
         first, later = mine[0][-1], mine[-1][-1]
         assert reports[0].job_id == "J1"
         assert reports[0].room == "room-1"
-        assert first.graph_dot is not None
-        assert first.graph_dot.startswith("digraph")
+        assert first.graph_spec is not None  # the spec: cheap, and no renderer in the job
+        assert graph_from_json(first.graph_spec).name == session.runtime.graph.name
+        assert first.graph_dot is None
         assert later.id == first.id
-        assert later.graph_dot is None
+        assert later.graph_spec is None  # the graph goes once
         assert sum(n.values for n in later.nodes.values()) > sum(
             n.values for n in first.nodes.values()) > 0  # audio frames flowed meanwhile
         assert later.nodes["vad"].last.startswith("VADEvent(")
@@ -155,7 +179,7 @@ async def test_a_job_process_reports_its_sessions_only_while_watched() -> None:
         reporter.watch(0.1)  # watched again: the graph goes again
         await asyncio.sleep(0.05)
         again = [s for s in sent[-1].sessions if s.id == first.id]  # type: ignore[union-attr]
-        assert again[0].graph_dot is not None
+        assert again[0].graph_spec is not None
     finally:
         await session.aclose()
         INSPECTOR.time_nodes(True)  # as the rest of this test process had it
