@@ -106,17 +106,16 @@ class SessionReporter:
 def _graph(session: Any) -> tuple[str | None, str | None]:
     """The session's running graph as ``(spec, None)``, else ``(None, dot)``, else nothing
     (logged once)."""
-    graph = session.runtime.graph
     try:
         from flowagents.graph.spec import graph_to_json
 
-        return graph_to_json(graph, indent=None), None
+        return graph_to_json(session.runtime.graph, indent=None), None
     except Exception:  # a node with no spec: the picture alone (loads the renderer)
         pass
     try:
         from flowagents.graph.render import to_dot
 
-        return None, to_dot(graph)
+        return None, to_dot(session.runtime.graph)
     except Exception as e:
         logger.warning("cannot draw a session's graph for the live view",
                        extra={"error": type(e).__name__})
