@@ -1,4 +1,4 @@
-"""Graph: nodes and port-to-port edges in a networkx MultiDiGraph, composed in Python.
+"""Graph: nodes and port-to-port edges, composed in Python.
 
 ``with Graph("voice") as g:`` opens a composition; ``g.input`` / ``g.output`` declare the graph's
 own streams (as :class:`GraphInput` / :class:`GraphOutput` nodes), ``g.feedback`` declares a stream
@@ -9,11 +9,10 @@ only edges allowed to close a cycle). A graph called like a node inside another 
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
-
-import networkx as nx
 
 from .errors import (
     CycleError,
@@ -132,7 +131,12 @@ class Graph:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self._g: Any = nx.MultiDiGraph()
+        # the edges by source node, then target node, then (source port, target port), each
+        # level in insertion order (as networkx's MultiDiGraph holds them, so edges come out in
+        # the same order as when one held them); networkx itself is imported only for what needs
+        # it (pictures, :attr:`nx`, naming the nodes of a cycle): a process running sessions
+        # does not pay its import (16 MiB)
+        self._succ: dict[str, dict[str, dict[tuple[str, str], Edge]]] = {}
         self._nodes: dict[str, Node] = {}
         self._feedbacks: dict[str, FeedbackPort] = {}
         self._token: Any = None
@@ -173,7 +177,7 @@ class Graph:
         if "." in node.name or not node.name:
             raise GraphValidationError(f"invalid node name {node.name!r}", node=node.name)
         self._nodes[node.name] = node
-        self._g.add_node(node.name)
+        self._succ[node.name] = {}
         self._changed()
         return node
 
@@ -200,13 +204,13 @@ class Graph:
                     f"graph {self.name!r} has no node {ref.node!r} (edge {src} -> {dst})",
                     node=ref.node, port=ref.port,
                 )
-        if self._g.has_edge(src.node, dst.node, key=(src.port, dst.port)):
+        if (src.port, dst.port) in self._succ[src.node].get(dst.node, {}):
             raise InputAlreadyConnectedError(
                 f"edge {src} -> {dst} is already in graph {self.name!r}",
                 node=dst.node, port=dst.port,
             )
         edge = Edge(src, dst, feedback)
-        self._g.add_edge(src.node, dst.node, key=(src.port, dst.port), edge=edge)
+        self._succ[src.node].setdefault(dst.node, {})[(src.port, dst.port)] = edge
         return edge
 
     def input(self, name: str, type: Any = object) -> OutPort:
@@ -267,21 +271,41 @@ class Graph:
 
     @property
     def nx(self) -> Any:
-        """The underlying networkx MultiDiGraph (edge data: ``edge`` -> :class:`Edge`)."""
-        return self._g
+        """This graph as a networkx MultiDiGraph (edge data: ``edge`` -> :class:`Edge`), built
+        when asked for: a copy, changing it does not change the graph."""
+        import networkx as nx
+
+        g = nx.MultiDiGraph()
+        g.add_nodes_from(self._nodes)
+        for edge in self.edges():
+            g.add_edge(edge.source.node, edge.target.node,
+                       key=(edge.source.port, edge.target.port), edge=edge)
+        return g
 
     def edges(self) -> list[Edge]:
-        return [data["edge"] for _, _, data in self._g.edges(data=True)]
+        return [edge for targets in self._succ.values() for keyed in targets.values()
+                for edge in keyed.values()]
 
     def remove_edge(self, edge: Edge) -> None:
-        self._g.remove_edge(edge.source.node, edge.target.node,
-                            key=(edge.source.port, edge.target.port))
+        targets = self._succ.get(edge.source.node, {})
+        keyed = targets.get(edge.target.node, {})
+        key = (edge.source.port, edge.target.port)
+        if key not in keyed:
+            import networkx as nx  # its error, as when it held the edges
+
+            raise nx.NetworkXError(f"The edge {edge.source.node}-{edge.target.node} with key "
+                                   f"{key} is not in the graph.")
+        del keyed[key]
+        if not keyed:
+            del targets[edge.target.node]
         self._changed()
 
     def remove_node(self, name: str) -> None:
         self.node(name)
         del self._nodes[name]
-        self._g.remove_node(name)
+        del self._succ[name]
+        for targets in self._succ.values():
+            targets.pop(name, None)
         self._changed()
 
     # -- derived, while unchanged ----------------------------------------------------------------
@@ -312,13 +336,41 @@ class Graph:
         """Node names so that every non-feedback edge goes forward. Assumes a validated graph."""
         return list(self.memo("topological_order", self._topological_order))
 
+    def _forward(self) -> dict[str, set[str]]:
+        """Each node's successors along the edges that are not feedback."""
+        return {u: {v for v, keyed in targets.items()
+                    if any(not e.feedback for e in keyed.values())}
+                for u, targets in self._succ.items()}
+
     def _topological_order(self) -> tuple[str, ...]:
-        dag = nx.DiGraph()
-        dag.add_nodes_from(self._nodes)
-        dag.add_edges_from(
-            (u, v) for u, v, d in self._g.edges(data=True) if not d["edge"].feedback
-        )
-        return tuple(nx.lexicographical_topological_sort(dag))
+        order = self._order_if_acyclic()
+        if order is None:
+            import networkx as nx  # its error, as when it sorted: pictures catch it
+
+            raise nx.NetworkXUnfeasible("Graph contains a cycle or graph changed during "
+                                        "iteration")
+        return order
+
+    def _order_if_acyclic(self) -> tuple[str, ...] | None:
+        """The lexicographically first order (what networkx's lexicographical_topological_sort
+        gives: a node as soon as all its predecessors are placed, the least name first), or
+        None when the forward edges close a cycle."""
+        forward = self._forward()
+        indegree = dict.fromkeys(forward, 0)
+        for targets in forward.values():
+            for v in targets:
+                indegree[v] += 1
+        ready = [name for name, d in indegree.items() if d == 0]
+        heapq.heapify(ready)
+        order: list[str] = []
+        while ready:
+            name = heapq.heappop(ready)
+            order.append(name)
+            for v in forward[name]:
+                indegree[v] -= 1
+                if indegree[v] == 0:
+                    heapq.heappush(ready, v)
+        return tuple(order) if len(order) == len(forward) else None
 
     # -- validation ----------------------------------------------------------------------------
     def problems(self) -> list[GraphValidationError]:
@@ -374,11 +426,13 @@ class Graph:
         return problems
 
     def _cycles(self) -> list[GraphValidationError]:
+        if self.memo("acyclic_order", self._order_if_acyclic) is not None:
+            return []
+        import networkx as nx  # a cycle (rare): networkx names its nodes
+
         forward = nx.DiGraph()
         forward.add_nodes_from(self._nodes)
-        forward.add_edges_from(
-            (u, v) for u, v, d in self._g.edges(data=True) if not d["edge"].feedback
-        )
+        forward.add_edges_from((u, v) for u, targets in self._forward().items() for v in targets)
         found: list[GraphValidationError] = []
         for component in nx.strongly_connected_components(forward):
             if len(component) > 1 or any(forward.has_edge(n, n) for n in component):

@@ -237,6 +237,29 @@ def test_every_node_of_a_random_graph_is_drawn(graph: Graph) -> None:
         n + 1 if n >= 3 else n for n in fed_back.values())
 
 
+@FAST
+@given(graphs(), st.data())
+def test_the_build_order_is_networkx_lexicographic_order(graph: Graph,
+                                                         data: st.DataObject) -> None:
+    """The graph orders its nodes without networkx (not imported to run a session); the order is
+    the one networkx's lexicographical topological sort gives, and the edges come out in the
+    order a networkx MultiDiGraph holds them, before and after an edge is removed."""
+    for _, g in nested(graph):
+        forward = nx.DiGraph()
+        forward.add_nodes_from(n.name for n in g)
+        forward.add_edges_from((e.source.node, e.target.node) for e in g.edges()
+                               if not e.feedback)
+        assert g.topological_order() == list(nx.lexicographical_topological_sort(forward))
+        assert [d["edge"] for _, _, d in g.nx.edges(data=True)] == g.edges()
+    _, g = data.draw(st.sampled_from(list(nested(graph))))
+    edge = data.draw(st.sampled_from(g.edges()))
+    held = g.nx
+    held.remove_edge(edge.source.node, edge.target.node,
+                     key=(edge.source.port, edge.target.port))
+    g.remove_edge(edge)
+    assert [d["edge"] for _, _, d in held.edges(data=True)] == g.edges()
+
+
 # -- broken graphs ---------------------------------------------------------------------------------
 
 
