@@ -62,6 +62,8 @@ class _Routes:
 
     async def sessions(self, _req: web.Request) -> web.Response:
         self._watched()
+        if self.board is not None:
+            await self.board.ready()  # a watch that starts now: the processes' first reports
         return web.json_response(sessions_json(self.board))
 
     async def graph(self, req: web.Request) -> web.Response:

@@ -6,13 +6,16 @@ tell the board that someone watches; the board then asks the job processes (thro
 one report replaces the process's sessions, so a session missing from it has ended, and a
 process that exits is dropped with all its sessions. ``linger`` seconds after the last poll
 nobody watches any more: the processes stop reporting and the board forgets what it held (a
-later watch starts afresh, graphs included). A session's graph comes as its spec (or DOT text)
-and is rebuilt and laid out as SVG, in a thread and once, when the page asks for it.
+later watch starts afresh, graphs included). The poll that starts a watch waits (briefly) for
+the first report of each process asked, so that even a lone ``curl`` sees the sessions. A
+session's graph comes as its spec (or DOT text) and is rebuilt and laid out as SVG, in a thread
+and once, when the page asks for it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,10 +53,13 @@ class InspectBoard:
     """The job processes' sessions, by process, while the page is watched."""
 
     def __init__(self, *, interval: float = 1.0, linger: float = 10.0,
-                 on_watch: Callable[[float], None] | None = None) -> None:
+                 on_watch: Callable[[float], int] | None = None) -> None:
         self.interval = interval
         self.linger = linger
-        self.on_watch = on_watch
+        self.on_watch = on_watch  # tells the processes; returns how many it asked
+        self._asked = 0
+        self._reported: set[int] = set()
+        self._first_reports: asyncio.Event | None = None
         self._by_pid: dict[int, dict[str, RemoteSession]] = {}
         self._svgs: dict[str, str] = {}
         self._last_poll = 0.0
@@ -69,8 +75,22 @@ class InspectBoard:
         self._last_poll = loop.time()
         if self._timer is None:
             self._timer = loop.call_later(self.linger, self._check)
-            if self.on_watch is not None:
-                self.on_watch(self.interval)
+            self._asked = 0 if self.on_watch is None else self.on_watch(self.interval) or 0
+            self._reported.clear()
+            self._first_reports = asyncio.Event()
+            self._note_reports()
+
+    async def ready(self, within: float = 2.0) -> None:
+        """Wait until each process asked when the watch began has reported (or ``within``)."""
+        event = self._first_reports
+        if event is not None and not event.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(within):
+                    await event.wait()
+
+    def _note_reports(self) -> None:
+        if self._first_reports is not None and len(self._reported) >= self._asked:
+            self._first_reports.set()
 
     def _check(self) -> None:
         loop = asyncio.get_running_loop()
@@ -81,6 +101,7 @@ class InspectBoard:
         self._timer = None
         self._by_pid.clear()
         self._svgs.clear()
+        self._first_reports = None
         if self.on_watch is not None:
             self.on_watch(0.0)
 
@@ -103,11 +124,15 @@ class InspectBoard:
         for gone in before.keys() - now.keys():
             self._svgs.pop(gone, None)
         self._by_pid[pid] = now
+        self._reported.add(pid)
+        self._note_reports()
 
     def drop(self, pid: int) -> None:
         """Process ``pid`` exited: its sessions are gone."""
         for page_id in self._by_pid.pop(pid, {}):
             self._svgs.pop(page_id, None)
+        self._reported.add(pid)  # it will not report: nothing to wait for
+        self._note_reports()
 
     def sessions(self) -> list[RemoteSession]:
         """Every job process's sessions, by process then as reported."""

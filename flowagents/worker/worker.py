@@ -465,11 +465,13 @@ class Worker(EventEmitter):
         if proc.pid is not None:
             self.inspect.update(proc.pid, report)
 
-    def _on_inspect_watch(self, interval: float) -> None:
-        """The page is watched from now (report every ``interval``) or no longer (0)."""
-        for running in self._jobs.values():
-            if running.proc is not None:
-                self._tasks.spawn(running.proc.watch(interval), "worker-inspect-watch")
+    def _on_inspect_watch(self, interval: float) -> int:
+        """The page is watched from now (report every ``interval``) or no longer (0); returns
+        how many job processes were told."""
+        procs = [j.proc for j in self._jobs.values() if j.proc is not None]
+        for proc in procs:
+            self._tasks.spawn(proc.watch(interval), "worker-inspect-watch")
+        return len(procs)
 
     # -- server messages ----------------------------------------------------------------------
 

@@ -117,6 +117,36 @@ async def test_the_board_replaces_a_process_sessions_and_draws_their_graphs() ->
     board.close()
 
 
+async def test_the_poll_that_starts_a_watch_waits_for_the_processes_first_reports() -> None:
+    asked: list[float] = []
+
+    def on_watch(interval: float) -> int:
+        asked.append(interval)
+        return 2  # two job processes were told
+
+    board = InspectBoard(interval=0.5, linger=60.0, on_watch=on_watch)
+    board.touch()
+    waiting = asyncio.create_task(board.ready())
+    await asyncio.sleep(0.05)
+    board.update(11, SessionsReport(sessions=[_sample("session-1")]))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()  # one of the two has reported
+    board.drop(22)  # the other one exited: nothing more to wait for
+    await asyncio.wait_for(waiting, 1.0)
+    assert [s.page_id for s in board.sessions()] == ["11-session-1"]
+    board.touch()  # an ongoing watch: nothing to wait for
+    await asyncio.wait_for(board.ready(), 0.1)
+    board.close()
+    quiet = InspectBoard(on_watch=on_watch)
+    quiet.touch()  # no process ever reports: the poll is answered after ``within``
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    await quiet.ready(within=0.2)
+    assert 0.2 <= loop.time() - began < 1.0
+    quiet.close()
+    assert asked == [0.5, 1.0]
+
+
 async def test_the_board_stops_the_reports_and_forgets_once_nobody_polls() -> None:
     watches: list[float] = []
     board = InspectBoard(interval=0.5, linger=0.2, on_watch=watches.append)
