@@ -38,7 +38,7 @@ class SileroVAD(_VAD):
     label = "silero-vad"
 
     def __init__(self, options: VADOptions | None = None, *,
-                 model_path: str | Path | None = None, idle_batch: int = 6,
+                 model_path: str | Path | None = None, idle_batch: int = 10,
                  idle_after: float = 3.0) -> None:
         super().__init__(options)
         if self.options.sample_rate != _RATE:
@@ -96,7 +96,7 @@ class SileroVADStream(VADStream):
     as soon as it is whole: the end of speech, and a start that cancels a pending end of turn or
     a false-interruption timer, are decided at the same frame as without batching. In a longer
     silence, windows are scored ``idle_batch`` at a time: the start of speech is then decided up
-    to ``idle_batch - 1`` windows later (160 ms at 6) and dated back to when it began, as
+    to ``idle_batch - 1`` windows later (288 ms at 10) and dated back to when it began, as
     always. ``idle_after=0`` batches as soon as speech ends.
     """
 

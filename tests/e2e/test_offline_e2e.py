@@ -307,10 +307,10 @@ async def test_whisper_base_from_its_two_packages_transcribes_the_question(
     assert jiwer.wer(normalize(QUESTION), normalize(event.text)) <= 0.2, event.text
 
 
-async def test_silero_scores_silence_six_windows_a_wake(local: LocalProviders) -> None:
+async def test_silero_scores_silence_ten_windows_a_wake(local: LocalProviders) -> None:
     stream = local.vad.stream()
     silence = AudioFrame(np.zeros(512, np.int16), 16000)
-    counts = [len(stream.process(silence)) for _ in range(12)]
-    assert counts == [0] * 5 + [6] + [0] * 5 + [6]  # one INFERENCE_DONE per window
+    counts = [len(stream.process(silence)) for _ in range(20)]
+    assert counts == [0] * 9 + [10] + [0] * 9 + [10]  # one INFERENCE_DONE per window
     assert [e.type for e in stream.process(silence)] == []
     assert len(stream.flush()) == 1  # the window held back is scored at the end of input

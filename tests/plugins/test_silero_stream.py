@@ -160,3 +160,20 @@ def test_bad_batching_options_are_refused() -> None:
         SileroVAD(idle_batch=0)
     with pytest.raises(ValueError, match="idle_after"):
         SileroVAD(idle_after=-1.0)
+
+
+def test_a_start_in_a_long_silence_is_decided_before_a_barge_in_could_be() -> None:
+    # every phase of a speech onset against the batches of 10 windows and the 20 ms frames
+    for onset in range(40, 60):
+        unbatched = decisions(SileroVADStream(ScriptedModel(speech_in((onset, onset + 30))),
+                                              VADOptions()), 200)
+        batched = decisions(SileroVADStream(ScriptedModel(speech_in((onset, onset + 30))),
+                                            VADOptions(), idle_batch=10, idle_after=3.0), 200)
+        assert [b[1:] for b in batched] == [u[1:] for u in unbatched]
+        (frame, _, start), (frame0, _, _) = batched[0], unbatched[0]
+        assert start == round(onset * 0.032, 6)
+        assert frame0 <= frame <= frame0 + -(-9 * 512 // FRAME)
+        decided = (frame + 1) * 0.02  # the end of the frame that decided it
+        # 64 ms of speech, up to 9 windows held back, a frame: under min_interruption_duration
+        assert decided - start <= 0.064 + 9 * 0.032 + 0.02 + 1e-9 < 0.5
+        assert batched[1] == unbatched[1]  # the end: same frame, same date
