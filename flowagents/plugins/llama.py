@@ -65,11 +65,15 @@ if TYPE_CHECKING:
     from flowagents.llm.chat_context import ChatContext
     from flowagents.llm.tool_context import FunctionTool
 
-__all__ = ["MAX_CALL_TOKENS", "MAX_TOKENS", "LlamaLLM"]
+__all__ = ["MAX_CALL_TOKENS", "MAX_SENTENCES", "MAX_TOKENS", "LlamaLLM"]
 
 MAX_TOKENS = 60
 """Default cap on a text reply's tokens: about 45 words, 15 s of speech (a voice answer is a
 sentence or two; SmolLM2 otherwise rambles for half a minute)."""
+
+MAX_SENTENCES = 2
+"""Default cap on a text reply's sentences: the small-model prompt asks for "one or two short
+sentences" (:data:`~.llama_prompt.VOICE_STYLE`), and a 135M model often says a third."""
 
 MAX_CALL_TOKENS = 256
 """Cap on a tool call's tokens (at least ``max_tokens``): a call cut short is no call."""
@@ -96,14 +100,18 @@ class _Request:
     branch: _Branch
     user_text: str | None  # the user's message the reply answers (None: it answers none)
     opening: bool  # no user message and no tool output to answer: a greeting, a prompt
+    instructions: str = ""  # the reply's extra instructions ("Greet the user and ...")
 
 
 class LlamaLLM(LLM):
     """A GGUF chat model on CPU. ``temperature`` 0 is greedy (deterministic).
 
     ``max_tokens``: soft cap on a text reply (``None``: until the model stops or the context is
-    full). ``opening_temperature``: sampling of a reply that answers no user message (a
-    greeting). ``tool_threshold``: nats by which a user message must be likelier after a tool's
+    full). ``max_sentences``: the most sentences a text reply says (``None``: no cap).
+    ``opening_temperature``: sampling of a reply that answers no user message (a
+    greeting); when it has extra instructions, up to ``opening_candidates`` are sampled and
+    the first that fits them by ``opening_fit`` nats (else the best) is said.
+    ``tool_threshold``: nats by which a user message must be likelier after a tool's
     description than without one for the reply to be a call (:mod:`.llama_router`).
     ``small_model_prompt``: reshape the context for a small model (:mod:`.llama_prompt`; off:
     the context as the session sends it, tools described as JSON in the system message).
@@ -114,8 +122,10 @@ class LlamaLLM(LLM):
     def __init__(self, *, model_path: str | Path | None = None, n_ctx: int = 2048,
                  n_threads: int | None = None, max_tokens: int | None = MAX_TOKENS,
                  temperature: float = 0.0, repeat_penalty: float = 1.1,
-                 opening_temperature: float = 0.8, tool_threshold: float = DEFAULT_THRESHOLD,
-                 small_model_prompt: bool = True, seed: int = 0) -> None:
+                 opening_temperature: float = 0.7, tool_threshold: float = DEFAULT_THRESHOLD,
+                 small_model_prompt: bool = True, seed: int = 0,
+                 max_sentences: int | None = MAX_SENTENCES,
+                 opening_candidates: int = 5, opening_fit: float = 15.0) -> None:
         require("llama_cpp", "llama-cpp-python")
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -129,6 +139,9 @@ class LlamaLLM(LLM):
                                  n_threads=self._threads, n_threads_batch=self._threads,
                                  n_batch=512)
         self.max_tokens = max_tokens
+        self.max_sentences = max_sentences
+        self.opening_candidates = opening_candidates
+        self.opening_fit = opening_fit
         self._opts = {"temperature": temperature, "repeat_penalty": repeat_penalty}
         self._opening = {"temperature": opening_temperature, "repeat_penalty": repeat_penalty}
         self._rng = random.Random(seed)
@@ -142,6 +155,7 @@ class LlamaLLM(LLM):
         bos = self._piece(self._llama.token_bos())
         self._formatter: Any = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos)
         self._braces: npt.NDArray[np.intc] | None = None
+        self._markup: npt.NDArray[np.intc] | None = None
         self._grammars: dict[str, Any] = {}
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="llama")
 
@@ -153,6 +167,18 @@ class LlamaLLM(LLM):
             self._braces = np.array([i for i, t in enumerate(pieces) if t.lstrip().startswith("{")],
                                     dtype=np.intc)
         return self._braces
+
+    @property
+    def _markup_ids(self) -> npt.NDArray[np.intc]:
+        """Tokens with a line break or a markup character (``*#`_|[]{}<>~``): a spoken reply has
+        none (a small model writes lists, bold and "[city]" placeholders, which the TTS reads out
+        or the listener cannot hear); special tokens (the end of a turn) are not among them."""
+        if self._markup is None:
+            pieces = (self._llama.detokenize([i], special=False).decode("utf-8", "replace")
+                      for i in range(self._llama.n_vocab()))
+            self._markup = np.array([i for i, t in enumerate(pieces) if _MARKUP.search(t)],
+                                    dtype=np.intc)
+        return self._markup
 
     def _piece(self, token: int) -> str:
         text: str = self._llama.detokenize([token], special=True).decode("utf-8", "replace")
@@ -171,7 +197,8 @@ class LlamaLLM(LLM):
         last = next((m for m in reversed(messages) if m["role"] != "system"), None)
         user_text = last["content"] if last is not None and last["role"] == "user" else None
         opening = last is None or last["role"] == "assistant"
-        return self._stream(_Request(messages, specs, branch, user_text, opening))
+        return self._stream(_Request(messages, specs, branch, user_text, opening,
+                                     _extra_instructions(messages)))
 
     async def _stream(self, request: _Request) -> AsyncIterator[ChatChunk]:
         loop = asyncio.get_running_loop()
@@ -228,14 +255,17 @@ class LlamaLLM(LLM):
                 extra |= {"grammar": self._grammar(grammar_specs),
                           "max_tokens": max(self.max_tokens or 0, MAX_CALL_TOKENS)}
             else:
-                if request.specs:
-                    extra["logits_processor"] = self._no_json_opening(len(tokens))
-                extra["max_tokens"] = None
-                if self.max_tokens is not None:
-                    cap = SentenceCap(soft=self.max_tokens,
-                                      hard=self.max_tokens + _slack(self.max_tokens))
-                    extra["max_tokens"] = cap.hard
+                extra["logits_processor"] = self._spoken(len(tokens), bool(request.specs))
+                cap = self._cap()
+                extra["max_tokens"] = cap.hard if cap is not None else None
             cached = self._cached(tokens)
+            if (request.opening and request.instructions and not specs
+                    and self.opening_candidates > 1):
+                pieces = self._best_opening(request, tokens, fmt.stop, extra, cancel, put)
+                completion = len(self._llama.tokenize("".join(pieces).encode(), add_bos=False))
+                put(_Done(TokenUsage(prompt_tokens=len(tokens), completion_tokens=completion,
+                                     cached_tokens=cached)))
+                return
             stream = self._llama.create_completion(tokens, stream=True, stop=fmt.stop, **extra)
             if specs:
                 put("\0" + head)  # the call's first piece (its fixed opening, if any)
@@ -247,6 +277,48 @@ class LlamaLLM(LLM):
                                  cached_tokens=cached)))
         except BaseException as e:  # handed to the loop, raised there as a typed error
             put(e)
+
+    def _best_opening(self, request: _Request, tokens: list[int], stop: Any,
+                      extra: dict[str, Any], cancel: threading.Event,
+                      put: Callable[[str | _Done | BaseException], None]) -> list[str]:
+        """Sample up to ``opening_candidates`` replies and say the first that does what the
+        reply's instructions ask (fits them by ``opening_fit`` nats, :meth:`.ToolRouter.fit`),
+        else the one that fits best: a 135M model sampled for variety often greets without
+        asking what it was told to ask, or apologises."""
+        best, best_fit = "", float("-inf")
+        for _ in range(self.opening_candidates):
+            said: list[str] = []
+            cap = self._cap()
+            extra = extra | {"seed": self._rng.randrange(1 << 31),
+                             "max_tokens": cap.hard if cap is not None else None}
+            stream = self._llama.create_completion(tokens, stream=True, stop=stop, **extra)
+            _drain(stream, cap, cancel, said.append)  # type: ignore[arg-type]
+            if cancel.is_set():
+                return []
+            reply = "".join(said).strip()
+            fit = self._route_model().fit([reply], request.instructions)[0]
+            if fit > best_fit:
+                best, best_fit = reply, fit
+            if fit >= self.opening_fit:
+                break
+        put(best)
+        return [best]
+
+    def _cap(self) -> SentenceCap | None:
+        """The cap on a text reply (:data:`MAX_TOKENS`, :data:`MAX_SENTENCES`), or None."""
+        if self.max_tokens is not None:
+            return SentenceCap(soft=self.max_tokens,
+                               hard=self.max_tokens + _slack(self.max_tokens),
+                               sentences=self.max_sentences)
+        if self.max_sentences is not None:
+            left = self._llama.n_ctx()  # no token cap: the context's end
+            return SentenceCap(soft=left, hard=left, sentences=self.max_sentences)
+        return None
+
+    def _route_model(self) -> ToolRouter:
+        if self._router is None:
+            self._router = ToolRouter(self._path, threshold=self.tool_threshold)
+        return self._router
 
     def _cached(self, tokens: list[int]) -> int:
         """Prompt tokens llama.cpp will take from its KV cache (the prefix this prompt shares
@@ -276,7 +348,7 @@ class LlamaLLM(LLM):
             if self._router is None:
                 self._router = ToolRouter(self._path, threshold=self.tool_threshold)
             self._router.prepare(specs)
-            _ = self._brace_ids
+            _ = self._brace_ids, self._markup_ids
 
         await asyncio.get_running_loop().run_in_executor(self._executor, prepare)
 
@@ -288,16 +360,21 @@ class LlamaLLM(LLM):
             return small_model_messages(request.messages, call_specs=call_specs)
         return _plain_messages(request.messages, call_specs or request.specs)
 
-    def _no_json_opening(self, prompt_tokens: int) -> Any:
-        """A logits processor that bans the tokens opening a JSON object as the first token."""
+    def _spoken(self, prompt_tokens: int, tools: bool) -> Any:
+        """A logits processor for a text reply: with ``tools`` offered, no first token that
+        opens a JSON object (a call written as text); with the small-model prompt, no markup
+        or line break anywhere (:attr:`_markup_ids`)."""
         from llama_cpp import LogitsProcessorList
 
-        banned = self._brace_ids
+        first = self._brace_ids if tools else None
+        every = self._markup_ids if self._small else None
 
         def ban(input_ids: npt.NDArray[np.intc], scores: npt.NDArray[np.single]
                 ) -> npt.NDArray[np.single]:
-            if len(input_ids) == prompt_tokens:
-                scores[banned] = -np.inf
+            if first is not None and len(input_ids) == prompt_tokens:
+                scores[first] = -np.inf
+            if every is not None:
+                scores[every] = -np.inf
             return scores
 
         return LogitsProcessorList([ban])
@@ -317,6 +394,9 @@ class LlamaLLM(LLM):
 
     async def aclose(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+_MARKUP = re.compile(r"[\n*#`_|\[\]{}<>~]")
 
 
 def _drain(stream: Any, cap: SentenceCap | None, cancel: threading.Event,
@@ -378,6 +458,19 @@ def _plain_messages(messages: list[dict[str, Any]], specs: list[dict[str, Any]]
     if specs:
         _add_tool_prompt(out, specs)
     return out
+
+
+def _extra_instructions(messages: list[dict[str, Any]]) -> str:
+    """The system messages after the conversation's last turn (a reply's extra instructions;
+    with no turn yet, those after the agent's own instructions)."""
+    tail: list[str] = []
+    for m in reversed(messages):
+        if m["role"] != "system":
+            break
+        tail.append(m["content"])
+    if len(tail) == len(messages):
+        tail = tail[:-1]  # no turn: the first system message is the agent's instructions
+    return " ".join(t.strip() for t in reversed(tail) if t.strip())
 
 
 def _consume(job: asyncio.Future[None]) -> None:

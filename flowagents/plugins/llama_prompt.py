@@ -10,9 +10,11 @@ its plain answers into code and JSON talk, and a tool's output given as data is 
 answer to the question. So, for a model whose chat template has no tool role:
 
 - one system message: the agent's instructions, then :data:`VOICE_STYLE`;
-- a short example exchange after it (:data:`EXAMPLE`: "Hello!" / "Hi! How can I help you
-  today?"), which shows a small model the length and register of a reply (an example with
-  content, "What is the capital of Spain?", leaked into unrelated answers);
+- short example exchanges after it (:data:`EXAMPLE`: "Hello!" / "Hi! How can I help you
+  today?", a fact and a short instruction answered in a sentence), which show a small model the
+  length and register of a reply. One example with content ("What is the capital of Spain?")
+  leaked into unrelated answers; three different ones do not, and the content examples make
+  answers more direct (the evaluation's answers from the text with a keyword: 28 -> 30 of 42);
 - a reply's extra instructions become the last user turn, in brackets, so they are what the
   model answers;
 - the tools are described (one line each, not their JSON schemas) only when the reply is a call
@@ -47,6 +49,8 @@ VOICE_STYLE = ("Your replies are spoken aloud: answer the user's last message di
 
 EXAMPLE: tuple[tuple[str, str], ...] = (
     ("Hello!", "Hi! How can I help you today?"),
+    ("How many wheels does a bicycle have?", "A bicycle has two wheels."),
+    ("Name an animal that can fly.", "A bird can fly."),
 )
 
 TOOLS = ('You can use these tools:\n{tools}\nTo use one, reply with only {{"name": <tool>, '

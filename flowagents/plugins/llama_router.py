@@ -29,6 +29,7 @@ DEFAULT_THRESHOLD = 2.5
 
 _CTX = 96  # tokens: a prefix and the end of a spoken message
 _NEUTRAL = "A question:\n"
+_REPLY = "The reply:\n"
 
 
 def _about(spec: dict[str, Any]) -> str:
@@ -74,6 +75,19 @@ class ToolRouter:
             return {}
         base = self._logprob(_NEUTRAL, text)
         return {s["name"]: self._logprob(_about(s), text) - base for s in specs}
+
+    def fit(self, replies: Sequence[str], instructions: str) -> list[float]:
+        """Per reply: how much likelier it is after "A reply that does this: INSTRUCTIONS" than
+        after "A reply:" (nats): the same noisy-channel score, used to pick, among sampled
+        greetings, the one that does what its instructions ask."""
+        about = f"A reply that does this: {instructions.strip()}\nThe reply:\n"
+        llama, _ = self._context(_REPLY)
+        out = []
+        for reply in replies:
+            text = llama.tokenize((" " + reply.strip()).encode(), add_bos=False)
+            out.append(self._logprob(about, text) - self._logprob(_REPLY, text)
+                       if text else float("-inf"))
+        return out
 
     def _context(self, prefix: str) -> tuple[Any, list[int]]:
         found = self._contexts.get(prefix)

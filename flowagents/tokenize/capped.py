@@ -8,8 +8,9 @@ After ``soft`` tokens the reply stops at the next sentence end; at ``hard`` toke
 above) a sentence still open is dropped, so the reply ends at the last sentence that ended. Only
 a first sentence still open at the hard cap is closed with a full stop where it was cut (it has
 been spoken already), and so is a reply the model ends without a full stop (so the history
-never holds an open sentence). Sentence ends are :mod:`flowagents.tokenize.sentences`' (``Mr.`` and
-``3.14`` are none).
+never holds an open sentence). With ``sentences``, the reply also ends at that many sentence
+ends (a spoken reply asked for "one or two short sentences" says no third). Sentence ends are
+:mod:`flowagents.tokenize.sentences`' (``Mr.`` and ``3.14`` are none).
 """
 
 from __future__ import annotations
@@ -31,11 +32,13 @@ class SentenceCap:
     ``push`` returns the text that may be spoken now and whether generation should stop (a
     sentence ended after ``soft`` tokens, or ``hard`` tokens were reached). ``finish(natural)``
     returns the rest: everything held when the model ended on its own (``natural``), else only
-    what completes the reply cleanly.
+    what completes the reply cleanly. ``sentences``: the most sentences a reply says.
     """
 
     soft: int
     hard: int
+    sentences: int | None = None
+    _ends: int = 0  # sentence ends found
     _text: str = ""
     _sent: int = 0  # chars of ``_text`` handed out
     _scan_pos: int = 0
@@ -50,11 +53,17 @@ class SentenceCap:
         self._text += piece
         self._tokens += 1
         ends, self._scan_pos = _scan(self._text, self._scan_pos, final=False)
+        full = self.sentences is not None and self._ends + len(ends) >= self.sentences
+        if full:  # the last sentence the reply may say has ended: nothing after it is said
+            assert self.sentences is not None
+            ends = ends[:self.sentences - self._ends]
+            self._text = self._text[:ends[-1]] if ends else self._text
+        self._ends += len(ends)
         if ends:
             self._last_end = ends[-1]
             self._first_open = False
         out = self._release()
-        if self._tokens >= self.soft and ends:
+        if full or (self._tokens >= self.soft and ends):
             self._stopped = True  # a sentence ended past the soft cap: the reply ends there
         elif self._tokens >= self.hard:
             self._stopped = True

@@ -24,9 +24,10 @@ def test_a_greeting_is_the_last_user_turn_after_one_system_message() -> None:
     ])
     assert out[0] == {"role": "system",
                       "content": f"You are a weather assistant.\n{VOICE_STYLE}"}
-    q, a = EXAMPLE[0]
-    assert out[1:3] == [{"role": "user", "content": q}, {"role": "assistant", "content": a}]
-    assert out[3:] == [{"role": "user", "content": "[Greet the user.]"}]
+    shown = [(q["content"], a["content"]) for q, a in zip(out[1:-1:2], out[2:-1:2], strict=True)]
+    assert shown == list(EXAMPLE)
+    assert [m["role"] for m in out[1:-1]] == ["user", "assistant"] * len(EXAMPLE)
+    assert out[-1] == {"role": "user", "content": "[Greet the user.]"}
 
 
 def test_tools_are_described_only_for_a_call_after_the_users_message() -> None:

@@ -8,11 +8,11 @@ from hypothesis import strategies as st
 from flowagents.tokenize.capped import SentenceCap
 
 
-def run(pieces: list[str], soft: int, hard: int, natural: bool | None = None
-        ) -> tuple[list[str], int]:
+def run(pieces: list[str], soft: int, hard: int, natural: bool | None = None,
+        sentences: int | None = None) -> tuple[list[str], int]:
     """The pieces handed out, and how many tokens were pushed before the cap said stop.
     ``natural`` None: the model ends on its own after the last piece unless stopped."""
-    cap = SentenceCap(soft=soft, hard=hard)
+    cap = SentenceCap(soft=soft, hard=hard, sentences=sentences)
     out: list[str] = []
     used = 0
     for p in pieces:
@@ -90,3 +90,19 @@ def test_a_capped_reply_is_a_prefix_that_ends_a_sentence(pieces: list[str], soft
         assert said.rstrip()[-1] in ".!?", said
     generated = "".join(pieces)
     assert generated.startswith(said) or said.endswith(".") and generated.startswith(said[:-1])
+
+
+def test_a_sentence_cap_ends_the_reply_at_its_last_sentence_end() -> None:
+    text = "It is sunny. It is 24 degrees. Enjoy the day! Bye."
+    out, used = run(tokens(text), soft=60, hard=90, sentences=2)
+    assert "".join(out) == "It is sunny. It is 24 degrees."
+    assert used == 8  # stopped at " Enjoy": the first token after the second end
+    one, _ = run(["Yes.", " Sure.", " Maybe."], soft=60, hard=90, sentences=1)
+    assert one == ["Yes."]
+    together, _ = run(["Yes. Sure. Maybe.", " Fine."], soft=60, hard=90, sentences=2)
+    assert "".join(together) == "Yes. Sure."
+
+
+def test_a_reply_within_the_sentence_cap_is_said_whole() -> None:
+    out, _ = run(tokens("It is sunny. It is warm."), soft=60, hard=90, sentences=2)
+    assert "".join(out) == "It is sunny. It is warm."
