@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -27,13 +29,28 @@ __all__ = ["SessionReporter", "enable_inspection"]
 logger = logging.getLogger("flowagents.ipc")
 
 
+INSPECT_ENV = "FLOWAGENTS_INSPECT"  # flowagents.session.inspect.INSPECT_ENV
+_INSPECT_MODULE = "flowagents.session.inspect"
+
+
 def enable_inspection() -> None:
     """Count per-node values in the sessions this process starts from now (their nodes' work
-    is timed only while watched)."""
-    from flowagents.session.inspect import INSPECTOR
+    is timed only while watched).
 
-    INSPECTOR.enable()
-    INSPECTOR.time_nodes(False)
+    Without importing the session package (a second of a process's start when its agent does
+    not use it): the inspector reads the variable when the package loads.
+    """
+    os.environ[INSPECT_ENV] = "count"
+    inspector = _inspector()
+    if inspector is not None:  # loaded already (the agent's module imports the session)
+        inspector.enable()
+        inspector.time_nodes(False)
+
+
+def _inspector() -> Any:
+    """The process's inspector if the session package is loaded, else None (no session)."""
+    module = sys.modules.get(_INSPECT_MODULE)
+    return None if module is None else module.INSPECTOR
 
 
 class SessionReporter:
@@ -55,9 +72,10 @@ class SessionReporter:
 
     def watch(self, interval: float) -> None:
         """Report every ``interval`` seconds from now (graphs again), or stop (``0``)."""
-        from flowagents.session.inspect import INSPECTOR
-
-        INSPECTOR.time_nodes(interval > 0)
+        os.environ[INSPECT_ENV] = "1" if interval > 0 else "count"  # for a package loaded later
+        inspector = _inspector()
+        if inspector is not None:
+            inspector.time_nodes(interval > 0)
         if self._task is not None:
             self._task.cancel()
             self._task = None
@@ -79,10 +97,9 @@ class SessionReporter:
 
     def report(self) -> SessionsReport:
         """Every watched session running now, with its counters since the last report."""
-        from flowagents.session.inspect import INSPECTOR
-
+        inspector = _inspector()
         samples = []
-        for w in INSPECTOR.sessions():
+        for w in [] if inspector is None else inspector.sessions():
             spec = dot = None
             if w.id not in self._graphs_sent:
                 self._graphs_sent.add(w.id)

@@ -1,10 +1,11 @@
 """Which sessions a live graph view shows, and their per-node counters.
 
 Off by default: a session counts nothing. ``INSPECTOR.enable()`` (the console's ``--inspect``,
-the worker's HTTP server, or ``FLOWAGENTS_INSPECT=1``) makes each session started afterwards
-register here with a :class:`~flowagents.runtime.stats.GraphStats` that its graph's wiring
-fills (values per node, the last one, the time spent). The page that shows them is served by
-:mod:`flowagents.worker.inspect`.
+the worker's HTTP server, or ``FLOWAGENTS_INSPECT=1``; ``=count`` counts values without timing
+the nodes, as a worker's job process does until its page is watched) makes each session started
+afterwards register here with a :class:`~flowagents.runtime.stats.GraphStats` that its graph's
+wiring fills (values per node, the last one, the time spent). The page that shows them is served
+by :mod:`flowagents.worker.inspect`.
 """
 
 from __future__ import annotations
@@ -35,10 +36,11 @@ class Inspector:
     """The registry of watched sessions (one per process)."""
 
     def __init__(self) -> None:
-        self._enabled = os.environ.get(INSPECT_ENV, "") not in ("", "0")
+        mode = os.environ.get(INSPECT_ENV, "")
+        self._enabled = mode not in ("", "0")
         self._ids = itertools.count(1)
         self._watched: dict[str, tuple[weakref.ref[Any], GraphStats]] = {}
-        self._timing = True
+        self._timing = mode != "count"  # "count": values only, until time_nodes(True)
 
     @property
     def enabled(self) -> bool:

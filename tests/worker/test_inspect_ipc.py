@@ -15,6 +15,8 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 from typing import Any
 
 import aiohttp
@@ -165,7 +167,22 @@ async def test_the_board_stops_the_reports_and_forgets_once_nobody_polls() -> No
     board.close()
 
 
-async def test_a_job_process_reports_its_sessions_only_while_watched() -> None:
+def test_a_job_process_turns_inspection_on_without_loading_the_session_package() -> None:
+    code = ("import sys\n"
+            "from flowagents.ipc.inspect_report import enable_inspection\n"
+            "enable_inspection()\n"
+            "assert 'flowagents.session' not in sys.modules\n"
+            "from flowagents.session.inspect import INSPECTOR\n"
+            "assert INSPECTOR.enabled and not INSPECTOR._timing  # counts, times once watched\n")
+    env = {k: v for k, v in os.environ.items() if k != "FLOWAGENTS_INSPECT"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+async def test_a_job_process_reports_its_sessions_only_while_watched(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLOWAGENTS_INSPECT", "")  # restored after the test
     enable_inspection()
     sent: list[Message] = []
     reporter = SessionReporter(sent.append, lambda: ("J1", "room-1"))

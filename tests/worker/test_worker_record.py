@@ -1,10 +1,11 @@
-"""``--record`` on the worker, end to end: a job run by ``flowagents dev`` records its session, and
-``flowagents timeline`` draws the recording with every lane.
+"""``--record`` on the worker, end to end: a job run by ``flowagents dev`` or ``start`` records its
+session, and ``flowagents timeline`` draws the recording with every lane.
 
 The worker runs as a real process (``python -m flowagents.cli.main dev wk_sessions:converse
---record DIR``) against the fake LiveKit server; its job processes inherit the recording folder
-and the job holds a scripted conversation with a barge-in in real time (``wk_sessions``). The
-recording is then drawn by the ``timeline`` command, also as a process.
+--record DIR``, and ``start`` with a pre-warmed pool) against the fake LiveKit server; its job
+processes inherit the recording folder and the job holds a scripted conversation with a barge-in
+in real time (``wk_sessions``). The recording is then drawn by the ``timeline`` command, also as
+a process.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import signal
 import sys
 from pathlib import Path
 
+import pytest
 from fake_server import API_KEY, API_SECRET, FakeLiveKitServer
 from livekit.protocol import agent
 
@@ -34,11 +36,15 @@ async def _cli(*args: str, within: float = 60.0) -> tuple[int, str]:
     return proc.returncode, out.decode(errors="replace")
 
 
+@pytest.mark.parametrize(("command", "agent_target"), [
+    ("dev", "wk_sessions:converse"),  # a process started for the job
+    ("start", "wk_cli:sessions_opts"),  # a pre-warmed process of the pool
+])
 async def test_a_worker_job_records_its_session_and_the_timeline_draws_every_lane(
-        server: FakeLiveKitServer, tmp_path: Path) -> None:
+        server: FakeLiveKitServer, tmp_path: Path, command: str, agent_target: str) -> None:
     records = tmp_path / "recordings"
     worker = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "flowagents.cli.main", "dev", "wk_sessions:converse",
+        sys.executable, "-m", "flowagents.cli.main", command, agent_target,
         "--record", str(records), "--url", server.url, "--api-key", API_KEY,
         "--api-secret", API_SECRET, "--port", "0", "--log-level", "WARNING",
         cwd=HERE, env=dict(os.environ), stdout=asyncio.subprocess.PIPE,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from wk_entrypoints import prewarm, scripted, zero_load
+from wk_sessions import converse
 
 from flowagents.worker import WorkerOptions
 
@@ -13,3 +14,7 @@ cli_opts = WorkerOptions(entrypoint_fnc=scripted, prewarm_fnc=prewarm, load_fnc=
 # gives up after two quick attempts (for the exit-after-giving-up test)
 quick_give_up = cli_opts.model_copy(update={"max_retry": 2, "retry_base_delay": 0.05,
                                             "retry_max_delay": 0.2, "connect_timeout": 1.0})
+
+# scripted conversations in a pre-warmed pool (for `start --record`)
+sessions_opts = WorkerOptions(entrypoint_fnc=converse, load_fnc=zero_load, num_idle_processes=1,
+                              update_status_interval=0.2, shutdown_process_timeout=5.0)
