@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
 
 from eval_kit import answer  # noqa: E402
-from eval_set import GREETING_KEYWORDS, ITEMS, has_keyword  # noqa: E402
+from eval_set import GREETING_KEYWORDS, ITEMS, contradictions, has_keyword  # noqa: E402
 
 from flowagents.cli.console_cmd import load_agent_app, run_wav  # noqa: E402
 from flowagents.llm import ChatContext  # noqa: E402
@@ -57,6 +57,7 @@ async def test_replies_of_the_evaluation_end_on_a_sentence_end(local: LocalProvi
     assert len(replies) >= 8
     for reply in replies:
         assert SENTENCE_END.search(reply.strip()), reply
+        assert contradictions(reply) == [], reply  # no markup, at most two sentences, ...
 
 
 async def test_a_reply_cut_by_the_token_cap_still_ends_on_a_sentence_end(
@@ -77,9 +78,10 @@ async def test_greetings_follow_the_instructions_and_vary(local: LocalProviders)
     weather = load_agent_app(str(WEATHER)).module
     agent = weather_agent()
     greetings = [(await answer(local.llm, agent, None,
-                               extra_instructions=weather.GREETING)).text for _ in range(4)]
+                               extra_instructions=weather.GREETING)).text for _ in range(6)]
     for greeting in greetings:
         assert has_keyword(greeting, GREETING_KEYWORDS), greeting
+        assert contradictions(greeting) == [], greeting
         assert SENTENCE_END.search(greeting.strip()), greeting
     assert len(set(greetings)) >= 2, greetings
 
