@@ -14,7 +14,8 @@ clock. Event types: ``vad`` (start/end of speech: ``at`` is the speech's own sta
 ``transcript`` (interim or final), ``endpointing`` (a turn committed: delays), ``user_turn``,
 ``llm`` and ``tts`` (one request each, written when it ends: ``start``, ``first`` and ``t``, the
 end; an LLM request's ``chunks`` are its text pieces with their times after the call; each
-retry is a request of its own; ``error`` names the error a failed one raised),
+retry is a request of its own; ``error`` names the error a failed one raised, with
+``retryable``),
 ``playout`` (started, paused, resumed, cleared, step_done with what was heard), ``interruption``
 (a false interruption), ``agent_state``, ``user_state``, ``error`` (the error's type only: no
 message that could carry a secret) and ``close``.
@@ -199,14 +200,15 @@ class SessionRecorder:
 
     def _on_request(self, r: ProviderRequest) -> None:
         first = None if r.first is None else self.rel(r.first)
+        failed = {} if r.error is None else {"retryable": r.retryable}
         if r.kind == "llm":
             self.event("llm", r.end, start=self.rel(r.start), first=first, input=r.input,
                        content=r.content, chunks=[list(c) for c in r.chunks],
                        tool_calls=[{"name": n, "arguments": a} for n, a in r.tool_calls],
-                       cancelled=r.cancelled, error=r.error)
+                       cancelled=r.cancelled, error=r.error, **failed)
         else:
             self.event("tts", r.end, start=self.rel(r.start), first=first, text=r.input,
-                       audio=r.audio, cancelled=r.cancelled, error=r.error)
+                       audio=r.audio, cancelled=r.cancelled, error=r.error, **failed)
 
     def _on_event(self, ev: AgentEvent) -> None:
         if isinstance(ev, AgentStateChangedEvent):

@@ -90,16 +90,18 @@ __all__ = [
 _EPS = 1e-6  # frame timestamps are sums of floats; a microsecond is far below any frame
 
 
-def faulted(fault: ProviderFault | None, times: list[float]
+def faulted(fault: ProviderFault | None, times: list[float], start: float = 0.0
             ) -> tuple[list[float], tuple[int, float] | None]:
-    """A request's chunk times under ``fault``: shifted for a slow first byte, and where an
-    error or stall strikes (chunks sent before it, when)."""
+    """A request's chunk times under ``fault`` (the request made at ``start``): shifted for a
+    slow first byte, and where an error or stall strikes (chunks sent before it, when)."""
     if fault is None or not times:
         return times, None
     if fault.kind == "slow_first":
         return [t + fault.delay for t in times], None
     if fault.at is not None:
         return times, (sum(1 for t in times if t < fault.at), fault.at)
+    if fault.after is not None:
+        return times, (min(fault.after_chunks, len(times)), start + fault.after)
     n = min(fault.after_chunks, len(times) - 1)
     return times, (n, times[n])
 
@@ -490,7 +492,7 @@ class FakeLLM(LLM):
         self.calls.append(call)
         plan = self._plan(call, chat_ctx)
         fault = self.script.fault_for("llm", len(self.calls), now, plan[-1][0]) if plan else None
-        times, hit = faulted(fault, [t for t, _ in plan])
+        times, hit = faulted(fault, [t for t, _ in plan], now)
         return self._run(call, list(zip(times, (c for _, c in plan), strict=True)),
                          None if hit is None or fault is None else (fault, *hit))
 
@@ -633,7 +635,7 @@ class FakeTTS(TTS):
             step = (last - first) / (len(frames) - 1) if len(frames) > 1 else 0.0
             times = [first + i * step for i in range(len(frames))]
             fault = self.script.fault_for("tts", number, call.time, last)
-            times, hit = faulted(fault, times)
+            times, hit = faulted(fault, times, call.time)
             if fault is not None and fault.kind == "slow_first":
                 last += fault.delay
             for i, frame in enumerate(frames):

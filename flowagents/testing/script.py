@@ -118,6 +118,9 @@ class ProviderFault:
     delay: float = 1.0
     error: ErrorKind = "connection"
     retryable: bool = True
+    #: seconds after the call at which it strikes (``call=`` only); None: when the chunk after
+    #: the first ``after_chunks`` was due
+    after: float | None = None
 
     def exception(self) -> APIError:
         """The typed error a real provider would raise for this fault."""
@@ -192,7 +195,11 @@ class Script:
         - each LLM request that finished becomes a reply to its input (content, tool calls,
           time to first token, duration); each TTS request that finished becomes the audio of
           its text (ttfb, duration, seconds of audio). Cancelled requests (a dropped preemptive
-          reply) count only when nothing finished for the same input.
+          reply) count only when nothing finished for the same input;
+        - each request that failed (an error, or a stall the session timed out) becomes a
+          fault on the same call, after the chunks it delivered, at the instant it failed
+          (:meth:`fault` with ``after=``): the replay fails, retries and reports as the live
+          session did.
 
         Replay with ``simulate(script, agent=..., options=script.session_options)``.
         """
@@ -254,13 +261,15 @@ class Script:
         self, provider: Literal["stt", "llm", "tts"], kind: FaultKind = "error", *,
         at: float | None = None, call: int | None = None, after_chunks: int = 0,
         delay: float = 1.0, error: ErrorKind = "connection", retryable: bool = True,
+        after: float | None = None,
     ) -> Script:
         """Make a fake provider fail, at an instant or on a call.
 
         ``at=t``: every request of ``provider`` in flight at ``t`` fails at ``t`` (for
         ``"stt"``: the stream open at ``t`` raises; a stream opened later is healthy).
         ``call=n``: the ``n``-th request of that fake (1-based; a retry is a new request)
-        fails after ``after_chunks`` chunks, when the next one was due. Kinds: ``"error"``
+        fails after ``after_chunks`` chunks, when the next one was due, or ``after`` seconds
+        after the call (a recorded failure's instant). Kinds: ``"error"``
         raises a typed error (``error``: ``"connection"``, ``"timeout"`` or ``"status"`` (a
         503), ``retryable`` as given); ``"stall"`` stops sending and never ends (until it is
         cancelled); ``"slow_first"`` delays every chunk by ``delay`` seconds (a slow first
@@ -274,10 +283,12 @@ class Script:
             raise ValueError("an STT fault is an error at an instant (at=)")
         if kind == "slow_first" and call is None:
             raise ValueError("a slow first byte hits a call (call=)")
-        if after_chunks < 0 or delay < 0:
-            raise ValueError("after_chunks and delay must be >= 0")
+        if after_chunks < 0 or delay < 0 or (after is not None and after < 0):
+            raise ValueError("after_chunks, delay and after must be >= 0")
+        if after is not None and call is None:
+            raise ValueError("after= times a fault from its call (call=)")
         self.faults.append(ProviderFault(provider, kind, at, call, after_chunks, delay, error,
-                                         retryable))
+                                         retryable, after))
         return self
 
     def fault_for(self, provider: str, call: int, start: float, end: float
@@ -361,10 +372,36 @@ def script_from_recording(path: str | Path) -> Script:
                          ttft=ttft, duration=duration,
                          chunks=[(min(t, duration), text) for t, text in e.get("chunks", [])])
     for e in _finished(events, "tts", "text"):
+        if e.get("error") and not e["audio"]:
+            continue  # never voiced: the fake voices it by length, and the fault strikes first
         ttfb = 0.0 if e["first"] is None else e["first"] - e["start"]
         script.tts_audio(input=e["text"], audio_duration=e["audio"], ttfb=ttfb,
                          duration=max(ttfb, e["t"] - e["start"]))
+    for kind in ("llm", "tts"):
+        _failures(script, events, kind)
     return script
+
+
+_ERRORS: dict[str, ErrorKind] = {"APITimeoutError": "timeout", "APIStatusError": "status"}
+_FAKE_TTS_FRAME = 0.02  # FakeTTS's default frame: the chunks a recorded TTS request's audio makes
+
+
+def _failures(script: Script, events: list[dict[str, Any]], kind: Literal["llm", "tts"]
+              ) -> None:
+    """A fault for each recorded request of ``kind`` that failed (an error, or a stall the
+    session timed out), on the same call (requests counted in the order they were made), after
+    the chunks it delivered, at the instant it failed: the replay fails as the live session
+    did, and retries, falls back or reports as it did."""
+    requests = sorted((e for e in events if e["type"] == kind), key=lambda e: e["start"])
+    for number, e in enumerate(requests, 1):
+        error = e.get("error")
+        if not error:
+            continue
+        chunks = (len(e.get("chunks", ())) if kind == "llm"
+                  else round(e["audio"] / _FAKE_TTS_FRAME))
+        script.fault(kind, call=number, after_chunks=chunks, after=e["t"] - e["start"],
+                     error=_ERRORS.get(error, "connection"),
+                     retryable=bool(e.get("retryable", True)))
 
 
 def recorded_agent_states(path: str | Path) -> list[tuple[float, str]]:

@@ -111,7 +111,8 @@ class ProviderRequest:
     (``chunks``) and its ``tool_calls`` as ``(name, arguments)``; a TTS request the seconds of
     ``audio`` it made. ``cancelled``: it ended before its last item (closed, timed out or
     failed); ``error``: the type name of the error it failed with (never the message, which
-    could carry a secret)."""
+    could carry a secret; ``APITimeoutError`` for a stall the session timed out) and
+    ``retryable`` what that error said."""
 
     kind: Literal["llm", "tts"]
     input: str
@@ -125,3 +126,4 @@ class ProviderRequest:
     audio: float = 0.0
     cancelled: bool = False
     error: str | None = None
+    retryable: bool = True

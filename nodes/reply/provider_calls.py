@@ -20,13 +20,14 @@ providers with proxies.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import Any, Literal, TypeVar
 
 from flowagents.errors import APIConnectOptions
 from flowagents.graph import NodeError, register_type
 from flowagents.llm import ChatContext
-from flowagents.retry import FallbackChain, retry_stream
+from flowagents.retry import FallbackChain, is_retryable, retry_stream
 from flowagents.types import AudioFrame, ChatChunk, SynthesizedAudio
 from flowagents.voice.signals import ProviderRequest
 
@@ -47,15 +48,22 @@ def last_input(chat_ctx: ChatContext) -> str:
     return ""
 
 
+def _timed(provider: Any) -> bool:
+    """Whether the policy applies: not to a provider that runs a fallback chain (the chain's
+    attempt timeouts and per-provider retries are its policy)."""
+    return not isinstance(getattr(provider, "chain", None), FallbackChain)
+
+
 class _Attempt:
     """What one attempt delivered so far, and when."""
 
-    __slots__ = ("audio", "calls", "chunks", "content", "first", "now", "start")
+    __slots__ = ("audio", "calls", "chunks", "content", "first", "last", "now", "start")
 
     def __init__(self, now: Callable[[], float]) -> None:
         self.now = now
         self.start = now()
         self.first: float | None = None
+        self.last: float | None = None
         self.content: list[str] = []
         self.chunks: list[tuple[float, str]] = []
         self.calls: dict[int, list[str]] = {}
@@ -99,7 +107,7 @@ class ProviderCalls:
         key = last_input(chat_ctx)
 
         def attempt() -> AsyncIterator[ChatChunk | str]:
-            return self._watch(call(), _Attempt.llm, key, speech_id)
+            return self._watch(call(), _Attempt.llm, key, speech_id, _timed(provider))
 
         return self._run(provider, attempt)
 
@@ -109,14 +117,14 @@ class ProviderCalls:
         """``call()`` (a ``tts_node`` stream voicing ``text``) under the policy, noted."""
 
         def attempt() -> AsyncIterator[AudioFrame | SynthesizedAudio]:
-            return self._watch(call(), _Attempt.tts, text, speech_id)
+            return self._watch(call(), _Attempt.tts, text, speech_id, _timed(provider))
 
         return self._run(provider, attempt)
 
     async def _run(self, provider: Any, attempt: Callable[[], AsyncIterator[T]]
                    ) -> AsyncIterator[T]:
         label = str(getattr(provider, "label", self.stage))
-        if isinstance(getattr(provider, "chain", None), FallbackChain):
+        if not _timed(provider):
             stream = attempt()  # the chain is the retry strategy
         else:
             stream = retry_stream(attempt, conn_options=self.options, label=label)
@@ -131,18 +139,27 @@ class ProviderCalls:
             await stream.aclose()  # type: ignore[attr-defined]
 
     async def _watch(self, source: AsyncIterable[T], seen: Callable[[_Attempt, T], None],
-                     key: str, speech_id: str) -> AsyncIterator[T]:
+                     key: str, speech_id: str, timed: bool) -> AsyncIterator[T]:
         stream = aiter(source)
         rec = _Attempt(self.now)
         done = False
         error: str | None = None
+        retryable = True
         try:
             async for item in stream:
                 seen(rec, item)
+                rec.last = self.now()
                 yield item
             done = True
         except Exception as exc:
-            error = type(exc).__name__
+            error, retryable = type(exc).__name__, is_retryable(exc)
+            raise
+        except asyncio.CancelledError:
+            # retry_stream's timeout cancels the wait: a cancel exactly one timeout after the
+            # last item (or the call) is that timeout, not the session dropping the reply
+            waited = self.now() - (rec.last if rec.last is not None else rec.start)
+            if timed and waited >= self.options.timeout - 1e-9:
+                error = "APITimeoutError"
             raise
         finally:
             closer = getattr(stream, "aclose", None)
@@ -152,4 +169,5 @@ class ProviderCalls:
                 self.stage, key, rec.start, rec.first, self.now(), speech_id,
                 content="".join(rec.content), chunks=tuple(rec.chunks),
                 tool_calls=tuple((name, args) for name, args in rec.calls.values()),
-                audio=round(rec.audio, 6), cancelled=not done, error=error))
+                audio=round(rec.audio, 6), cancelled=not done, error=error,
+                retryable=retryable))

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from flowagents.errors import APIConnectOptions, APIStatusError
 from flowagents.runtime import run_virtual
 from flowagents.session.recording import read_recording
 from flowagents.testing import Script, SimulationResult, recorded_agent_states, simulate
-from flowagents.voice import Agent
+from flowagents.voice import Agent, SessionConnectOptions
 
 LIVE_OPTIONS = {"min_endpointing_delay": 0.4, "min_silence_duration": 0.3,
                 "false_interruption_timeout": 1.0}
@@ -128,3 +129,41 @@ def test_a_real_console_recording_replays_within_20_ms() -> None:
     for (t_live, state), (t_replay, _) in zip(live, replay.agent_states, strict=True):
         assert t_replay == pytest.approx(t_live, abs=0.02), state
     assert [role for role, _, _ in replay.messages()] == ["assistant", "user", "assistant"]
+
+
+def test_a_failure_seen_live_replays_as_it_happened(tmp_path: Path) -> None:
+    """A stalled LLM (timed out, then retried) and a TTS whose voice failed for good, live;
+    the recording's script replays both without being told about them."""
+    path = tmp_path / "live.jsonl"
+    live_script = _live_script()
+    # the first reply's first call never answers: timed out at 1.5 s, its retry is cut by the
+    # user's next turn; then "Tomorrow brings rain." (the first synthesis) fails, and its retry
+    live_script.fault("llm", "stall", call=1)
+    for call in (1, 2):
+        live_script.fault("tts", call=call, error="status")
+    conn = SessionConnectOptions(llm_conn_options=APIConnectOptions(timeout=1.5, max_retry=1),
+                                 tts_conn_options=APIConnectOptions(max_retry=1))
+    live = run_virtual(simulate(live_script, agent=Agent(instructions="weather"),
+                                options={**LIVE_OPTIONS, "conn_options": conn},
+                                frame_duration=0.02, record=path))
+    live_errors = [(round(e.time, 3), type(e.event.error), e.event.source)
+                   for e in live.of_type("error")]
+    assert [(kind, source) for _, kind, source in live_errors] == [(APIStatusError, "tts")]
+    assert ("assistant", "Tomorrow brings rain.", True) in live.messages()
+
+    script = Script.from_recording(path)
+    # the failures, as faults on the same calls at the same instants after them
+    assert [(f.provider, f.call, f.after_chunks, round(f.after or 0, 3), f.error)
+            for f in script.faults] == [("llm", 1, 0, 1.5, "timeout"),
+                                        ("tts", 1, 0, 0.25, "status"),
+                                        ("tts", 2, 0, 0.25, "status")]
+    replay = run_virtual(simulate(script, agent=Agent(instructions="weather"),
+                                  options=script.session_options))
+    recorded = recorded_agent_states(path)
+    assert [s for _, s in replay.agent_states] == [s for _, s in recorded]
+    for (t_live, s_live), (t_replay, _) in zip(recorded, replay.agent_states, strict=True):
+        assert t_replay == pytest.approx(t_live, abs=0.02), s_live
+    assert [(pytest.approx(t, abs=0.02), kind, source) for t, kind, source in live_errors] == [
+        (round(e.time, 3), type(e.event.error), e.event.source)
+        for e in replay.of_type("error")]
+    assert replay.messages() == live.messages()
