@@ -57,20 +57,28 @@ def is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, APIError) and exc.retryable
 
 
+def _wait(options: APIConnectOptions, failed: int, exc: BaseException | None) -> float:
+    """Seconds to wait after ``failed`` attempts failed, the last with ``exc``."""
+    interval = options.interval_for(failed - 1)
+    asked = getattr(exc, "retry_after", None)  # a 429's Retry-After is a floor
+    return max(interval, asked) if isinstance(asked, int | float) else interval
+
+
 def _retrying(options: APIConnectOptions, label: str,
-              retry_if: Callable[[BaseException], bool] = is_retryable) -> AsyncRetrying:
+              retry_if: Callable[[BaseException], bool] = is_retryable,
+              done: int = 0) -> AsyncRetrying:
+    """Tenacity's loop for the attempts left after ``done`` failed ones."""
+
     def wait(state: RetryCallState) -> float:
-        interval = options.interval_for(state.attempt_number - 1)
         exc = state.outcome.exception() if state.outcome is not None else None
-        asked = getattr(exc, "retry_after", None)  # a 429's Retry-After is a floor
-        return max(interval, asked) if isinstance(asked, int | float) else interval
+        return _wait(options, done + state.attempt_number, exc)
 
     def before_sleep(state: RetryCallState) -> None:
         logger.warning("provider call failed, retrying",
-                       extra={"provider": label, "attempt": state.attempt_number})
+                       extra={"provider": label, "attempt": done + state.attempt_number})
 
     return AsyncRetrying(
-        stop=stop_after_attempt(options.max_retry + 1),
+        stop=stop_after_attempt(options.max_retry + 1 - done),
         wait=wait,
         retry=retry_if_exception(retry_if),
         before_sleep=before_sleep,
@@ -111,30 +119,58 @@ async def retry_stream(
     ``timeout`` bounds the wait for each item (a stream may last long, but must not stall).
     Once an item was yielded, a failure is raised as is: the caller decides what to do with a
     half-delivered reply. Closing this generator closes the provider's stream.
+
+    The first attempt runs outside tenacity: a reply's LLM call and each TTS sentence pass
+    through here on the way to the first audio, where building the retry loop would cost every
+    turn ~50 µs; the retries after a failure run under tenacity, as ``call_with_retry``'s.
     """
     delivered = False
 
     def retry_if(exc: BaseException) -> bool:
         return not delivered and is_retryable(exc)
 
-    async for attempt in _retrying(conn_options, label, retry_if):
+    stream = _bounded(open_stream(), conn_options.timeout)
+    try:
+        async for item in stream:
+            delivered = True
+            yield item
+        return
+    except Exception as exc:
+        if conn_options.max_retry == 0 or not retry_if(exc):
+            raise
+        logger.warning("provider call failed, retrying", extra={"provider": label, "attempt": 1})
+        wait = _wait(conn_options, 1, exc)
+    finally:
+        await stream.aclose()  # at once: leaving ``async for`` early does not close it
+    await asyncio.sleep(wait)
+    async for attempt in _retrying(conn_options, label, retry_if, done=1):
         with attempt:
-            stream = open_stream()
+            stream = _bounded(open_stream(), conn_options.timeout)
             try:
-                while True:
-                    try:
-                        async with asyncio.timeout(conn_options.timeout):
-                            item = await anext(stream)
-                    except StopAsyncIteration:
-                        return
-                    except TimeoutError:
-                        raise APITimeoutError() from None
+                async for item in stream:
                     delivered = True
                     yield item
             finally:
-                aclose = getattr(stream, "aclose", None)
-                if aclose is not None:
-                    await aclose()
+                await stream.aclose()
+
+
+async def _bounded(stream: AsyncIterator[T], item_timeout: float) -> AsyncGenerator[T, None]:
+    """``stream``'s items, each awaited at most ``item_timeout`` s (a stall raises
+    :class:`APITimeoutError`); closing this generator closes ``stream``."""
+    try:
+        while True:
+            try:
+                async with asyncio.timeout(item_timeout):
+                    item = await anext(stream)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise APITimeoutError() from None
+            yield item
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ from reactivex import Observable, abc
 from reactivex.internal import default_error, noop
 
 __all__ = ["DirectObservable", "Sink", "SinkOwner", "from_async_iterable", "from_coroutine",
-           "to_async_iterator"]
+           "running_eagerly", "to_async_iterator"]
 
 _T = TypeVar("_T")
 
@@ -181,15 +181,30 @@ class _Started(Coroutine[Any, Any, None]):
 _NOTHING: Any = object()
 
 
+_EAGER: contextvars.ContextVar[bool] = contextvars.ContextVar("flowagents_eager", default=False)
+
+
+def running_eagerly() -> bool:
+    """Whether the code calling this runs in an eager start (``from_async_iterable(...,
+    eager=True)``), before its first suspension: in the subscriber's task, not its own. There
+    ``asyncio.current_task()`` names the subscriber, so an ``asyncio.timeout`` entered then
+    would cancel the wrong task: code that times a wait suspends first (``await
+    asyncio.sleep(0)``)."""
+    return _EAGER.get()
+
+
 def _start_eagerly(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None]
                    ) -> asyncio.Task[None] | None:
     """Run ``coro`` now up to its first suspension (in a copy of the current context, as a task
     would) and continue it as a task on ``loop``; None if it finished meanwhile."""
     context = contextvars.copy_context()
+    context.run(_EAGER.set, True)
     try:
         first = context.run(coro.send, None)
     except StopIteration:
         return None
+    finally:
+        context.run(_EAGER.set, False)
     return loop.create_task(_Started(coro, first), context=context)
 
 

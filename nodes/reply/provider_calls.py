@@ -28,6 +28,7 @@ from flowagents.errors import APIConnectOptions
 from flowagents.graph import NodeError, register_type
 from flowagents.llm import ChatContext
 from flowagents.retry import FallbackChain, is_retryable, retry_stream
+from flowagents.runtime.bridge import running_eagerly
 from flowagents.types import AudioFrame, ChatChunk, SynthesizedAudio
 from flowagents.voice.signals import ProviderRequest
 
@@ -124,6 +125,8 @@ class ProviderCalls:
     async def _run(self, provider: Any, attempt: Callable[[], AsyncIterator[T]]
                    ) -> AsyncIterator[T]:
         label = str(getattr(provider, "label", self.stage))
+        if running_eagerly():  # its timeouts must belong to the task that goes on with it
+            await asyncio.sleep(0)
         if not _timed(provider):
             stream = attempt()  # the chain is the retry strategy
         else:

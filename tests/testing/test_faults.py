@@ -165,6 +165,20 @@ def test_fault_arguments_are_checked() -> None:
         s.fault("tts", "slow_first", at=1.0)
     with pytest.raises(ValueError, match="counts from 1"):
         s.fault("tts", call=0)
+    with pytest.raises(ValueError, match="after= times a fault from its call"):
+        s.fault("llm", at=1.0, after=0.5)
+    with pytest.raises(ValueError, match="must be >= 0"):
+        s.fault("llm", call=1, after=-0.1)
+
+
+def test_a_fault_after_seconds_strikes_then() -> None:
+    # the call at 1.7 fails 0.25 s after it, after its first chunk (1.8), not when the second
+    # was due
+    result = _run(_one_turn().fault("llm", call=1, after_chunks=1, after=0.25, retryable=False))
+    assert _errors(result) == [(2.05, APIConnectionError, "llm")]  # reported at the commit
+    assert result.llm is not None
+    assert result.llm.calls[0].closed_at == pytest.approx(1.95)
+    assert [c.delta for c in result.llm.calls[0].chunks] == ["Hi! How "]
 
 
 # -- stalls and retries without a fallback adapter (the session's conn_options) -----------------
@@ -284,3 +298,21 @@ def test_conn_options_are_checked() -> None:
         SessionConnectOptions(llm_conn_options={"timeout": 0})  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="stt_conn"):
         SessionConnectOptions(stt_conn_options=APIConnectOptions())  # type: ignore[call-arg]
+
+
+def test_tts_that_stalls_on_text_at_hand_times_out_too() -> None:
+    # the reply's text is complete before the turn commits (1.9 < 2.05): playout's subscription
+    # starts the synthesis at once (an eager start, in playout's task); its timeout still
+    # belongs to the synthesis's own task, and fires
+    script = Script()
+    script.user_speech(start=0.5, end=1.5, transcript="Hello there", stt_delay=0.2)
+    script.llm_reply(input="Hello there", content=HI, ttft=0.0, duration=0.2)
+    script.tts_audio(input=HI, audio_duration=1.0, ttfb=0.2, duration=0.3)
+    script.fault("tts", "stall", call=1)
+    conn = _conn(tts=APIConnectOptions(timeout=0.5, max_retry=0))
+    result = run_virtual(simulate(script, agent=Agent(instructions="help"), duration=10.0,
+                                  options={"conn_options": conn}))  # a stuck agent fails
+    assert _errors(result) == [(2.55, APITimeoutError, "tts")]
+    assert result.agent_states[1:] == [(0.0, "listening"), (2.05, "thinking"),
+                                       (pytest.approx(2.55), "listening")]
+    assert result.messages() == [("user", "Hello there", False), ("assistant", HI, True)]
