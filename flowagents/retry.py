@@ -154,19 +154,63 @@ async def retry_stream(
                 await stream.aclose()
 
 
+_WATCH_STEP = 1.0  # seconds between a stream watchdog's looks
+
+
+class _Watchdog:
+    """Fires ``deadline`` (an entered ``asyncio.timeout``) once a wait for an item has lasted
+    ``limit`` s. One loop timer per stream, rung at most every :data:`_WATCH_STEP` s: a timer
+    per item would cost calls per audio chunk, and cancelled handles stay in the loop's timer
+    heap until their time (every timer of the session, audio frames included, pays for the
+    heap's depth), so none is armed far ahead."""
+
+    __slots__ = ("deadline", "handle", "limit", "loop", "since", "waiting")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, deadline: asyncio.Timeout,
+                 limit: float) -> None:
+        self.loop, self.deadline, self.limit = loop, deadline, limit
+        self.since = loop.time()
+        self.waiting = False
+        self.handle = loop.call_at(self.since + min(limit, _WATCH_STEP), self.ring)
+
+    def wait(self) -> None:
+        self.since, self.waiting = self.loop.time(), True
+
+    def ring(self) -> None:
+        now = self.loop.time()
+        due = self.since + self.limit
+        if self.waiting and now >= due - 1e-9:
+            self.deadline.reschedule(now)  # asyncio's timeout cancels the wait, as its own
+            return
+        self.handle = self.loop.call_at(
+            min(due, now + _WATCH_STEP) if self.waiting else now + _WATCH_STEP, self.ring)
+
+    def stop(self) -> None:
+        self.handle.cancel()
+
+
 async def _bounded(stream: AsyncIterator[T], item_timeout: float) -> AsyncGenerator[T, None]:
     """``stream``'s items, each awaited at most ``item_timeout`` s (a stall raises
-    :class:`APITimeoutError`); closing this generator closes ``stream``."""
+    :class:`APITimeoutError`; the consumer's time between items does not count); closing this
+    generator closes ``stream``. Iterate it from one task: the task that enters the timeout is
+    the one it cancels."""
+    loop = asyncio.get_running_loop()
     try:
-        while True:
+        async with asyncio.timeout(None) as deadline:
+            watchdog = _Watchdog(loop, deadline, item_timeout)
             try:
-                async with asyncio.timeout(item_timeout):
-                    item = await anext(stream)
-            except StopAsyncIteration:
-                return
-            except TimeoutError:
-                raise APITimeoutError() from None
-            yield item
+                while True:
+                    watchdog.wait()
+                    try:
+                        item = await anext(stream)
+                    except StopAsyncIteration:
+                        return
+                    watchdog.waiting = False
+                    yield item
+            finally:
+                watchdog.stop()
+    except TimeoutError:
+        raise APITimeoutError() from None
     finally:
         aclose = getattr(stream, "aclose", None)
         if aclose is not None:

@@ -9,7 +9,9 @@ each next one (on the job's loop clock: exact in virtual time), and a retryable 
 retried (``max_retry`` times, ``retry_interval`` apart, the first at once) only while the
 attempt delivered nothing (after that, a retry would repeat what the user may have heard). A
 provider that runs a :class:`~flowagents.retry.FallbackChain` (the fallback adapters) is its own
-retry strategy: its calls run as they are. A failure that ends the call is raised as a
+retry strategy: its calls run as they are. A call reached in an eager start (the TTS node's
+audio starts so) steps into its own task first, so its timeouts cancel that task, not the
+subscriber's. A failure that ends the call is raised as a
 :class:`~flowagents.graph.NodeError` naming the stage (``"llm"``, ``"tts"``), which the session
 reports as an ``error`` event from that source.
 
