@@ -84,13 +84,13 @@ class SileroVAD(_VAD):
 class SileroVADStream(VADStream):
     """One input's windows, model state and speech decisions.
 
-    An idle session runs this for every frame it hears, and on a shared machine each wake of the
-    loop finds the caches cold: a numpy call that takes 1 µs back to back takes 50 µs 20 ms
-    later, and a model call 0.8 ms instead of 0.2 ms. So a frame costs a list append (a
-    reference to its samples, downmixed if it has several channels), and the work runs once per
-    batch of windows: each pending frame goes through the ``soxr`` stream (input at another
-    rate) and is scaled into a preallocated float buffer, and the model reads the windows in
-    place (a ctypes view per window slot, made once).
+    An idle session runs this for every frame it hears, and memory a process has not touched
+    for a while is slow to touch again (on a shared VM a Silero window costs 0.2 ms back to back
+    and 1-10 ms after 20-320 ms of idleness, the first numpy call of a wake 50 µs instead of
+    1 µs). So a frame costs a list append (a reference to its samples, downmixed if it has
+    several channels), and the work runs once per batch of windows: each pending frame goes
+    through the ``soxr`` stream (input at another rate) and is scaled into a preallocated float
+    buffer, and the model reads the windows in place (a ctypes view per window slot, made once).
 
     From the start of speech until ``idle_after`` seconds after its end, every window is scored
     as soon as it is whole: the end of speech, and a start that cancels a pending end of turn or
