@@ -40,8 +40,10 @@ _CONTINUATIONS = frozenset({
 class HeuristicTurnDetector(TurnDetector):
     """End of turn from punctuation and the last word (a heuristic, not a model; see the module
     docstring). Scores: a trailing ellipsis, comma, colon, semicolon or dash 0.05; a trailing
-    conjunction, article or preposition 0.15; final punctuation (. ! ?) 0.9; anything else 0.6
-    (STT without punctuation: do not hold the user back)."""
+    conjunction, article or preposition 0.15, with or without final punctuation after it (a
+    batch STT such as Whisper writes "What's the temperature in?" for a pause mid-phrase);
+    final punctuation (. ! ?) 0.9; anything else 0.6 (STT without punctuation: do not hold the
+    user back)."""
 
     unlikely_threshold = 0.5
 
@@ -56,8 +58,8 @@ class HeuristicTurnDetector(TurnDetector):
         if text.endswith(("...", "\u2026", ",", ";", ":", "-")):
             return 0.05
         words = text.split()
-        if words[-1].strip("\"')").lower() in _CONTINUATIONS:
-            return 0.15
+        if words[-1].strip("\"')?.!").lower() in _CONTINUATIONS:
+            return 0.15  # "in?" too: Whisper punctuates a cut-off phrase as a whole sentence
         if text.endswith((".", "!", "?")):
             return 0.9
         return 0.6

@@ -99,6 +99,11 @@ def test_heuristic_scores() -> None:
     assert score("Well,") < 0.5
     assert score(DONE) > 0.5
     assert score("what time is it") > 0.5  # unpunctuated STT output does not hold the user
+    # Whisper on a pause mid-phrase: the phrase punctuated as if whole
+    assert score("What's the temperature in?") < 0.5
+    assert score("Say hello in.") < 0.5
+    assert score("What color is the sky on A?") < 0.5
+    assert score("What is the weather in Tokyo?") > 0.5
 
 
 # -- per-agent turn options ---------------------------------------------------------------------
@@ -216,3 +221,60 @@ def test_handoff_switches_the_stt_stage() -> None:
     users = [m[1] for m in r.messages() if m[0] == "user"]
     assert users == ["One piza please.", "Another pizza."]
     assert r.messages()[-1] == ("assistant", "Sure.", False)
+
+
+# -- the transcript-aware end of turn of the offline options ------------------------------------
+# VAD silence 0.3 s, endpointing 0.3 s (1.5 s when the detector says "not done"), a batch STT
+# recognizing after 0.1 s of silence (stt_delay 0.2: back 0.3 s after the last word, when the
+# VAD ends), preemptive generation on its preflight transcript.
+
+QUESTION = "What is the weather in Tokyo?"
+HALF = "What's the temperature in"
+
+
+def transcript_aware(script: Script) -> dict[str, object]:
+    from flowagents.testing import FakeSTT
+
+    return {"stt": FakeSTT(script, streaming=False), "speculative_stt_delay": 0.1,
+            "min_silence_duration": 0.3, "min_endpointing_delay": 0.3,
+            "max_endpointing_delay": 1.5, "turn_detection": HeuristicTurnDetector()}
+
+
+def asked(*speech: tuple[float, float, str], answer_to: str) -> Script:
+    s = Script()
+    for start, end, text in speech:
+        s.user_speech(start=start, end=end, transcript=text)
+    s.llm_reply(input=answer_to, content="Sure.")
+    s.tts_audio(input="Sure.", audio_duration=0.5)
+    return s
+
+
+def test_a_finished_question_ends_the_turn_at_the_short_delay() -> None:
+    """Last word at 2.5: the VAD ends at 2.8 (0.3 s), the transcript is there (preflight and
+    final), the detector says done (0.9): the turn commits at 2.8, 0.3 s after the last word."""
+    s = asked((0.5, 2.5, QUESTION), answer_to=QUESTION)
+    r = run(s, options=transcript_aware(s), vad_inference_interval=0.01)
+    assert commits(r) == [2.8]
+    assert r.messages() == [("user", QUESTION, False), ("assistant", "Sure.", False)]
+
+
+def test_an_unfinished_phrase_waits_for_the_long_delay() -> None:
+    """"What's the temperature in" and nothing more: 0.15, so the turn waits 1.5 s from the
+    last word (2.5): it commits at 4.0, not at 2.8."""
+    s = asked((0.5, 2.5, HALF), answer_to=HALF)
+    r = run(s, options=transcript_aware(s), vad_inference_interval=0.01)
+    assert commits(r) == [4.0]
+    assert r.messages()[0] == ("user", HALF, False)
+
+
+def test_speech_resuming_during_the_long_wait_keeps_one_turn() -> None:
+    """A 0.7 s pause after "in" (2.0-2.7): the VAD ends the first part at 2.3, its transcript
+    scores 0.15 (commit due at 3.5); "Tokyo?" starts at 2.7 and cancels it; the whole question
+    scores 0.9 and commits at 3.5 (3.2 + 0.3). One user turn, one reply, to the whole."""
+    whole = f"{HALF} Tokyo?"
+    s = asked((0.5, 2.0, HALF), (2.7, 3.2, "Tokyo?"), answer_to=whole)
+    r = run(s, options=transcript_aware(s), vad_inference_interval=0.01)
+    assert commits(r) == [3.5]
+    assert r.messages() == [("user", whole, False), ("assistant", "Sure.", False)]
+    assert len(r.of_type("speech_created")) == 1
+    assert r.playbacks[0].start >= 3.5
