@@ -4,31 +4,43 @@ natural pace, through a whole session on the offline models; and how many turns 
 Every question of ``bench/eval_set.py`` is spoken (Piper's joe and espeak-ng's American voice in
 turn) and played in real time into one ``AgentSession`` running the weather agent's instructions
 and tool (replies cut after their first sentence so a turn takes a few seconds). Every fourth
-question is said with a hesitation: its first half, 0.7 s of silence, then the rest ("What is the
-weather ... in Tokyo?"), the pause of someone who is still thinking.
+question is said with a hesitation: 0.7 s of silence mid-phrase, after its last preposition,
+article or conjunction before the final word ("What's the temperature in ... Tokyo?", "What
+color is the sky on a ... clear day?"), or after its middle word when it has none ("What
+planet ... do we live on?"): where a speaker stops to think, not after words that already
+make a whole question.
 
 Per turn: **the user's last word** is where the input has its last 10 ms window above -40 dBFS
 (the clip's own audio, not the VAD's estimate); **first audio** is when the session started
 playing the reply. Stages: STT (last word -> final transcript), end of utterance (last word ->
-turn committed), LLM time to first token, TTS time to first byte, total. A turn is **cut off
-early** when the agent started a reply before the user's last word (it answered the first half
-of a hesitation), or when the user's clip got more than one reply. Configurations (``--configs``):
-``before`` (the options ``session_kwargs()`` gave before: the VAD's 0.55 s silence wait, Whisper
-after 0.1 s of it, no turn detector) and ``local`` (what it gives now). Writes a block to
-``docs/benchmarks.md`` (between ``bench_offline_latency`` markers).
+turn committed), LLM time to first token, TTS time to first byte, total. A question is **cut
+off early** when the session committed a user turn before the question's last word (it took
+the first part of a hesitation for the whole turn and answered it, whether or not that reply
+got to play before the user went on); how many of those replies started playing before the
+last word is counted too. A question with no reply within 60 s counts as "no reply".
 
-    flock /tmp/bench.lock python bench/bench_offline_latency.py [--configs before,local]
+Configurations (``--configs``, options over ``LocalProviders.session_kwargs()``): ``local``
+(what it gives), ``vad_only`` (the VAD's 0.55 s silence wait, Whisper after 0.1 s of it, no
+turn detector). ``--code PATH --label NAME`` measures another checkout's ``flowagents`` (the
+code before a change) in a child process; ``--json FILE`` keeps a run's turns, ``--merge
+A.json,B.json`` writes their table side by side. Writes a block to ``docs/benchmarks.md``
+(between ``bench_offline_latency`` markers).
+
+    flock /tmp/bench.lock python bench/bench_offline_latency.py [--configs local,vad_only]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
+import subprocess
 import sys
+import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +62,25 @@ LEAD = 0.3  # silence before each question
 GAP = 1.0  # silence after the agent is quiet, before the next question
 
 CONFIGS: dict[str, dict[str, Any]] = {
-    "before": {"min_silence_duration": 0.55, "speculative_stt_delay": 0.1,
-               "preemptive_tts": True, "turn_detection": None,
-               "min_endpointing_delay": 0.5, "max_endpointing_delay": 3.0},
     "local": {},
+    "transcript": {"min_silence_duration": 0.3, "speculative_stt_delay": 0.1,
+                   "preemptive_tts": True, "turn_detection": "heuristic",
+                   "min_endpointing_delay": 0.3, "max_endpointing_delay": 1.5},
+    "vad_only": {"min_silence_duration": 0.55, "speculative_stt_delay": 0.1,
+                 "preemptive_tts": True, "turn_detection": None,
+                 "min_endpointing_delay": 0.5, "max_endpointing_delay": 3.0},
 }
+MID_PHRASE = frozenset({"a", "an", "and", "at", "but", "for", "from", "in", "into", "of", "on",
+                        "or", "the", "to", "with", "my", "your"})
+"""Words after which a pause is a hesitation, not the end of a question."""
+
+
+def pause_after(words: list[str]) -> int:
+    """How many of ``words`` come before the hesitation (see the module docstring)."""
+    for i in range(len(words) - 2, 0, -1):
+        if words[i].strip(",.?!").lower() in MID_PHRASE:
+            return i + 1
+    return len(words) // 2
 
 
 @dataclass
@@ -83,7 +109,7 @@ async def clips() -> list[Clip]:
         words = item.question.split()
         hesitant = i % 4 == 3 and len(words) >= 4
         if hesitant:
-            half = len(words) // 2
+            half = pause_after(words)
             first = await synthesize(" ".join(words[:half]), voice, piper)
             rest = await synthesize(" ".join(words[half:]), voice, piper)
             pcm = np.concatenate([lead, first, np.zeros(round(PAUSE * RATE), np.int16), rest])
@@ -95,14 +121,16 @@ async def clips() -> list[Clip]:
 
 @dataclass
 class Turn:
-    clip: Clip
+    question: str
+    hesitant: bool
     word_at: float  # session clock
     stt: float | None = None
     eou: float | None = None
     llm_ttft: float | None = None
     tts_ttfb: float | None = None
     total: float | None = None
-    cut_off: bool = False
+    cut_off: bool = False  # a turn committed before the last word
+    played_early: bool = False  # ... and its reply started playing before the last word
     replies: int = 0
 
 
@@ -110,12 +138,18 @@ async def run(options: dict[str, Any], items: list[Clip]) -> list[Turn]:
     import weather  # examples/weather.py
     from session_kit import ShortAgent, start_session, wait_quiet  # type: ignore[import-not-found]
 
+    import flowagents
     from flowagents.plugins.local import local_providers
 
+    print(f"flowagents from {Path(flowagents.__file__).parent}", flush=True)
     providers = local_providers()
     tools = [weather.WeatherAgent().lookup_weather]
     await providers.warm_up(tools)
     agent = ShortAgent(instructions=weather.INSTRUCTIONS, tools=tools, max_words=25)
+    if options.get("turn_detection") == "heuristic":
+        from flowagents.voice.turn_detector import HeuristicTurnDetector
+
+        options = options | {"turn_detection": HeuristicTurnDetector()}
     live = await start_session(providers, agent, **options)
     turns: list[Turn] = []
     finals: list[float] = []
@@ -129,8 +163,8 @@ async def run(options: dict[str, Any], items: list[Clip]) -> list[Turn]:
             done = live.mic.say(clip.pcm)
             await done.wait()
             word_at = live.mic.clip_starts[starts] + clip.last_word
-            turn = Turn(clip, word_at)
-            deadline = loop.time() + 30
+            turn = Turn(clip.question, clip.hesitant, word_at)
+            deadline = loop.time() + 60
             while loop.time() < deadline:
                 w = live.watch
                 if (len(w.turns) > before_turns and w.turns[-1].first_audio_at is not None
@@ -140,8 +174,9 @@ async def run(options: dict[str, Any], items: list[Clip]) -> list[Turn]:
             mine = live.watch.turns[before_turns:]
             turn.replies = len(mine)
             firsts = [t.first_audio_at for t in mine if t.first_audio_at is not None]
+            turn.cut_off = any(t.committed_at < word_at for t in mine)
+            turn.played_early = any(f < word_at for f in firsts)
             if firsts:
-                turn.cut_off = min(firsts) < word_at or len(mine) > 1
                 last = mine[-1]
                 turn.total = (last.first_audio_at - word_at
                               if last.first_audio_at is not None else None)
@@ -152,8 +187,8 @@ async def run(options: dict[str, Any], items: list[Clip]) -> list[Turn]:
                 turn.stt = new_finals[-1] - word_at
             turns.append(turn)
             print(f"{clip.question!r}{' (hesitant)' if clip.hesitant else ''}: "
-                  f"total {turn.total}, replies {turn.replies}, cut off {turn.cut_off}",
-                  flush=True)
+                  f"total {turn.total}, eou {turn.eou}, llm {turn.llm_ttft}, replies "
+                  f"{turn.replies}, cut off {turn.cut_off}", flush=True)
             await asyncio.sleep(GAP)
     finally:
         await live.session.aclose()
@@ -167,42 +202,102 @@ STAGES = (("STT (last word -> final transcript)", "stt"),
           ("**total: last word -> first audio**", "total"))
 
 
-def table(runs: dict[str, list[Turn]], load: tuple[float, float]) -> str:
+def table(runs: dict[str, list[Turn]], loads: dict[str, tuple[float, float]]) -> str:
     names = list(runs)
     n = len(next(iter(runs.values())))
+    load = "; ".join(f"`{x}` {a:.2f} before, {b:.2f} after" for x, (a, b) in loads.items())
     rows = [f"{time.strftime('%Y-%m-%d')}, {platform.node()}, {os.cpu_count()} cores; load "
-            f"average {load[0]:.2f} before, {load[1]:.2f} after; {n} questions of the evaluation "
-            f"set per configuration (Piper joe and espeak-ng en-us in turn; every fourth with a "
-            f"{PAUSE} s hesitation), played in real time, replies cut after the first sentence.",
+            f"average (1 min) {load}; {n} questions of the evaluation set per configuration "
+            f"(Piper joe and espeak-ng en-us in turn; every fourth with a {PAUSE} s hesitation "
+            "mid-phrase), played in real time, replies cut after the first sentence.",
             "", "| stage | " + " | ".join(f"{x} p50 | {x} p90" for x in names) + " |",
             "|---|" + "---|---|" * len(names)]
     for label, attr in STAGES:
         cells = []
         for name in names:
             vals = [v for t in runs[name] if (v := getattr(t, attr)) is not None]
-            cells += [f"{percentile(vals, 50):.2f} s", f"{percentile(vals, 90):.2f} s"]
+            cells += _cells(vals)
         rows.append(f"| {label} | " + " | ".join(cells) + " |")
+    tool = {t.question for t in runs[names[0]] if _is_tool(t.question)}
+    for label, keep in (("(tool turns)", lambda t: t.question in tool),
+                        ("(other turns)", lambda t: t.question not in tool)):
+        cells = []
+        for name in names:
+            vals = [t.total for t in runs[name] if keep(t) and t.total is not None]
+            cells += _cells(vals)
+        rows.append(f"| total {label} | " + " | ".join(cells) + " |")
     cut = [f"`{x}` {sum(t.cut_off for t in runs[x])} of {len(runs[x])} "
-           f"({sum(t.cut_off for t in runs[x] if t.clip.hesitant)} of "
-           f"{sum(t.clip.hesitant for t in runs[x])} hesitant)" for x in names]
+           f"({sum(t.cut_off for t in runs[x] if t.hesitant)} of "
+           f"{sum(t.hesitant for t in runs[x])} hesitant; "
+           f"{sum(t.played_early for t in runs[x])} played before the last word)"
+           for x in names]
     missing = [f"`{x}` {sum(t.total is None for t in runs[x])}" for x in names]
-    rows += ["", f"Cut off early (a reply started before the user's last word, or two replies "
-                 f"to one question): {'; '.join(cut)}. Turns with no reply: "
+    rows += ["", f"Cut off early (a user turn committed before the question's last word): "
+                 f"{'; '.join(cut)}. Questions with no reply within 60 s: "
                  f"{'; '.join(missing)}. Goal: p50 <= 0.9 s, p90 <= 1.3 s, <= 5 % cut off.",
-             "", "Reproduce: `flock /tmp/bench.lock python bench/bench_offline_latency.py`."]
+             "", "Reproduce: `flock /tmp/bench.lock python bench/bench_offline_latency.py` "
+                 "(`--code PATH --label before` for another checkout)."]
     return "\n".join(rows)
+
+
+def _cells(vals: list[float]) -> list[str]:
+    return ([f"{percentile(vals, 50):.2f} s", f"{percentile(vals, 90):.2f} s"] if vals
+            else ["-", "-"])
+
+
+def _is_tool(question: str) -> bool:
+    return any(i.question == question and i.kind == "tool" for i in ITEMS)
+
+
+def _child(code: str, label: str, configs: str, limit: int | None,
+           select: str | None) -> dict[str, list[Turn]]:
+    """Run ``configs`` on the checkout at ``code`` in a child process (its own imports)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "turns.json"
+        cmd = [sys.executable, __file__, "--configs", configs, "--json", str(out),
+               "--no-write"] + (["--limit", str(limit)] if limit else []) + (
+               ["--select", select] if select else [])
+        subprocess.run(cmd, check=True, env=os.environ | {"FLOWAGENTS_CODE": code})
+        data = json.loads(out.read_text())["runs"]
+    return {label if len(data) == 1 else f"{label} {k}": [Turn(**t) for t in v]
+            for k, v in data.items()}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--configs", default="before,local")
+    ap.add_argument("--configs", default="local")
+    ap.add_argument("--code", help="measure the flowagents of this checkout (child process)")
+    ap.add_argument("--label", default="before", help="the name of --code's runs")
     ap.add_argument("--limit", type=int, default=None, help="only the first N questions")
+    ap.add_argument("--select", help="only these questions (comma-separated indices)")
+    ap.add_argument("--json", help="write the turns here")
+    ap.add_argument("--merge", help="comma-separated --json files: their table, no run")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
-    load0 = os.getloadavg()[0]
-    items = asyncio.run(clips())[: args.limit]
-    runs = {name: asyncio.run(run(CONFIGS[name], items)) for name in args.configs.split(",")}
-    block = table(runs, (load0, os.getloadavg()[0]))
+    runs: dict[str, list[Turn]] = {}
+    loads: dict[str, tuple[float, float]] = {}
+    if args.merge:
+        for path in args.merge.split(","):
+            data = json.loads(Path(path).read_text())
+            for name, turns in data["runs"].items():
+                runs[name] = [Turn(**t) for t in turns]
+                loads[name] = tuple(data["loads"][name])  # type: ignore[assignment]
+    elif args.code:
+        load0 = os.getloadavg()[0]
+        runs = _child(args.code, args.label, args.configs, args.limit, args.select)
+        loads = dict.fromkeys(runs, (load0, os.getloadavg()[0]))
+    else:
+        items = asyncio.run(clips())[: args.limit]
+        if args.select:
+            items = [items[int(i)] for i in args.select.split(",")]
+        for name in args.configs.split(","):
+            load0 = os.getloadavg()[0]
+            runs[name] = asyncio.run(run(CONFIGS[name], items))
+            loads[name] = (load0, os.getloadavg()[0])
+    if args.json:
+        Path(args.json).write_text(json.dumps(
+            {"runs": {k: [asdict(t) for t in v] for k, v in runs.items()}, "loads": loads}))
+    block = table(runs, loads)
     print(block)
     if not args.no_write:
         text = DOCS.read_text()

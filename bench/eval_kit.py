@@ -10,6 +10,7 @@ report says which voices ran).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -25,6 +26,8 @@ import numpy.typing as npt
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "examples"))
+if os.environ.get("FLOWAGENTS_CODE"):  # measure another checkout's flowagents (a "before")
+    sys.path.insert(0, os.environ["FLOWAGENTS_CODE"])
 
 from flowagents.cli.console_io import RATE, read_wav  # noqa: E402
 from flowagents.llm import ChatContext, FunctionCall, RunContext  # noqa: E402
