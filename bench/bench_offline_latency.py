@@ -257,7 +257,9 @@ def _child(code: str, label: str, configs: str, limit: int | None,
         cmd = [sys.executable, __file__, "--configs", configs, "--json", str(out),
                "--no-write"] + (["--limit", str(limit)] if limit else []) + (
                ["--select", select] if select else [])
-        subprocess.run(cmd, check=True, env=os.environ | {"FLOWAGENTS_CODE": code})
+        done = subprocess.run(cmd, check=False, env=os.environ | {"FLOWAGENTS_CODE": code})
+        if not out.exists():  # (an abort at the child's exit, after its turns, is no loss)
+            raise RuntimeError(f"the run on {code} failed ({done.returncode})")
         data = json.loads(out.read_text())["runs"]
     return {label if len(data) == 1 else f"{label} {k}": [Turn(**t) for t in v]
             for k, v in data.items()}
