@@ -19,6 +19,8 @@ import numpy as np
 import pytest
 
 from flowagents.llm import ChatContext, function_tool
+from flowagents.plugins.llama import _text_messages
+from flowagents.plugins.llama_prompt import small_model_messages
 from flowagents.plugins.local import LocalProviders, local_providers
 from flowagents.plugins.model_files import (
     INSTALL_HINT,
@@ -211,7 +213,9 @@ async def test_closing_the_reply_stops_generation_at_the_next_token(
     evaluated = llama.n_tokens
     await asyncio.sleep(0.2)
     assert llama.n_tokens == evaluated
-    assert evaluated < 100  # far from max_tokens (200): it stopped, it did not finish
+    prompt = local.llm._formatter(messages=small_model_messages(_text_messages(ctx))).prompt
+    generated = evaluated - len(llama.tokenize(prompt.encode(), add_bos=False, special=True))
+    assert generated < 10  # far from max_tokens (60): it stopped, it did not finish
 
 
 async def test_the_reply_round_trips_through_speech(local: LocalProviders) -> None:
