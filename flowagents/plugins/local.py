@@ -18,6 +18,7 @@ from flowagents.plugins.llama import LlamaLLM
 from flowagents.plugins.piper import PiperTTS
 from flowagents.plugins.silero import SileroVAD
 from flowagents.plugins.whisper import WhisperSTT
+from flowagents.voice.turn_detector import HeuristicTurnDetector
 
 if TYPE_CHECKING:
     from flowagents.llm import FunctionTool
@@ -30,13 +31,19 @@ MODEL_NAMES = {"vad": "Silero VAD", "stt": "Whisper tiny.en", "llm": "SmolLM2-13
                "tts": "Piper joe"}
 """What each provider runs, for progress displays (keys are the provider roles)."""
 
-SESSION_OPTIONS: Mapping[str, Any] = {"speculative_stt_delay": 0.1, "preemptive_tts": True}
+SESSION_OPTIONS: Mapping[str, Any] = {
+    "speculative_stt_delay": 0.1, "preemptive_tts": True,
+    "min_silence_duration": 0.3, "turn_detection": HeuristicTurnDetector(),
+    "min_endpointing_delay": 0.3, "max_endpointing_delay": 1.5,
+}
 """The :class:`~flowagents.voice.options.SessionOptions` that :meth:`LocalProviders.session_kwargs`
-adds for the offline models: Whisper started after 0.1 s of the VAD's silence wait (library
-default 0.2 s) and the TTS started on the final transcript (library default off). A turn end
-from the transcript (VAD silence 0.3 s, ``HeuristicTurnDetector``) was measured in
-``bench/bench_offline_latency.py`` and is not used: it did not shorten the turn and 7 of 42
-turns got no reply (``docs/benchmarks.md``)."""
+adds for the offline models. The turn ends on the transcript as well as the silence: the VAD
+waits 0.3 s of silence (its default 0.55 s), and a turn whose transcript reads as finished
+commits 0.3 s after the user stopped, one that stops mid-phrase ("What's the temperature
+in...") waits up to 1.5 s for more (:class:`~flowagents.voice.turn_detector
+.HeuristicTurnDetector`); Whisper starts after 0.1 s of the silence (library default 0.2 s) and
+its result starts the reply (a preflight transcript) and the TTS with it (``preemptive_tts``).
+``bench/bench_offline_latency.py`` measures them (``docs/benchmarks.md``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +64,10 @@ class LocalProviders:
         once per speech segment of the session's VAD (on its end of speech), so no second VAD
         and no second silence wait stand between the user and the transcript.
 
-        Whisper starts speculatively after 0.1 s of the VAD's silence wait
-        (``speculative_stt_delay``; the library default is 0.2 s) and the TTS starts on the
-        final transcript with the LLM (``preemptive_tts``). ``docs/offline.md`` and
-        ``docs/benchmarks.md`` have the measurements.
+        The turn ends on the transcript as well as a 0.3 s silence (see
+        :data:`SESSION_OPTIONS`); Whisper starts speculatively after 0.1 s of it and the reply
+        (LLM and TTS) on its result. ``docs/offline.md`` and ``docs/benchmarks.md`` have the
+        measurements.
         """
         providers: dict[str, Any] = {"vad": self.vad, "stt": self.stt, "llm": self.llm,
                                      "tts": self.tts}

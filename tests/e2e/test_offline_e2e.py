@@ -283,12 +283,18 @@ def test_a_missing_package_names_the_install_command() -> None:
 def test_session_kwargs_give_the_offline_latency_options(local: LocalProviders) -> None:
     from flowagents.session import AgentSession
     from flowagents.voice.options import SessionOptions
+    from flowagents.voice.turn_detector import HeuristicTurnDetector
 
     session = AgentSession(**local.session_kwargs())
-    assert (session.stt, session.vad, session.llm, session.tts) == (
-        local.stt, local.vad, local.llm, local.tts)
+    assert (session.stt, session.llm, session.tts) == (local.stt, local.llm, local.tts)
+    assert session.vad is not None
+    assert session.vad.options.min_silence_duration == 0.3  # a copy of the shared VAD
+    assert local.vad.options.min_silence_duration == 0.55
     assert session.options.speculative_stt_delay == 0.1
     assert session.options.preemptive_tts
+    assert isinstance(session.turn_detection, HeuristicTurnDetector)
+    assert (session.options.min_endpointing_delay, session.options.max_endpointing_delay) == (
+        0.3, 1.5)
     # the library's own defaults stay conservative, and the caller's options win
     assert SessionOptions().speculative_stt_delay == 0.2
     assert not SessionOptions().preemptive_tts
