@@ -18,7 +18,7 @@ reads the values in force when it applies: ``agent`` (an
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import Field
@@ -125,7 +125,7 @@ class _InCharge:
                                                        LoopSubject())
         self.values: list[Any] = [None, None, None]  # agent, turn options, endpointing
         self.items: LoopSubject[ChatItem] = LoopSubject()
-        self.hooks = CompositeDisposable()
+        self.hooks: set[abc.DisposableBase] = set()  # the hooks still running
         self.connection: CompositeDisposable | None = None
         self.subscribers = 0
 
@@ -142,7 +142,7 @@ class _InCharge:
             watch = self.subjects[index].subscribe(observer)
             self.subscribers += 1
             if self.connection is None:
-                self.connection = CompositeDisposable(self.hooks)
+                self.connection = CompositeDisposable(Dispose(self.drop_hooks))
                 if "handoffs" in self.inputs:
                     self.connection.add(self.inputs["handoffs"].subscribe(self.on_agent))
                 self.connection.add(self.inputs["agents"].subscribe(self.on_agent))
@@ -169,7 +169,33 @@ class _InCharge:
         def report(exc: Exception) -> None:
             self.ctx.report_error(NodeError(name, None, exc))
 
-        self.hooks.add(from_coroutine(coro, self.ctx.loop).subscribe(on_error=report))
+        self.hold(from_coroutine(coro, self.ctx.loop), on_error=report)
+
+    def hold(self, hook: Observable[Any], on_next: Callable[[Any], None] | None = None,
+             on_error: Callable[[Exception], None] | None = None) -> None:
+        """Run a hook, holding its subscription (to cancel it with the node) only while it
+        runs: a session may hand off many times, and finished hooks must not pile up."""
+        state: list[abc.DisposableBase | bool] = [True]  # running; then its subscription
+
+        def finished() -> None:
+            held, state[0] = state[0], False
+            if isinstance(held, abc.DisposableBase):
+                self.hooks.discard(held)
+
+        def failed(exc: Exception) -> None:
+            finished()
+            if on_error is not None:
+                on_error(exc)
+
+        subscription = hook.subscribe(on_next, failed, finished)
+        if state[0] is True:
+            state[0] = subscription
+            self.hooks.add(subscription)
+
+    def drop_hooks(self) -> None:
+        hooks, self.hooks = self.hooks, set()
+        for hook in hooks:
+            hook.dispose()
 
     def activate(self, agent: Agent) -> None:
         old, now = self.agent, self.ctx.now()
@@ -198,4 +224,4 @@ class _InCharge:
                 self.ctx.report_error(NodeError("on_exit", None, exc))
             return agent
 
-        self.hooks.add(from_coroutine(leave, self.ctx.loop).subscribe(self.activate))
+        self.hold(from_coroutine(leave, self.ctx.loop), self.activate)

@@ -6,6 +6,7 @@ subjects; the nodes get no session, only their ports."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Mapping
 from typing import Any
 
@@ -197,6 +198,31 @@ def test_a_handoff_on_the_feedback_edge_runs_exit_record_and_enter_in_order() ->
         assert [i.text_content for i in second._chat_ctx.items] == [
             "Sales please.", "Transferring."]
         assert second._session is session
+
+    run_virtual(main())
+
+
+def test_many_handoffs_hold_no_finished_hooks() -> None:
+    """Each handoff runs on_exit and on_enter as tasks; once they end, nothing keeps them."""
+
+    def done_tasks() -> int:
+        gc.collect()
+        return sum(1 for o in gc.get_objects() if isinstance(o, asyncio.Task) and o.done())
+
+    async def main() -> None:
+        agents: Subject[Agent] = Subject()
+        handoffs: Subject[Agent] = Subject()
+        outs = build(ActiveAgentNode(), {"agents": agents, "handoffs": handoffs})
+        names: list[str] = []
+        outs["agent"].subscribe(lambda a: names.append(a.agent.instructions))
+        agents.on_next(Agent(instructions="first"))
+        await at(1.0)
+        before = done_tasks()
+        for i in range(30):
+            handoffs.on_next(Agent(instructions=f"agent {i}"))
+            await at(2.0 + i)
+        assert names == ["first", *(f"agent {i}" for i in range(30))]
+        assert done_tasks() - before < 5  # 60 hook tasks ran (on_exit, on_enter per handoff)
 
     run_virtual(main())
 
