@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from abc import abstractmethod
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, Generic, TypeVar
 
 import aiohttp
@@ -24,8 +24,8 @@ from flowagents.plugins._http import APIKey, connection_error
 from flowagents.tts.tts import SynthesizeStream
 from flowagents.types import SynthesizedAudio
 
-__all__ = ["FLUSH", "INPUT_END", "Outbox", "TaskSynthesizeStream", "beside", "json_messages",
-           "stop_task"]
+__all__ = ["FLUSH", "INPUT_END", "Outbox", "SharedConnection", "TaskSynthesizeStream", "beside",
+           "json_messages", "stop_task"]
 
 T = TypeVar("T")
 
@@ -102,6 +102,33 @@ class Outbox(Generic[T]):
             if isinstance(item, _Failure):
                 raise item.error
             yield item
+
+
+class SharedConnection(Generic[T]):
+    """One connection that a provider's calls share on the running loop: opened on first use,
+    opened again when it has died (``alive`` says so) or the loop changed; one opener at a time."""
+
+    __slots__ = ("_alive", "_lock", "_loop", "_open", "current")
+
+    def __init__(self, open_: Callable[[], Awaitable[T]], alive: Callable[[T], bool]) -> None:
+        self._open, self._alive = open_, alive
+        self._lock: asyncio.Lock | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.current: T | None = None
+
+    async def get(self) -> T:
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._loop is not loop:
+            self._lock, self._loop, self.current = asyncio.Lock(), loop, None
+        async with self._lock:
+            if self.current is None or not self._alive(self.current):
+                self.current = await self._open()
+            return self.current
+
+    def take(self) -> T | None:
+        """The connection, no longer shared (to close it)."""
+        current, self.current = self.current, None
+        return current
 
 
 class _Failure:

@@ -37,7 +37,13 @@ from flowagents.errors import (
 )
 from flowagents.plugins._audio import PCMChunker
 from flowagents.plugins._http import APIKey, HTTPSession, connection_error, status_error
-from flowagents.plugins._ws import INPUT_END, TaskSynthesizeStream, beside, json_messages
+from flowagents.plugins._ws import (
+    INPUT_END,
+    SharedConnection,
+    TaskSynthesizeStream,
+    beside,
+    json_messages,
+)
 from flowagents.retry import call_with_retry, retry_stream
 from flowagents.tts.tts import TTS as BaseTTS
 from flowagents.tts.tts import TTSCapabilities
@@ -68,9 +74,8 @@ class TTS(BaseTTS):
         self.api_version = api_version
         self._key = APIKey("cartesia", api_key, "CARTESIA_API_KEY")
         self._http = HTTPSession()
-        self._socket: _Socket | None = None
-        self._lock: asyncio.Lock | None = None
-        self._lock_loop: asyncio.AbstractEventLoop | None = None
+        self._socket: SharedConnection[_Socket] = SharedConnection(self._open_socket,
+                                                                   lambda s: s.alive)
 
     def request(self, context_id: str, transcript: str, *, more: bool) -> dict[str, Any]:
         """One generation request; every input of a context carries the same fields."""
@@ -96,13 +101,10 @@ class TTS(BaseTTS):
 
     async def _shared(self) -> _Socket:
         """The socket the ``synthesize`` calls share, (re)opened when needed."""
-        loop = asyncio.get_running_loop()
-        if self._lock is None or self._lock_loop is not loop:
-            self._lock, self._lock_loop, self._socket = asyncio.Lock(), loop, None
-        async with self._lock:
-            if self._socket is None or not self._socket.alive:
-                self._socket = _Socket(await self.connect(), self._key)
-            return self._socket
+        return await self._socket.get()
+
+    async def _open_socket(self) -> _Socket:
+        return _Socket(await self.connect(), self._key)
 
     async def _synthesize(self, text: str) -> AsyncIterator[SynthesizedAudio]:
         socket = await self._shared()
@@ -140,7 +142,7 @@ class TTS(BaseTTS):
         return SynthesizeStream(self, conn_options)
 
     async def aclose(self) -> None:
-        socket, self._socket = self._socket, None
+        socket = self._socket.take()
         if socket is not None:
             await socket.aclose()
         await self._http.aclose()

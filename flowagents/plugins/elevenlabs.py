@@ -51,6 +51,7 @@ from flowagents.plugins._audio import PCMChunker
 from flowagents.plugins._http import APIKey, HTTPSession, connection_error, status_error
 from flowagents.plugins._ws import (
     INPUT_END,
+    SharedConnection,
     TaskSynthesizeStream,
     beside,
     json_messages,
@@ -113,9 +114,8 @@ class TTS(BaseTTS):
         self.inactivity_timeout = inactivity_timeout
         self._key = APIKey("elevenlabs", api_key, "ELEVEN_API_KEY")
         self._http = HTTPSession()
-        self._socket: _Socket | None = None
-        self._lock: asyncio.Lock | None = None
-        self._lock_loop: asyncio.AbstractEventLoop | None = None
+        self._socket: SharedConnection[_Socket] = SharedConnection(self._open_socket,
+                                                                   lambda s: s.alive)
 
     async def connect(self) -> aiohttp.ClientWebSocketResponse:
         """Open a multi-stream-input socket (the contexts are opened on it later)."""
@@ -132,13 +132,10 @@ class TTS(BaseTTS):
 
     async def socket(self) -> _Socket:
         """The TTS's shared socket, (re)opened when there is none or it broke."""
-        loop = asyncio.get_running_loop()
-        if self._lock is None or self._lock_loop is not loop:
-            self._lock, self._lock_loop, self._socket = asyncio.Lock(), loop, None
-        async with self._lock:
-            if self._socket is None or not self._socket.alive:
-                self._socket = _Socket(await self.connect(), self._key)
-            return self._socket
+        return await self._socket.get()
+
+    async def _open_socket(self) -> _Socket:
+        return _Socket(await self.connect(), self._key)
 
     def opening(self, context_id: str) -> Message:
         """The message that initialises a context with this TTS's voice."""
@@ -192,7 +189,7 @@ class TTS(BaseTTS):
         return SynthesizeStream(self, conn_options)
 
     async def aclose(self) -> None:
-        socket, self._socket = self._socket, None
+        socket = self._socket.take()
         if socket is not None:
             await socket.aclose()
         await self._http.aclose()
