@@ -26,6 +26,7 @@ from wk_sessions import converse
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SHOTS = os.environ.get("FLOWAGENTS_TEST_SHOTS")
+WATCHED = ("vad", "gate", "endpointing", "playout")
 ROW = re.compile(r'<tr data-node="([^"]+)"[^>]*>.*?<td class="num values">(\d+)</td>', re.S)
 
 
@@ -72,6 +73,12 @@ async def test_the_worker_page_shows_a_job_process_session_whose_counters_move(
                 break
             await asyncio.sleep(0.2)
     assert rows[0]["id"] == f"{pid}-session-1"
+    async with asyncio.timeout(30):
+        while True:  # the first turn has gone through every stage the looks below compare
+            nodes = (await _rows(page + "/sessions.json"))[0]["nodes"]
+            if all(nodes.get(node, {}).get("values", 0) > 0 for node in WATCHED):
+                break
+            await asyncio.sleep(0.2)
     watcher = asyncio.create_task(_keep_watching(page + "/sessions.json"))
     try:
         await asyncio.sleep(1.0)
@@ -95,7 +102,7 @@ async def test_the_worker_page_shows_a_job_process_session_whose_counters_move(
     assert "endpointing" in first_dom.split("<svg", 1)[1]
     assert {"vad", "gate", "stt", "endpointing", "llm_reply", "tts", "playout"} <= set(first)
     # its counters moved between the two looks, as the conversation went on in the job process
-    for node in ("vad", "gate", "endpointing", "playout"):
+    for node in WATCHED:
         assert second[node] > first[node] > 0, node
     png = shot.read_bytes()
     if SHOTS:  # keep the screenshot (FLOWAGENTS_TEST_SHOTS=folder)
