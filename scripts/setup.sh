@@ -14,7 +14,7 @@ export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON 
 .venv/bin/python -m pip install --quiet -e ".[local,dev,notebooks]"
 # The notebooks run on this environment's kernel.
 .venv/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null
-# The live graph view's browser test (tests/session/test_inspect_page.py) runs Debian's headless
+# The live graph view's browser test (tests/worker/test_inspect_page*.py) runs Debian's headless
 # Chromium; install it when it is missing and apt is there (as root, or through sudo).
 if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
     SUDO=""

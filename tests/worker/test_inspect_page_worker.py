@@ -14,36 +14,18 @@ import asyncio
 import contextlib
 import json
 import os
-import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+from browser import chromium, node_values
 from fake_server import FakeLiveKitServer
 from livekit.protocol import agent
 from wk_sessions import converse
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SHOTS = os.environ.get("FLOWAGENTS_TEST_SHOTS")
 WATCHED = ("vad", "gate", "endpointing", "playout")
-ROW = re.compile(r'<tr data-node="([^"]+)"[^>]*>.*?<td class="num values">(\d+)</td>', re.S)
-
-
-async def _chromium(*args: str) -> str:
-    assert CHROMIUM is not None, "install Debian's chromium (scripts/setup.sh does)"
-    proc = await asyncio.create_subprocess_exec(
-        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--virtual-time-budget=3000", "--window-size=1280,2400", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
-    out, _ = await asyncio.wait_for(proc.communicate(), timeout=90)
-    assert proc.returncode == 0
-    return out.decode()
-
-
-def _values(dom: str) -> dict[str, int]:
-    return {node: int(n) for node, n in ROW.findall(dom)}
-
 
 async def _rows(url: str) -> list[dict[str, Any]]:
     async with aiohttp.ClientSession() as http, http.get(url) as resp:
@@ -82,19 +64,19 @@ async def test_the_worker_page_shows_a_job_process_session_whose_counters_move(
     watcher = asyncio.create_task(_keep_watching(page + "/sessions.json"))
     try:
         await asyncio.sleep(1.0)
-        first_dom = await _chromium("--dump-dom", page)
+        first_dom = await chromium("--dump-dom", page, height=2400)
         await asyncio.sleep(2.5)
         shot = tmp_path / "worker-inspect.png"
-        await _chromium(f"--screenshot={shot}", page)
-        second_dom = await _chromium("--dump-dom", page)
+        await chromium(f"--screenshot={shot}", page, height=2400)
+        second_dom = await chromium("--dump-dom", page, height=2400)
         await server.terminate("J7")
         await server.job_status("J7", agent.JS_SUCCESS, within=10)
-        after_dom = await _chromium("--dump-dom", page)
+        after_dom = await chromium("--dump-dom", page, height=2400)
     finally:
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
-    first, second = _values(first_dom), _values(second_dom)
+    first, second = node_values(first_dom), node_values(second_dom)
     # the job process's session, with where it runs and its graph drawn from the running graph
     assert f'id="{pid}-session-1"' in first_dom
     assert f"room support-room · job J7 · pid {pid}" in first_dom
@@ -111,4 +93,4 @@ async def test_the_worker_page_shows_a_job_process_session_whose_counters_move(
     assert len(png) > 20_000
     # the job ended: its process is gone, and so is its session
     assert "0 running session(s)" in after_dom
-    assert _values(after_dom) == {}
+    assert node_values(after_dom) == {}

@@ -9,11 +9,10 @@ Debian's package (``scripts/setup.sh`` installs it).
 from __future__ import annotations
 
 import asyncio
-import re
-import shutil
 from pathlib import Path
 
 import pytest
+from browser import chromium, node_values
 from reactivex import Subject
 
 from flowagents.runtime.stats import GraphStats
@@ -30,24 +29,6 @@ from flowagents.testing import (
 )
 from flowagents.voice import Agent, SessionIO
 from flowagents.worker.inspect import InspectServer, sessions_json
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-ROW = re.compile(r'<tr data-node="([^"]+)"[^>]*>.*?<td class="num values">(\d+)</td>', re.S)
-
-
-async def _chromium(*args: str) -> str:
-    assert CHROMIUM is not None, "install Debian's chromium (scripts/setup.sh does)"
-    proc = await asyncio.create_subprocess_exec(
-        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--virtual-time-budget=3000", "--window-size=1280,1600", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
-    out, _ = await asyncio.wait_for(proc.communicate(), timeout=90)
-    assert proc.returncode == 0
-    return out.decode()
-
-
-def _values(dom: str) -> dict[str, int]:
-    return {node: int(n) for node, n in ROW.findall(dom)}
 
 
 def _script(t0: float) -> Script:
@@ -94,11 +75,11 @@ async def test_the_page_shows_counters_that_move(tmp_path: Path) -> None:
         await asyncio.sleep(1.0)
         [watched] = [s for s in sessions_json() if s["agent_state"]]
         assert "vad" in watched["nodes"]
-        first = _values(await _chromium("--dump-dom", server.url))
+        first = node_values(await chromium("--dump-dom", server.url))
         await asyncio.sleep(2.5)
         shot = tmp_path / "inspect.png"
-        await _chromium(f"--screenshot={shot}", server.url)
-        second = _values(await _chromium("--dump-dom", server.url))
+        await chromium(f"--screenshot={shot}", server.url)
+        second = node_values(await chromium("--dump-dom", server.url))
     finally:
         await session.aclose()
         await server.aclose()
