@@ -619,7 +619,8 @@ class RoomIO:
     def _on_left(self, participant: Any) -> None:
         if (participant.identity == self._identity and self.close_on_disconnect
                 and not self.closed.done()):
-            self.closed.set_result("participant_disconnected")
+            self.closed.set_result("room_disconnected" if _room_ending(participant)
+                                   else "participant_disconnected")
 
     def _on_room_disconnected(self, *_: Any) -> None:
         if not self.closed.done():
@@ -673,6 +674,18 @@ class RoomIO:
         reason = self.closed.result()
         if self._job is not None and reason != "closed":
             self._job.shutdown(reason.replace("_", " "))
+
+
+def _room_ending(participant: Any) -> bool:
+    """Whether ``participant`` left because the room itself is ending (deleted or closed).
+
+    The server tells the other participants before it tells us, so without this a deleted
+    room would read as the user hanging up, depending on which message came first.
+    """
+    from livekit import rtc
+
+    reason = getattr(participant, "disconnect_reason", None)
+    return reason in (rtc.DisconnectReason.ROOM_DELETED, rtc.DisconnectReason.ROOM_CLOSED)
 
 
 async def room_session_io(room: Any, *, session: _Session | None = None,

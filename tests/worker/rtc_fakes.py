@@ -19,6 +19,7 @@ class FakeParticipant:
     identity: str
     track_publications: dict[str, Any] = field(default_factory=dict)
     kind: Any = rtc.ParticipantKind.PARTICIPANT_KIND_STANDARD
+    disconnect_reason: Any = rtc.DisconnectReason.CLIENT_INITIATED
 
 
 @dataclass

@@ -493,6 +493,18 @@ async def test_in_a_job_the_participant_leaving_ends_the_job_after_the_session(
     assert job.shutdowns == ["participant disconnected"]
 
 
+async def test_a_deleted_room_ends_the_job_as_room_disconnected_even_if_the_user_goes_first(
+        monkeypatch: Any) -> None:
+    # The server tells the agent the user left (reason ROOM_DELETED) before its own disconnect.
+    room, session, job, rio = await _room_io_in_job(monkeypatch)
+    room.emit("participant_disconnected", FakeParticipant(
+        "alice", disconnect_reason=rtc.DisconnectReason.ROOM_DELETED))
+    assert await asyncio.wait_for(rio.closed, 1) == "room_disconnected"
+    await asyncio.sleep(0.01)
+    assert session.calls == [("aclose", "participant_disconnected")]
+    assert job.shutdowns == ["room disconnected"]
+
+
 async def test_a_job_shutting_down_closes_the_session_first(monkeypatch: Any) -> None:
     _room, session, job, rio = await _room_io_in_job(monkeypatch)
     [close_for_job] = job.callbacks
