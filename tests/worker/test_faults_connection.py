@@ -237,7 +237,7 @@ async def test_after_giving_up_the_worker_exits_once_running_jobs_are_done(
     worker = await make_worker(max_retry=2, serve_http=True, connect_timeout=0.5)
     out = tmp_path / "out.txt"
     await server.dispatch(server.make_job("J1", metadata=json.dumps(
-        {"out": str(out), "mode": "sleep", "seconds": 1.5})))
+        {"out": str(out), "mode": "sleep", "seconds": 4.0})))
     await server.job_status("J1", agent.JS_RUNNING)
     server.refuse = True
     await server.drop()
@@ -249,7 +249,7 @@ async def test_after_giving_up_the_worker_exits_once_running_jobs_are_done(
     assert not worker.run_task.done()  # J1 still runs
     assert "J1" in worker.jobs
     with pytest.raises(ConnectError, match="the server refused the connection \\(HTTP 503\\)"):
-        await asyncio.wait_for(worker.run_task, 5)
+        await asyncio.wait_for(worker.run_task, 10)
     exited = time.monotonic()
     assert read_lines(out)[-1] == "shutdown J1 "  # J1 ended by itself, not cut short
     assert exited - gave_up > 0.5
