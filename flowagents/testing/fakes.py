@@ -172,6 +172,7 @@ class FakeVADStream(VADStream):
     def __init__(self, vad: FakeVAD) -> None:
         opts = self._opts = vad.options
         self._regions = _speech_regions(vad.script.speech, opts)
+        self._speech = list(vad.script.speech)
         schedule: list[tuple[float, VADEvent]] = []
         for start, end in self._regions:
             schedule.append((start + opts.min_speech_duration, VADEvent(
@@ -225,14 +226,27 @@ class FakeVADStream(VADStream):
         silence = self._opts.min_silence_duration
         for start, end in self._regions:
             if start <= now < end:
+                speaking = now - start >= self._opts.min_speech_duration - _EPS
+                pause = self._pause(now)  # silence shorter than the wait, inside the segment
+                if pause is not None and speaking:
+                    return VADEvent(VADEventType.INFERENCE_DONE, now, 0.0,
+                                    speech_duration=now - start, silence_duration=now - pause,
+                                    speaking=True)
                 return VADEvent(VADEventType.INFERENCE_DONE, now, 1.0,
-                                speech_duration=now - start,
-                                speaking=now - start >= self._opts.min_speech_duration - _EPS)
+                                speech_duration=now - start, speaking=speaking)
             if end <= now < end + silence and now >= start + self._opts.min_speech_duration:
                 return VADEvent(VADEventType.INFERENCE_DONE, now, 0.0,
                                 speech_duration=end - start, silence_duration=now - end,
                                 speaking=True)
         return VADEvent(VADEventType.INFERENCE_DONE, now, 0.0)
+
+    def _pause(self, now: float) -> float | None:
+        """Where the silence ``now`` is in began, when it is a pause between two utterances of
+        the script that the VAD hears as one segment (shorter than its silence wait)."""
+        ends = [s.end for s in self._speech if s.end <= now + _EPS]
+        if not ends or any(s.start <= now + _EPS < s.end for s in self._speech):
+            return None
+        return max(ends)
 
     def flush(self) -> Sequence[VADEvent]:
         """An end of speech for a region that started but whose end was not delivered yet."""

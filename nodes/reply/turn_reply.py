@@ -16,7 +16,8 @@ steps, in LiveKit's order:
    ``preemptive_tts``, start early; nothing of it plays or enters the history before the
    commit; the user speaking again or a newer, different transcript cancels it). A preflight
    transcript (a batch STT's speculative result, inside the VAD's silence wait) starts one
-   sooner still; the final that says the same keeps it.
+   sooner still; the final that says the same keeps it, and speech again inside that silence
+   wait (a VAD window with no silence, before any new START_OF_SPEECH) drops it.
    The committed turn reuses it only when the context it answered is the one the turn now
    has (same items, same new message, same tools: see :func:`~flowagents.voice.context
    .fingerprint`), else a fresh speech is made. It goes out on ``replies`` (the session lists
@@ -82,7 +83,7 @@ class _Turns:
     reply and what it was built on."""
 
     __slots__ = ("active", "builder", "finals", "last_final_at", "last_turn", "preemptive",
-                 "preemptive_key")
+                 "preemptive_key", "on_preflight")
 
     def __init__(self) -> None:
         self.active: ActiveAgent | None = None
@@ -92,6 +93,7 @@ class _Turns:
         self.last_turn: UserTurn | None = None
         self.preemptive: Speech | None = None
         self.preemptive_key: tuple[Any, ...] = ()
+        self.on_preflight = False  # the preemptive answers a preflight (speculative) transcript
 
     def new_speech(self, agent: Agent, now: float, **fields: Any) -> Speech:
         active = self.active
@@ -141,7 +143,8 @@ class TurnReply(Node):
             def on_agent(active: ActiveAgent) -> None:
                 st.active = active
 
-            def preempt(transcript: str) -> None:
+            def preempt(transcript: str, preflight: bool) -> None:
+                st.on_preflight = preflight
                 if st.active is None:
                     st.drop_preemptive()
                     return
@@ -163,7 +166,7 @@ class TurnReply(Node):
                     return
                 if kind is SpeechEventType.PREFLIGHT_TRANSCRIPT:
                     if cfg.preemptive_generation:
-                        preempt(" ".join([*st.finals, event.text.strip()]))
+                        preempt(" ".join([*st.finals, event.text.strip()]), True)
                     return
                 st.last_final_at = now()
                 last = st.last_turn
@@ -171,10 +174,19 @@ class TurnReply(Node):
                     return  # the turn this transcript completed has already committed
                 st.finals.append(event.text.strip())
                 if cfg.preemptive_generation:
-                    preempt(" ".join(st.finals))
+                    preempt(" ".join(st.finals), False)
 
             def on_vad(event: VADEvent) -> None:
-                if event.type is VADEventType.START_OF_SPEECH:
+                kind = event.type
+                if kind is VADEventType.START_OF_SPEECH or (
+                        kind is VADEventType.INFERENCE_DONE and st.on_preflight
+                        and event.speaking and event.silence_duration == 0.0
+                        and st.preemptive is not None):
+                    # the user goes on: a new segment, or speech again inside the VAD's
+                    # silence wait after a preflight (no new START: its reply answered words
+                    # the user is still adding to; the STT node drops its speculation at the
+                    # same window). A streaming STT's final may come before the VAD has
+                    # heard the end of the words: speech then does not make it stale.
                     st.drop_preemptive()
 
             def eou(turn: UserTurn, committed: float, speech_id: str) -> None:

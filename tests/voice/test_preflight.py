@@ -80,3 +80,31 @@ def test_a_changed_transcript_discards_the_reply_started_on_the_preflight() -> N
     assert [round(e.time, 6) for e in r.of_type("speech_created")] == [3.0]
     assert r.playbacks[0].start == approx(3.3)  # LLM 2.8-3.1, TTS 3.1 + 0.2
     assert r.messages() == [("user", "one two three", False), ("assistant", "Three.", False)]
+
+
+def test_speech_again_inside_the_silence_wait_drops_the_reply_started_on_the_preflight() -> None:
+    """"one two" (0.5-1.5), a 0.25 s pause (shorter than the VAD's 0.3 s silence: one segment,
+    no new START_OF_SPEECH), "three" (1.75-2.5). Speculation at 1.6 (0.1 s of silence), the
+    preflight "one two" at 1.7 starts a reply; the user goes on at 1.75 and the VAD's window
+    ending there (no silence) drops it (the bug: it lived on, its LLM and TTS running while the
+    user spoke, until the next transcript at 2.7). The reply on "one two three" (preflight
+    2.7: speculation 2.6, stt_delay 0.1) is kept by the final (2.8, the VAD's end) and plays
+    after the commit at 3.0 (2.5 + 0.5): LLM 2.7-3.0, TTS 3.0 + 0.2."""
+    s = Script()
+    s.user_speech(start=0.5, end=1.5, transcript="one two", stt_delay=0.1)
+    s.user_speech(start=1.75, end=2.5, transcript="three", stt_delay=0.1)
+    s.llm_reply(input="one two", content="Two.")
+    s.llm_reply(input="one two three", content="Three.")
+    s.tts_audio(input="Two.", audio_duration=1.0)
+    s.tts_audio(input="Three.", audio_duration=1.0)
+    r = run(s, options=batch(s, preemptive_tts=True, min_silence_duration=0.3, pre_roll=0.2,
+                             speculative_stt_delay=0.1),
+            vad_inference_interval=0.01)
+    assert r.llm is not None
+    assert r.tts is not None
+    assert [(round(c.time, 6), c.input, c.closed_at) for c in r.llm.calls] == [
+        (1.7, "one two", approx(1.75)), (2.7, "one two three", None)]
+    assert [(round(c.time, 6), c.text) for c in r.tts.calls] == [(3.0, "Three.")]
+    assert [round(e.time, 6) for e in r.of_type("speech_created")] == [3.0]
+    assert r.playbacks[0].start == approx(3.2)
+    assert r.messages() == [("user", "one two three", False), ("assistant", "Three.", False)]
