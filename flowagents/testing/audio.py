@@ -1,8 +1,9 @@
-"""Session audio for tests: a microphone that yields silence on the loop clock, and an output
-that records what was played and when.
+"""Session audio for tests: a microphone that yields silence (or a given background) on the loop
+clock, and an output that records what was played and when.
 
 The fake providers decide from the script, not from the samples, so the input can be silence;
-what matters is that frames arrive at their real times. A captured frame exists once its last
+what matters is that frames arrive at their real times. A real VAD hears the samples: give it
+a ``background`` (a hiss, a recorded utterance at its time). A captured frame exists once its last
 sample is recorded, so frame ``k`` (timestamp ``start + k * frame_duration``) is yielded when the
 loop clock reads ``start + (k + 1) * frame_duration``. Waits are to absolute times, so the input
 does not drift however long it runs.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -27,11 +29,14 @@ class VirtualAudioInput(AudioInput):
 
     ``start`` defaults to the loop time when iteration begins; ``duration=None`` runs until
     :meth:`aclose`. Iterate it once, or have it push its frames (:meth:`push_to`, what a
-    session does: one timer per frame, no future or task step).
+    session does: one timer per frame, no future or task step). ``background``: mono int16
+    samples at ``sample_rate`` heard instead of silence, from ``start`` on and again from its
+    beginning when it ends (its length a whole number of frames); frames are views of it.
     """
 
     def __init__(self, duration: float | None, frame_duration: float = 0.01,
-                 sample_rate: int = 16000, *, start: float | None = None) -> None:
+                 sample_rate: int = 16000, *, start: float | None = None,
+                 background: np.ndarray[Any, np.dtype[np.int16]] | None = None) -> None:
         if frame_duration <= 0:
             raise ValueError("frame_duration must be positive")
         self.duration = duration
@@ -39,8 +44,16 @@ class VirtualAudioInput(AudioInput):
         self.sample_rate = sample_rate
         self.start = start
         self.frames = 0  # yielded so far
-        self._zeros = np.zeros(round(frame_duration * sample_rate), dtype=np.int16)
-        self._zeros.flags.writeable = False  # shared by every frame
+        n = round(frame_duration * sample_rate)
+        if background is None:
+            samples = np.zeros(n, dtype=np.int16)
+        else:
+            samples = np.array(background, dtype=np.int16)
+            if samples.ndim != 1 or not samples.size or samples.size % n:
+                raise ValueError(f"background must be mono samples, a whole number of "
+                                 f"{n}-sample frames")
+        samples.flags.writeable = False  # shared by every frame
+        self._samples = [samples[i:i + n] for i in range(0, samples.size, n)]
         self._wake: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._pusher: _FramePusher | None = None
@@ -71,7 +84,8 @@ class VirtualAudioInput(AudioInput):
             if self._closed:
                 return
             self.frames += 1
-            yield AudioFrame(self._zeros, self.sample_rate, 1, start + k * self.frame_duration)
+            yield AudioFrame(self._samples[k % len(self._samples)], self.sample_rate, 1,
+                             start + k * self.frame_duration)
             k += 1
 
     def push_to(self, on_frame: Callable[[AudioFrame], None],
@@ -121,7 +135,8 @@ class _FramePusher:
         mic.frames += 1
         self.index = k + 1
         try:
-            self.on_frame(AudioFrame(mic._zeros, mic.sample_rate, 1,
+            samples = mic._samples
+            self.on_frame(AudioFrame(samples[k % len(samples)], mic.sample_rate, 1,
                                      self.start + k * mic.frame_duration))
         except Exception as exc:  # the consumer failed: the input ends with its error
             self.finish(exc)

@@ -140,6 +140,25 @@ def test_virtual_input_pushes_each_frame_at_its_end_time_then_ends() -> None:
     assert ends == [(pytest.approx(1.05), None)]
 
 
+def test_virtual_input_plays_its_background_in_order_and_loops_it() -> None:
+    background = np.arange(3 * 160, dtype=np.int16)  # three 10 ms frames at 16 kHz
+
+    async def main() -> tuple[list[list[int]], list[list[int]]]:
+        pushed: list[list[int]] = []
+        mic = VirtualAudioInput(0.05, background=background)
+        mic.push_to(lambda f: pushed.append(f.data[[0, -1]].tolist()), lambda error: None)
+        read = [f.data[[0, -1]].tolist()
+                async for f in VirtualAudioInput(0.05, background=background)]
+        return pushed, read
+
+    pushed, read = run_virtual(main())
+    expected = [[0, 159], [160, 319], [320, 479], [0, 159], [160, 319]]
+    assert pushed == read == expected
+    for bad in (np.zeros(100, np.int16), np.zeros((160, 2), np.int16), np.zeros(0, np.int16)):
+        with pytest.raises(ValueError, match="whole number of 160-sample frames"):
+            VirtualAudioInput(None, background=bad)
+
+
 def test_virtual_input_pushing_ends_on_aclose_stops_on_stop_and_fails_with_its_consumer() -> None:
     async def main() -> dict[str, tuple[int, list[object]]]:
         out: dict[str, tuple[int, list[object]]] = {}
