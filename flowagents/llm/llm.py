@@ -42,5 +42,11 @@ class LLM(ABC):
     ) -> AsyncIterator[ChatChunk]:
         """Stream the model's reply to ``chat_ctx``."""
 
+    def prewarm(self, *, chat_ctx: ChatContext,  # noqa: B027 (optional: a no-op by default)
+                tools: Sequence[FunctionTool] = ()) -> None:
+        """A hint, given when the user starts speaking: a reply to ``chat_ctx`` and a new user
+        message is likely soon. A local model reads the conversation now rather than after the
+        user's last word; returns at once (the work goes to the provider's own executor)."""
+
     async def aclose(self) -> None:  # noqa: B027 (an optional hook: a no-op by default)
         """Release shared resources (HTTP sessions, loaded models)."""

@@ -18,6 +18,11 @@ steps, in LiveKit's order:
    transcript (a batch STT's speculative result, inside the VAD's silence wait) starts one
    sooner still; the final that says the same keeps it, and speech again inside that silence
    wait (a VAD window with no silence, before any new START_OF_SPEECH) drops it.
+
+When the user starts speaking, the LLM gets a hint (:meth:`~flowagents.llm.LLM.prewarm`, with the
+conversation so far and the agent's tools; ``prewarm_llm``): a local model reads the
+conversation while the user speaks instead of after the last word. A failed hint is reported
+and changes nothing else.
    The committed turn reuses it only when the context it answered is the one the turn now
    has (same items, same new message, same tools: see :func:`~flowagents.voice.context
    .fingerprint`), else a fresh speech is made. It goes out on ``replies`` (the session lists
@@ -35,11 +40,12 @@ import asyncio
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from pydantic import Field
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable
 
 from flowagents.graph import BuildContext, In, Node, NodeConfig, NodeError, Out
-from flowagents.llm import ChatContext, ChatMessage
+from flowagents.llm import LLM, ChatContext, ChatMessage
 from flowagents.metrics import EOUMetrics
 from flowagents.runtime.bridge import from_coroutine
 from flowagents.runtime.subject import LoopSubject
@@ -61,6 +67,10 @@ _TRANSCRIPTS = (SpeechEventType.FINAL_TRANSCRIPT, SpeechEventType.PREFLIGHT_TRAN
 class TurnReplyConfig(NodeConfig):
     preemptive_generation: bool = default("preemptive_generation")
     attach_video: bool = False
+    prewarm_llm: bool = Field(
+        True, description="when the user starts speaking, hint the LLM to read the "
+                          "conversation (LLM.prewarm: a local model reads it then, not after "
+                          "the last word)")
 
 
 def _trace(speech: Speech, turn: UserTurn) -> None:
@@ -178,6 +188,8 @@ class TurnReply(Node):
 
             def on_vad(event: VADEvent) -> None:
                 kind = event.type
+                if kind is VADEventType.START_OF_SPEECH:
+                    prewarm()
                 if kind is VADEventType.START_OF_SPEECH or (
                         kind is VADEventType.INFERENCE_DONE and st.on_preflight
                         and event.speaking and event.silence_duration == 0.0
@@ -188,6 +200,23 @@ class TurnReply(Node):
                     # same window). A streaming STT's final may come before the VAD has
                     # heard the end of the words: speech then does not make it stale.
                     st.drop_preemptive()
+
+            def prewarm() -> None:
+                """The user started speaking: the LLM may read the conversation now."""
+                active = st.active
+                if active is None or not cfg.prewarm_llm:
+                    return
+                agent = active.agent
+                try:
+                    llm = agent.session.llm
+                except RuntimeError:  # an agent outside a session: no LLM to hint
+                    return
+                if isinstance(llm, LLM):
+                    try:
+                        llm.prewarm(chat_ctx=ChatContext.model_construct(
+                            items=st.builder.items(agent)), tools=agent.tools)
+                    except Exception as exc:  # a hint: its failure is reported, never fatal
+                        ctx.report_error(NodeError("llm.prewarm", None, exc))
 
             def eou(turn: UserTurn, committed: float, speech_id: str) -> None:
                 if turn.typed:

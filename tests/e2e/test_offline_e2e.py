@@ -324,3 +324,34 @@ async def test_silero_scores_silence_ten_windows_a_wake(local: LocalProviders) -
     assert counts == [0] * 9 + [10] + [0] * 9 + [10]  # one INFERENCE_DONE per window
     assert [e.type for e in stream.process(silence)] == []
     assert len(stream.flush()) == 1  # the window held back is scored at the end of input
+
+
+async def test_after_a_prewarm_a_call_reads_only_the_question_and_its_opening(
+    local: LocalProviders,
+) -> None:
+    """LLM.prewarm (given when the user starts speaking) reads the conversation and the one
+    tool's description at the head of the new user turn; the call then reads only the
+    question and the call's fixed opening, and a text reply after the same hint still reads
+    only its question (the description is after everything it shares)."""
+    llm = local.llm
+    ctx = ChatContext()
+    ctx.add_message(role="system", content="You are a friendly voice assistant.")
+    ctx.add_message(role="user", content="What is the capital of France?")
+    ctx.add_message(role="assistant", content="The capital of France is Paris.")
+    for question, call in [("What is the weather in Tokyo?", True),
+                           ("What do bees make?", False)]:
+        llm.prewarm(chat_ctx=ctx.copy(), tools=[get_weather])
+        asked = ctx.copy()
+        asked.add_message(role="user", content=question)
+        chunks = [c async for c in llm.chat(chat_ctx=asked, tools=[get_weather])]
+        calls = [t for c in chunks for t in c.tool_calls]
+        usage = chunks[-1].usage
+        assert usage is not None
+        if call:
+            assert [(c.name, json.loads(c.arguments)) for c in calls] == [
+                ("get_weather", {"location": "Tokyo"})]
+            assert usage.prompt_tokens - usage.cached_tokens < 30, usage
+        else:
+            assert not calls
+            assert "".join(c.delta for c in chunks).strip()
+            assert usage.prompt_tokens - usage.cached_tokens < 20, usage

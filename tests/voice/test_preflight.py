@@ -10,9 +10,13 @@ is 3.0, already past). LLM 0.1/0.3 s, TTS 0.2 s to the first audio.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from typing import Any
 
-from flowagents.testing import FakeSTT, Script
+from flowagents.llm import ChatContext, FunctionTool, function_tool
+from flowagents.testing import FakeLLM, FakeSTT, Script
+from flowagents.voice import Agent
 
 from .conftest import approx, run
 
@@ -108,3 +112,52 @@ def test_speech_again_inside_the_silence_wait_drops_the_reply_started_on_the_pre
     assert [round(e.time, 6) for e in r.of_type("speech_created")] == [3.0]
     assert r.playbacks[0].start == approx(3.2)
     assert r.messages() == [("user", "one two three", False), ("assistant", "Three.", False)]
+
+
+class PrewarmedLLM(FakeLLM):
+    """Records each prewarm hint: when, the conversation it was given, and the tools."""
+
+    def __init__(self, script: Script) -> None:
+        super().__init__(script)
+        self.hints: list[tuple[float, list[tuple[str, str]], list[str]]] = []
+
+    def prewarm(self, *, chat_ctx: ChatContext, tools: Sequence[FunctionTool] = ()) -> None:
+        items = [(i.role, i.text_content or "") for i in chat_ctx.items if i.type == "message"]
+        self.hints.append((asyncio.get_running_loop().time(), items,
+                           [t.name for t in tools]))
+
+
+def test_the_llm_is_told_to_read_the_conversation_when_the_user_starts_speaking() -> None:
+    """Each START_OF_SPEECH (0.55 for speech from 0.5, 6.55 for 6.5: min_speech 0.05) hints
+    the LLM with the conversation so far, without the words being said, and the agent's
+    tools: the first with the instructions only, the second with the first turn answered."""
+
+    @function_tool
+    async def lookup_weather(location: str) -> str:
+        """Look up the weather."""
+        return "sunny"
+
+    s = hello()
+    s.user_speech(start=6.5, end=7.5, transcript="Thanks.")  # the reply played 3.4-5.4
+    s.llm_reply(input="Thanks.", content="You're welcome.")
+    llm = PrewarmedLLM(s)
+    agent = Agent(instructions="Be helpful.", tools=[lookup_weather])
+    r = run(s, agent, options=batch(s, llm=llm), vad_inference_interval=0.01)
+    assert [(round(t, 6), items, tools) for t, items, tools in llm.hints] == [
+        (0.55, [("system", "Be helpful.")], ["lookup_weather"]),
+        (6.55, [("system", "Be helpful."), ("user", HELLO), ("assistant", REPLY)],
+         ["lookup_weather"])]
+    assert r.messages()[-1] == ("assistant", "You're welcome.", False)
+
+
+def test_a_failing_prewarm_is_reported_and_the_turn_is_answered() -> None:
+    class Failing(FakeLLM):
+        def prewarm(self, *, chat_ctx: ChatContext, tools: Sequence[FunctionTool] = ()) -> None:
+            raise RuntimeError("no model")
+
+    s = hello()
+    r = run(s, options=batch(s, llm=Failing(s)), vad_inference_interval=0.01)
+    errors = [e.event for e in r.of_type("error")]
+    assert [(type(e.error).__name__, str(e.error)) for e in errors] == [
+        ("RuntimeError", "no model")]
+    assert r.messages() == [("user", HELLO, False), ("assistant", REPLY, False)]
