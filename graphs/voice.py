@@ -87,7 +87,7 @@ def voice_graph(*, vad: VAD | None = None, stt: STT | None = None,
         agent = ActiveAgentNode(turn_detection, defaults=o)(agents, handoffs)
 
         if listen:
-            vad_events = VADNode(vad)(audio)
+            vad_events = VADNode(vad)(audio, activity)
             user_audio = Gate(pre_roll=o.pre_roll)(audio, vad_events)
             heard = DeafGate(
                 discard_audio_if_uninterruptible=o.discard_audio_if_uninterruptible)(

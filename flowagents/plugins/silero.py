@@ -104,15 +104,20 @@ class SileroVADStream(VADStream):
     a false-interruption timer, are decided at the same frame as without batching. In a longer
     silence, windows are scored ``idle_batch`` at a time: the start of speech is then decided up
     to ``idle_batch - 1`` windows later (288 ms at 10) and dated back to when it began, as
-    always. ``idle_after=0`` batches as soon as speech ends.
+    always. ``idle_after=0`` batches as soon as speech ends. While :meth:`alert` is on (the
+    agent speaks: a barge-in may come) every window is scored as soon as it is whole, so a
+    barge-in is decided as without batching, whatever ``min_interruption_duration``.
 
-    In that long silence, once a second of windows (``_ARM``) in a row has stayed below
+    In that long silence, once three seconds of windows (``_ARM``) in a row have stayed below
     ``silence_level`` (every sample, in 16-bit steps), further windows below it are not
-    scored: the detector takes them as probability 0 and the model's state stays as that
-    second left it. The first window at or above the level is scored, and skipping waits for
-    another whole second below it. Silero finds no speech whose every sample is that quiet (it
-    finds speech peaking at 30 steps, not at 16), so only digital or near-digital silence (a
-    muted or noise-suppressed microphone) is skipped; a microphone's own hiss is scored.
+    scored: the detector takes them as probability 0 and the model's state stays as those
+    seconds left it (its answer to the next speech may move by a window or two; it moves more
+    with the length of a silence it does score). The first window at or above the level is
+    scored, and skipping waits for another three seconds below it. Speech that quiet is not
+    heard anyway (in seven spoken clips at reduced gain, Silero found speech peaking at 28-40
+    steps, none peaking at 21 or less), so only digital or near-digital silence (a muted or
+    noise-suppressed microphone) is skipped; a microphone's own hiss is scored; nothing is
+    skipped while alerted.
     """
 
     def __init__(self, model: Any, options: VADOptions, idle_batch: int = 1,
@@ -123,6 +128,7 @@ class SileroVADStream(VADStream):
         self._alert_until = 0  # ``_consumed`` until which windows are scored one by one
         self._level = np.float32(silence_level / 32768)  # 0: every window is scored
         self._quiet = 0  # windows in a row below the level, in the long silence
+        self._alerted = False  # the agent is busy: every window at once, none skipped
         self._detector = SpeechDetector(options)
         self._pending: list[npt.NDArray[np.int16]] = []  # mono frames not yet converted
         self._pending_in = 0  # their samples, at ``_in_rate``
@@ -153,6 +159,12 @@ class SileroVADStream(VADStream):
 
     def close(self) -> None:
         self._model = None
+
+    def alert(self, on: bool) -> None:
+        """Score every window as soon as it is whole while ``on`` (frames already held are
+        scored with the next one)."""
+        self._alerted = on
+        self._plan()
 
     def _score(self) -> list[VADEvent]:
         """Convert the pending frames, score every whole window buffered, keep the rest."""
@@ -191,7 +203,7 @@ class SileroVADStream(VADStream):
         """Which of the ``whole`` windows buffered stay below the silence level (None: the
         level is off, or the stream is in speech or its ``idle_after`` grace, where every
         window is scored)."""
-        if not self._level or not whole or self._detector.speaking or (
+        if not self._level or not whole or self._alerted or self._detector.speaking or (
                 self._consumed + _WINDOW <= self._alert_until):
             return None
         windows = self._buf[:whole * _WINDOW].reshape(whole, _WINDOW)
@@ -201,10 +213,10 @@ class SileroVADStream(VADStream):
 
     def _plan(self) -> None:
         """Set how many input samples (at the input's rate) make the next batch whole: one
-        window from the start of speech until ``idle_after`` past its end, ``idle_batch`` in a
-        longer silence."""
-        windows = (1 if self._detector.speaking or self._consumed < self._alert_until
-                   else self._idle_batch)
+        window while alerted and from the start of speech until ``idle_after`` past its end,
+        ``idle_batch`` in a longer silence."""
+        windows = (1 if self._alerted or self._detector.speaking
+                   or self._consumed < self._alert_until else self._idle_batch)
         self._due = -(-(windows * _WINDOW - self._fill) * self._in_rate // _RATE)
 
     def _convert(self) -> None:

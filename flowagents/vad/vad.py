@@ -46,6 +46,11 @@ class VADStream(ABC):
     def close(self) -> None:  # noqa: B027 (an optional hook: a no-op by default)
         """Release per-stream resources."""
 
+    def alert(self, on: bool) -> None:  # noqa: B027 (an optional hook: a no-op by default)
+        """``on``: the agent is thinking or speaking, so the user may barge in. A stream that
+        saves work in long silences (deciding starts of speech late, dated back) decides them
+        without delay until called with False."""
+
 
 class VAD(ABC):
     """A voice activity detector: a factory of streams that share a loaded model."""

@@ -4,6 +4,11 @@ VAD inference is small and synchronous (see :mod:`flowagents.vad.vad`), so the n
 ``stream.process(frame)`` inline on the loop and forwards the events it returns. Completion of
 the audio flushes the stream (a final END_OF_SPEECH) and closes it; so does disposal.
 
+Given the agent's activity (the optional ``agent`` input), the node tells the stream when the
+agent is busy (:meth:`~flowagents.vad.VADStream.alert`): a VAD that decides starts of speech late
+in a long silence to save work (Silero's idle batching) decides them at once while the user may
+barge in.
+
 With a ``report_metrics`` resource (the session's), a :class:`~flowagents.metrics.VADMetrics` is
 reported per ``metrics_interval`` (1.0 s) of audio, not per frame: the inference calls and their
 total wall-clock time in that window, and ``idle_time``, the audio in it heard as silence. The
@@ -26,6 +31,7 @@ from flowagents.metrics import VADMetrics
 from flowagents.runtime.bridge import Dispose
 from flowagents.types import AudioFrame, VADEvent, VADEventType
 from flowagents.vad import VAD
+from flowagents.voice.signals import AgentActivity
 
 __all__ = ["VADNode", "VADNodeConfig", "vad_events"]
 
@@ -42,9 +48,11 @@ class _Window:
 
 
 def vad_events(vad: VAD, *, report: Callable[[VADMetrics], None] | None = None,
-               metrics_interval: float = 1.0) -> Any:
+               metrics_interval: float = 1.0,
+               activity: Observable[AgentActivity] | None = None) -> Any:
     """``audio.pipe(vad_events(vad))``: the VAD's events for the audio, in order; ``report``
-    gets a :class:`VADMetrics` per ``metrics_interval`` seconds of audio."""
+    gets a :class:`VADMetrics` per ``metrics_interval`` seconds of audio; ``activity``: the
+    stream is alerted while the agent is busy."""
 
     def _op(audio: Observable[AudioFrame]) -> Observable[VADEvent]:
         def subscribe(observer: abc.ObserverBase[VADEvent],
@@ -84,10 +92,21 @@ def vad_events(vad: VAD, *, report: Callable[[VADMetrics], None] | None = None,
                     observer.on_next(event)
                 observer.on_completed()
 
-            return CompositeDisposable(
+            busy = False
+
+            def on_activity(agent: AgentActivity) -> None:
+                nonlocal busy
+                if agent.busy is not busy:
+                    busy = agent.busy
+                    stream.alert(busy)
+
+            subscriptions = CompositeDisposable(
                 audio.subscribe(on_frame, observer.on_error, on_completed),
                 Dispose(stream.close),
             )
+            if activity is not None:
+                subscriptions.add(activity.subscribe(on_activity))
+            return subscriptions
 
         return Observable(subscribe)
 
@@ -105,7 +124,8 @@ class VADNode(ProviderNode[VAD]):
     Config = VADNodeConfig
     provider_type = VAD
     resource = "vad"
-    inputs = (In("audio", AudioFrame, doc="room audio"),)
+    inputs = (In("audio", AudioFrame, doc="room audio"),
+              In("agent", AgentActivity, required=False, doc="no delay while the agent is busy"))
     outputs = (Out("events", VADEvent, doc="VAD events"),)
 
     def default_name(self) -> str:
@@ -116,5 +136,5 @@ class VADNode(ProviderNode[VAD]):
         cfg = self.config
         assert isinstance(cfg, VADNodeConfig)
         op = vad_events(self.resolve_provider(ctx), report=ctx.resources.get("report_metrics"),
-                        metrics_interval=cfg.metrics_interval)
+                        metrics_interval=cfg.metrics_interval, activity=inputs.get("agent"))
         return {"events": inputs["audio"].pipe(op)}
