@@ -179,7 +179,7 @@ class SileroVADStream(VADStream):
             if quiet is not None and quiet[k] and not detector.speaking and (
                     self._consumed > self._alert_until):
                 self._quiet += 1
-                if self._quiet > _ARM:  # a second below the level already scored: skip
+                if self._quiet > _ARM:  # three seconds below the level already scored: skip
                     events += detector.update(0.0, t0 + self._consumed / _RATE, _WINDOW_S)
                     continue
             else:
