@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["GREETING_KEYWORDS", "ITEMS", "Item", "contradictions", "has_keyword"]
+__all__ = ["GREETING_KEYWORDS", "HELD_OUT", "ITEMS", "Item", "contradictions", "has_keyword"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +93,37 @@ ITEMS: tuple[Item, ...] = (
              "virtual"),
     _persona("What kind of assistant are you?", "voice", "weather", "friendly"),
 )
+
+HELD_OUT: tuple[Item, ...] = (
+    # Paraphrases kept out of the tuning of the prompt and the tool routing (written before
+    # it): the same kinds, other words, and place questions that are not about the weather.
+    _tool("Will it rain in Paris today?", "paris"),
+    _tool("How hot is it in Tokyo?", "tokyo"),
+    _tool("What's the forecast for London?", "london"),
+    _tool("Should I wear a jacket in Paris?", "paris"),
+    _tool("Is it cold in London today?", "london"),
+    _tool("Tell me about the weather in Tokyo, please.", "tokyo"),
+    _tool("Is the sun out in Tokyo?", "tokyo"),
+    _tool("What's the weather like in London this morning?", "london"),
+    _fact("What language do people speak in Japan?", "japanese"),
+    _fact("What is the capital of Germany?", "berlin"),
+    _fact("Which country is London in?", "england", "uk", "united kingdom", "britain"),
+    _fact("What continent is Japan in?", "asia"),
+    _fact("What is Paris famous for?", "eiffel", "tower", "art", "fashion", "food", "museums",
+          "louvre", "romance", "love"),
+    _fact("How many minutes are in an hour?", "sixty", "60"),
+    _fact("What color is grass?", "green"),
+    _fact("What animal says meow?", "cat", "cats", "kitten"),
+    _do("Say goodbye in Spanish.", "adios", "adiós"),
+    _do("What month comes after January?", "february"),
+    _do("Name a vegetable.", "carrot", "carrots", "potato", "potatoes", "broccoli", "tomato",
+        "tomatoes", "onion", "spinach", "lettuce", "cabbage", "pepper", "peas", "beans", "corn",
+        "cucumber"),
+    _persona("What are you able to help with?", "weather"),
+    _persona("Are you a robot?", "assistant", "ai", "computer", "not a person", "virtual"),
+    _persona("What is your job?", "voice", "weather", "assistant"),
+)
+"""Held out: never used to tune; reported beside ``ITEMS`` (``--held-out``)."""
 
 GREETING_KEYWORDS = ("city", "weather")
 """Words of which the weather agent's greeting ("ask which city they want the weather for")
