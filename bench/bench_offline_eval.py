@@ -16,7 +16,12 @@ around it, and:
   claims another identity or denies the weather tool (``eval_set.contradictions``); a reply
   that does not end on a sentence end is *cut*;
 - the greeting (``GREETING`` as the reply's extra instructions) is generated ``--greetings``
-  times: how many follow it (say "city" or "weather") and how many distinct greetings there are.
+  times: how many follow it (say "city" or "weather") and how many distinct greetings there are;
+- the held-out paraphrases (``eval_set.HELD_OUT``, 22 questions never used to tune the prompt
+  or the tool routing) are answered from their text, on a row of their own.
+
+``--text-only`` skips the voices and the STT (answers from the text, held-out and greetings:
+about two minutes on 2 cores), for iterating on the prompt.
 
 Results go to ``docs/offline.md`` between ``bench_offline_eval:<label>`` markers
 (``--label``), so a before and an after sit side by side.
@@ -50,7 +55,14 @@ from eval_kit import (  # noqa: E402
     voices,
     wer,
 )
-from eval_set import GREETING_KEYWORDS, ITEMS, Item, contradictions, has_keyword  # noqa: E402
+from eval_set import (  # noqa: E402
+    GREETING_KEYWORDS,
+    HELD_OUT,
+    ITEMS,
+    Item,
+    contradictions,
+    has_keyword,
+)
 
 from flowagents.types import AudioFrame  # noqa: E402
 
@@ -100,6 +112,10 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "kinds": {k: (sum(v), len(v)) for k, v in by_kind.items()}}
 
 
+def _misrouted(rows: list[dict[str, Any]]) -> int:
+    return sum(bool(r["answer"].calls) != (r["item"].kind == "tool") for r in rows)
+
+
 def _pct(a: int, b: int) -> str:
     return f"{a}/{b} ({100 * a / b:.0f} %)" if b else "-"
 
@@ -112,8 +128,10 @@ async def main(args: argparse.Namespace) -> str:
 
     agent = weather.WeatherAgent()
     llm = LlamaLLM()
-    piper = piper_voices()
-    vs = voices()
+    if args.text_only:
+        args.stt, args.hotwords = [], False
+    piper = piper_voices() if args.stt else {}
+    vs = voices() if args.stt else []
     clips = {(i, v): await synthesize(item.question, v, piper)
              for i, item in enumerate(ITEMS) for v in vs}
     lines = []
@@ -141,12 +159,13 @@ async def main(args: argparse.Namespace) -> str:
                          f"{1000 * percentile(times, 90):.0f} ms | {voice_wer} |")
             print(lines[-1], flush=True)
     text_rows = await _answers(llm, agent, [(item, item.question) for item in ITEMS])
-    chosen = transcripts[args.answer_stt]
+    held_rows = await _answers(llm, agent, [(item, item.question) for item in HELD_OUT])
+    chosen = transcripts.get(args.answer_stt or "", {})
     heard_rows = await _answers(llm, agent, [(ITEMS[i], chosen[i, v]) for i, v in chosen])
     greetings = [await answer(llm, agent, None, extra_instructions=weather.GREETING)
                  for _ in range(args.greetings)]
     await llm.aclose()
-    return _report(args, vs, lines, text_rows, heard_rows, greetings)
+    return _report(args, vs, lines, text_rows, heard_rows, greetings, held_rows)
 
 
 def _pairs(heard: dict[tuple[int, str], str], keys: list[tuple[int, str]]
@@ -162,23 +181,32 @@ def _hotwords(agent: Any) -> str:
 
 def _report(args: argparse.Namespace, vs: list[str], stt_lines: list[str],
             text_rows: list[dict[str, Any]], heard_rows: list[dict[str, Any]],
-            greetings: list[Answer]) -> str:
-    t, h = _summary(text_rows), _summary(heard_rows)
+            greetings: list[Answer], held_rows: list[dict[str, Any]]) -> str:
+    t, h, held = _summary(text_rows), _summary(heard_rows), _summary(held_rows)
     greet_ok = sum(has_keyword(g.text, GREETING_KEYWORDS) and not contradictions(g.text)
                    for g in greetings)
     distinct = len({g.text for g in greetings})
     out = [f"Run `{' '.join(sys.argv[1:]) or '(defaults)'}` on {platform.node()}, "
            f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; voices: {', '.join(vs)}; "
-           f"{len(ITEMS)} questions.", "",
-           "| STT | WER | median | p90 | WER per voice (%) |", "|---|---|---|---|---|",
-           *stt_lines, "",
-           "| answers from | keyword | contradicts | cut mid-sentence | fact | instruction "
+           f"{len(ITEMS)} questions.", ""]
+    if stt_lines:
+        out += ["| STT | WER | median | p90 | WER per voice (%) |", "|---|---|---|---|---|",
+                *stt_lines, ""]
+    out += ["| answers from | keyword | contradicts | cut mid-sentence | fact | instruction "
            "| tool | persona |", "|---|---|---|---|---|---|---|---|"]
-    for name, s in (("the question's text", t), (f"{args.answer_stt} transcripts", h)):
+    rows = [("the question's text", t), ("held-out paraphrases' text", held)]
+    if heard_rows:
+        rows.append((f"{args.answer_stt} transcripts", h))
+    for name, s in rows:
         k = s["kinds"]
         out.append(f"| {name} | {_pct(s['hit'], s['n'])} | {s['bad']} | {s['cut']} | "
                    + " | ".join(_pct(*k.get(x, (0, 0))) for x in
                                 ("fact", "instruction", "tool", "persona")) + " |")
+    routed = ", ".join(f"{_misrouted(r)}/{len(r)} {name}" for name, r in (
+        ("from the text", text_rows), ("held-out", held_rows),
+        (f"from {args.answer_stt} transcripts", heard_rows)) if r)
+    out += ["", f"Tool routing wrong (a weather question without a call, or another with one): "
+            f"{routed}."]
     out += ["", f"Greeting: {greet_ok}/{len(greetings)} follow it, {distinct} distinct: "
             + " / ".join(f"“{g}”" for g in sorted({g.text for g in greetings})[:3]), ""]
     misses = [r for r in text_rows if not r["hit"] or r["bad"]]
@@ -188,6 +216,14 @@ def _report(args: argparse.Namespace, vs: list[str], stt_lines: list[str],
         calls = "; ".join(f"{n}({a})" for n, a in r["answer"].calls)
         out.append(f"- {r['item'].question} → {r['answer'].text!r}"
                    + (f" [calls {calls}]" if calls else "")
+                   + (f" [{', '.join(r['bad'])}]" if r["bad"] else ""))
+    out.append("\n</details>")
+    out += ["", "<details><summary>Answers to the held-out paraphrases "
+            f"({held['hit']}/{held['n']} with a keyword)</summary>\n"]
+    for r in held_rows:
+        calls = "; ".join(f"{n}({a})" for n, a in r["answer"].calls)
+        out.append(f"- {'hit' if r['hit'] else 'miss'}: {r['item'].question} → "
+                   f"{r['answer'].text!r}" + (f" [calls {calls}]" if calls else "")
                    + (f" [{', '.join(r['bad'])}]" if r["bad"] else ""))
     out.append("\n</details>")
     return "\n".join(out)
@@ -213,8 +249,10 @@ if __name__ == "__main__":
     parser.add_argument("--hotwords", action="store_true")
     parser.add_argument("--greetings", type=int, default=8)
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--text-only", action="store_true",
+                        help="no voices, no STT: answers from the text only")
     a = parser.parse_args()
-    a.answer_stt = a.answer_stt or a.stt[-1]
+    a.answer_stt = None if a.text_only else a.answer_stt or a.stt[-1]
     report = asyncio.run(main(a))
     print(report)
     if not a.no_write:

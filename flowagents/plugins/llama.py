@@ -14,16 +14,20 @@ a reply that answers no user message (a greeting) is sampled at ``opening_temper
 fresh seed, so a greeting is not the same words on every call.
 
 Tools (``tool_choice="auto"``): whether the reply to a user message is a call is decided by
-:class:`~.llama_router.ToolRouter` (how much likelier the message is after a tool's description
-than without one); a small model's own probability of opening a call is no guide (it is as
-high for "What's the capital of Japan?" as for "Is it raining in London?"). A call is then
-decoded under a GBNF grammar built from the chosen tool's JSON schema, exactly ``{"name": <the
-tool>, "arguments": <its schema>}``, so even a 135M model produces a valid call. The call's
-fixed opening (``{"name": "lookup_weather", "arguments":``) is read with the prompt, in one
-batch, rather than sampled a token at a time; only the arguments are generated. When the reply
-is text while tools are offered, a first token that opens a JSON object is banned, so a call
-written as text is never spoken. After a tool output the reply is text (SmolLM2 would repeat
-the call).
+:class:`~.llama_router.ToolRouter` (how much likelier a tool's description is after the
+message than without it); a small model's own probability of opening a call is no guide (it
+is as high for "What's the capital of Japan?" as for "Is it raining in London?"). A call is
+then decoded under a GBNF grammar built from the chosen tool's JSON schema, exactly ``{"name":
+<the tool>, "arguments": <its schema>}``, so even a 135M model produces a valid call, and its
+free string arguments are among the runs of words of the user's last message
+(``ground_arguments``): a call names only what the user said (SmolLM2 filled a city the user
+never named with the "Tokyo" of the tool's description), and when the user said nothing it
+could name there is no call. The call's fixed opening (``{"name": "lookup_weather",
+"arguments":``) is read with the prompt, in one batch, rather than sampled a token at a time;
+only the arguments are generated. When the reply is text while tools are offered, a first
+token that opens a JSON object is banned, so a call written as text is never spoken. After a
+tool output the reply is text (SmolLM2 would repeat the call) and does not open with "Yes" or
+"No" (SmolLM2 answered "Is it sunny in Paris?" with "Yes, it is." over the tool's "cloudy").
 
 Spoken replies are short and whole: ``max_tokens`` (default :data:`MAX_TOKENS`, about 45 words or
 15 s of speech) is a soft cap. Past it the reply ends at the next sentence end, within a hard cap
@@ -56,7 +60,12 @@ import numpy.typing as npt
 
 from flowagents.errors import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions, APIError
 from flowagents.llm.llm import LLM, ToolChoice
-from flowagents.plugins.llama_prompt import small_model_messages, user_spelling
+from flowagents.plugins.llama_prompt import (
+    grounded,
+    small_model_messages,
+    user_spans,
+    user_spelling,
+)
 from flowagents.plugins.llama_router import DEFAULT_THRESHOLD, ToolRouter
 from flowagents.plugins.model_files import SMOLLM2_135M, ensure_model, require
 from flowagents.tokenize.capped import SentenceCap
@@ -104,6 +113,8 @@ class _Request:
     user_text: str | None  # the user's message the reply answers (None: it answers none)
     opening: bool  # no user message and no tool output to answer: a greeting, a prompt
     instructions: str = ""  # the reply's extra instructions ("Greet the user and ...")
+    said: str = ""  # the user's last message, wherever it is (a call's arguments come from it)
+    from_tool: bool = False  # the reply answers a tool's output
 
 
 class LlamaLLM(LLM):
@@ -118,6 +129,9 @@ class LlamaLLM(LLM):
     description than without one for the reply to be a call (:mod:`.llama_router`).
     ``small_model_prompt``: reshape the context for a small model (:mod:`.llama_prompt`; off:
     the context as the session sends it, tools described as JSON in the system message).
+    ``ground_arguments``: a call's free string arguments are decoded among the runs of words of
+    the user's last message (:func:`.llama_prompt.grounded`), so a call never names what the
+    user did not say; turn it off for tools whose strings are composed (a message to send).
     """
 
     label = "llama.cpp"
@@ -129,7 +143,8 @@ class LlamaLLM(LLM):
                  opening_temperature: float = 0.7, tool_threshold: float = DEFAULT_THRESHOLD,
                  small_model_prompt: bool = True, seed: int = 0,
                  max_sentences: int | None = MAX_SENTENCES,
-                 opening_candidates: int = 5, opening_fit: float = 15.0) -> None:
+                 opening_candidates: int = 5, opening_fit: float = 15.0,
+                 ground_arguments: bool = True) -> None:
         require("llama_cpp", "llama-cpp-python")
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -151,6 +166,7 @@ class LlamaLLM(LLM):
         self._opening = {"temperature": opening_temperature, "repeat_penalty": repeat_penalty}
         self._rng = random.Random(seed)
         self.tool_threshold = tool_threshold
+        self.ground_arguments = ground_arguments
         self._router: ToolRouter | None = None
         self._small = small_model_prompt
         meta = self._llama.metadata
@@ -161,6 +177,7 @@ class LlamaLLM(LLM):
         self._formatter: Any = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos)
         self._braces: npt.NDArray[np.intc] | None = None
         self._markup: npt.NDArray[np.intc] | None = None
+        self._yes_no: npt.NDArray[np.intc] | None = None
         self._grammars: dict[str, Any] = {}
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="llama")
 
@@ -172,6 +189,17 @@ class LlamaLLM(LLM):
             self._braces = np.array([i for i, t in enumerate(pieces) if t.lstrip().startswith("{")],
                                     dtype=np.intc)
         return self._braces
+
+    @property
+    def _yes_no_ids(self) -> npt.NDArray[np.intc]:
+        """Tokens that are "yes" or "no" (any case, a space before): a small model answers "Is
+        it sunny in Paris?" with "Yes, it is." before it has read the tool's "cloudy"; made to
+        open otherwise, it says what the tool found ("It's cloudy.")."""
+        if self._yes_no is None:
+            pieces = (self._piece(i) for i in range(self._llama.n_vocab()))
+            self._yes_no = np.array([i for i, t in enumerate(pieces)
+                                     if t.strip().lower() in ("yes", "no")], dtype=np.intc)
+        return self._yes_no
 
     @property
     def _markup_ids(self) -> npt.NDArray[np.intc]:
@@ -202,8 +230,10 @@ class LlamaLLM(LLM):
         last = next((m for m in reversed(messages) if m["role"] != "system"), None)
         user_text = last["content"] if last is not None and last["role"] == "user" else None
         opening = last is None or last["role"] == "assistant"
+        said = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
         return self._stream(_Request(messages, specs, branch, user_text, opening,
-                                     _extra_instructions(messages)))
+                                     _extra_instructions(messages), said,
+                                     last is not None and last["role"] == "tool"))
 
     async def _stream(self, request: _Request) -> AsyncIterator[ChatChunk]:
         loop = asyncio.get_running_loop()
@@ -263,7 +293,8 @@ class LlamaLLM(LLM):
                 extra |= {"grammar": self._grammar(grammar_specs),
                           "max_tokens": max(self.max_tokens or 0, MAX_CALL_TOKENS)}
             else:
-                extra["logits_processor"] = self._spoken(len(tokens), bool(request.specs))
+                extra["logits_processor"] = self._spoken(len(tokens), bool(request.specs),
+                                                         request.from_tool)
                 cap = self._cap()
                 extra["max_tokens"] = cap.hard if cap is not None else None
             cached = self._cached(tokens)
@@ -337,17 +368,26 @@ class LlamaLLM(LLM):
         return max(0, shared - 1) if shared == len(tokens) else int(shared)
 
     def _choose(self, request: _Request) -> list[dict[str, Any]]:
-        """The tools of a call (empty: the reply is text)."""
+        """The tools of a call (empty: the reply is text), their string arguments restricted to
+        the user's words when ``ground_arguments``."""
         if request.branch == "call":
-            return request.specs
-        if request.branch == "text" or request.user_text is None:
+            chosen = request.specs
+        elif request.branch == "text" or request.user_text is None:
             return []  # nothing asked (a greeting), or after a tool output: text
-        if self._router is None:
-            self._router = ToolRouter(self._path, threshold=self.tool_threshold,
-                                      n_threads=self._batch_threads)
-        self._router.threshold = self.tool_threshold
-        name = self._router.route(request.user_text, request.specs)
-        return [s for s in request.specs if s["name"] == name]
+        else:
+            router = self._route_model()
+            router.threshold = self.tool_threshold
+            name = router.route(request.user_text, request.specs)
+            chosen = [s for s in request.specs if s["name"] == name]
+        if not self.ground_arguments:
+            return chosen
+        spans = user_spans(request.said)
+        out = []
+        for spec in chosen:
+            params = grounded(spec["parameters"], spans)
+            if params is not None:  # else nothing the user said fits: no call, not a guess
+                out.append({**spec, "parameters": params})
+        return out
 
     def prewarm(self, *, chat_ctx: ChatContext, tools: Sequence[FunctionTool] = ()) -> None:
         """Read now, while the user speaks, the prompt the reply to their next message starts
@@ -387,7 +427,7 @@ class LlamaLLM(LLM):
                 self._router = ToolRouter(self._path, threshold=self.tool_threshold,
                                       n_threads=self._batch_threads)
             self._router.prepare(specs)
-            _ = self._brace_ids, self._markup_ids
+            _ = self._brace_ids, self._markup_ids, self._yes_no_ids
 
         await asyncio.get_running_loop().run_in_executor(self._executor, prepare)
 
@@ -399,13 +439,16 @@ class LlamaLLM(LLM):
             return small_model_messages(request.messages, call_specs=call_specs)
         return _plain_messages(request.messages, call_specs or request.specs)
 
-    def _spoken(self, prompt_tokens: int, tools: bool) -> Any:
+    def _spoken(self, prompt_tokens: int, tools: bool, from_tool: bool = False) -> Any:
         """A logits processor for a text reply: with ``tools`` offered, no first token that
         opens a JSON object (a call written as text); with the small-model prompt, no markup
-        or line break anywhere (:attr:`_markup_ids`)."""
+        or line break anywhere (:attr:`_markup_ids`), and a reply to a tool's output does not
+        open with "Yes" or "No" (:attr:`_yes_no_ids`)."""
         from llama_cpp import LogitsProcessorList
 
         first = self._brace_ids if tools else None
+        if from_tool and self._small:
+            first = self._yes_no_ids if first is None else np.union1d(first, self._yes_no_ids)
         every = self._markup_ids if self._small else None
 
         def ban(input_ids: npt.NDArray[np.intc], scores: npt.NDArray[np.single]
@@ -429,8 +472,10 @@ class LlamaLLM(LLM):
             if isinstance(specs, list):
                 text = _gbnf(specs)
             else:
-                text = _VALUE_GBNF if _single_string(specs) else _arguments_gbnf(specs)
+                text = _value_gbnf(specs) if _single_string(specs) else _arguments_gbnf(specs)
             grammar = LlamaGrammar.from_string(text, verbose=False)
+            if len(self._grammars) > 64:  # grounded arguments: one grammar per message
+                self._grammars.clear()
             self._grammars[key] = grammar
         return grammar
 
@@ -616,9 +661,26 @@ def _single_string(spec: dict[str, Any]) -> str | None:
     (key, schema), = props.items()
     if (key not in (params.get("required") or ()) or not isinstance(schema, dict)
             or schema.get("type") != "string"
-            or set(schema) - {"type", "description", "title"}):
+            or set(schema) - {"type", "description", "title", "enum"}
+            or not all(isinstance(v, str) and _PLAIN.fullmatch(v)
+                       for v in schema.get("enum", ()))):
         return None
     return str(key)
+
+
+_PLAIN = re.compile(r'[^"\\\x00-\x1F\x7F]+')
+"""A string that needs no escape in JSON or in a GBNF literal."""
+
+
+def _value_gbnf(spec: dict[str, Any]) -> str:
+    """The grammar of the value of a :func:`_single_string` argument and its closing quote:
+    any characters that need no escape, or one of its enum (the user's words,
+    :func:`.llama_prompt.grounded`)."""
+    (schema,) = spec["parameters"]["properties"].values()
+    if "enum" not in schema:
+        return _VALUE_GBNF
+    values = " | ".join(f'"{v}"' for v in schema["enum"])
+    return f'root ::= ({values}) "\\""'
 
 
 def _parse_call(parts: list[str], user_text: str | None) -> tuple[FunctionToolCallDelta, ...]:

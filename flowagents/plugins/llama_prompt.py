@@ -40,8 +40,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["EXAMPLE", "TOOLS", "TOOL_OUTPUT", "VOICE_STYLE", "small_model_messages", "tool_lines",
-           "user_spelling"]
+__all__ = ["EXAMPLE", "TOOLS", "TOOL_OUTPUT", "VOICE_STYLE", "grounded", "small_model_messages",
+           "tool_lines", "user_spans", "user_spelling"]
 
 VOICE_STYLE = ("Your replies are spoken aloud: answer the user's last message directly, in one "
                "or two short sentences of plain words.")
@@ -85,6 +85,60 @@ def user_spelling(arguments: dict[str, Any], user_text: str) -> dict[str, Any]:
                               re.IGNORECASE)
             if found:
                 out[key] = found.group(0)
+    return out
+
+
+_FUNCTION_WORDS = """
+a an the this that these those my your our their his her its some any all every no
+in on at to of for from with about by into onto near like as than over under after before
+and or but so if then is are was were be been am do does did can could will would should
+shall may might must have has had i you he she it we they me him us them what what's whats
+which who whom whose when where where's how how's why there here it's i'm please today now
+tomorrow tonight right"""
+_NOT_A_NAME = frozenset(_FUNCTION_WORDS.split())
+"""Words a name never starts or ends with (articles, prepositions, pronouns, auxiliaries,
+question words, times of day): "in Tokyo" or "Tokyo today" is not a place, "Tokyo" is."""
+
+_WORD = re.compile(r"[^\W_]+(?:['’.-][^\W_]+)*")
+_CLAUSE = re.compile(r"[,;:!?()\"]")
+
+
+def user_spans(text: str, max_words: int = 4) -> list[str]:
+    """The runs of up to ``max_words`` words of ``text`` that could name a thing: within one
+    clause, neither starting nor ending with a word of :data:`_NOT_A_NAME`, spelled as in
+    ``text`` ("St. Louis")."""
+    spans: list[str] = []
+    for clause in _CLAUSE.split(text):
+        words = list(_WORD.finditer(clause))
+        for i, first in enumerate(words):
+            if first.group().lower() in _NOT_A_NAME:
+                continue
+            for last in words[i:i + max_words]:
+                if last.group().lower() not in _NOT_A_NAME:
+                    span = clause[first.start():last.end()]
+                    if span not in spans:
+                        spans.append(span)
+    return spans
+
+
+def grounded(parameters: dict[str, Any], spans: Sequence[str]) -> dict[str, Any] | None:
+    """``parameters`` (a JSON schema) with each free string argument (no enum, const, pattern
+    or format) restricted to ``spans``, the user's words: decoded under that schema, a call
+    names only what the user said (SmolLM2 otherwise fills a place the user did not name with
+    the one in the tool's description, "Tokyo"). None when such an argument is required and
+    the user said nothing it could be."""
+    props = parameters.get("properties") or {}
+    free = [k for k, v in props.items() if v.get("type") == "string"
+            and not {"enum", "const", "pattern", "format"} & v.keys()]
+    if not free:
+        return parameters
+    if not spans and set(free) & set(parameters.get("required") or ()):
+        return None
+    out = dict(parameters)
+    out["properties"] = {k: ({**v, "enum": list(spans)} if k in free and spans else v)
+                         for k, v in props.items()}
+    if not spans:  # optional, and nothing to name: left out
+        out["properties"] = {k: v for k, v in out["properties"].items() if k not in free}
     return out
 
 

@@ -16,6 +16,7 @@ import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,7 +24,13 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
 
 from eval_kit import answer  # noqa: E402
-from eval_set import GREETING_KEYWORDS, ITEMS, contradictions, has_keyword  # noqa: E402
+from eval_set import (  # noqa: E402
+    GREETING_KEYWORDS,
+    HELD_OUT,
+    ITEMS,
+    contradictions,
+    has_keyword,
+)
 
 from flowagents.cli.console_cmd import load_agent_app, run_wav  # noqa: E402
 from flowagents.llm import ChatContext  # noqa: E402
@@ -109,3 +116,57 @@ async def test_the_main_job_calls_the_weather_tool_for_tokyo_and_answers_from_it
         next(i for i in reversed(items) if i.type == "message" and i.role == "assistant"))
     assert has_keyword(answer_text, ("sunny", "24")), answer_text
     assert SENTENCE_END.search(answer_text.strip()), answer_text
+
+
+def weather_specs(agent: Any) -> list[dict[str, Any]]:
+    from flowagents.plugins.llama import _tool_specs
+
+    return _tool_specs(agent.tools, "auto")
+
+
+def test_the_router_calls_the_tool_for_weather_questions_only(local: LocalProviders) -> None:
+    """Every question of the evaluation set is routed right ("What language do people speak
+    in Spain?" called the weather tool, "Is it raining in London right now?" did not); of the
+    held-out paraphrases, at most one is routed wrongly (the implicit "Should I wear a jacket
+    in Paris?")."""
+    specs = weather_specs(weather_agent())
+    router = local.llm._route_model()  # type: ignore[attr-defined]
+
+    def wrong(items: tuple[Any, ...]) -> list[str]:
+        return [i.question for i in items
+                if (router.route(i.question, specs) == "lookup_weather") != (i.kind == "tool")]
+
+    assert wrong(ITEMS) == []
+    assert len(wrong(HELD_OUT)) <= 1, wrong(HELD_OUT)
+
+
+async def test_a_call_names_only_what_the_user_said(local: LocalProviders) -> None:
+    """The tool's description says 'for example "Tokyo"': SmolLM2 called the tool with
+    Tokyo for a question about Spain. A call's city is now one of the user's words."""
+    agent: Any = weather_agent()
+
+    async def call(question: str, choice: Any) -> list[tuple[str, dict[str, object]]]:
+        ctx = ChatContext()
+        ctx.add_message(role="system", content=agent.instructions)
+        ctx.add_message(role="user", content=question)
+        chunks = [c async for c in local.llm.chat(chat_ctx=ctx, tools=list(agent.tools),
+                                                  tool_choice=choice)]
+        return [(t.name, json.loads(t.arguments)) for c in chunks for t in c.tool_calls]
+
+    assert await call("What's the weather like in Oslo?", "auto") == [
+        ("lookup_weather", {"location": "Oslo"})]
+    assert await call("What language do people speak in Spain?", "auto") == []
+    # made to call, it names what the user said, or makes no call when the user named nothing
+    assert await call("What language do people speak in Spain?", "required") == [
+        ("lookup_weather", {"location": "Spain"})]
+    assert await call("Who are you?", "required") == []
+
+
+async def test_an_answer_from_the_tools_output_says_what_it_found(local: LocalProviders) -> None:
+    """It said "Yes, it is." to "Is it sunny in Paris?" with the tool's "cloudy" before it."""
+    for question, found in [("Is it sunny in Paris?", "cloudy"),
+                            ("Is it raining in London right now?", "rainy")]:
+        ans = await answer(local.llm, weather_agent(), question)
+        assert [name for name, _ in ans.calls] == ["lookup_weather"], ans
+        assert has_keyword(ans.text, (found,)), ans.text
+        assert not ans.text.lower().startswith(("yes", "no")), ans.text

@@ -7,8 +7,10 @@ from flowagents.plugins.llama_prompt import (
     TOOL_OUTPUT,
     TOOLS,
     VOICE_STYLE,
+    grounded,
     small_model_messages,
     tool_lines,
+    user_spans,
     user_spelling,
 )
 
@@ -90,3 +92,79 @@ def test_arguments_take_the_users_spelling() -> None:
         "location": "Tokyo", "days": 2}
     assert user_spelling({"location": "Kyoto"}, "Weather in Tokyo?") == {"location": "Kyoto"}
     assert user_spelling({"location": "to"}, "Weather in Tokyo?") == {"location": "to"}
+
+
+def test_user_spans_are_the_runs_of_words_that_could_name_a_thing() -> None:
+    assert user_spans("What is the weather in Tokyo?") == ["weather", "weather in Tokyo",
+                                                           "Tokyo"]
+    assert user_spans("what's it like in tokyo") == ["tokyo"]  # as the transcript has it
+    # within one clause, spelled as said, never opening or closing on a function word
+    assert user_spans("I'm flying to Tokyo, what's the weather there?") == [
+        "flying", "flying to Tokyo", "Tokyo", "weather"]
+    assert "New York City" in user_spans("Is it raining in New York City right now?")
+    assert "St. Louis" in user_spans("Weather in St. Louis?")
+    assert all(not s.lower().startswith(("in ", "the ")) and not s.endswith(" now")
+               for s in user_spans("Is it raining in New York City right now?"))
+    assert user_spans("Who are you?") == []
+    assert max(len(s.split()) for s in user_spans("one two three four five six")) == 4
+
+
+def test_a_free_string_argument_is_restricted_to_the_users_words() -> None:
+    params = {"type": "object", "required": ["location"], "properties": {
+        "location": {"type": "string", "description": 'The city, for example "Tokyo".'},
+        "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+        "days": {"type": "integer"}}}
+    out = grounded(params, ["Spain", "people"])
+    assert out is not None
+    assert out["properties"]["location"] == {**params["properties"]["location"],
+                                             "enum": ["Spain", "people"]}
+    # an enum, a number: left as they are; the schema given is not changed
+    assert out["properties"]["unit"] == params["properties"]["unit"]
+    assert out["properties"]["days"] == {"type": "integer"}
+    assert "enum" not in params["properties"]["location"]
+    # nothing the user said could be the required place: no call rather than a guess
+    assert grounded(params, []) is None
+    optional = {**params, "required": []}
+    assert "location" not in (grounded(optional, []) or {})["properties"]
+    assert grounded({"type": "object", "properties": {}}, []) == {"type": "object",
+                                                                  "properties": {}}
+
+
+def test_the_grammar_of_a_grounded_call_allows_only_the_users_words() -> None:
+    from llama_cpp.llama_grammar import LlamaGrammar
+
+    from flowagents.plugins.llama import _arguments_gbnf
+
+    params = grounded(SPEC["parameters"], user_spans("What language do people speak in Spain?"))
+    assert params is not None
+    text = _arguments_gbnf({**SPEC, "parameters": params})
+    assert '"\\"Spain\\""' in text
+    assert "Tokyo" not in text
+    assert 'location ::= "\\"' in text  # alternatives of literals, no free string rule
+    assert "char" not in text.split("location ::=")[1].split("\n")[0]
+    LlamaGrammar.from_string(text, verbose=False)  # llama.cpp parses it
+
+
+def test_a_grounded_single_string_keeps_its_value_only_path() -> None:
+    """A call whose arguments are one required string has its opening, key and quote read with
+    the prompt and only its value sampled; grounded, that value is one of the user's words."""
+    from llama_cpp.llama_grammar import LlamaGrammar
+
+    from flowagents.plugins.llama import _VALUE_GBNF, _single_string, _value_gbnf
+
+    spec = {**SPEC, "parameters": {**SPEC["parameters"], "required": ["location"]}}
+    assert _single_string(spec) == "location"
+    assert _value_gbnf(spec) == _VALUE_GBNF
+    params = grounded(spec["parameters"], user_spans("Is it raining in New York right now?"))
+    assert params is not None
+    mine = {**spec, "parameters": params}
+    assert _single_string(mine) == "location"
+    assert _value_gbnf(mine) == (
+        'root ::= ("raining" | "raining in New" | "raining in New York" | "New" | "New York" '
+        '| "York") "\\""')
+    LlamaGrammar.from_string(_value_gbnf(mine), verbose=False)
+    # a word that would need an escape leaves the value-only path (the JSON schema's grammar
+    # escapes it)
+    quoted = grounded(spec["parameters"], ['say "hi"'])
+    assert quoted is not None
+    assert _single_string({**spec, "parameters": quoted}) is None
