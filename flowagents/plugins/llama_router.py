@@ -12,9 +12,9 @@ The other direction (how much likelier the message is after "A question about th
 (DESCRIPTION):" than after "A question:", the noisy channel, used before) rose as much for
 place questions ("What language do people speak in Spain?": 4.3 nats) as for weather ones
 ("Is it raining in London right now?": 0.7). Over the evaluation set (``bench/eval_set.py``)
-and its held-out paraphrases, 64 questions, it routed 6 wrongly against 1 now, and it took two
-passes over the message where this takes one (the description's score without a message is
-computed once per tool).
+and its held-out paraphrases, 64 questions, it routed 6 wrongly against 1 now. This takes one
+pass over the message and the description where that took two over the message (the
+description's score without a message is computed once per tool), 15-20 ms more per turn.
 
 The scores need the log-probability of every token of a description, so the router keeps its
 own small llama.cpp contexts over the same GGUF (memory-mapped, so the weights are shared) with
