@@ -415,7 +415,17 @@ class LlamaLLM(LLM):
         shared = llama.longest_token_prefix(llama._input_ids[:llama.n_tokens], tokens)
         if shared < len(tokens):
             llama.n_tokens = shared  # eval() drops the cache past it and reads the rest
-            llama.eval(tokens[shared:])
+            self._set_threads(self._threads)  # the user is speaking: the VAD (and a
+            try:                              # speculative Whisper) keep the other core
+                llama.eval(tokens[shared:])
+            finally:
+                self._set_threads(self._batch_threads)
+
+    def _set_threads(self, batch: int) -> None:
+        """Threads for reading a prompt from now on (sampling keeps :attr:`_threads`)."""
+        from llama_cpp import llama_set_n_threads
+
+        llama_set_n_threads(self._llama.ctx, self._threads, batch)
 
     async def prepare_tools(self, tools: Sequence[FunctionTool]) -> None:
         """Do now what the first reply with ``tools`` would otherwise pay for: the router's
