@@ -83,12 +83,16 @@ class Config:
         self.vad, self.rate, self.hiss, self.sessions = vad, rate, hiss, sessions
 
     def background(self) -> np.ndarray[Any, np.dtype[np.int16]] | None:
-        """One second of Gaussian hiss at -60 dBFS RMS (33 steps): a quiet room through a
-        microphone without noise suppression. None: digital silence."""
-        if not self.hiss:
-            return None
-        rng = np.random.default_rng(1)
-        return (rng.standard_normal(self.rate) * HISS).round().astype(np.int16)
+        """The input's background: :func:`hiss` at its rate, or None (digital silence)."""
+        return hiss(self.rate) if self.hiss else None
+
+
+def hiss(rate: int) -> np.ndarray[Any, np.dtype[np.int16]]:
+    """One second of seeded Gaussian hiss at -60 dBFS RMS (33 steps): a quiet room through a
+    microphone without noise suppression. The same samples on every call (``bench/vs_livekit.py``
+    plays them to both frameworks)."""
+    rng = np.random.default_rng(1)
+    return (rng.standard_normal(rate) * HISS).round().astype(np.int16)
 
 
 async def idle_share(config: Config, seconds: float) -> tuple[float, float]:

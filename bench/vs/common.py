@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import hashlib
 import json
 import os
 import sys
@@ -26,6 +27,11 @@ SPEECH = 0.2
 SILENCE = 0.05
 PERIOD = 0.5
 LEAD = 0.5  # before the first turn
+
+# idle: the seconds the sessions run before the CPU is measured: the first frames, the
+# resamplers' set-up, and flowagents' Silero scoring its first 3 s of near-digital silence
+# before its silence level skips any (so that the digital-silence row is its steady state)
+IDLE_SETTLE = 4.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +82,27 @@ def scenario_script() -> list[Turn]:
 def endpointed_turns(turns: list[Turn]) -> list[tuple[float, float]]:
     """Each turn's end of user speech (the later of the VAD's end and the final transcript)."""
     return [(t.start, max(t.end + SILENCE, t.end + t.stt_delay)) for t in turns]
+
+
+def read_background(path: str) -> bytes:
+    """The idle input's background: mono int16 samples at :data:`SAMPLE_RATE`, native byte
+    order, a whole number of frames (written by ``bench/vs_livekit.py``, played by both sides
+    from their first frame on, again from the start when it ends)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if not data or len(data) % (2 * FRAME_SAMPLES):
+        raise ValueError(f"{path}: {len(data)} bytes is not a whole number of "
+                         f"{FRAME_SAMPLES}-sample int16 frames")
+    return data
+
+
+def digest(frames: list[bytes]) -> str:
+    """SHA-256 of frames' samples, in order: each side answers with that of the first frames
+    its input hands over, so the runner can check that both played the same samples."""
+    h = hashlib.sha256()
+    for frame in frames:
+        h.update(frame)
+    return h.hexdigest()
 
 
 def percentile(values: list[float], q: float) -> float:

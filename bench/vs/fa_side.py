@@ -3,8 +3,9 @@
 The testing kit's fakes (FakeVAD, FakeSTT, FakeLLM) play the same scripts as LiveKit's side, with
 the end-of-speech and final-transcript deliveries timed as they happen; a TTS hands over one
 ready 20 ms frame per 20 ms of scripted audio at once (LiveKit's side has the same); the audio
-input pushes silent 20 ms frames at 24 kHz on absolute deadlines. The scenario runs in the
-testing kit's harness, ``simulate``, on a virtual clock.
+input pushes 20 ms frames at 24 kHz on absolute deadlines (silent, or for the idle measure the
+samples of a ``--background`` file, looped). The scenario runs in the testing kit's harness,
+``simulate``, on a virtual clock.
 
     python fa_side.py turns|idle|imports|rss|capacity|scenario [options]   (prints RESULT {json})
 """
@@ -39,6 +40,9 @@ if __name__ == "__main__" and sys.argv[1:2] == ["imports"]:
     secs = _import_flowagents()
     common.answer({"import_s": secs, "rss_mb": common.rss_mb(), "rss_before_mb": base})
     sys.exit(0)
+
+# after the ``imports`` measure's exit: its base RSS and its timed imports must not move
+import numpy as np  # noqa: E402
 
 from flowagents.errors import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions  # noqa: E402
 from flowagents.runtime import run_virtual  # noqa: E402
@@ -149,9 +153,9 @@ def _session(turns: list[Turn], t0: float, *, vad: VAD | None = None) -> AgentSe
         user_away_timeout=None)
 
 
-async def _start(session: AgentSession, start: float
+async def _start(session: AgentSession, start: float, background: Background = None
                  ) -> tuple[VirtualAudioInput, RecordingAudioOutput]:
-    mic = VirtualAudioInput(None, frame_duration=FRAME, sample_rate=SAMPLE_RATE, start=start)
+    mic = _input(start, background)
     out = RecordingAudioOutput()
     await session.start(agent=Agent(instructions="bench"),
                         io=SessionIO(audio_input=mic, audio_output=out))
@@ -180,13 +184,52 @@ async def turns(n: int) -> dict[str, object]:
             "turns": n}
 
 
+Background = np.ndarray[Any, np.dtype[np.int16]] | None
+
+
+def _input(start: float, background: Background) -> VirtualAudioInput:
+    """The session's microphone: 20 ms frames at 24 kHz on absolute deadlines from ``start``,
+    of ``background`` (looped) or digital silence."""
+    return VirtualAudioInput(None, frame_duration=FRAME, sample_rate=SAMPLE_RATE, start=start,
+                             background=background)
+
+
+async def _played(background: Background, n: int) -> str:
+    """The digest of the first ``n`` frames an input like the sessions' hands over (a throwaway
+    one, its deadlines already past so that it pushes them at once)."""
+    loop = asyncio.get_running_loop()
+    got: list[bytes] = []
+    done: asyncio.Future[None] = loop.create_future()
+
+    def frame(f: AudioFrame) -> None:
+        got.append(f.data.tobytes())
+        if len(got) == n and not done.done():
+            done.set_result(None)
+
+    mic = _input(loop.time() - (n + 1) * FRAME, background)
+    stop = mic.push_to(frame, lambda error: None)
+    await done
+    stop()
+    await mic.aclose()
+    return common.digest(got)
+
+
 def _silero() -> VAD:
     from flowagents.plugins.silero import SileroVAD
 
     return SileroVAD()
 
 
-async def idle(sessions: int, seconds: float, vad_kind: str, baseline: bool) -> dict[str, object]:
+async def idle(sessions: int, seconds: float, vad_kind: str, baseline: bool,
+               background_path: str | None) -> dict[str, object]:
+    """Idle sessions on one loop, their inputs' frames on the same deadlines (one wake serves
+    them all), hearing the background file's samples (digital silence without one); the CPU
+    the process uses per session."""
+    background: Background = None
+    if background_path is not None:
+        background = np.frombuffer(common.read_background(background_path), dtype=np.int16)
+    frames = 50 if background is None else len(background) // common.FRAME_SAMPLES
+    played = await _played(background, frames)
     loop = asyncio.get_running_loop()
     t0 = loop.time() + 0.5 + 0.1 * sessions
     running: list[AgentSession] = []
@@ -194,16 +237,15 @@ async def idle(sessions: int, seconds: float, vad_kind: str, baseline: bool) -> 
     stops = []
     for _ in range(sessions):
         if baseline:
-            mic = VirtualAudioInput(None, frame_duration=FRAME, sample_rate=SAMPLE_RATE,
-                                    start=t0)
+            mic = _input(t0, background)
             mics.append(mic)
             stops.append(mic.push_to(lambda frame: None, lambda error: None))
         else:
             # one model per session: each stream owns its model state, as LiveKit's does
             session = _session([], t0, vad=_silero() if vad_kind == "silero" else None)
-            await _start(session, t0)
+            await _start(session, t0, background)
             running.append(session)
-    await asyncio.sleep(t0 + 1.0 - loop.time())
+    await asyncio.sleep(t0 + common.IDLE_SETTLE - loop.time())
     cpu = await common.cpu_while(seconds)
     for stop in stops:
         stop()
@@ -211,7 +253,7 @@ async def idle(sessions: int, seconds: float, vad_kind: str, baseline: bool) -> 
         await mic.aclose()
     for session in running:
         await session.aclose()
-    return {"cpu_per_session": cpu / sessions}
+    return {"cpu_per_session": cpu / sessions, "played": played, "frames": frames}
 
 
 async def rss(sessions: int) -> dict[str, object]:
@@ -274,6 +316,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--vad", default="fake")
     ap.add_argument("--baseline", action="store_true")
+    ap.add_argument("--background", default=None,
+                    help="idle: a file of int16 samples the inputs play (else digital silence)")
     ap.add_argument("--start", type=int, default=10)
     ap.add_argument("--limit", type=int, default=2000)
     a = ap.parse_args()
@@ -285,7 +329,7 @@ def main() -> None:
         return
     jobs = {
         "turns": lambda: turns(a.turns),
-        "idle": lambda: idle(a.sessions, a.seconds, a.vad, a.baseline),
+        "idle": lambda: idle(a.sessions, a.seconds, a.vad, a.baseline, a.background),
         "rss": lambda: rss(a.sessions),
         "capacity": lambda: capacity(a.start, a.limit, a.seconds),
     }

@@ -4,9 +4,10 @@ Zero-latency fakes written for LiveKit's provider interfaces, equivalent to flow
 kit fakes: a VAD that delivers the script's starts and ends as the frames reach their times (no
 INFERENCE_DONE events outside speech, as the flowagents fake), a streaming STT whose finals come
 on loop timers, an LLM that answers the last user message at once, a TTS that hands over one ready
-frame (one per 20 ms of scripted audio), an audio input pushing silent 20 ms frames at 24 kHz on
-absolute deadlines, and an output that records when each frame arrives and reports playout after
-the audio's duration (what a room's audio source does).
+frame (one per 20 ms of scripted audio), an audio input pushing 20 ms frames at 24 kHz on
+absolute deadlines (silent, or for the idle measure the samples of a ``--background`` file,
+looped, cut into frames as flowagents' input cuts them), and an output that records when each
+frame arrives and reports playout after the audio's duration (what a room's audio source does).
 
     python lk_side.py turns|idle|imports|rss|capacity|scenario [options]   (prints RESULT {json})
 """
@@ -214,20 +215,31 @@ class ScriptChunkedStream(tts.ChunkedStream):
         output_emitter.flush()
 
 
-class PacedInput(AudioInput):
-    """Silent 20 ms frames at 24 kHz, each handed over at its end time (one timer per frame)."""
+def _frames(background: bytes | None) -> list[rtc.AudioFrame]:
+    """An input's frames, played in turn and again from the first: the background's samples cut
+    into 20 ms frames (as flowagents' ``VirtualAudioInput`` cuts them), or one silent frame."""
+    if background is None:
+        return [_frame()]
+    step = 2 * FRAME_SAMPLES
+    return [rtc.AudioFrame(background[i:i + step], SAMPLE_RATE, 1, FRAME_SAMPLES)
+            for i in range(0, len(background), step)]
 
-    def __init__(self, start: float) -> None:
+
+class PacedInput(AudioInput):
+    """20 ms frames at 24 kHz (silent, or ``frames`` in turn), each handed over at its end time
+    (one timer per frame)."""
+
+    def __init__(self, start: float, frames: list[rtc.AudioFrame] | None = None) -> None:
         super().__init__(label="bench")
         self.queue: asyncio.Queue[rtc.AudioFrame] = asyncio.Queue()
         self.start, self.k = start, 0
-        self.frame = _frame()
+        self.frames = frames or [_frame()]
         self.timer: asyncio.TimerHandle | None = None
         self.timer = asyncio.get_running_loop().call_at(start + FRAME, self._tick)
 
     def _tick(self) -> None:
+        self.queue.put_nowait(self.frames[self.k % len(self.frames)])
         self.k += 1
-        self.queue.put_nowait(self.frame)
         self.timer = asyncio.get_running_loop().call_at(self.start + (self.k + 1) * FRAME,
                                                         self._tick)
 
@@ -296,8 +308,9 @@ def _session(turns: list[Turn], t0: float, *, vad_: vad.VAD | None = None,
                        "preemptive_generation": {"enabled": True}})
 
 
-async def _start(session: AgentSession, start: float) -> tuple[PacedInput, TimedOutput]:
-    mic, out = PacedInput(start), TimedOutput()
+async def _start(session: AgentSession, start: float,
+                 frames: list[rtc.AudioFrame] | None = None) -> tuple[PacedInput, TimedOutput]:
+    mic, out = PacedInput(start, frames), TimedOutput()
     session.input.audio = mic
     session.output.audio = out
     session.output.transcription = None
@@ -338,23 +351,42 @@ def _silero() -> vad.VAD:
     return silero.VAD.load()
 
 
-async def idle(sessions: int, seconds: float, vad_kind: str, baseline: bool) -> dict[str, object]:
+async def _played(frames: list[rtc.AudioFrame], n: int) -> str:
+    """The digest of the first ``n`` frames an input like the sessions' hands over (a throwaway
+    one, its deadlines already past so that it hands them over at once)."""
+    loop = asyncio.get_running_loop()
+    mic = PacedInput(loop.time() - (n + 1) * FRAME, frames)
+    got = [(await mic.__anext__()).data.tobytes() for _ in range(n)]
+    mic.stop()
+    return common.digest(got)
+
+
+async def idle(sessions: int, seconds: float, vad_kind: str, baseline: bool,
+               background_path: str | None) -> dict[str, object]:
+    """Idle sessions on one loop, their inputs' frames on the same deadlines (one wake serves
+    them all), hearing the background file's samples (digital silence without one); the CPU
+    the process uses per session."""
+    background = None if background_path is None else common.read_background(background_path)
+    frames = _frames(background)
+    n = 50 if background is None else len(frames)
+    played = await _played(frames, n)
     loop = asyncio.get_running_loop()
     t0 = loop.time() + 0.5 + 0.1 * sessions
+    # one model loaded per process, a stream (its own state) per session: LiveKit's usage
     model = _silero() if vad_kind == "silero" and not baseline else None
     running: list[tuple[AgentSession, PacedInput]] = []
     mics: list[PacedInput] = []
     drains: list[asyncio.Task[None]] = []
     for _ in range(sessions):
         if baseline:
-            mic = PacedInput(t0)
+            mic = PacedInput(t0, frames)
             mics.append(mic)
             drains.append(asyncio.ensure_future(_drain(mic)))
         else:
             session = _session([], t0, vad_=model)
-            mic, _out = await _start(session, t0)
+            mic, _out = await _start(session, t0, frames)
             running.append((session, mic))
-    await asyncio.sleep(t0 + 1.0 - loop.time())
+    await asyncio.sleep(t0 + common.IDLE_SETTLE - loop.time())
     cpu = await common.cpu_while(seconds)
     for task in drains:
         task.cancel()
@@ -362,7 +394,7 @@ async def idle(sessions: int, seconds: float, vad_kind: str, baseline: bool) -> 
         mic.stop()
     for session, mic in running:
         await _close(session, mic)
-    return {"cpu_per_session": cpu / sessions}
+    return {"cpu_per_session": cpu / sessions, "played": played, "frames": n}
 
 
 async def _drain(mic: PacedInput) -> None:
@@ -438,6 +470,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--vad", default="fake")
     ap.add_argument("--baseline", action="store_true")
+    ap.add_argument("--background", default=None,
+                    help="idle: a file of int16 samples the inputs play (else digital silence)")
     ap.add_argument("--start", type=int, default=10)
     ap.add_argument("--limit", type=int, default=2000)
     a = ap.parse_args()
@@ -446,7 +480,7 @@ def main() -> None:
     logging.disable(logging.WARNING)
     jobs = {
         "turns": lambda: turns(a.turns),
-        "idle": lambda: idle(a.sessions, a.seconds, a.vad, a.baseline),
+        "idle": lambda: idle(a.sessions, a.seconds, a.vad, a.baseline, a.background),
         "rss": lambda: rss(a.sessions),
         "capacity": lambda: capacity(a.start, a.limit, a.seconds),
         "scenario": scenario,

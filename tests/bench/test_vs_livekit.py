@@ -15,8 +15,9 @@ ROOT = Path(__file__).resolve().parents[2]
 ROWS = [
     "end of user speech -> first agent audio, median of 3 turns",
     "same, p99",
-    "idle session CPU (one core), fake VAD",
-    "idle session CPU (one core), silero VAD",
+    "idle session CPU (one core), fake VAD, hiss at -60 dBFS",
+    "idle session CPU (one core), silero VAD, hiss at -60 dBFS",
+    "idle session CPU (one core), silero VAD, **digital silence**",
     "import time",
     "RSS after import",
     "RSS per additional idle session",
