@@ -23,7 +23,8 @@ Configurations (``--configs``, options over ``LocalProviders.session_kwargs()``)
 (what it gives), ``vad_only`` (the VAD's 0.55 s silence wait, Whisper after 0.1 s of it, no
 turn detector). ``--code PATH --label NAME`` measures another checkout's ``flowagents`` (the
 code before a change) in a child process; ``--json FILE`` keeps a run's turns, ``--merge
-A.json,B.json`` writes their table side by side. Writes a block to ``docs/benchmarks.md``
+A.json,B.json`` writes their table side by side (runs of the same name, parts of one
+configuration run with ``--select``, are joined). Writes a block to ``docs/benchmarks.md``
 (between ``bench_offline_latency`` markers).
 
     flock /tmp/bench.lock python bench/bench_offline_latency.py [--configs local,vad_only]
@@ -202,10 +203,12 @@ STAGES = (("STT (last word -> final transcript)", "stt"),
           ("**total: last word -> first audio**", "total"))
 
 
-def table(runs: dict[str, list[Turn]], loads: dict[str, tuple[float, float]]) -> str:
+def table(runs: dict[str, list[Turn]], loads: dict[str, list[tuple[float, float]]]) -> str:
     names = list(runs)
     n = len(next(iter(runs.values())))
-    load = "; ".join(f"`{x}` {a:.2f} before, {b:.2f} after" for x, (a, b) in loads.items())
+    load = "; ".join(f"`{x}` " + ", then ".join(f"{a:.2f} before, {b:.2f} after" for a, b in parts)
+                     + (f" ({len(parts)} runs)" if len(parts) > 1 else "")
+                     for x, parts in loads.items())
     rows = [f"{time.strftime('%Y-%m-%d')}, {platform.node()}, {os.cpu_count()} cores; load "
             f"average (1 min) {load}; {n} questions of the evaluation set per configuration "
             f"(Piper joe and espeak-ng en-us in turn; every fourth with a {PAUSE} s hesitation "
@@ -236,7 +239,8 @@ def table(runs: dict[str, list[Turn]], loads: dict[str, tuple[float, float]]) ->
                  f"{'; '.join(cut)}. Questions with no reply within 60 s: "
                  f"{'; '.join(missing)}. Goal: p50 <= 0.9 s, p90 <= 1.3 s, <= 5 % cut off.",
              "", "Reproduce: `flock /tmp/bench.lock python bench/bench_offline_latency.py` "
-                 "(`--code PATH --label before` for another checkout)."]
+                 "(`--code PATH --label before` for another checkout; `--select`, `--json` and "
+                 "`--merge` to run it in parts)."]
     return "\n".join(rows)
 
 
@@ -265,6 +269,21 @@ def _child(code: str, label: str, configs: str, limit: int | None,
             for k, v in data.items()}
 
 
+def merge(paths: list[str]) -> tuple[dict[str, list[Turn]], dict[str, list[tuple[float, float]]]]:
+    """The runs of ``--json`` files, by name; runs of the same name (parts of one configuration
+    run with ``--select``) are joined in the order given, with the loads of each part."""
+    runs: dict[str, list[Turn]] = {}
+    loads: dict[str, list[tuple[float, float]]] = {}
+    for path in paths:
+        data = json.loads(Path(path).read_text())
+        for name, turns in data["runs"].items():
+            runs.setdefault(name, []).extend(Turn(**t) for t in turns)
+            got = data["loads"][name]
+            parts = got if isinstance(got[0], list) else [got]  # (a file of an older run)
+            loads.setdefault(name, []).extend((a, b) for a, b in parts)
+    return runs, loads
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--configs", default="local")
@@ -277,17 +296,13 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     runs: dict[str, list[Turn]] = {}
-    loads: dict[str, tuple[float, float]] = {}
+    loads: dict[str, list[tuple[float, float]]] = {}
     if args.merge:
-        for path in args.merge.split(","):
-            data = json.loads(Path(path).read_text())
-            for name, turns in data["runs"].items():
-                runs[name] = [Turn(**t) for t in turns]
-                loads[name] = tuple(data["loads"][name])  # type: ignore[assignment]
+        runs, loads = merge(args.merge.split(","))
     elif args.code:
         load0 = os.getloadavg()[0]
         runs = _child(args.code, args.label, args.configs, args.limit, args.select)
-        loads = dict.fromkeys(runs, (load0, os.getloadavg()[0]))
+        loads = {name: [(load0, os.getloadavg()[0])] for name in runs}
     else:
         items = asyncio.run(clips())[: args.limit]
         if args.select:
@@ -295,7 +310,7 @@ def main() -> None:
         for name in args.configs.split(","):
             load0 = os.getloadavg()[0]
             runs[name] = asyncio.run(run(CONFIGS[name], items))
-            loads[name] = (load0, os.getloadavg()[0])
+            loads[name] = [(load0, os.getloadavg()[0])]
     if args.json:
         Path(args.json).write_text(json.dumps(
             {"runs": {k: [asdict(t) for t in v] for k, v in runs.items()}, "loads": loads}))
