@@ -84,6 +84,9 @@ class ChatMessage(BaseModel):
     content: list[ChatContent] = Field(default_factory=list)
     interrupted: bool = False
     created_at: float = Field(default_factory=time.time)
+    transcript_confidence: float | None = None
+    """A user message from speech: the STT's confidence in its transcript (0..1; None when
+    not reported), so a turn detector can doubt a transcript that may be misheard."""
 
     @field_validator("content", mode="before")
     @classmethod

@@ -33,17 +33,20 @@ MODEL_NAMES = {"vad": "Silero VAD", "stt": "Whisper tiny.en", "llm": "SmolLM2-13
 
 SESSION_OPTIONS: Mapping[str, Any] = {
     "speculative_stt_delay": 0.1, "preemptive_tts": True,
-    "min_silence_duration": 0.3, "turn_detection": HeuristicTurnDetector(),
+    "min_silence_duration": 0.3, "turn_detection": HeuristicTurnDetector(min_confidence=0.65),
     "min_endpointing_delay": 0.3, "max_endpointing_delay": 1.5,
 }
 """The :class:`~flowagents.voice.options.SessionOptions` that :meth:`LocalProviders.session_kwargs`
 adds for the offline models. The turn ends on the transcript as well as the silence: the VAD
 waits 0.3 s of silence (its default 0.55 s), and a turn whose transcript reads as finished
-commits 0.3 s after the user stopped, one that stops mid-phrase ("What's the temperature
-in...") waits up to 1.5 s for more (:class:`~flowagents.voice.turn_detector
-.HeuristicTurnDetector`); Whisper starts after 0.1 s of the silence (library default 0.2 s) and
-its result starts the reply (a preflight transcript) and the TTS with it (``preemptive_tts``).
-``bench/bench_offline_latency.py`` measures them (``docs/benchmarks.md``)."""
+commits 0.3 s after the user stopped, one that stops mid-phrase ("What's the temperature in...")
+waits up to 1.5 s for more (:class:`~flowagents.voice.turn_detector.HeuristicTurnDetector`),
+and one that reads as finished but whose last words Whisper was not sure of (confidence below
+0.65: often the first half of a hesitant question, misheard as a whole one) waits halfway,
+0.9 s, so a pause to think is not taken for the end; Whisper starts after 0.1 s of the silence
+(library default 0.2 s) and its result starts the reply (a preflight transcript) and the TTS
+with it (``preemptive_tts``). ``bench/bench_offline_latency.py`` measures them
+(``docs/benchmarks.md``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,16 @@ is decoded again on the full 30 s window, as faster-whisper does, so a doubtful 
 never words. ``short_window=None`` always uses the full window. Segments longer than 29 s go to
 faster-whisper's sliding 30 s windows.
 
+**Confidence.** A short-window result reports ``SpeechData.confidence``: the probability of its
+last words, the geometric mean of the probabilities of its last :data:`CONFIDENCE_TOKENS`
+tokens (the final punctuation counts), read from the decoder's own scores of the one greedy
+pass. Hearing the first half of a hesitant question ("How many legs does a..."), Whisper often
+writes a finished one ("How many lands are there?"): words it invented, scored low. A turn
+detector uses it to doubt a finished-looking transcript
+(:class:`~flowagents.voice.turn_detector.HeuristicTurnDetector`'s ``min_confidence``).
+A result of the full-window path (a fallback, or ``short_window=None``) reports 0, "not
+reported".
+
 **Abandoned calls.** A recognition cancelled while it waits for the executor never starts, and
 one cancelled while it runs stops at the next step boundary (after the encoder, before a
 fallback): its result would be dropped anyway, and the next call waits for this thread.
@@ -51,8 +61,8 @@ from flowagents.plugins.model_files import (
 from flowagents.stt import STT, STTCapabilities
 from flowagents.types import AudioFrame, SpeechData, SpeechEvent, SpeechEventType
 
-__all__ = ["DEFAULT_MODEL", "FULL_WINDOW", "MODELS", "SHORT_WINDOW", "WhisperSTT", "plausible",
-           "window_frames"]
+__all__ = ["CONFIDENCE_TOKENS", "DEFAULT_MODEL", "FULL_WINDOW", "MODELS", "SHORT_WINDOW",
+           "WhisperSTT", "plausible", "tail_confidence", "window_frames"]
 
 MODELS: dict[str, ModelSpec] = {"tiny.en": WHISPER_TINY_EN, "base": WHISPER_BASE}
 """The pinned Whisper models, by the name ``WhisperSTT(model=...)`` takes."""
@@ -78,6 +88,9 @@ _TOKENS_PER_S, _TOKENS_BASE = 12, 24  # the token cap: ~2x the fastest speech
 _MAX_PRIMED = 223  # Whisper's limit on previous-text tokens (half its 448 context, less one)
 _NO_SPEECH, _LOW_LOGPROB = 0.6, -1.0  # Whisper's no-speech rule (faster-whisper's defaults)
 
+CONFIDENCE_TOKENS = 3
+"""How many of a transcript's last tokens its confidence reads (a word and its punctuation)."""
+
 
 def window_frames(audio_frames: int, short_window: float | None) -> int | None:
     """The encoder window (mel frames) for ``audio_frames`` of features, or None for the
@@ -98,6 +111,22 @@ def plausible(text: str, tokens: int, cap: int, seconds: float) -> bool:
     if data and len(data) / len(zlib.compress(data)) > _MAX_COMPRESSION:
         return False
     return len(text.split()) >= seconds - _WORDLESS_S
+
+
+def tail_confidence(logits: Sequence[Any], tokens: Sequence[int],
+                    count: int = CONFIDENCE_TOKENS) -> float:
+    """The geometric mean of the probabilities of the last ``count`` of ``tokens``, from the
+    decoder's scores over the vocabulary at each step (``logits[i]`` chose ``tokens[i]``);
+    0 for no tokens. Only those few steps are read: a log-softmax each."""
+    last = min(count, len(tokens), len(logits))
+    if last == 0:
+        return 0.0
+    total = 0.0
+    for step in range(len(tokens) - last, len(tokens)):
+        scores = np.asarray(logits[step], dtype=np.float64).ravel()
+        top = float(scores.max())
+        total += float(scores[tokens[step]]) - top - math.log(np.exp(scores - top).sum())
+    return math.exp(total / last)
 
 
 class WhisperSTT(STT):
@@ -146,32 +175,33 @@ class WhisperSTT(STT):
         job = _Job(stale, loop=loop)
         work = self._executor.submit(self._transcribe, audio, lang, stale)
         work.add_done_callback(lambda done: loop.call_soon_threadsafe(job.settle, done))
-        text = await job
-        data = SpeechData(text=text, language=lang, start_time=start,
+        text, confidence = await job
+        data = SpeechData(text=text, language=lang, confidence=confidence, start_time=start,
                           end_time=start + audio.size / _RATE)
         return SpeechEvent(SpeechEventType.FINAL_TRANSCRIPT, timestamp=data.end_time,
                            alternatives=(data,))
 
     def _transcribe(self, audio: npt.NDArray[np.float32], language: str,
-                    stale: threading.Event | None = None) -> str:
-        """Runs on the executor: the short window if it fits and is plausible, else the full."""
+                    stale: threading.Event | None = None) -> tuple[str, float]:
+        """Runs on the executor: the short window if it fits and is plausible, else the full.
+        Returns the text and its confidence (0: not reported)."""
         stale = stale or threading.Event()
         if audio.size == 0 or stale.is_set():
-            return ""
+            return "", 0.0
         features = self._model.feature_extractor(audio)[..., :-1]
         frames = window_frames(features.shape[-1], self.short_window)
         if frames is not None:
-            text = self._decode_short(features, frames, language, audio.size / _RATE, stale)
-            if text is not None:
-                return text
+            result = self._decode_short(features, frames, language, audio.size / _RATE, stale)
+            if result is not None:
+                return result
             if stale.is_set():
-                return ""
-        return self._decode_full(audio, language)
+                return "", 0.0
+        return self._decode_full(audio, language), 0.0
 
     def _decode_short(self, features: npt.NDArray[np.float32], frames: int, language: str,
-                      seconds: float, stale: threading.Event) -> str | None:
-        """Greedy decoding on a ``frames``-long window; None when the result is doubtful or
-        the call was abandoned after the encoder."""
+                      seconds: float, stale: threading.Event) -> tuple[str, float] | None:
+        """Greedy decoding on a ``frames``-long window: the text and its confidence; None
+        when the result is doubtful or the call was abandoned after the encoder."""
         padded = np.zeros((features.shape[0], frames), dtype=np.float32)
         padded[:, :features.shape[-1]] = features
         encoded = self._model.encode(padded)
@@ -181,13 +211,16 @@ class WhisperSTT(STT):
         cap = _TOKENS_BASE + math.ceil(_TOKENS_PER_S * seconds)
         result = self._model.model.generate(
             encoded, [prompt], beam_size=1, max_length=len(prompt) + cap, suppress_blank=True,
-            suppress_tokens=suppress, return_scores=True, return_no_speech_prob=True)[0]
+            suppress_tokens=suppress, return_scores=True, return_no_speech_prob=True,
+            return_logits_vocab=True)[0]
         tokens: list[int] = result.sequences_ids[0]
         avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)
         if result.no_speech_prob > _NO_SPEECH and avg_logprob < _LOW_LOGPROB:
-            return ""  # Whisper's no-speech rule, as faster-whisper applies it
+            return "", 0.0  # Whisper's no-speech rule, as faster-whisper applies it
         text: str = tokenizer.decode(tokens).strip()
-        return text if plausible(text, len(tokens), cap, seconds) else None
+        if not plausible(text, len(tokens), cap, seconds):
+            return None
+        return text, tail_confidence(result.logits[0], tokens)
 
     def set_prompt(self, text: str | None) -> None:
         """Prime the decoder with ``text`` (Whisper's "previous text" slot), so the words in it
@@ -249,7 +282,7 @@ def _mono_16k(frames: Sequence[AudioFrame]) -> npt.NDArray[np.float32]:
     return pcm.astype(np.float32) / 32768.0
 
 
-class _Job(asyncio.Future[str]):
+class _Job(asyncio.Future[tuple[str, float]]):
     """The loop's side of one recognition on the executor. Cancelling it marks the call stale at
     once: a call still queued never starts, a running one stops at its next step. (A future
     chained by ``run_in_executor`` learns of the cancellation one loop turn later, when the
@@ -263,7 +296,7 @@ class _Job(asyncio.Future[str]):
         self._stale.set()
         return super().cancel(msg)
 
-    def settle(self, work: Future[str]) -> None:
+    def settle(self, work: Future[tuple[str, float]]) -> None:
         if self.done():
             return
         if work.cancelled():

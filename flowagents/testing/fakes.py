@@ -313,7 +313,8 @@ class FakeSTT(STT):
             call.cancelled = True
             raise
         call.text = " ".join(normalize_text(s.transcript) for s in heard)
-        data = (SpeechData(call.text, language or "en", 1.0, start, end),)
+        confidence = min((s.confidence for s in heard), default=1.0)
+        data = (SpeechData(call.text, language or "en", confidence, start, end),)
         return SpeechEvent(SpeechEventType.FINAL_TRANSCRIPT, loop.time(), data)
 
     def stream(
@@ -368,7 +369,8 @@ class FakeSpeechStream(SpeechStream):
 
     def _schedule(self, seg: UserSpeech) -> None:
         loop = asyncio.get_running_loop()
-        final = SpeechData(normalize_text(seg.transcript), self._language, 1.0, seg.start, seg.end)
+        final = SpeechData(normalize_text(seg.transcript), self._language, seg.confidence,
+                           seg.start, seg.end)
         if self._stt.capabilities.interim_results:
             at = seg.end + seg.stt_delay / 2
             interim = SpeechData(seg.interim, self._language, 0.5, seg.start, seg.end)

@@ -73,6 +73,7 @@ class UserSpeech:
     end: float
     transcript: str = ""
     stt_delay: float = DEFAULT_STT_DELAY
+    confidence: float = 1.0  # the STT's confidence in the transcript
 
     @property
     def is_noise(self) -> bool:
@@ -207,14 +208,17 @@ class Script:
 
     def user_speech(
         self, *, start: float, end: float, transcript: str = "",
-        stt_delay: float = DEFAULT_STT_DELAY,
+        stt_delay: float = DEFAULT_STT_DELAY, confidence: float = 1.0,
     ) -> Script:
-        """The user speaks from ``start`` to ``end`` seconds; ``transcript=""`` is noise."""
+        """The user speaks from ``start`` to ``end`` seconds; ``transcript=""`` is noise.
+        ``confidence``: what the fake STT reports for the transcript (a misheard one: low)."""
         if not 0 <= start < end:
             raise ValueError(f"user speech needs 0 <= start < end, got {start}..{end}")
         if stt_delay < 0:
             raise ValueError("stt_delay must be >= 0")
-        self.speech.append(UserSpeech(start, end, transcript, stt_delay))
+        if not 0 <= confidence <= 1:
+            raise ValueError("confidence must be within 0..1")
+        self.speech.append(UserSpeech(start, end, transcript, stt_delay, confidence))
         self.speech.sort(key=lambda s: s.start)
         return self
 

@@ -52,11 +52,13 @@ class ContextBuilder:
                 now: float = 0.0) -> ChatContext:
         return ChatContext.model_construct(items=self.items(agent, extra_instructions, now))
 
-    def with_user_message(self, agent: Agent, transcript: str, now: float) -> ChatContext:
+    def with_user_message(self, agent: Agent, transcript: str, now: float,
+                          confidence: float | None = None) -> ChatContext:
         """The agent's context with ``transcript`` as the new user message (what a turn
-        detector scores, what a preemptive reply answers)."""
+        detector scores, what a preemptive reply answers); ``confidence``: the STT's."""
         items = self.items(agent)
-        items.append(ChatMessage(role="user", content=[transcript], created_at=now))
+        items.append(ChatMessage(role="user", content=[transcript], created_at=now,
+                                 transcript_confidence=confidence))
         return ChatContext.model_construct(items=items)
 
 

@@ -46,7 +46,8 @@ def endpointing_config(options: TurnOptions) -> EndpointingConfig:
     detector = options.turn_detection
     return EndpointingConfig(
         min_delay=options.min_endpointing_delay, max_delay=options.max_endpointing_delay,
-        unlikely_threshold=detector.unlikely_threshold if detector is not None else 0.5)
+        unlikely_threshold=detector.unlikely_threshold if detector is not None else 0.5,
+        likely_threshold=detector.likely_threshold if detector is not None else None)
 
 
 def continue_context(old: Agent | None, new: Agent) -> None:

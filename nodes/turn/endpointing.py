@@ -4,10 +4,14 @@ The agent should answer when the user is done, not at every breath. LiveKit Agen
 this module implements as one operator: when the user stops speaking (the VAD's END_OF_SPEECH,
 dated back to when speech really ended), wait ``min_delay`` (0.5 s); if a turn detector says the
 user is probably not done (its latest end-of-turn probability is below ``unlikely_threshold``),
-wait ``max_delay`` (3.0 s) instead. Speech resuming before then cancels the pending commit and the
-turn goes on. ``vad.pipe(endpointing(transcripts, scheduler=s))`` emits one :class:`UserTurn` per
-turn. The commit is scheduled at an absolute time on the job's scheduler, so it lands exactly at
-``speech_end + delay`` (or at once when that moment has already passed).
+wait ``max_delay`` (3.0 s) instead. With a ``likely_threshold`` above ``unlikely_threshold`` (a
+detector that can also say "unsure"), a probability between the two waits in between, linearly:
+``max_delay`` at ``unlikely_threshold`` down to ``min_delay`` at ``likely_threshold`` (a
+transcript that reads as finished but may be misheard need not wait as long as an unfinished
+one, nor commit as fast as a sure one). Speech resuming before then cancels the pending commit
+and the turn goes on. ``vad.pipe(endpointing(transcripts, scheduler=s))`` emits one
+:class:`UserTurn` per turn. The commit is scheduled at an absolute time on the job's scheduler,
+so it lands exactly at ``speech_end + delay`` (or at once when that moment has already passed).
 
 Rules, in the order the code applies them:
 
@@ -79,6 +83,10 @@ class EndpointingConfig(NodeConfig):
                              description="wait when the detector says 'not done'")
     unlikely_threshold: float = Field(0.5, ge=0.0, le=1.0,
                                       description="end-of-turn probability below which to wait")
+    likely_threshold: float | None = Field(
+        None, ge=0.0, le=1.0,
+        description="probability from which to wait min_delay (None: unlikely_threshold); "
+                    "in between, the wait scales from max_delay down to min_delay")
     wait_for_probability: bool = Field(
         True, description="with a detector connected, wait (up to max_delay) for its prediction")
     commit_without_transcript: bool = Field(
@@ -88,7 +96,21 @@ class EndpointingConfig(NodeConfig):
     def _ordered(self) -> EndpointingConfig:
         if self.max_delay < self.min_delay:
             raise ValueError("max_delay must be >= min_delay")
+        if self.likely_threshold is not None and self.likely_threshold < self.unlikely_threshold:
+            raise ValueError("likely_threshold must be >= unlikely_threshold")
         return self
+
+    def delay(self, probability: float) -> float:
+        """The wait after the user stopped for an end-of-turn ``probability`` (see the module
+        docstring)."""
+        low = self.unlikely_threshold
+        if probability < low:
+            return self.max_delay
+        high = self.likely_threshold
+        if high is None or probability >= high:
+            return self.min_delay
+        share = (probability - low) / (high - low)
+        return self.max_delay - share * (self.max_delay - self.min_delay)
 
 
 class _Turn:
@@ -176,7 +198,7 @@ class _Turn:
         if p is None:
             waiting = self.has_detector and self.cfg.wait_for_probability
             return self.cfg.max_delay if waiting else self.cfg.min_delay
-        return self.cfg.max_delay if p < self.cfg.unlikely_threshold else self.cfg.min_delay
+        return self.cfg.delay(p)
 
     def _schedule(self) -> None:
         assert self.speech_end is not None

@@ -8,7 +8,10 @@ the probability goes to :class:`~nodes.endpointing.Endpointing`, which waits
 ``max_endpointing_delay`` when it is below the detector's ``unlikely_threshold``. A prediction is
 async (a model may run in an executor): a newer transcript or the user speaking again cancels the
 one in flight (switch-latest), so a stale score never reaches endpointing. A committed turn (the
-``committed`` feedback from endpointing) starts a new text. With no detector active, each final
+``committed`` feedback from endpointing) starts a new text. The user message carries the STT's
+confidence in the newest final transcript (``ChatMessage.transcript_confidence``; a confidence of
+0, ``SpeechData``'s default, counts as not reported), so a detector can doubt a transcript that
+may be misheard. With no detector active, each final
 transcript scores 1.0 at once (the end of speech is the end of the turn); a failing detector is
 reported and scores 1.0 too.
 
@@ -70,10 +73,11 @@ class TurnDetectorNode(Node):
             builder = ContextBuilder()
             pending = SerialDisposable()
 
-            def context(text: str) -> ChatContext:
+            def context(text: str, confidence: float | None) -> ChatContext:
                 if agent is not None:
-                    return builder.with_user_message(agent, text, ctx.now())
-                return ChatContext([ChatMessage(role="user", content=[text])])
+                    return builder.with_user_message(agent, text, ctx.now(), confidence)
+                return ChatContext([ChatMessage(role="user", content=[text],
+                                                transcript_confidence=confidence)])
 
             def failed(exc: Exception) -> None:
                 ctx.report_error(NodeError(ctx.node, "probability", exc))
@@ -88,7 +92,8 @@ class TurnDetectorNode(Node):
                     pending.disposable = Disposable()
                     observer.on_next(1.0)
                     return
-                chat_ctx = context(" ".join(finals))
+                reported = event.alternatives[0].confidence
+                chat_ctx = context(" ".join(finals), reported if reported > 0 else None)
                 prediction = from_coroutine(lambda: active.predict_end_of_turn(chat_ctx), loop)
                 pending.disposable = prediction.subscribe(
                     lambda p: observer.on_next(min(1.0, max(0.0, float(p)))), failed)

@@ -105,6 +105,17 @@ async def test_whisper_transcribes_the_question(local: LocalProviders) -> None:
     assert jiwer.wer(normalize(QUESTION), normalize(event.text)) <= 0.2, event.text
 
 
+async def test_whisper_is_sure_of_a_whole_question_and_not_of_a_made_up_ending(
+        local: LocalProviders) -> None:
+    # the first words of a hesitant "Name a ... vegetable": Whisper writes a finished phrase
+    # ("Name me.") whose last word it invented, and says it is not sure of it
+    whole = await local.stt.recognize(frames_of(await speak(local, QUESTION), 0.5, 0.15))
+    half = await local.stt.recognize(frames_of(await speak(local, "Name a"), 0.5, 0.15))
+    assert whole.alternatives[0].confidence > 0.8, whole
+    assert half.text.rstrip(".?!") != "Name a", half  # a continuation would not need it
+    assert 0 < half.alternatives[0].confidence < 0.65, half
+
+
 async def test_smollm2_answers_and_reports_usage(local: LocalProviders) -> None:
     ctx = ChatContext()
     ctx.add_message(role="system", content="You are a helpful assistant. Answer briefly.")
@@ -293,6 +304,7 @@ def test_session_kwargs_give_the_offline_latency_options(local: LocalProviders) 
     assert session.options.speculative_stt_delay == 0.1
     assert session.options.preemptive_tts
     assert isinstance(session.turn_detection, HeuristicTurnDetector)
+    assert session.turn_detection.min_confidence == 0.65  # Whisper reports its confidence
     assert (session.options.min_endpointing_delay, session.options.max_endpointing_delay) == (
         0.3, 1.5)
     # the library's own defaults stay conservative, and the caller's options win

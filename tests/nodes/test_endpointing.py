@@ -197,6 +197,49 @@ def test_likely_end_of_turn_commits_at_min_delay_or_on_arrival(timeline) -> None
     assert rig.commits() == [(3.1, 1.0, 2.6, "thanks"), (7.9, 6.0, 7.0, "bye")]
 
 
+def test_an_unsure_probability_waits_between_the_delays(timeline) -> None:
+    # thresholds 0.5 and 0.7, delays 0.5 and 3.0: 0.6 is halfway, a wait of 1.75 s
+    rig = Rig(timeline, detector=True, likely_threshold=0.7)
+    timeline.push(1.2, rig.vad, start(1.0))
+    timeline.push(2.0, rig.stt, final("How many lands are there?"))
+    timeline.push(2.8, rig.vad, end(2.6))
+    timeline.push(2.9, rig.eot, 0.6)
+    timeline.push(5.2, rig.vad, start(5.0))
+    timeline.push(5.5, rig.stt, final("thanks"))
+    timeline.push(6.2, rig.vad, end(6.0))
+    timeline.push(6.3, rig.eot, 0.7)  # at the likely threshold: min_delay
+    timeline.push(8.2, rig.vad, start(8.0))
+    timeline.push(8.5, rig.stt, final("so"))
+    timeline.push(9.2, rig.vad, end(9.0))
+    timeline.push(9.3, rig.eot, 0.45)  # below the unlikely threshold: max_delay
+    timeline.run(20)
+    assert rig.commits() == [(4.35, 1.0, 2.6, "How many lands are there?"),
+                             (6.5, 5.0, 6.0, "thanks"), (12.0, 8.0, 9.0, "so")]
+
+
+def test_an_unsure_wait_is_cancelled_by_speech_resuming(timeline) -> None:
+    # a hesitation: the first half reads as finished but is unsure (commit due at 2.6 + 1.75)
+    rig = Rig(timeline, detector=True, likely_threshold=0.7)
+    timeline.push(1.2, rig.vad, start(1.0))
+    timeline.push(2.0, rig.stt, final("How many lands are there?"))
+    timeline.push(2.8, rig.vad, end(2.6))
+    timeline.push(2.9, rig.eot, 0.6)
+    timeline.push(3.5, rig.vad, start(3.3))
+    timeline.push(4.0, rig.stt, final("spider have?"))
+    timeline.push(4.7, rig.vad, end(4.5))
+    timeline.push(4.8, rig.eot, 0.9)
+    timeline.run(20)
+    assert rig.commits() == [(5.0, 1.0, 4.5, "How many lands are there? spider have?")]
+
+
+def test_the_delay_of_a_probability() -> None:
+    binary = EndpointingConfig(min_delay=0.3, max_delay=1.5)
+    assert [binary.delay(p) for p in (0.0, 0.49, 0.5, 0.55, 1.0)] == [1.5, 1.5, 0.3, 0.3, 0.3]
+    graded = EndpointingConfig(min_delay=0.3, max_delay=1.5, likely_threshold=0.6)
+    assert [round(graded.delay(p), 6) for p in (0.49, 0.5, 0.55, 0.6, 0.9)] == [
+        1.5, 1.5, 0.9, 0.3, 0.3]
+
+
 def test_silent_detector_bounds_the_wait_at_max_delay(timeline) -> None:
     rig = Rig(timeline, detector=True, max_delay=2.0)
     timeline.push(1.2, rig.vad, start(1.0))
@@ -266,6 +309,8 @@ def test_config_is_validated() -> None:
         EndpointingConfig(min_delay=1.0, max_delay=0.5)
     with pytest.raises(ValidationError):
         EndpointingConfig(min_dealy=1.0)
+    with pytest.raises(ValidationError, match="likely_threshold"):
+        EndpointingConfig(unlikely_threshold=0.5, likely_threshold=0.4)
 
 
 def test_node_in_a_graph_under_the_test_scheduler(timeline) -> None:

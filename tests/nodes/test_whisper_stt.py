@@ -17,7 +17,12 @@ import pytest
 
 pytest.importorskip("faster_whisper")
 
-from flowagents.plugins.whisper import WhisperSTT, plausible, window_frames  # noqa: E402
+from flowagents.plugins.whisper import (  # noqa: E402
+    WhisperSTT,
+    plausible,
+    tail_confidence,
+    window_frames,
+)
 from flowagents.types import AudioFrame  # noqa: E402
 
 WORDS = ["<sot>", "<notimestamps>", "what", "is", "the", "weather", "in", "tokyo", "stop"]
@@ -27,7 +32,17 @@ WORDS = ["<sot>", "<notimestamps>", "what", "is", "the", "weather", "in", "tokyo
 class _Result:
     sequences_ids: list[list[int]]
     scores: list[float]
+    logits: list[list[npt.NDArray[np.float32]]]
     no_speech_prob: float = 0.01
+
+
+def _logits(token: int, p: float = 0.5) -> npt.NDArray[np.float32]:
+    """Scores over the fake vocabulary that give ``token`` the probability ``p``, the rest
+    shared evenly."""
+    rest = (1 - p) / (len(WORDS) - 1)
+    probs = np.full(len(WORDS), rest)
+    probs[token] = p
+    return np.log(probs).astype(np.float32) + 3.0  # any offset: scores, not probabilities
 
 
 class _Tokenizer:
@@ -72,7 +87,8 @@ class FakeWhisper:
                  **_: Any) -> list[_Result]:
         self.generated += 1
         room = max_length - len(prompts[0])
-        return [_Result([self.tokens[:room]], [-0.2])]
+        tokens = self.tokens[:room]
+        return [_Result([tokens], [-0.2], logits=[[_logits(t) for t in tokens]])]
 
     def transcribe(self, audio: npt.NDArray[np.float32], **_: Any) -> tuple[list[_Segment], None]:
         self.full_calls += 1
@@ -156,3 +172,24 @@ async def test_a_call_cancelled_while_queued_never_runs() -> None:
         await queued
     await stt.aclose()
     assert fake.windows == [1000]  # the queued call never reached the model
+
+
+def test_the_confidence_is_the_geometric_mean_of_the_last_three_tokens() -> None:
+    tokens = [2, 3, 4, 5]
+    probs = [0.01, 0.9, 0.4, 0.1]  # the first is outside the last three
+    logits = [_logits(t, p) for t, p in zip(tokens, probs, strict=True)]
+    assert tail_confidence(logits, tokens) == pytest.approx((0.9 * 0.4 * 0.1) ** (1 / 3))
+    assert tail_confidence(logits[-1:], tokens[-1:]) == pytest.approx(0.1)
+    assert tail_confidence([], []) == 0.0
+
+
+async def test_a_short_window_result_reports_its_confidence() -> None:
+    event = await _stt(FakeWhisper()).recognize(_speech(2.0))
+    assert event.text == "what is the weather in tokyo"
+    assert event.alternatives[0].confidence == pytest.approx(0.5)
+
+
+async def test_a_full_window_result_reports_no_confidence() -> None:
+    event = await _stt(FakeWhisper(), short_window=None).recognize(_speech(2.0))
+    assert event.text == "full window text"
+    assert event.alternatives[0].confidence == 0.0

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
 
+import pytest
+
 from flowagents.llm import function_tool
 from flowagents.metrics import EOUMetrics
 from flowagents.runtime import run_virtual
@@ -104,6 +106,69 @@ def test_heuristic_scores() -> None:
     assert score("Say hello in.") < 0.5
     assert score("What color is the sky on A?") < 0.5
     assert score("What is the weather in Tokyo?") > 0.5
+
+
+def _score(detector: HeuristicTurnDetector, text: str, confidence: float | None) -> float:
+    from flowagents.llm import ChatContext, ChatMessage
+
+    ctx = ChatContext([ChatMessage(role="user", content=[text],
+                                   transcript_confidence=confidence)])
+    return run_virtual(detector.predict_end_of_turn(ctx))
+
+
+def test_heuristic_doubts_a_finished_looking_transcript_with_a_low_confidence() -> None:
+    doubting = HeuristicTurnDetector(min_confidence=0.5)
+    unsure = HeuristicTurnDetector.UNSURE
+    assert _score(doubting, "How many lands are there?", 0.3) == unsure
+    assert _score(doubting, "Hey mate", 0.3) == unsure
+    assert _score(doubting, "How many legs does a spider have?", 0.8) == 0.9
+    assert _score(doubting, "How many lands are there?", None) == 0.9  # not reported
+    assert _score(doubting, "What's the temperature in?", 0.3) == 0.15  # unfinished anyway
+    assert _score(HeuristicTurnDetector(), "How many lands are there?", 0.3) == 0.9
+    d = HeuristicTurnDetector
+    assert d.unlikely_threshold < unsure < d.likely_threshold <= 0.6  # a wait halfway
+    with pytest.raises(ValueError, match="min_confidence"):
+        HeuristicTurnDetector(min_confidence=1.5)
+
+
+def _hesitant(confidence: float) -> Script:
+    # "How many legs does a ... spider have?": the first half heard as a finished question
+    s = Script()
+    s.user_speech(start=0.5, end=2.5, transcript="How many lands are there?",
+                  confidence=confidence)
+    s.user_speech(start=3.2, end=4.2, transcript="spider have?")
+    whole = "How many lands are there? spider have?"
+    for text in ("How many lands are there?", whole):
+        s.llm_reply(input=text, content="Eight.")
+    s.tts_audio(input="Eight.", audio_duration=0.5)
+    return s
+
+
+def test_a_doubtful_finished_transcript_waits_halfway_and_a_hesitation_is_not_cut_off() -> None:
+    options = {"turn_detection": HeuristicTurnDetector(min_confidence=0.5),
+               "min_endpointing_delay": 0.3, "max_endpointing_delay": 1.5}
+    # sure: the first half commits 0.3 s after 2.5 (at the VAD's end, 3.05), before the
+    # user goes on at 3.2: the answer cuts them off
+    sure = run(_hesitant(0.9), options=options)
+    assert commits(sure)[0] == 3.05
+    assert [m[1] for m in sure.messages() if m[0] == "user"][0] == "How many lands are there?"
+    # unsure: the commit is due at 2.5 + 0.9 = 3.4 (halfway between 0.3 and 1.5 s); the user
+    # goes on at 3.2 and the whole question is one turn, committed at the VAD's end (4.75)
+    doubtful = run(_hesitant(0.3), options=options)
+    assert [m for m in doubtful.messages() if m[0] == "user"] == [
+        ("user", "How many lands are there? spider have?", False)]
+    assert commits(doubtful) == [4.75]
+
+
+def test_a_doubtful_finished_transcript_alone_commits_halfway() -> None:
+    options = {"turn_detection": HeuristicTurnDetector(min_confidence=0.5),
+               "min_endpointing_delay": 0.3, "max_endpointing_delay": 1.5}
+    s = Script()
+    s.user_speech(start=0.5, end=2.5, transcript=DONE, confidence=0.3)
+    s.llm_reply(input=DONE, content="Sure.")
+    s.tts_audio(input="Sure.", audio_duration=0.5)
+    assert commits(run(s, options=options)) == [3.4]  # 2.5 + 0.9, not 2.5 + 0.3 (VAD end 3.05)
+    assert commits(run(one_turn(DONE), options=options)) == [3.05]
 
 
 # -- per-agent turn options ---------------------------------------------------------------------
