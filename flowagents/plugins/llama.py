@@ -308,12 +308,16 @@ class LlamaLLM(LLM):
             stream = self._llama.create_completion(tokens, stream=True, stop=fmt.stop, **extra)
             if specs:
                 put("\0" + head)  # the call's first piece (its fixed opening, if any)
-            pieces = _drain(stream, cap, cancel, put)
+            pieces = _drain(stream, cap, cancel, put,
+                            _call_complete(head, tail) if specs else None)
             if tail and not cancel.is_set():
                 put(tail)
             completion = len(self._llama.tokenize("".join(pieces).encode(), add_bos=False))
+            ahead = bool(specs) and not cancel.is_set()  # (the reader cancels once it is done)
             put(_Done(TokenUsage(prompt_tokens=len(tokens), completion_tokens=completion,
                                  cached_tokens=cached)))
+            if ahead:
+                self._read_tool_turn(request, head + "".join(pieces) + tail)
         except BaseException as e:  # handed to the loop, raised there as a typed error
             put(e)
 
@@ -406,20 +410,47 @@ class LlamaLLM(LLM):
 
     def _prewarm(self, messages: list[dict[str, Any]], call_specs: list[dict[str, Any]]
                  ) -> None:
-        mark = "\ue000"  # a private-use character: where the user's words will go
         prompt = self._formatter(messages=small_model_messages(
-            [*messages, {"role": "user", "content": mark}], call_specs=call_specs)).prompt
-        head = prompt[:prompt.index(mark)]
+            [*messages, {"role": "user", "content": _MARK}], call_specs=call_specs)).prompt
+        self._set_threads(self._threads)  # the user is speaking: the VAD (and a
+        try:                              # speculative Whisper) keep the other core
+            self._read_head(prompt)
+        finally:
+            self._set_threads(self._batch_threads)
+
+    def _read_tool_turn(self, request: _Request, call: str) -> None:
+        """Read now, right after a call, the head of the prompt that answers its output: the
+        user's turn up to where the output goes (\"What is the weather in Tokyo?\\nThe lookup
+        weather tool found:\", about 15 tokens). The tool runs on the loop meanwhile and the
+        reply loop records the call, so the answer then reads only the output and its turn's
+        end. Exactly the prompt :meth:`chat` builds for the next step, with the output marked;
+        a head that turns out different only costs what it read."""
+        if self._native_tools:
+            return
+        try:
+            parsed = json.loads(call)
+            name, arguments = str(parsed["name"]), json.dumps(parsed["arguments"])
+        except (ValueError, KeyError, TypeError):
+            return  # no call, so no output to answer
+        call_id = "call"
+        messages = [*request.messages,
+                    {"role": "assistant", "content": "", "tool_calls": [
+                        {"id": call_id, "type": "function",
+                         "function": {"name": name, "arguments": arguments}}]},
+                    {"role": "tool", "tool_call_id": call_id, "content": _MARK}]
+        after = _Request(messages, request.specs, "text", None, False, from_tool=True)
+        self._read_head(self._formatter(messages=self._prompt(after, [])).prompt)
+
+    def _read_head(self, prompt: str) -> None:
+        """Evaluate ``prompt`` up to :data:`_MARK` (and the spaces before it), keeping what
+        the KV cache already holds of it."""
+        head = prompt[:prompt.index(_MARK)].rstrip(" ")
         tokens = self._llama.tokenize(head.encode(), add_bos=False, special=True)
         llama = self._llama
         shared = llama.longest_token_prefix(llama._input_ids[:llama.n_tokens], tokens)
         if shared < len(tokens):
             llama.n_tokens = shared  # eval() drops the cache past it and reads the rest
-            self._set_threads(self._threads)  # the user is speaking: the VAD (and a
-            try:                              # speculative Whisper) keep the other core
-                llama.eval(tokens[shared:])
-            finally:
-                self._set_threads(self._batch_threads)
+            llama.eval(tokens[shared:])
 
     def _set_threads(self, batch: int) -> None:
         """Threads for reading a prompt from now on (sampling keeps :attr:`_threads`)."""
@@ -494,12 +525,14 @@ class LlamaLLM(LLM):
 
 
 _MARKUP = re.compile(r"[\n*#`_|\[\]{}<>~]")
+_MARK = "\ue000"  # a private-use character: where text not known yet will go in a prompt
 
 
 def _drain(stream: Any, cap: SentenceCap | None, cancel: threading.Event,
-           put: Callable[[str | _Done | BaseException], None]) -> list[str]:
-    """Push the stream's pieces (text through ``cap``) until it ends, the cap stops it or the
-    reader cancels; returns the pieces generated."""
+           put: Callable[[str | _Done | BaseException], None],
+           complete: Callable[[str], bool] | None = None) -> list[str]:
+    """Push the stream's pieces (text through ``cap``) until it ends, the cap stops it, the
+    reader cancels or the text is ``complete``; returns the pieces generated."""
     pieces: list[str] = []
     stopped = False
     reason = None
@@ -515,6 +548,9 @@ def _drain(stream: Any, cap: SentenceCap | None, cancel: threading.Event,
         pieces.append(text)
         if cap is None:
             put(text)
+            if complete is not None and complete("".join(pieces)):
+                stream.close()
+                return pieces
             continue
         said, stopped = cap.push(text)
         if said:
@@ -634,6 +670,23 @@ def _gbnf(specs: list[dict[str, Any]]) -> str:
         schema["$defs"] = defs
     grammar: str = json_schema_to_gbnf(json.dumps(schema))
     return grammar
+
+
+def _call_complete(head: str, tail: str) -> Callable[[str], bool]:
+    """Whether a call's generated text is whole: ``head`` + text + ``tail`` is a JSON object.
+    The grammar then allows nothing but spaces and the end of the turn, so the sampling stops
+    there rather than reading the last piece in and sampling that end (one token, about 25 ms
+    on 2 cores, and the grammar over the whole vocabulary): the same call, sooner."""
+
+    def complete(text: str) -> bool:
+        if not text.rstrip().endswith(("}", '"')):
+            return False
+        try:
+            return isinstance(json.loads(head + text + tail), dict)
+        except ValueError:
+            return False
+
+    return complete
 
 
 def _call_head(name: str) -> str:

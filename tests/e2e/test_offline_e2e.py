@@ -367,3 +367,40 @@ async def test_after_a_prewarm_a_call_reads_only_the_question_and_its_opening(
             assert not calls
             assert "".join(c.delta for c in chunks).strip()
             assert usage.prompt_tokens - usage.cached_tokens < 20, usage
+
+
+async def test_right_after_a_call_the_answer_reads_only_the_tools_output(
+    local: LocalProviders,
+) -> None:
+    """Once a call is sampled, LlamaLLM reads the head of the prompt that answers its output
+    (the user's question and "The get weather tool found:") while the tool runs; the answer
+    then reads only the output and its turn's end. The call stops at its closing quote (the
+    grammar allows nothing after it) and is the same call."""
+    from flowagents.llm import FunctionCall, RunContext, execute_function_call
+
+    llm = local.llm
+    ctx = ChatContext()
+    ctx.add_message(role="system", content="You are a friendly voice assistant.")
+    ctx.add_message(role="user", content="What is the capital of France?")
+    ctx.add_message(role="assistant", content="The capital of France is Paris.")
+    ctx.add_message(role="user", content="What is the weather in Tokyo?")
+    chunks = [c async for c in llm.chat(chat_ctx=ctx, tools=[get_weather])]
+    calls = [t for c in chunks for t in c.tool_calls]
+    assert [(c.name, json.loads(c.arguments)) for c in calls] == [
+        ("get_weather", {"location": "Tokyo"})]
+    call = FunctionCall(call_id=calls[0].call_id, name=calls[0].name,
+                        arguments=calls[0].arguments)
+    done = await execute_function_call(call, [get_weather], RunContext(
+        session=None, speech_handle=None, function_call=call))
+    assert done.output is not None
+    ctx.insert([call, done.output])
+    prompt = llm._formatter(messages=small_model_messages(_text_messages(ctx))).prompt
+    head = prompt[:prompt.index(" It is sunny in Tokyo.")]
+    assert head.endswith("What is the weather in Tokyo?\nThe get weather tool found:")
+    read_ahead = len(llm._llama.tokenize(head.encode(), add_bos=False, special=True))
+    reply = [c async for c in llm.chat(chat_ctx=ctx, tools=[get_weather])]
+    assert "".join(c.delta for c in reply).strip()
+    usage = reply[-1].usage
+    assert usage is not None
+    assert usage.cached_tokens == read_ahead, usage
+    assert usage.prompt_tokens - usage.cached_tokens < 25, usage  # the output and the end
